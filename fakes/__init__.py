@@ -1,0 +1,42 @@
+"""Fake upstream LLM providers (OpenAI, Anthropic) that speak the wire formats exactly, inject faults,
+and journal every request as ground truth.
+"""
+
+from .config import FakeConfig, FakesFile, JournalSpec, LatencySpec, ModelSpec, ReplySpec, load_fakes_file
+from .conversation import ChatRequest, digest, openai_atoms, anthropic_atoms
+from .correlation import CORRELATION_HEADER, FAULT_HEADER, SESSION_HEADER, TURN_HEADER, make_marker, parse_marker
+from .errors import ConfigError, GatedrillError
+from .fake import Fake
+from .faults import FaultRule, Trigger
+from .journal import Entry, Journal
+from .server import FakeServer, serve, serve_forever
+
+__all__ = [
+    "CORRELATION_HEADER",
+    "FAULT_HEADER",
+    "SESSION_HEADER",
+    "TURN_HEADER",
+    "ChatRequest",
+    "ConfigError",
+    "Entry",
+    "Fake",
+    "FakeConfig",
+    "FakeServer",
+    "FakesFile",
+    "FaultRule",
+    "GatedrillError",
+    "Journal",
+    "JournalSpec",
+    "LatencySpec",
+    "ModelSpec",
+    "ReplySpec",
+    "Trigger",
+    "anthropic_atoms",
+    "digest",
+    "load_fakes_file",
+    "make_marker",
+    "openai_atoms",
+    "parse_marker",
+    "serve",
+    "serve_forever",
+]

@@ -1,0 +1,385 @@
+"""A small HTTP/1.1 server on asyncio + httptools that executes `Plan`s, built for speed and exact timing.
+
+It follows uvicorn's httptools layer: one protocol object per connection, keep-alive, Content-Length and
+chunked request bodies, pipelining (answered in order), `Connection: close`, `Expect: 100-continue`, and a
+400 on bytes that are not HTTP. Writes that are due at the same moment go out in one write; later ones are
+scheduled against absolute deadlines so paced streams do not drift. TCP_NODELAY is set on every connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+import httptools
+
+from .plan import END_CLOSE, END_COMPLETE, END_HANG, END_RESET, HttpRequest, Plan
+
+_LINGER_RST = struct.pack("ii", 1, 0)
+_STATUS: dict[int, bytes] = {}
+for _s in list(HTTPStatus):
+    _STATUS[_s.value] = f"HTTP/1.1 {_s.value} {_s.phrase}\r\n".encode()
+_STATUS[529] = b"HTTP/1.1 529 Site is overloaded\r\n"
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_BAD_BODY = b"malformed HTTP request\n"
+_BAD_REQUEST = (b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
+                b"connection: close\r\n\r\n%s" % (len(_BAD_BODY), _BAD_BODY))
+
+_date_cache: list[Any] = [0, b""]
+
+
+def _date_header() -> bytes:
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[0] = now
+        _date_cache[1] = b"date: " + time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)).encode() + b"\r\n"
+    return _date_cache[1]  # type: ignore[no-any-return]
+
+
+def status_line(status: int) -> bytes:
+    line = _STATUS.get(status)
+    if line is None:
+        line = _STATUS[status] = f"HTTP/1.1 {status} Status {status}\r\n".encode()
+    return line
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One client connection."""
+
+    __slots__ = (
+        "_arrival",
+        "_body",
+        "_body_size",
+        "_discard",
+        "_headers",
+        "_limit",
+        "_url",
+        "busy",
+        "current",
+        "handler",
+        "loop",
+        "parser",
+        "queue",
+        "registry",
+        "timer",
+        "transport",
+    )
+
+    def __init__(self, handler: Callable[[HttpRequest], Plan], body_limit: int,
+                 registry: set[HttpProtocol]) -> None:
+        self.handler = handler
+        self.loop = asyncio.get_event_loop()
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.queue: deque[tuple[HttpRequest, bool]] = deque()
+        self.busy = False
+        self.current: _Run | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.registry = registry
+        self._limit = body_limit
+        self._discard = False
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._arrival = (0.0, 0.0, 0.0)
+
+    # -- connection -------------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        self.registry.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.registry.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        run = self.current
+        if run is not None:
+            self.current = None
+            run.finish("client_closed")
+        for req, _ in self.queue:  # pipelined requests never answered: still journal them
+            plan = self.handler(req)
+            if plan.on_finish is not None:
+                plan.on_finish("client_closed")
+        self.queue.clear()
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._discard:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fatal()
+        except httptools.HttpParserError:
+            self._fatal()
+
+    def _fatal(self) -> None:
+        """Bytes that are not HTTP: answer 400 and close, as nginx does."""
+        self._discard = True
+        if self.transport is not None and not self.busy:
+            self.transport.write(_BAD_REQUEST)
+            self.transport.close()
+        elif self.transport is not None:
+            self.queue.clear()
+
+    # -- parser callbacks -------------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._body = []
+        self._body_size = 0
+        self._arrival = (time.monotonic(), time.time(), self.loop.time())
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        val = value.decode("latin-1")
+        prev = self._headers.get(key)
+        self._headers[key] = val if prev is None else prev + ", " + val
+
+    def on_headers_complete(self) -> None:
+        cl = self._headers.get("content-length")
+        if cl is not None and cl.isdigit() and int(cl) > self._limit:
+            self._body_size = int(cl)
+            self._refuse()
+            return
+        if self._headers.get("expect", "").lower() == "100-continue" and self.transport is not None:
+            self.transport.write(_CONTINUE)
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > self._limit:
+            self._refuse()
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._discard:
+            return
+        self._dispatch(self.parser.should_keep_alive())
+
+    def _refuse(self) -> None:
+        """A body over the limit: answer now (the fake renders 413), stop reading, close after."""
+        if self._discard:
+            return
+        self._body = []
+        self._dispatch(False)
+        self._discard = True
+
+    def _dispatch(self, keep_alive: bool) -> None:
+        raw = self._url
+        q = raw.find(b"?")
+        path, query = (raw, b"") if q < 0 else (raw[:q], raw[q + 1:])
+        body = b"".join(self._body) if len(self._body) != 1 else self._body[0]
+        mono, wall, loop_t = self._arrival
+        req = HttpRequest(self.parser.get_method().decode(), path.decode("latin-1"), query.decode("latin-1"),
+                          self._headers, body, mono, wall, self._body_size or len(body))
+        req_loop = (req, keep_alive)
+        self.queue.append(req_loop)
+        if not self.busy:
+            self._next(loop_t)
+
+    # -- executing plans --------------------------------------------------------------------------------
+
+    def _next(self, loop_t: float | None = None) -> None:
+        while self.queue and self.transport is not None:
+            req, keep_alive = self.queue.popleft()
+            base = self.loop.time() if loop_t is None else loop_t
+            loop_t = None
+            plan = self.handler(req)
+            self.busy = True
+            run = _Run(self, plan, keep_alive, base)
+            self.current = run
+            if not run.start():
+                return  # waiting on a timer; `_done` resumes the queue
+        self.busy = False
+
+
+class _Run:
+    """Executes one plan on one connection."""
+
+    __slots__ = ("base", "conn", "drip", "finished", "i", "keep_alive", "plan", "sent_head")
+
+    def __init__(self, conn: HttpProtocol, plan: Plan, keep_alive: bool, base: float) -> None:
+        self.conn = conn
+        self.plan = plan
+        self.keep_alive = keep_alive
+        self.base = base
+        self.i = 0
+        self.sent_head = False
+        self.finished = False
+        self.drip: bytes | None = None
+
+    def finish(self, outcome: str) -> None:
+        if not self.finished:
+            self.finished = True
+            entry = self.plan.entry
+            if entry is not None and entry.last_byte_mono is None and self.sent_head:
+                entry.last_byte_mono = time.monotonic()
+            if self.plan.on_finish is not None:
+                self.plan.on_finish(outcome)
+
+    def _head(self) -> bytes:
+        p = self.plan
+        parts = [status_line(p.status), _date_header()]
+        parts.append("".join([f"{k}: {v}\r\n" for k, v in p.headers]).encode("latin-1"))
+        if p.stream:
+            parts.append(b"transfer-encoding: chunked\r\n")
+        else:
+            parts.append(b"content-length: %d\r\n" % (p.content_length if p.content_length is not None else
+                                                      sum(len(c) for _, c in p.chunks)))
+        parts.append(b"connection: keep-alive\r\n\r\n" if self.keep_alive else b"connection: close\r\n\r\n")
+        return b"".join(parts)
+
+    def start(self) -> bool:
+        """Run what is due now; return True if the plan finished synchronously."""
+        p = self.plan
+        if p.end == END_RESET and not p.chunks:
+            self._reset()
+            return False
+        if p.end == END_HANG:
+            conn = self.conn
+            conn.timer = conn.loop.call_at(self.base + p.hang_s, self._hang_over)
+            return False
+        if p.drip is not None:
+            self.drip = self._all_bytes()
+            return self._drip_step()
+        return self._step()
+
+    def _all_bytes(self) -> bytes:
+        p = self.plan
+        out = [self._head()]
+        self.sent_head = True
+        for _, data in p.chunks:
+            out.append(b"%x\r\n%s\r\n" % (len(data), data) if p.stream else data)
+        if p.stream and p.end == END_COMPLETE:
+            out.append(b"0\r\n\r\n")
+        return b"".join(out)
+
+    def _drip_step(self) -> bool:
+        conn = self.conn
+        if conn.transport is None or self.drip is None:
+            return False
+        n, gap = self.plan.drip  # type: ignore[misc]
+        piece, self.drip = self.drip[:n], self.drip[n:]
+        entry = self.plan.entry
+        if entry is not None and entry.first_byte_mono is None:
+            entry.first_byte_mono = time.monotonic()
+        conn.transport.write(piece)
+        if self.drip:
+            conn.timer = conn.loop.call_later(gap, self._resume_drip)
+            return False
+        return self._end()
+
+    def _resume_drip(self) -> None:
+        self.conn.timer = None
+        if self._drip_step():
+            self.conn._next()
+
+    def _step(self) -> bool:
+        conn = self.conn
+        transport = conn.transport
+        if transport is None:
+            return False
+        p = self.plan
+        chunks = p.chunks
+        now = conn.loop.time()
+        out: list[bytes] = []
+        i = self.i
+        n = len(chunks)
+        while i < n:
+            due = self.base + chunks[i][0]
+            if due > now + 0.0002:
+                break
+            data = chunks[i][1]
+            out.append(b"%x\r\n%s\r\n" % (len(data), data) if p.stream else data)
+            i += 1
+        self.i = i
+        if out:
+            if not self.sent_head:
+                out.insert(0, self._head())
+                self.sent_head = True
+                if p.entry is not None:
+                    p.entry.first_byte_mono = time.monotonic()
+            if i >= n and p.stream and p.end == END_COMPLETE:
+                out.append(b"0\r\n\r\n")
+            transport.write(b"".join(out))
+        elif not chunks and not self.sent_head:
+            transport.write(self._head() + (b"0\r\n\r\n" if p.stream else b""))
+            self.sent_head = True
+        if i < n:
+            conn.timer = conn.loop.call_at(self.base + chunks[i][0], self._resume)
+            return False
+        return self._end()
+
+    def _resume(self) -> None:
+        self.conn.timer = None
+        if self._step():
+            self.conn._next()
+
+    def _end(self) -> bool:
+        p = self.plan
+        if p.entry is not None:
+            p.entry.last_byte_mono = time.monotonic()
+        if p.end == END_RESET:
+            self._reset()
+            return False
+        if p.end == END_CLOSE:
+            self.finish("closed_early")
+            self.conn.current = None
+            if self.conn.transport is not None:
+                self.conn.transport.close()
+            return False
+        self.finish("complete")
+        conn = self.conn
+        conn.current = None
+        if not self.keep_alive:
+            if conn.transport is not None:
+                conn.transport.close()
+            conn.busy = False
+            return False
+        return True
+
+    def _reset(self) -> None:
+        conn = self.conn
+        self.finish("reset")
+        conn.current = None
+        t = conn.transport
+        if t is None:
+            return
+        sock = t.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+            except OSError:
+                pass
+        t.abort()
+
+    def _hang_over(self) -> None:
+        conn = self.conn
+        conn.timer = None
+        self.finish("hang_timeout")
+        conn.current = None
+        if conn.transport is not None:
+            conn.transport.close()
+
+
+__all__ = ["END_CLOSE", "HttpProtocol"]

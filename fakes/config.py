@@ -1,0 +1,191 @@
+"""The one configuration schema for a fake, used by YAML files, the CLI, the control API and Python callers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .distributions import Distribution, Fixed, Uniform
+from .errors import ConfigError
+from .faults import Fault, FaultRule
+
+Provider = Literal["openai", "anthropic"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_Model):
+    """A model a fake serves, with its context window and optional rate limits."""
+
+    id: str = Field(min_length=1)
+    context_window: int = Field(default=128_000, ge=1)
+    max_output_tokens: int = Field(default=16_384, ge=1)
+    rpm: int | None = Field(default=None, ge=1, description="requests per minute")
+    tpm: int | None = Field(default=None, ge=1, description="tokens per minute, counted as prompt + max_tokens")
+
+
+class Match(_Model):
+    """Conditions for a scripted rule; every one given must hold."""
+
+    model: str | None = Field(default=None, description="glob on the requested model")
+    content: str | None = Field(default=None, description="regex searched in the last user message")
+    turn: int | None = Field(default=None, ge=1)
+
+    @field_validator("content")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"not a valid regex: {exc}") from None
+        return v
+
+
+class ScriptRule(_Model):
+    match: Match = Match()
+    reply: str | None = None
+    fail: Fault | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ScriptRule:
+        if (self.reply is None) == (self.fail is None):
+            raise ValueError("a script rule needs exactly one of `reply` or `fail`")
+        return self
+
+
+class ReplySpec(_Model):
+    """What the fake answers. `script` falls back to `seeded` when no rule matches."""
+
+    mode: Literal["seeded", "echo", "script", "witness"] = "seeded"
+    rules: list[ScriptRule] = Field(default_factory=list)
+    output_tokens: Distribution = Uniform(dist="uniform", low=8, high=32)
+    tool_calls: bool = Field(default=True, description="answer tool-enabled requests with a tool call first")
+
+
+class LatencySpec(_Model):
+    """Time to first token and inter-token latency, in milliseconds."""
+
+    ttft_ms: Distribution = Fixed(value=0)
+    itl_ms: Distribution = Fixed(value=0)
+
+
+class JournalSpec(_Model):
+    max_entries: int = Field(default=10_000, ge=1, description="entries kept in memory; older ones spill or drop")
+    max_bytes: int = Field(default=64 * 2**20, ge=1024, description="request bytes kept in memory")
+    path: str | None = Field(default=None, description="append every entry to this JSONL file")
+
+
+_DEFAULT_MODELS: dict[str, list[dict[str, Any]]] = {
+    "openai": [
+        {"id": "gpt-4o-mini", "context_window": 128_000, "max_output_tokens": 16_384},
+        {"id": "gpt-4o", "context_window": 128_000, "max_output_tokens": 16_384},
+        {"id": "text-embedding-3-small", "context_window": 8_191, "max_output_tokens": 1},
+    ],
+    "anthropic": [
+        {"id": "claude-sonnet-4-5", "context_window": 200_000, "max_output_tokens": 64_000},
+        {"id": "claude-haiku-4-5", "context_window": 200_000, "max_output_tokens": 64_000},
+    ],
+}
+
+_DEFAULT_BODY_LIMIT = {"openai": 32 * 2**20, "anthropic": 32 * 2**20}
+
+
+class FakeConfig(_Model):
+    """One fake upstream provider: identity, models, reply behaviour, latency, faults and journal."""
+
+    name: str = Field(default="", description="defaults to the provider name")
+    provider: Provider = "openai"
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    seed: int = 0
+    models: list[ModelSpec] = Field(default_factory=list)
+    reply: ReplySpec = ReplySpec()
+    latency: LatencySpec = LatencySpec()
+    faults: list[FaultRule] = Field(default_factory=list)
+    tokenizer: Literal["approx", "cl100k"] = "approx"
+    api_keys: list[str] | None = Field(default=None, description="accepted keys; None accepts any non-empty key")
+    max_body_bytes: int | None = Field(default=None, ge=1, description="defaults to the provider's limit")
+    journal: JournalSpec = JournalSpec()
+
+    @model_validator(mode="after")
+    def _defaults(self) -> FakeConfig:
+        if not self.name:
+            self.name = self.provider
+        if not self.models:
+            self.models = [ModelSpec(**m) for m in _DEFAULT_MODELS[self.provider]]
+        if self.max_body_bytes is None:
+            self.max_body_bytes = _DEFAULT_BODY_LIMIT[self.provider]
+        ids = [m.id for m in self.models]
+        if len(set(ids)) != len(ids):
+            raise ValueError("model ids must be unique")
+        return self
+
+    def model(self, model_id: str) -> ModelSpec | None:
+        for m in self.models:
+            if m.id == model_id:
+                return m
+        return None
+
+
+class FakesFile(_Model):
+    """A YAML file that starts several named fakes, each on its own port."""
+
+    fakes: list[FakeConfig]
+
+    @model_validator(mode="after")
+    def _unique(self) -> FakesFile:
+        names = [f.name for f in self.fakes]
+        if len(set(names)) != len(names):
+            raise ValueError("fake names must be unique")
+        return self
+
+
+def format_validation_error(exc: ValidationError, source: str = "") -> str:
+    """One readable line per problem: where (key path) and what is expected."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; unknown keys are errors, not ignored)"
+        lines.append(f"{source}{': ' if source else ''}{loc}: {msg}")
+    return "\n".join(lines)
+
+
+def load_fakes_file(path: str | Path) -> list[FakeConfig]:
+    """Load fakes from YAML: either a single fake mapping or {fakes: [...]}."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such file") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping with `fakes:` or one fake's settings")
+    try:
+        if "fakes" in data:
+            return FakesFile.model_validate(data).fakes
+        return [FakeConfig.model_validate(data)]
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(p))) from None
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            result.pop(k, None)
+        else:
+            result[k] = merge_patch(result.get(k), v)
+    return result

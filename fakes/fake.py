@@ -1,0 +1,348 @@
+"""`Fake`: one fake upstream's state and behaviour, shared by every way of running it.
+
+It takes an `HttpRequest` and returns a `Plan`, deciding in this order: control API, route, auth,
+body checks, parse, model, forced or scheduled fault, scripted failure, context window, rate limit,
+and finally the reply. Every request outside the control API gets exactly one journal entry.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from pydantic import ValidationError
+
+from .config import FakeConfig, format_validation_error, merge_patch
+from .content import compose_reply, script_fault
+from .conversation import ChatRequest
+from .correlation import CORRELATION_HEADER, FAULT_HEADER, SESSION_HEADER, TURN_HEADER, parse_marker
+from .errors import ConfigError
+from .faults import (
+    Delay,
+    Fault,
+    FaultPlan,
+    FaultRule,
+    Hang,
+    HttpError,
+    Malformed,
+    Reset,
+    ResetMidStream,
+    SlowDrip,
+    StreamError,
+    Truncate,
+)
+from .journal import Entry, Journal
+from .metrics import FakeMetrics
+from .plan import END_CLOSE, END_COMPLETE, END_HANG, END_RESET, ApiError, HttpRequest, Plan
+from .providers import get_dialect
+from .providers.base import Usage
+from .ratelimit import RateLimiter
+from .tokenizer import REPLY_PRIMING, TOKENS_PER_MESSAGE, get_counter
+
+CONTROL_PREFIX = "/_gatedrill/"
+
+
+class Fake:
+    """A fake provider. Thread-safe for control calls made while a server thread serves requests."""
+
+    def __init__(self, config: FakeConfig | dict[str, Any] | None = None, **overrides: Any) -> None:
+        if config is None or isinstance(config, dict):
+            config = _validate({**(config or {}), **overrides})
+        elif overrides:
+            config = _validate(merge_patch(config.model_dump(mode="json"), overrides))
+        self._lock = threading.RLock()
+        self.journal = Journal(config.journal, config.name)
+        self.metrics = FakeMetrics()
+        self.limiter = RateLimiter()
+        self.started_mono = time.monotonic()
+        self.started_wall = time.time()
+        self._apply(config)
+
+    # -- configuration -------------------------------------------------------------------------------------
+
+    def _apply(self, config: FakeConfig) -> None:
+        with self._lock:
+            self.config = config
+            self.dialect = get_dialect(config.provider)
+            self.count = get_counter(config.tokenizer)
+            self.fault_plan = FaultPlan(config.faults, config.seed)
+            self._timing_rng = random.Random(config.seed)
+            lat = config.latency
+            self._no_latency = lat.ttft_ms.is_zero and lat.itl_ms.is_zero
+
+    def patch(self, patch: dict[str, Any]) -> FakeConfig:
+        """Apply a JSON merge patch to the config; a bad patch raises ConfigError and changes nothing."""
+        if not isinstance(patch, dict):
+            raise ConfigError("a patch is a JSON object (merge patch), e.g. {\"latency\": {\"ttft_ms\": 200}}")
+        current = self.config.model_dump(mode="json")
+        merged = merge_patch(current, patch)
+        for fixed in ("name", "provider", "host", "port", "journal"):
+            if merged.get(fixed) != current.get(fixed):
+                raise ConfigError(f"`{fixed}` cannot change at runtime; start another fake instead")
+        new = _validate(merged)
+        faults_changed = merged.get("faults") != current.get("faults")
+        old_plan = self.fault_plan
+        self._apply(new)
+        if not faults_changed:
+            self.fault_plan = old_plan
+        return new
+
+    def set_faults(self, rules: list[FaultRule | dict[str, Any]]) -> None:
+        """Replace every fault rule; their time windows and counters start now."""
+        self.patch({"faults": [r.model_dump(mode="json") if isinstance(r, FaultRule) else r for r in rules]})
+
+    def add_fault(self, rule: FaultRule | dict[str, Any]) -> None:
+        rules = [r.model_dump(mode="json") for r in self.config.faults]
+        rules.append(rule.model_dump(mode="json") if isinstance(rule, FaultRule) else rule)
+        self.set_faults(rules)
+
+    def clear_faults(self) -> None:
+        self.set_faults([])
+
+    def reset(self) -> None:
+        """Clear the journal, metrics, rate-limit state and fault counters; keep the config."""
+        with self._lock:
+            self.journal.clear()
+            self.metrics.clear()
+            self.limiter.reset()
+            self.fault_plan = FaultPlan(self.config.faults, self.config.seed)
+            self._timing_rng = random.Random(self.config.seed)
+
+    def close(self) -> None:
+        self.journal.close()
+
+    # -- request handling ----------------------------------------------------------------------------------
+
+    def handle(self, req: HttpRequest) -> Plan:
+        if req.path.startswith(CONTROL_PREFIX):
+            from .control import handle_control
+
+            return handle_control(self, req)
+        entry = self.journal.open(req.method, req.path, req.headers, req.body_size, req.arrival_mono,
+                                  req.arrival_wall)
+        rid = self.dialect.new_request_id()
+        endpoint: str | None = None
+        try:
+            plan = self._decide(req, entry, rid)
+        except ApiError as err:
+            entry.status = err.status
+            entry.error = err.message
+            plan = self.dialect.render_error(entry.endpoint, err, rid)
+        except Exception as exc:  # a bug of ours: answer like a provider would, never crash the server
+            entry.status = 500
+            entry.error = f"internal fake error: {type(exc).__name__}: {exc}"
+            plan = self.dialect.render_error(endpoint, ApiError(500, "The server had an error while processing "
+                                                                "your request. Sorry about that!"), rid)
+        if entry.status is None:
+            entry.status = plan.status
+        plan.entry = entry
+        journal, metrics = self.journal, self.metrics
+
+        def on_finish(outcome: str, _e: Entry = entry) -> None:
+            journal.finish(_e, outcome)
+            metrics.count(_e.endpoint or "unknown", _e.model or "", _e.status or 0, _e.fault, _e.tokens_in,
+                          _e.tokens_out)
+
+        plan.on_finish = on_finish
+        return plan
+
+    def _decide(self, req: HttpRequest, entry: Entry, rid: str) -> Plan:
+        d = self.dialect
+        cfg = self.config
+        endpoint, params = d.route(req.method, req.path)
+        entry.endpoint = endpoint
+        headers = req.headers
+        entry.correlation_id = headers.get(CORRELATION_HEADER)
+        entry.session_id = headers.get(SESSION_HEADER)
+        turn_h = headers.get(TURN_HEADER)
+        if turn_h and turn_h.isdigit():
+            entry.turn = int(turn_h)
+        d.authenticate(endpoint, headers, cfg.api_keys)
+        assert cfg.max_body_bytes is not None
+        if req.body_size > cfg.max_body_bytes:
+            raise d.too_large(req.body_size, cfg.max_body_bytes)
+        body: Any = None
+        if req.method == "POST":
+            ctype = headers.get("content-type", "")
+            if ctype and not ctype.lower().startswith("application/json"):
+                raise d.invalid_content_type(ctype)
+            try:
+                body = orjson.loads(req.body)
+            except orjson.JSONDecodeError:
+                raise d.invalid_json() from None
+            entry.body = body
+        if endpoint not in d.chat_endpoints:
+            if isinstance(body, dict) and isinstance(body.get("model"), str):
+                entry.model = body["model"]
+            return d.handle_other(endpoint, params, body, self, rid)
+        chat = d.parse_chat(endpoint, body)
+        entry.model = chat.model
+        entry.stream = chat.stream
+        if entry.correlation_id is None:
+            c, s, t = parse_marker(d.marker_text(body)) if isinstance(body, dict) else (None, None, None)
+            if c is None:
+                c, s, t = parse_marker(chat.marker)
+            entry.correlation_id = c
+            entry.session_id = entry.session_id or s
+            entry.turn = entry.turn if entry.turn is not None else t
+        model = cfg.model(chat.model)
+        if model is None:
+            raise d.unknown_model(chat.model)
+        forced = headers.get(FAULT_HEADER)
+        fault_name, fault = self.fault_plan.choose(chat, chat.model, forced)
+        if fault is None:
+            scripted = script_fault(cfg, chat)
+            if scripted is not None:
+                fault_name, fault = f"script[{scripted[0]}]", scripted[1]
+        entry.fault = fault_name
+        extra_delay = 0.0
+        if isinstance(fault, Delay):
+            extra_delay, fault = fault.ms / 1000.0, None
+        if isinstance(fault, HttpError):
+            raise d.fault_error(fault, chat.model)
+        if isinstance(fault, Reset):
+            entry.status = 0
+            return Plan(status=0, headers=[], end=END_RESET)
+        if isinstance(fault, Hang):
+            entry.status = 0
+            return Plan(status=0, headers=[], end=END_HANG, hang_s=fault.max_seconds)
+        prompt_tokens = self.count_prompt(chat)
+        entry.tokens_in = prompt_tokens
+        completion_budget = chat.max_tokens or 0
+        if prompt_tokens + completion_budget > model.context_window:
+            raise d.context_error(model, prompt_tokens, completion_budget)
+        decision = None
+        if model.rpm is not None or model.tpm is not None:
+            decision = self.limiter.check(model.id, model.rpm, model.tpm, prompt_tokens + completion_budget)
+            if not decision.allowed:
+                raise d.rate_limit_error(model, decision)
+        if isinstance(fault, StreamError) and not chat.stream:
+            raise d.fault_error(HttpError(kind="http_error", status=fault.status, message=fault.message), chat.model)
+        reply = compose_reply(cfg, chat, self.count)
+        completion_tokens = 0
+        n_pieces = 0
+        for ch in reply.choices:
+            n_pieces += len(ch.pieces)
+            completion_tokens += self.count(ch.text) if ch.pieces else 0
+            for call in ch.tool_calls:
+                completion_tokens += self.count(call.name) + self.count(call.arguments)
+                n_pieces += 1
+        entry.tokens_out = completion_tokens
+        offsets, end_offset, injected = self._timing(max(1, n_pieces), extra_delay)
+        entry.latency_injected_ms = injected * 1000.0
+        rendered = d.render_reply(endpoint, chat, reply, Usage(prompt_tokens, completion_tokens), offsets,
+                                  end_offset, rid)
+        if decision is not None:
+            rendered.headers.extend(d.ratelimit_headers(model, decision))
+        entry.reply = {
+            "choices": [
+                {"text": ch.text, "finish": ch.finish, "chunks": len(ch.pieces),
+                 "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in ch.tool_calls]}
+                for ch in reply.choices
+            ],
+            "digest": reply.digest,
+        }
+        return self._shape(endpoint, rendered, fault)
+
+    def count_prompt(self, chat: ChatRequest) -> int:
+        """Prompt tokens: OpenAI's recipe (3 per message, 3 to prime the reply) over the neutral atoms."""
+        count = self.count
+        total = REPLY_PRIMING + chat.extra_prompt_tokens
+        for _, kind, payload in chat.atoms:
+            if kind == "text":
+                total += TOKENS_PER_MESSAGE + count(payload)
+            elif kind == "tool_call":
+                total += TOKENS_PER_MESSAGE + count(payload[1] or "") + count(orjson.dumps(payload[2]).decode())
+            elif kind == "tool_result":
+                total += TOKENS_PER_MESSAGE + count(payload[1])
+            else:
+                total += TOKENS_PER_MESSAGE + count(str(payload))
+        return total
+
+    def _timing(self, pieces: int, extra: float) -> tuple[list[float], float, float]:
+        """Offsets of each content piece and of the end, from the seeded latency model."""
+        if self._no_latency and extra == 0:
+            return [0.0] * pieces, 0.0, 0.0
+        lat = self.config.latency
+        rng = self._timing_rng
+        t = extra + lat.ttft_ms.sample(rng) / 1000.0
+        offsets = [t]
+        itl = lat.itl_ms
+        if itl.is_zero:
+            offsets.extend([t] * (pieces - 1))
+        else:
+            for _ in range(pieces - 1):
+                t += itl.sample(rng) / 1000.0
+                offsets.append(t)
+        return offsets, t, t
+
+    def _shape(self, endpoint: str, r: Any, fault: Fault | None) -> Plan:
+        """Turn rendered events into a plan, applying a body/stream fault if one was chosen."""
+        events = r.events
+        end = END_COMPLETE
+        drip = None
+        if isinstance(fault, ResetMidStream | Truncate | Malformed | StreamError):
+            if r.stream:
+                kept, seen = [], 0
+                last_t = 0.0
+                for ev in events:
+                    if ev[2]:
+                        if seen >= fault.after_chunks:
+                            break
+                        seen += 1
+                    kept.append(ev)
+                    last_t = ev[0]
+                if isinstance(fault, ResetMidStream):
+                    end = END_RESET
+                elif isinstance(fault, Malformed):
+                    kept.append((last_t, self.dialect.malformed_event(endpoint), False))
+                elif isinstance(fault, StreamError):
+                    kept.append((last_t, self.dialect.stream_error_event(endpoint, fault), False))
+                events = kept
+            else:
+                t, body, _ = events[0]
+                if isinstance(fault, Malformed):
+                    broken = body[: max(1, len(body) // 2)] + b'\x00"}'
+                    return Plan(r.status, r.headers, [(t, broken)], content_length=len(broken))
+                half = body[: max(1, len(body) // 2)]
+                return Plan(r.status, r.headers, [(t, half)], content_length=len(body),
+                            end=END_RESET if isinstance(fault, ResetMidStream) else END_CLOSE)
+        elif isinstance(fault, SlowDrip):
+            drip = (fault.chunk_bytes, fault.interval_ms / 1000.0)
+        chunks = [(t, b) for t, b, _ in events]
+        if r.stream:
+            return Plan(r.status, r.headers, chunks, stream=True, end=end, drip=drip)
+        return Plan(r.status, r.headers, chunks, content_length=len(chunks[0][1]), end=end, drip=drip)
+
+    # -- python handle -------------------------------------------------------------------------------------
+
+    def entries(self, **filters: Any) -> list[Entry]:
+        return self.journal.entries(**filters)
+
+    def query_journal(self, query: str) -> dict[str, Any]:
+        q = {k: v[-1] for k, v in parse_qs(query).items()}
+        since = int(q.pop("cursor", q.pop("since", "0")) or 0)
+        limit = min(int(q.pop("limit", "1000") or 1000), 10_000)
+        filters: dict[str, Any] = {}
+        for key in ("model", "path", "correlation_id", "session_id", "fault", "endpoint", "outcome"):
+            if key in q:
+                filters[key] = q.pop(key)
+        for key in ("status", "turn"):
+            if key in q:
+                filters[key] = int(q.pop(key))
+        if q:
+            raise ConfigError(f"unknown journal filter(s): {', '.join(sorted(q))}")
+        items = self.journal.entries(since=since, limit=limit, **filters)
+        next_cursor = (items[-1].seq + 1) if items else since
+        return {"entries": [e.to_dict() for e in items], "next_cursor": next_cursor, **self.journal.stats()}
+
+
+def _validate(data: dict[str, Any]) -> FakeConfig:
+    try:
+        return FakeConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None

@@ -1,0 +1,214 @@
+"""The journal: one entry per request that reached a fake, the ground truth every check reads.
+
+It keeps counts exactly, holds recent entries in memory within a bound (entries and request bytes), and
+appends every finished entry to a JSONL file when a path is set, so nothing is lost however long the run.
+API keys and Authorization values are redacted before an entry is stored.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import IO, Any
+
+import orjson
+
+from .config import JournalSpec
+
+REDACTED = "[redacted]"
+SECRET_HEADERS = frozenset(
+    {"authorization", "x-api-key", "api-key", "proxy-authorization", "cookie", "x-goog-api-key", "openai-api-key"}
+)
+
+
+def redact_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {k: (REDACTED if k in SECRET_HEADERS else v) for k, v in headers.items()}
+
+
+class Entry:
+    """One request as the fake saw it and answered it. Times: wall (epoch s) and monotonic (s)."""
+
+    __slots__ = (
+        "arrival_mono",
+        "arrival_wall",
+        "body",
+        "body_bytes",
+        "correlation_id",
+        "endpoint",
+        "error",
+        "fake",
+        "fault",
+        "first_byte_mono",
+        "headers",
+        "last_byte_mono",
+        "latency_injected_ms",
+        "method",
+        "model",
+        "outcome",
+        "path",
+        "reply",
+        "seq",
+        "session_id",
+        "status",
+        "stream",
+        "tokens_in",
+        "tokens_out",
+        "turn",
+    )
+
+    def __init__(self, seq: int, fake: str, method: str, path: str, headers: dict[str, str],
+                 body_bytes: int, arrival_mono: float, arrival_wall: float) -> None:
+        self.seq = seq
+        self.fake = fake
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.body: Any = None
+        self.body_bytes = body_bytes
+        self.arrival_mono = arrival_mono
+        self.arrival_wall = arrival_wall
+        self.first_byte_mono: float | None = None
+        self.last_byte_mono: float | None = None
+        self.endpoint: str | None = None
+        self.model: str | None = None
+        self.correlation_id: str | None = None
+        self.session_id: str | None = None
+        self.turn: int | None = None
+        self.fault: str | None = None
+        self.status: int | None = None
+        self.error: str | None = None
+        self.stream = False
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.latency_injected_ms = 0.0
+        self.outcome: str | None = None
+        self.reply: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__slots__}
+        offset = self.arrival_wall - self.arrival_mono
+        d["first_byte_wall"] = None if self.first_byte_mono is None else self.first_byte_mono + offset
+        d["last_byte_wall"] = None if self.last_byte_mono is None else self.last_byte_mono + offset
+        return d
+
+
+class Journal:
+    """Bounded in memory, exact in count, optionally spilled to JSONL (written as entries finish)."""
+
+    def __init__(self, spec: JournalSpec, fake: str) -> None:
+        self.spec = spec
+        self.fake = fake
+        self._entries: deque[Entry] = deque()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.total = 0
+        self._next_seq = 0
+        self.finished = 0
+        self.evicted = 0
+        self._open: dict[int, Entry] = {}
+        self._buf: list[bytes] = []
+        self._buf_size = 0
+        self._file: IO[bytes] | None = None
+        if spec.path:
+            os.makedirs(os.path.dirname(os.path.abspath(spec.path)), exist_ok=True)
+            self._file = open(spec.path, "ab")  # noqa: SIM115 - closed in close()
+
+    def open(self, method: str, path: str, headers: dict[str, str], body_bytes: int,
+             arrival_mono: float, arrival_wall: float) -> Entry:
+        """Record an arriving request and return its entry, to be filled in and then `finish`ed."""
+        with self._lock:
+            e = Entry(self._next_seq, self.fake, method, path, redact_headers(headers), body_bytes,
+                      arrival_mono, arrival_wall)
+            self.total += 1
+            self._next_seq += 1
+            self._entries.append(e)
+            self._open[e.seq] = e
+            self._bytes += body_bytes
+            spec = self.spec
+            while len(self._entries) > spec.max_entries or (self._bytes > spec.max_bytes and len(self._entries) > 1):
+                old = self._entries.popleft()
+                self._bytes -= old.body_bytes
+                self.evicted += 1
+            return e
+
+    def finish(self, e: Entry, outcome: str) -> None:
+        """Close an entry once its response is over; spill it if a file is set."""
+        if e.outcome is not None:
+            return
+        e.outcome = outcome
+        with self._lock:
+            self._open.pop(e.seq, None)
+            self.finished += 1
+            if self._file is not None:
+                line = orjson.dumps(e.to_dict(), option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY,
+                                    default=str)
+                self._buf.append(line)
+                self._buf_size += len(line)
+                if self._buf_size > 1 << 16:
+                    self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._file is not None and self._buf:
+            self._file.write(b"".join(self._buf))
+            self._file.flush()
+            self._buf.clear()
+            self._buf_size = 0
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_locked()
+
+    @property
+    def dropped(self) -> int:
+        """Entries no longer in memory and not written to a file (0 when a path is set)."""
+        return 0 if self._file is not None else self.evicted
+
+    def entries(self, since: int = 0, limit: int | None = None, **filters: Any) -> list[Entry]:
+        """Entries in memory with seq >= since, matching every filter given (attribute == value)."""
+        with self._lock:
+            snapshot = list(self._entries)
+        if snapshot and since > snapshot[0].seq:
+            snapshot = snapshot[since - snapshot[0].seq:]
+        out = []
+        active = {k: v for k, v in filters.items() if v is not None}
+        for e in snapshot:
+            if all(getattr(e, k) == v for k, v in active.items()):
+                out.append(e)
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries())
+
+    def __len__(self) -> int:
+        return self.total
+
+    def stats(self) -> dict[str, int]:
+        return {"total": self.total, "finished": self.finished, "in_memory": len(self._entries),
+                "evicted": self.evicted, "dropped": self.dropped, "open": len(self._open)}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._flush_locked()
+            self._entries.clear()
+            self._open.clear()
+            self._bytes = 0
+            self.total = self.finished = self.evicted = 0
+
+    def close(self) -> None:
+        """Finish entries still open (e.g. hung requests) and flush the file."""
+        for e in list(self._open.values()):
+            self.finish(e, "open_at_shutdown")
+        with self._lock:
+            self._flush_locked()
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+def now_pair() -> tuple[float, float]:
+    return time.monotonic(), time.time()

@@ -1,0 +1,60 @@
+"""Prometheus metrics for a fake, counted in plain dicts on the hot path and exposed at scrape time."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector, CollectorRegistry
+
+if TYPE_CHECKING:
+    from .fake import Fake
+
+
+class FakeMetrics:
+    def __init__(self) -> None:
+        self.requests: Counter[tuple[str, str, str, str]] = Counter()
+        self.tokens: Counter[tuple[str, str]] = Counter()
+
+    def count(self, endpoint: str, model: str, status: int, fault: str | None, tokens_in: int, tokens_out: int) -> None:
+        self.requests[(endpoint, model, str(status), fault or "")] += 1
+        if tokens_in:
+            self.tokens[(model, "in")] += tokens_in
+        if tokens_out:
+            self.tokens[(model, "out")] += tokens_out
+
+    def clear(self) -> None:
+        self.requests.clear()
+        self.tokens.clear()
+
+
+class _FakeCollector(Collector):
+    def __init__(self, fake: Fake) -> None:
+        self.fake = fake
+
+    def collect(self) -> Iterator[Metric]:
+        name = self.fake.config.name
+        req = CounterMetricFamily("gatedrill_fake_requests", "Requests answered by the fake",
+                                  labels=["fake", "endpoint", "model", "status", "fault"])
+        for (endpoint, model, status, fault), n in list(self.fake.metrics.requests.items()):
+            req.add_metric([name, endpoint, model, status, fault], n)
+        yield req
+        tok = CounterMetricFamily("gatedrill_fake_tokens", "Tokens counted by the fake",
+                                  labels=["fake", "model", "direction"])
+        for (model, direction), n in list(self.fake.metrics.tokens.items()):
+            tok.add_metric([name, model, direction], n)
+        yield tok
+        stats = self.fake.journal.stats()
+        j = GaugeMetricFamily("gatedrill_fake_journal", "Journal entry counts", labels=["fake", "kind"])
+        for k, v in stats.items():
+            j.add_metric([name, k], v)
+        yield j
+
+
+def render_metrics(fake: Fake) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_FakeCollector(fake))
+    return generate_latest(registry)

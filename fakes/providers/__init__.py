@@ -1,0 +1,26 @@
+"""Provider wire formats. Each subpackage knows only its provider's bytes; behaviour lives in the core."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from ..errors import ConfigError
+from .base import Dialect, Rendered, Usage
+
+PROVIDERS = ("openai", "anthropic")
+
+
+@cache
+def get_dialect(provider: str) -> Dialect:
+    if provider == "openai":
+        from .openai import OpenAIDialect
+
+        return OpenAIDialect()
+    if provider == "anthropic":
+        from .anthropic import AnthropicDialect
+
+        return AnthropicDialect()
+    raise ConfigError(f"unknown provider {provider!r}: use one of {', '.join(PROVIDERS)}")
+
+
+__all__ = ["PROVIDERS", "Dialect", "Rendered", "Usage", "get_dialect"]

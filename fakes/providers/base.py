@@ -1,0 +1,99 @@
+"""The contract between the provider-neutral core and one provider's wire format.
+
+A dialect parses requests into neutral objects and renders neutral replies, errors and faults into its
+provider's exact bytes. It holds no state: the core (`fakes.fake.Fake`) owns behaviour, faults, limits and
+the journal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..plan import ApiError, Plan
+
+if TYPE_CHECKING:
+    from ..config import ModelSpec
+    from ..content import Reply
+    from ..conversation import ChatRequest
+    from ..fake import Fake
+    from ..faults import HttpError, StreamError
+    from ..ratelimit import Decision
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(slots=True)
+class Rendered:
+    """A rendered reply: for streams, events as (offset s, bytes, is_content); else one body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    events: list[tuple[float, bytes, bool]]
+    stream: bool
+
+
+class Dialect:
+    """Base class: subclasses fill in every method for their provider."""
+
+    name = "base"
+    chat_endpoints: frozenset[str] = frozenset()
+
+    def route(self, method: str, path: str) -> tuple[str, dict[str, str]]:
+        raise NotImplementedError
+
+    def authenticate(self, endpoint: str, headers: dict[str, str], api_keys: list[str] | None) -> None:
+        raise NotImplementedError
+
+    def invalid_json(self) -> ApiError:
+        raise NotImplementedError
+
+    def invalid_content_type(self, content_type: str) -> ApiError:
+        raise NotImplementedError
+
+    def too_large(self, size: int, limit: int) -> ApiError:
+        raise NotImplementedError
+
+    def parse_chat(self, endpoint: str, body: Any) -> ChatRequest:
+        raise NotImplementedError
+
+    def marker_text(self, body: dict[str, Any]) -> str | None:
+        raise NotImplementedError
+
+    def unknown_model(self, model: str) -> ApiError:
+        raise NotImplementedError
+
+    def context_error(self, model: ModelSpec, prompt_tokens: int, completion_tokens: int) -> ApiError:
+        raise NotImplementedError
+
+    def rate_limit_error(self, model: ModelSpec, decision: Decision) -> ApiError:
+        raise NotImplementedError
+
+    def ratelimit_headers(self, model: ModelSpec, decision: Decision) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def fault_error(self, fault: HttpError, model: str | None) -> ApiError:
+        raise NotImplementedError
+
+    def render_error(self, endpoint: str | None, err: ApiError, request_id: str) -> Plan:
+        raise NotImplementedError
+
+    def render_reply(self, endpoint: str, req: ChatRequest, reply: Reply, usage: Usage,
+                     offsets: list[float], end_offset: float, request_id: str) -> Rendered:
+        raise NotImplementedError
+
+    def stream_error_event(self, endpoint: str, fault: StreamError) -> bytes:
+        raise NotImplementedError
+
+    def malformed_event(self, endpoint: str) -> bytes:
+        return b'data: {"id": "broken", "choices": [{"delta": {"content": "\xff\n\n'
+
+    def handle_other(self, endpoint: str, params: dict[str, str], body: Any, fake: Fake, request_id: str) -> Plan:
+        raise NotImplementedError
+
+    def new_request_id(self) -> str:
+        raise NotImplementedError

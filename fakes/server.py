@@ -1,0 +1,179 @@
+"""Run fakes as real HTTP servers on loopback: in a background thread (tests, the harness) or in the
+foreground (`gatedrill fake serve`). The same `Fake` object serves HTTP, the control API and Python calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from .config import FakeConfig
+from .errors import GatedrillError
+from .fake import Fake
+from ._http import HttpProtocol
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()  # type: ignore[no-any-return]
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it installs
+        return asyncio.new_event_loop()
+
+
+async def start_listener(fake: Fake, registry: set[HttpProtocol]) -> asyncio.AbstractServer:
+    cfg = fake.config
+    assert cfg.max_body_bytes is not None
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.create_server(
+            lambda: HttpProtocol(fake.handle, cfg.max_body_bytes or 0, registry),
+            host=cfg.host, port=cfg.port, reuse_address=True, backlog=4096,
+        )
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise GatedrillError(f"fake {cfg.name!r}: port {cfg.port} on {cfg.host} is in use; pick another port "
+                                 "or use 0 for a free one") from None
+        raise GatedrillError(f"fake {cfg.name!r}: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror}") from None
+
+
+class FakeServer:
+    """A fake served over HTTP from a background thread. Use as a context manager.
+
+    >>> with FakeServer(provider="anthropic") as srv:
+    ...     srv.url  # http://127.0.0.1:PORT
+    """
+
+    def __init__(self, config: FakeConfig | dict[str, Any] | Fake | None = None, **overrides: Any) -> None:
+        self.fake = config if isinstance(config, Fake) else Fake(config, **overrides)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._conns: set[HttpProtocol] = set()
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.fake.config.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The URL an SDK wants: OpenAI clients take .../v1, Anthropic clients the bare origin."""
+        return self.url + "/v1" if self.fake.config.provider == "openai" else self.url
+
+    @property
+    def name(self) -> str:
+        return self.fake.config.name
+
+    def __getattr__(self, item: str) -> Any:  # delegate the Python handle: patch, journal, reset, ...
+        if item.startswith("_"):
+            raise AttributeError(item)
+        return getattr(self.fake, item)
+
+    def start(self) -> FakeServer:
+        ready = threading.Event()
+        error: list[BaseException] = []
+
+        def run() -> None:
+            loop = _new_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                self._server = loop.run_until_complete(start_listener(self.fake, self._conns))
+                sock = self._server.sockets[0]
+                self.port = sock.getsockname()[1]
+            except BaseException as exc:
+                error.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"gatedrill-fake-{self.name}", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if error:
+            raise error[0]
+        if not self.port:
+            raise GatedrillError(f"fake {self.name!r} did not start within 10 s")
+        return self
+
+    def stop(self) -> None:
+        loop = self._loop
+        if loop is None or self._thread is None:
+            return
+
+        def shutdown() -> None:
+            if self._server is not None:
+                self._server.close()
+            for conn in list(self._conns):
+                if conn.transport is not None:
+                    conn.transport.abort()
+            loop.call_soon(loop.stop)
+
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(shutdown)
+        self._thread.join(10)
+        self._thread = None
+        self._loop = None
+        self.fake.close()
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_forever(fakes: list[Fake], announce: Any = print) -> None:
+    """Serve fakes in the foreground until SIGINT/SIGTERM; print one URL line per fake."""
+    loop = _new_loop()
+    asyncio.set_event_loop(loop)
+    registry: set[HttpProtocol] = set()
+    servers = []
+    stop = asyncio.Event()
+    try:
+        for fake in fakes:
+            srv = loop.run_until_complete(start_listener(fake, registry))
+            servers.append(srv)
+            port = srv.sockets[0].getsockname()[1]
+            cfg = fake.config
+            announce(f"{cfg.name}\t{cfg.provider}\thttp://{cfg.host}:{port}")
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        loop.run_until_complete(stop.wait())
+    finally:
+        for srv in servers:
+            srv.close()
+        for conn in list(registry):
+            if conn.transport is not None:
+                conn.transport.abort()
+        for fake in fakes:
+            fake.close()
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()
+
+
+@contextlib.contextmanager
+def serve(*configs: FakeConfig | dict[str, Any]) -> Iterator[list[FakeServer]]:
+    """Start several fakes, each on its own port, and stop them all on exit."""
+    servers: list[FakeServer] = []
+    try:
+        for c in configs:
+            servers.append(FakeServer(c).start())
+        yield servers
+    finally:
+        for s in servers:
+            s.stop()

@@ -1,0 +1,103 @@
+"""The `gatedrill` command line. Errors users can fix print one line and exit 2; --debug shows the traceback.
+
+Exit codes: 0 success, 1 a check failed, 2 a usage or configuration error, 3 an infrastructure failure.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import click
+
+from fakes.errors import GatedrillError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
+
+
+class _Group(click.Group):
+    """Turns GatedrillError into one clear line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GatedrillError as exc:
+            if ctx.find_root().params.get("debug"):
+                raise
+            click.echo(f"gatedrill: error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+def main(debug: bool) -> None:
+    """gatedrill: test and drill LLM gateways against provider-accurate fake upstreams.
+
+    \b
+    Start a fake OpenAI upstream on a free port:
+      gatedrill fake serve openai
+    Start several named fakes from one file:
+      gatedrill fake serve --config fakes.yaml
+    """
+
+
+@main.command("version")
+def version_cmd() -> None:
+    """Print the gatedrill version."""
+    try:
+        click.echo(version("gatedrill"))
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        click.echo("unknown")
+
+
+@main.group()
+def fake() -> None:
+    """Run fake upstream providers (OpenAI, Anthropic)."""
+
+
+@fake.command("serve")
+@click.argument("provider", required=False, type=click.Choice(["openai", "anthropic"]))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML: one fake, or {fakes: [...]}.")
+@click.option("--port", type=int, default=None, help="Port (0 = a free one). Single fake only.")
+@click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
+@click.option("--name", default=None, help="Name of the fake (default: the provider).")
+@click.option("--journal", "journal_path", default=None, help="Append every journal entry to this JSONL file.")
+@click.option("--seed", type=int, default=None, help="Seed for replies, latency and fault coins.")
+def fake_serve(provider: str | None, config_path: str | None, port: int | None, host: str | None,
+               name: str | None, journal_path: str | None, seed: int | None) -> None:
+    """Serve fakes in the foreground until Ctrl-C. Prints `name<TAB>provider<TAB>url` per fake.
+
+    The control API lives on each fake's own port under /_gatedrill/ (health, config, faults, journal,
+    reset, metrics).
+    """
+    from fakes import Fake, FakeConfig, load_fakes_file, serve_forever
+
+    if config_path:
+        configs = load_fakes_file(config_path)
+        if provider and any(c.provider != provider for c in configs):
+            raise GatedrillError(f"--config defines providers {[c.provider for c in configs]}; drop the "
+                                 f"{provider!r} argument or make them agree")
+    else:
+        configs = [FakeConfig(provider=provider or "openai")]
+    overrides: dict[str, Any] = {}
+    if port is not None:
+        if len(configs) > 1:
+            raise GatedrillError("--port applies to a single fake; set `port:` per fake in the config file")
+        overrides["port"] = port
+    for key, val in (("host", host), ("name", name), ("seed", seed)):
+        if val is not None:
+            overrides[key] = val
+    if journal_path is not None:
+        overrides["journal"] = {"path": journal_path}
+    fakes = [Fake(c, **overrides) for c in configs]
+
+    def announce(line: str) -> None:
+        click.echo(line)
+        sys.stdout.flush()
+
+    serve_forever(fakes, announce)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
