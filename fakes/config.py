@@ -179,8 +179,12 @@ def load_fakes_file(path: str | Path) -> list[FakeConfig]:
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch: objects merge, null deletes, anything else replaces."""
-    if not isinstance(patch, dict):
+    """RFC 7386 JSON merge patch: objects merge, null deletes, anything else replaces.
+
+    One exception: an object naming its variant (`dist:` or `kind:`) replaces the old value whole, so
+    switching a latency from fixed to uniform leaves no stale `value` behind.
+    """
+    if not isinstance(patch, dict) or "dist" in patch or "kind" in patch:
         return patch
     result = dict(target) if isinstance(target, dict) else {}
     for k, v in patch.items():

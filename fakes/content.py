@@ -20,7 +20,7 @@ import orjson
 from .config import FakeConfig, ScriptRule
 from .conversation import ChatRequest, digest
 from .faults import Fault
-from .tokenizer import PIECE
+from .tokenizer import PIECE, count_approx
 
 _WORDS = (
     "the of and to in is was for on that with as by at from it this be are or an have not which but all "
@@ -34,6 +34,8 @@ _WORDS = (
     "away animal house point page letter mother answer found study still learn should world high every "
     "near add food between own below country plant last school father keep tree never start city earth"
 ).split()
+# Every corpus piece (" word", " Word" or ".") is exactly one token under the default tokenizer.
+_WORDS = [w for w in _WORDS if len(w) <= 8]
 
 
 @dataclass(slots=True)
@@ -49,6 +51,7 @@ class Choice:
     tool_calls: list[ToolCall] = field(default_factory=list)
     finish: str = "stop"  # neutral: stop | length | tool_calls | stop_sequence
     stop_sequence: str | None = None
+    tokens: int = -1  # completion tokens when already known (corpus text under the default tokenizer)
 
     @property
     def text(self) -> str:
@@ -140,7 +143,7 @@ def _schema_value(schema: Any, rng: random.Random, depth: int = 0) -> Any:
     return _WORDS[int(rng.random() * len(_WORDS))]
 
 
-def _apply_limits(pieces: list[str], req: ChatRequest, count: Any) -> Choice:
+def _apply_limits(pieces: list[str], req: ChatRequest, count: Any, one_token_pieces: bool = False) -> Choice:
     """Cut at the first stop sequence, then at max_tokens."""
     if req.stop:
         text = "".join(pieces)
@@ -164,15 +167,16 @@ def _apply_limits(pieces: list[str], req: ChatRequest, count: Any) -> Choice:
             pieces = kept
             choice = Choice(pieces, finish="stop_sequence", stop_sequence=which)
             return _cap(choice, req, count)
-    return _cap(Choice(pieces), req, count)
+    return _cap(Choice(pieces, tokens=len(pieces) if one_token_pieces else -1), req, count)
 
 
 def _cap(choice: Choice, req: ChatRequest, count: Any) -> Choice:
     if req.max_tokens is None:
         return choice
-    if count is None:
+    if choice.tokens >= 0:  # one token per piece
         if len(choice.pieces) > req.max_tokens:
             choice.pieces = choice.pieces[: req.max_tokens]
+            choice.tokens = req.max_tokens
             choice.finish, choice.stop_sequence = "length", None
         return choice
     if len(choice.pieces) <= req.max_tokens and count("".join(choice.pieces)) <= req.max_tokens:
@@ -261,6 +265,7 @@ def compose_reply(cfg: FakeConfig, req: ChatRequest, count: Any = None) -> Reply
         else:
             u = ((key >> 64) & 0xFFFFFFFFFFFF) / float(1 << 48)
             n = max(1, int(round(cfg.reply.output_tokens.quantile(u))))
-            pieces = _seeded_pieces(key, n)
+            choices.append(_apply_limits(_seeded_pieces(key, n), req, count, count is count_approx))
+            continue
         choices.append(_apply_limits(pieces, req, count))
     return Reply(choices=choices, digest=conv, rule=rule_name)

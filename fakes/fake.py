@@ -44,6 +44,7 @@ from .ratelimit import RateLimiter
 from .tokenizer import REPLY_PRIMING, TOKENS_PER_MESSAGE, get_counter
 
 CONTROL_PREFIX = "/_gatedrill/"
+_BODY_FAULTS = (ResetMidStream, Truncate, Malformed, StreamError)
 
 
 class Fake:
@@ -227,7 +228,10 @@ class Fake:
         n_pieces = 0
         for ch in reply.choices:
             n_pieces += len(ch.pieces)
-            completion_tokens += self.count(ch.text) if ch.pieces else 0
+            if ch.tokens >= 0:
+                completion_tokens += ch.tokens
+            elif ch.pieces:
+                completion_tokens += self.count(ch.text)
             for call in ch.tool_calls:
                 completion_tokens += self.count(call.name) + self.count(call.arguments)
                 n_pieces += 1
@@ -238,14 +242,7 @@ class Fake:
                                   end_offset, rid)
         if decision is not None:
             rendered.headers.extend(d.ratelimit_headers(model, decision))
-        entry.reply = {
-            "choices": [
-                {"text": ch.text, "finish": ch.finish, "chunks": len(ch.pieces),
-                 "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in ch.tool_calls]}
-                for ch in reply.choices
-            ],
-            "digest": reply.digest,
-        }
+        entry.reply = reply
         return self._shape(endpoint, rendered, fault)
 
     def count_prompt(self, chat: ChatRequest) -> int:
@@ -285,7 +282,7 @@ class Fake:
         events = r.events
         end = END_COMPLETE
         drip = None
-        if isinstance(fault, ResetMidStream | Truncate | Malformed | StreamError):
+        if isinstance(fault, _BODY_FAULTS):
             if r.stream:
                 kept, seen = [], 0
                 last_t = 0.0

@@ -25,7 +25,25 @@ SECRET_HEADERS = frozenset(
 
 
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {k: (REDACTED if k in SECRET_HEADERS else v) for k, v in headers.items()}
+    out = dict(headers)
+    for k in SECRET_HEADERS:
+        if k in out:
+            out[k] = REDACTED
+    return out
+
+
+def reply_dict(reply: Any) -> dict[str, Any] | None:
+    """What the fake answered, for checks: text, finish and tool calls per choice, and the conversation digest."""
+    if reply is None or isinstance(reply, dict):
+        return reply
+    return {
+        "choices": [
+            {"text": ch.text, "finish": ch.finish, "chunks": len(ch.pieces),
+             "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in ch.tool_calls]}
+            for ch in reply.choices
+        ],
+        "digest": reply.digest,
+    }
 
 
 class Entry:
@@ -85,10 +103,11 @@ class Entry:
         self.tokens_out = 0
         self.latency_injected_ms = 0.0
         self.outcome: str | None = None
-        self.reply: dict[str, Any] | None = None
+        self.reply: Any = None  # a content.Reply; serialised by to_dict
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__slots__}
+        d["reply"] = reply_dict(self.reply)
         offset = self.arrival_wall - self.arrival_mono
         d["first_byte_wall"] = None if self.first_byte_mono is None else self.first_byte_mono + offset
         d["last_byte_wall"] = None if self.last_byte_mono is None else self.last_byte_mono + offset

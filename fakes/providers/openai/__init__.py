@@ -5,13 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-import secrets
 import struct
-import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ...ids import unique_ids
 from ...plan import ApiError, Plan
 from ..base import Dialect, Rendered, Usage
 from . import exceptions as exc
@@ -33,15 +32,17 @@ _UNLIMITED = [
     ("x-ratelimit-remaining-requests", "1000000"), ("x-ratelimit-remaining-tokens", "1000000000"),
     ("x-ratelimit-reset-requests", "0s"), ("x-ratelimit-reset-tokens", "0s"),
 ]
-_STATUS_TEXT = {"invalid_request_error"}
 
 
 class OpenAIDialect(Dialect):
     name = "openai"
     chat_endpoints = CHAT_ENDPOINTS
 
+    def __init__(self) -> None:
+        self._ids = unique_ids()
+
     def new_request_id(self) -> str:
-        return "req_" + secrets.token_hex(16)
+        return "req_" + next(self._ids)
 
     def route(self, method: str, path: str) -> tuple[str, dict[str, str]]:
         ep = ROUTES.get((method, path))
@@ -174,7 +175,7 @@ class OpenAIDialect(Dialect):
             from .responses_api import render_response
 
             return render_response(req, reply, usage, offsets, end_offset, headers)
-        cid = "chatcmpl-" + secrets.token_urlsafe(21)[:29]
+        cid = "chatcmpl-" + next(self._ids)[:29]
         return render_chat(req, reply, usage, offsets, end_offset, cid, headers)
 
     def stream_error_event(self, endpoint: str, fault: StreamError) -> bytes:
@@ -261,4 +262,3 @@ def deterministic_vector(key: str, dims: int) -> list[float]:
 
 
 __all__ = ["OpenAIDialect", "Rendered", "deterministic_vector"]
-_ = time

@@ -118,25 +118,28 @@ def _tools(tools: Any) -> list[ToolSpec]:
 
 
 def parse_chat(body: Any) -> ChatRequest:
+    """Validate only the parameters present (one pass over the body), then build the neutral request."""
     if not isinstance(body, dict):
         raise invalid("Invalid request body: expected a JSON object.", None, "invalid_type")
-    unknown = [k for k in body if k not in KNOWN_CHAT_PARAMS]
-    if unknown:
-        raise invalid(f"Unrecognized request argument supplied: {unknown[0]}")
+    for key in body:
+        if key not in KNOWN_CHAT_PARAMS:
+            raise invalid(f"Unrecognized request argument supplied: {key}")
     model = body.get("model")
     if model is None:
         raise invalid("you must provide a model parameter")
     if not isinstance(model, str):
         raise bad_type("model", "a string", model)
     messages = _messages(body.get("messages"))
-    max_tokens = _int(body, "max_completion_tokens", 1)
-    legacy = _int(body, "max_tokens", 1)
-    if max_tokens is None:
-        max_tokens = legacy
-    n = _int(body, "n", 1, 128) or 1
-    stream = _bool(body, "stream")
-    opts = body.get("stream_options")
+    get = body.get
+    max_tokens = _int(body, "max_completion_tokens", 1) if "max_completion_tokens" in body else None
+    if "max_tokens" in body:
+        legacy = _int(body, "max_tokens", 1)
+        if max_tokens is None:
+            max_tokens = legacy
+    n = (_int(body, "n", 1, 128) or 1) if "n" in body else 1
+    stream = _bool(body, "stream") if "stream" in body else False
     include_usage = False
+    opts = get("stream_options")
     if opts is not None:
         if not stream:
             raise invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
@@ -144,54 +147,66 @@ def parse_chat(body: Any) -> ChatRequest:
         if not isinstance(opts, dict):
             raise bad_type("stream_options", "an object", opts)
         include_usage = bool(opts.get("include_usage"))
-    _number(body, "temperature", 0, 2)
-    _number(body, "top_p", 0, 1)
-    _number(body, "frequency_penalty", -2, 2)
-    _number(body, "presence_penalty", -2, 2)
-    stop = body.get("stop")
-    if stop is None:
-        stops: list[str] = []
-    elif isinstance(stop, str):
-        stops = [stop]
-    elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
-        if len(stop) > 4:
-            raise invalid("Invalid 'stop': array too long. Expected an array with maximum length 4, but got an "
-                          f"array with length {len(stop)} instead.", "stop", "array_above_max_length")
-        stops = stop
-    else:
-        raise bad_type("stop", "one of a string or array of strings", stop)
-    seed = _int(body, "seed", -(2**63))
-    tools = _tools(body.get("tools"))
-    tool_choice = body.get("tool_choice")
-    if tool_choice is not None:
-        if isinstance(tool_choice, str):
-            if tool_choice not in ("none", "auto", "required"):
-                raise invalid(f"Invalid value: '{tool_choice}'. Supported values are: 'none', 'auto', and "
-                              "'required'.", "tool_choice", "invalid_value")
-        elif not isinstance(tool_choice, dict):
-            raise bad_type("tool_choice", "one of a string or object", tool_choice)
-        if tool_choice != "none" and not tools:
-            raise invalid("Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
-                          "specified.", "tool_choice")
-    rf = body.get("response_format")
+    for key, lo, hi in _NUMBERS:
+        if key in body:
+            _number(body, key, lo, hi)
+    stops: list[str] = []
+    if "stop" in body:
+        stops = _stops(get("stop"))
+    seed = _int(body, "seed", -(2**63)) if "seed" in body else None
+    tools: list[ToolSpec] = []
+    tool_choice = None
+    if "tools" in body or "tool_choice" in body:
+        tools = _tools(get("tools"))
+        tool_choice = _tool_choice(get("tool_choice"), tools)
+    rf = get("response_format")
     if rf is not None:
         if not isinstance(rf, dict) or rf.get("type") not in ("text", "json_object", "json_schema"):
             raise invalid("Invalid 'response_format.type': expected one of 'text', 'json_object' or "
                           "'json_schema'.", "response_format.type", "invalid_value")
         if rf["type"] == "json_schema" and not isinstance(rf.get("json_schema"), dict):
             raise missing("response_format.json_schema")
-    user = body.get("user")
+    user = get("user")
     if user is not None and not isinstance(user, str):
         raise bad_type("user", "a string", user)
     atoms = openai_atoms(messages)
-    extra = 0
-    if tools:
-        extra = sum(len(t.name) + len(str(t.parameters)) for t in tools) // 4
+    extra = sum(len(t.name) + len(str(t.parameters)) for t in tools) // 4 if tools else 0
     return ChatRequest(
         model=model, atoms=atoms, max_tokens=max_tokens, stream=stream,
         include_usage=include_usage, n=n, stop=stops, seed=seed, tools=tools, tool_choice=tool_choice,
         response_format=rf, extra_prompt_tokens=extra, marker=_marker_in(atoms),
     )
+
+
+_NUMBERS = (("temperature", 0, 2), ("top_p", 0, 1), ("frequency_penalty", -2, 2), ("presence_penalty", -2, 2))
+
+
+def _stops(stop: Any) -> list[str]:
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [stop]
+    if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        if len(stop) > 4:
+            raise invalid("Invalid 'stop': array too long. Expected an array with maximum length 4, but got an "
+                          f"array with length {len(stop)} instead.", "stop", "array_above_max_length")
+        return stop
+    raise bad_type("stop", "one of a string or array of strings", stop)
+
+
+def _tool_choice(tool_choice: Any, tools: list[ToolSpec]) -> Any:
+    if tool_choice is None:
+        return None
+    if isinstance(tool_choice, str):
+        if tool_choice not in ("none", "auto", "required"):
+            raise invalid(f"Invalid value: '{tool_choice}'. Supported values are: 'none', 'auto', and "
+                          "'required'.", "tool_choice", "invalid_value")
+    elif not isinstance(tool_choice, dict):
+        raise bad_type("tool_choice", "one of a string or object", tool_choice)
+    if tool_choice != "none" and not tools:
+        raise invalid("Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
+                      "specified.", "tool_choice")
+    return tool_choice
 
 
 def _marker_in(atoms: list[Any]) -> str | None:
