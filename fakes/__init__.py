@@ -3,7 +3,7 @@ and journal every request as ground truth.
 """
 
 from .config import FakeConfig, FakesFile, JournalSpec, LatencySpec, ModelSpec, ReplySpec, load_fakes_file
-from .conversation import ChatRequest, digest, openai_atoms, anthropic_atoms
+from .conversation import ChatRequest, anthropic_atoms, digest, openai_atoms
 from .correlation import CORRELATION_HEADER, FAULT_HEADER, SESSION_HEADER, TURN_HEADER, make_marker, parse_marker
 from .errors import ConfigError, GatedrillError
 from .fake import Fake

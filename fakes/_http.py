@@ -9,6 +9,7 @@ scheduled against absolute deadlines so paced streams do not drift. TCP_NODELAY 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 import time
@@ -39,7 +40,7 @@ def _date_header() -> bytes:
     if _date_cache[0] != now:
         _date_cache[0] = now
         _date_cache[1] = b"date: " + time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)).encode() + b"\r\n"
-    return _date_cache[1]  # type: ignore[no-any-return]
+    return _date_cache[1]
 
 
 def status_line(status: int) -> bytes:
@@ -96,10 +97,8 @@ class HttpProtocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
         self.registry.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -367,10 +366,8 @@ class _Run:
             return
         sock = t.get_extra_info("socket")
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
-            except OSError:
-                pass
         t.abort()
 
     def _hang_over(self) -> None:

@@ -28,11 +28,12 @@ _WORDS = (
     "like him into time has look two go see way could people my than first water been call who oil its "
     "now find long down day did get come made may part over new sound take only little work know place "
     "year live me back give most very after thing our just name good sentence man think say great where "
-    "help through much before line right too mean old any same tell boy follow came want show also around "
-    "form three small set put end does another well large must big even such because turn here why ask "
-    "went men read need land different home us move try kind hand picture again change off play spell air "
-    "away animal house point page letter mother answer found study still learn should world high every "
-    "near add food between own below country plant last school father keep tree never start city earth"
+    "help through much before line right too mean old any same tell boy follow came want show also "
+    "around form three small set put end does another well large must big even such because turn here "
+    "why ask went men read need land different home us move try kind hand picture again change off play "
+    "spell air away animal house point page letter mother answer found study still learn should world "
+    "high every near add food between own below country plant last school father keep tree never start "
+    "city earth "
 ).split()
 # Every corpus piece (" word", " Word" or ".") is exactly one token under the default tokenizer.
 _WORDS = [w for w in _WORDS if len(w) <= 8]
@@ -114,7 +115,7 @@ def _schema_value(schema: Any, rng: random.Random, depth: int = 0) -> Any:
     """A small value that satisfies a JSON schema's basic shape (type, enum, properties, items)."""
     if not isinstance(schema, dict):
         return "value"
-    if "enum" in schema and schema["enum"]:
+    if schema.get("enum"):
         return schema["enum"][int(rng.random() * len(schema["enum"]))]
     if "const" in schema:
         return schema["const"]
@@ -264,7 +265,7 @@ def compose_reply(cfg: FakeConfig, req: ChatRequest, count: Any = None) -> Reply
             pieces = split_pieces(orjson.dumps(value).decode())
         else:
             u = ((key >> 64) & 0xFFFFFFFFFFFF) / float(1 << 48)
-            n = max(1, int(round(cfg.reply.output_tokens.quantile(u))))
+            n = max(1, round(cfg.reply.output_tokens.quantile(u)))
             choices.append(_apply_limits(_seeded_pieces(key, n), req, count, count is count_approx))
             continue
         choices.append(_apply_limits(pieces, req, count))

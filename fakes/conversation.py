@@ -84,7 +84,7 @@ def canonical_args(arguments: Any) -> Any:
 
 def digest(atoms: list[Atom]) -> str:
     """A stable 16-hex digest of a conversation, ignoring tool-call ids."""
-    canon = []
+    canon: list[tuple[Any, ...]] = []
     for role, kind, payload in atoms:
         if kind == "tool_call":
             canon.append((role, kind, payload[1], payload[2]))

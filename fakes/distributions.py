@@ -7,6 +7,7 @@ tokens for length); samples are never negative.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import random
 from statistics import NormalDist
@@ -113,7 +114,7 @@ class Percentiles(_Dist):
                 raise ValueError(f"{k}: values must be >= 0")
             parsed.append((q, val))
         parsed.sort()
-        for (_, a), (_, b) in zip(parsed, parsed[1:], strict=False):
+        for (_, a), (_, b) in itertools.pairwise(parsed):
             if b < a:
                 raise ValueError("percentile values must not decrease as the percentile grows")
         return v

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Sequence
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -92,7 +93,7 @@ class Fake:
             self.fault_plan = old_plan
         return new
 
-    def set_faults(self, rules: list[FaultRule | dict[str, Any]]) -> None:
+    def set_faults(self, rules: Sequence[FaultRule | dict[str, Any]]) -> None:
         """Replace every fault rule; their time windows and counters start now."""
         self.patch({"faults": [r.model_dump(mode="json") if isinstance(r, FaultRule) else r for r in rules]})
 

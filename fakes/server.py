@@ -12,22 +12,22 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from ._http import HttpProtocol
 from .config import FakeConfig
 from .errors import GatedrillError
 from .fake import Fake
-from ._http import HttpProtocol
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
     try:
         import uvloop
 
-        return uvloop.new_event_loop()  # type: ignore[no-any-return]
+        return uvloop.new_event_loop()
     except ImportError:  # pragma: no cover - uvloop is a dependency where it installs
         return asyncio.new_event_loop()
 
 
-async def start_listener(fake: Fake, registry: set[HttpProtocol]) -> asyncio.AbstractServer:
+async def start_listener(fake: Fake, registry: set[HttpProtocol]) -> asyncio.Server:
     cfg = fake.config
     assert cfg.max_body_bytes is not None
     loop = asyncio.get_running_loop()
@@ -54,7 +54,7 @@ class FakeServer:
         self.fake = config if isinstance(config, Fake) else Fake(config, **overrides)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._conns: set[HttpProtocol] = set()
         self.port = 0
 

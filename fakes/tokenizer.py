@@ -59,7 +59,7 @@ def _cl100k() -> Callable[[str], int]:
 
         spec = find_spec("litellm")
         if spec and spec.submodule_search_locations:
-            bundled = os.path.join(list(spec.submodule_search_locations)[0], "litellm_core_utils", "tokenizers")
+            bundled = os.path.join(next(iter(spec.submodule_search_locations)), "litellm_core_utils", "tokenizers")
             if os.path.isdir(bundled):
                 os.environ["TIKTOKEN_CACHE_DIR"] = bundled
     try:

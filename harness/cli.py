@@ -79,7 +79,7 @@ def fake_serve(provider: str | None, config_path: str | None, port: int | None, 
             raise GatedrillError(f"--config defines providers {[c.provider for c in configs]}; drop the "
                                  f"{provider!r} argument or make them agree")
     else:
-        configs = [FakeConfig(provider=provider or "openai")]
+        configs = [FakeConfig.model_validate({"provider": provider or "openai"})]
     overrides: dict[str, Any] = {}
     if port is not None:
         if len(configs) > 1:

@@ -37,7 +37,7 @@ def read_urls(p: subprocess.Popen[str], n: int) -> dict[str, str]:
     for _ in range(n):
         line = p.stdout.readline()
         assert line, p.stderr.read() if p.stderr else "no output"
-        name, provider, url = line.strip().split("\t")
+        name, _provider, url = line.strip().split("\t")
         urls[name] = url
     return urls
 
@@ -68,7 +68,7 @@ def test_a_busy_port_is_one_clear_line_and_exit_2(procs: list) -> None:
         port = s.getsockname()[1]
         p = start("fake", "serve", "openai", "--port", str(port))
         procs.append(p)
-        out, err = p.communicate(timeout=20)
+        _out, err = p.communicate(timeout=20)
     assert p.returncode == 2
     assert err.strip().splitlines() == [f"gatedrill: error: fake 'openai': port {port} on 127.0.0.1 is in use; "
                                         "pick another port or use 0 for a free one"]

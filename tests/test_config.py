@@ -19,7 +19,8 @@ def test_yaml_with_several_fakes(tmp_path: Path) -> None:
     p = tmp_path / "fakes.yaml"
     p.write_text(
         "fakes:\n"
-        "  - name: primary\n    provider: openai\n    latency: {ttft_ms: 120, itl_ms: {dist: uniform, low: 5, high: 9}}\n"
+        "  - name: primary\n    provider: openai\n"
+        "    latency: {ttft_ms: 120, itl_ms: {dist: uniform, low: 5, high: 9}}\n"
         "  - name: canary\n    provider: anthropic\n    models: [{id: claude-x, context_window: 8000}]\n"
     )
     fakes = load_fakes_file(p)
@@ -50,6 +51,6 @@ def test_invalid_files_name_the_file_and_key(tmp_path: Path, yaml_text: str, fra
 
 
 def test_python_overrides_are_validated_too() -> None:
-    with pytest.raises(ConfigError, match="reply.mode"):
+    with pytest.raises(ConfigError, match=r"reply\.mode"):
         Fake(provider="openai", reply={"mode": "nonsense"})
     assert Fake(provider="openai", seed=5).config.seed == 5

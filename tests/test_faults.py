@@ -70,8 +70,8 @@ def test_model_and_content_matches_select_requests(srv: FakeServer, client: http
 
 
 def test_header_forces_a_named_rule_or_an_inline_fault(srv: FakeServer, client: httpx.Client) -> None:
-    srv.set_faults([{"name": "quota", "fault": {"kind": "http_error", "status": 429, "error_type": "insufficient_quota"},
-                     "when": {"header_only": True}}])
+    quota = {"kind": "http_error", "status": 429, "error_type": "insufficient_quota"}
+    srv.set_faults([{"name": "quota", "fault": quota, "when": {"header_only": True}}])
     assert statuses(client, 1) == [200]
     r = client.post("/v1/chat/completions", json=CHAT, headers={"x-gatedrill-fault": "quota"})
     assert r.status_code == 429 and r.json()["error"]["code"] == "insufficient_quota"

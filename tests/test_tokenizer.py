@@ -29,7 +29,7 @@ def test_short_common_words_are_one_token_each() -> None:
 def test_every_character_is_accounted_for() -> None:
     from fakes.tokenizer import PIECE
 
-    for text in ENGLISH + ["snake_case_name = 42", "emoji 🎉 and 日本語", "tabs\tand\nnewlines\r\n  "]:
+    for text in [*ENGLISH, "snake_case_name = 42", "emoji 🎉 and 日本語", "tabs\tand\nnewlines\r\n  "]:
         assert "".join(PIECE.findall(text)) == text
 
 

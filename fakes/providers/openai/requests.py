@@ -210,7 +210,7 @@ def _tool_choice(tool_choice: Any, tools: list[ToolSpec]) -> Any:
 
 
 def _marker_in(atoms: list[Any]) -> str | None:
-    for role, kind, payload in atoms:
+    for _, kind, payload in atoms:
         if kind == "text" and "gd:" in payload:
             return str(payload)
     return None
