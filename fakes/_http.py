@@ -89,7 +89,7 @@ class HttpProtocol(asyncio.Protocol):
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._body_size = 0
-        self._arrival = (0.0, 0.0, 0.0)
+        self._arrival = (0.0, 0.0)
 
     # -- connection -------------------------------------------------------------------------------------
 
@@ -143,7 +143,7 @@ class HttpProtocol(asyncio.Protocol):
         self._headers = {}
         self._body = []
         self._body_size = 0
-        self._arrival = (time.monotonic(), time.time(), self.loop.time())
+        self._arrival = (time.monotonic(), time.time())
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -188,21 +188,23 @@ class HttpProtocol(asyncio.Protocol):
         q = raw.find(b"?")
         path, query = (raw, b"") if q < 0 else (raw[:q], raw[q + 1:])
         body = b"".join(self._body) if len(self._body) != 1 else self._body[0]
-        mono, wall, loop_t = self._arrival
+        mono, wall = self._arrival
         req = HttpRequest(self.parser.get_method().decode(), path.decode("latin-1"), query.decode("latin-1"),
                           self._headers, body, mono, wall, self._body_size or len(body))
         req_loop = (req, keep_alive)
         self.queue.append(req_loop)
         if not self.busy:
-            self._next(loop_t)
+            self._next(mono)
 
     # -- executing plans --------------------------------------------------------------------------------
 
-    def _next(self, loop_t: float | None = None) -> None:
+    def _next(self, arrival: float | None = None) -> None:
+        """Answer queued requests in order. Plan offsets count from arrival (monotonic), or from now for a
+        pipelined request that had to wait its turn."""
         while self.queue and self.transport is not None:
             req, keep_alive = self.queue.popleft()
-            base = self.loop.time() if loop_t is None else loop_t
-            loop_t = None
+            base = time.monotonic() if arrival is None else arrival
+            arrival = None
             plan = self.handler(req)
             self.busy = True
             run = _Run(self, plan, keep_alive, base)
@@ -256,7 +258,7 @@ class _Run:
             return False
         if p.end == END_HANG:
             conn = self.conn
-            conn.timer = conn.loop.call_at(self.base + p.hang_s, self._hang_over)
+            conn.timer = conn.loop.call_later(self.base + p.hang_s - time.monotonic(), self._hang_over)
             return False
         if p.drip is not None:
             self.drip = self._all_bytes()
@@ -300,7 +302,7 @@ class _Run:
             return False
         p = self.plan
         chunks = p.chunks
-        now = conn.loop.time()
+        now = time.monotonic()
         out: list[bytes] = []
         i = self.i
         n = len(chunks)
@@ -325,7 +327,8 @@ class _Run:
             transport.write(self._head() + (b"0\r\n\r\n" if p.stream else b""))
             self.sent_head = True
         if i < n:
-            conn.timer = conn.loop.call_at(self.base + chunks[i][0], self._resume)
+            # Absolute deadline: a late wake-up shortens the next wait instead of shifting every later chunk.
+            conn.timer = conn.loop.call_later(self.base + chunks[i][0] - now, self._resume)
             return False
         return self._end()
 
