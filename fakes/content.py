@@ -230,7 +230,7 @@ def _wants_tool(cfg: FakeConfig, req: ChatRequest) -> str | None:
     return req.tools[0].name
 
 
-def compose_reply(cfg: FakeConfig, req: ChatRequest, count: Any = None) -> Reply:
+def compose_reply(cfg: FakeConfig, req: ChatRequest, count: Any = None, tool_id_prefix: str = "call_") -> Reply:
     """Decide the reply text (or tool calls) for a request. `count` is the tokenizer, for max_tokens."""
     conv = digest(req.atoms)
     mode = cfg.reply.mode
@@ -249,7 +249,7 @@ def compose_reply(cfg: FakeConfig, req: ChatRequest, count: Any = None) -> Reply
             rng = random.Random(key)
             spec = next((t for t in req.tools if t.name == tool), req.tools[0])
             args = orjson.dumps(_schema_value(spec.parameters, rng)).decode()
-            call = ToolCall(id="call_" + secrets.token_hex(12), name=spec.name, arguments=args)
+            call = ToolCall(id=tool_id_prefix + secrets.token_hex(12), name=spec.name, arguments=args)
             choices.append(Choice(pieces=[], tool_calls=[call], finish="tool_calls"))
             continue
         if scripted is not None:

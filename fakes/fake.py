@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Sequence
 import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -174,8 +174,8 @@ class Fake:
                 raise d.invalid_content_type(ctype)
             try:
                 body = orjson.loads(req.body)
-            except orjson.JSONDecodeError:
-                raise d.invalid_json() from None
+            except orjson.JSONDecodeError as exc:
+                raise d.invalid_json(str(exc)) from None
             entry.body = body
         if endpoint not in d.chat_endpoints:
             if isinstance(body, dict) and isinstance(body.get("model"), str):
@@ -224,7 +224,7 @@ class Fake:
                 raise d.rate_limit_error(model, decision)
         if isinstance(fault, StreamError) and not chat.stream:
             raise d.fault_error(HttpError(kind="http_error", status=fault.status, message=fault.message), chat.model)
-        reply = compose_reply(cfg, chat, self.count)
+        reply = compose_reply(cfg, chat, self.count, d.tool_id_prefix)
         completion_tokens = 0
         n_pieces = 0
         for ch in reply.choices:
@@ -241,10 +241,9 @@ class Fake:
         entry.latency_injected_ms = injected * 1000.0
         rendered = d.render_reply(endpoint, chat, reply, Usage(prompt_tokens, completion_tokens), offsets,
                                   end_offset, rid)
-        if decision is not None:
-            rendered.headers.extend(d.ratelimit_headers(model, decision))
+        rendered.headers.extend(d.ratelimit_headers(model, decision))
         entry.reply = reply
-        return self._shape(endpoint, rendered, fault)
+        return self._shape(endpoint, rendered, fault, rid)
 
     def count_prompt(self, chat: ChatRequest) -> int:
         """Prompt tokens: OpenAI's recipe (3 per message, 3 to prime the reply) over the neutral atoms."""
@@ -278,7 +277,7 @@ class Fake:
                 offsets.append(t)
         return offsets, t, t
 
-    def _shape(self, endpoint: str, r: Any, fault: Fault | None) -> Plan:
+    def _shape(self, endpoint: str, r: Any, fault: Fault | None, rid: str) -> Plan:
         """Turn rendered events into a plan, applying a body/stream fault if one was chosen."""
         events = r.events
         end = END_COMPLETE
@@ -299,7 +298,7 @@ class Fake:
                 elif isinstance(fault, Malformed):
                     kept.append((last_t, self.dialect.malformed_event(endpoint), False))
                 elif isinstance(fault, StreamError):
-                    kept.append((last_t, self.dialect.stream_error_event(endpoint, fault), False))
+                    kept.append((last_t, self.dialect.stream_error_event(endpoint, fault, rid), False))
                 events = kept
             else:
                 t, body, _ = events[0]

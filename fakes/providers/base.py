@@ -42,6 +42,7 @@ class Dialect:
 
     name = "base"
     chat_endpoints: frozenset[str] = frozenset()
+    tool_id_prefix = "call_"  # how this provider names tool calls in replies
 
     def route(self, method: str, path: str) -> tuple[str, dict[str, str]]:
         raise NotImplementedError
@@ -49,7 +50,7 @@ class Dialect:
     def authenticate(self, endpoint: str, headers: dict[str, str], api_keys: list[str] | None) -> None:
         raise NotImplementedError
 
-    def invalid_json(self) -> ApiError:
+    def invalid_json(self, detail: str) -> ApiError:
         raise NotImplementedError
 
     def invalid_content_type(self, content_type: str) -> ApiError:
@@ -73,7 +74,8 @@ class Dialect:
     def rate_limit_error(self, model: ModelSpec, decision: Decision) -> ApiError:
         raise NotImplementedError
 
-    def ratelimit_headers(self, model: ModelSpec, decision: Decision) -> list[tuple[str, str]]:
+    def ratelimit_headers(self, model: ModelSpec, decision: Decision | None) -> list[tuple[str, str]]:
+        """Rate-limit headers for a reply; `decision` is None when the model has no configured limits."""
         raise NotImplementedError
 
     def fault_error(self, fault: HttpError, model: str | None) -> ApiError:
@@ -86,7 +88,7 @@ class Dialect:
                      offsets: list[float], end_offset: float, request_id: str) -> Rendered:
         raise NotImplementedError
 
-    def stream_error_event(self, endpoint: str, fault: StreamError) -> bytes:
+    def stream_error_event(self, endpoint: str, fault: StreamError, request_id: str) -> bytes:
         raise NotImplementedError
 
     def malformed_event(self, endpoint: str) -> bytes:

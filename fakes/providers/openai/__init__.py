@@ -67,7 +67,7 @@ class OpenAIDialect(Dialect):
                                 "https://platform.openai.com/account/api-keys.", "invalid_request_error", None,
                            "invalid_api_key")
 
-    def invalid_json(self) -> ApiError:
+    def invalid_json(self, detail: str) -> ApiError:
         return ApiError(400, exc.INVALID_JSON_MESSAGE, "invalid_request_error")
 
     def invalid_content_type(self, content_type: str) -> ApiError:
@@ -128,9 +128,11 @@ class OpenAIDialect(Dialect):
         headers = exc.retry_headers(wait) + self.ratelimit_headers(model, decision)
         return ApiError(429, msg, by, None, "rate_limit_exceeded", headers)
 
-    def ratelimit_headers(self, model: ModelSpec, decision: Decision) -> list[tuple[str, str]]:
+    def ratelimit_headers(self, model: ModelSpec, decision: Decision | None) -> list[tuple[str, str]]:
         from ...ratelimit import format_duration
 
+        if decision is None:
+            return list(_UNLIMITED)
         out = []
         for kind, b in (("requests", decision.requests), ("tokens", decision.tokens)):
             if b is None:
@@ -170,7 +172,6 @@ class OpenAIDialect(Dialect):
     def render_reply(self, endpoint: str, req: ChatRequest, reply: Reply, usage: Usage, offsets: list[float],
                      end_offset: float, request_id: str) -> Rendered:
         headers = self._headers(request_id, end_offset * 1000)
-        headers.extend(_UNLIMITED)
         if endpoint == "responses":
             from .responses_api import render_response
 
@@ -178,7 +179,7 @@ class OpenAIDialect(Dialect):
         cid = "chatcmpl-" + next(self._ids)[:29]
         return render_chat(req, reply, usage, offsets, end_offset, cid, headers)
 
-    def stream_error_event(self, endpoint: str, fault: StreamError) -> bytes:
+    def stream_error_event(self, endpoint: str, fault: StreamError, request_id: str) -> bytes:
         etype, code, message = exc.default_error(fault.status, None)
         err = ApiError(fault.status, fault.message or message, etype, None, code)
         return b"data: " + exc.envelope(err) + b"\n\n"

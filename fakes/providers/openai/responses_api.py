@@ -463,7 +463,7 @@ def _stream(req: ChatRequest, rid: str, created: int, status: str, items: list[_
         for piece in item.pieces:
             t = offsets[k] if k < len(offsets) else end_offset
             k += 1
-            emit(t, "response.output_text.delta", {**where, "delta": piece, "logprobs": []}, True)
+            emit(t, "response.output_text.delta", {**where, "delta": piece, "logprobs": []}, False)
         text = final["content"][0]["text"]
         emit(end_offset, "response.output_text.done", {**where, "text": text, "logprobs": []})
         emit(end_offset, "response.content_part.done", {**where, "part": {**part, "text": text}})
