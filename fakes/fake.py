@@ -298,7 +298,7 @@ class Fake:
                 elif isinstance(fault, Malformed):
                     kept.append((last_t, self.dialect.malformed_event(endpoint), False))
                 elif isinstance(fault, StreamError):
-                    kept.append((last_t, self.dialect.stream_error_event(endpoint, fault, rid), False))
+                    kept.append((last_t, self.dialect.stream_error_event(endpoint, fault, rid, len(kept)), False))
                 events = kept
             else:
                 t, body, _ = events[0]

@@ -88,7 +88,8 @@ class Dialect:
                      offsets: list[float], end_offset: float, request_id: str) -> Rendered:
         raise NotImplementedError
 
-    def stream_error_event(self, endpoint: str, fault: StreamError, request_id: str) -> bytes:
+    def stream_error_event(self, endpoint: str, fault: StreamError, request_id: str, sent: int) -> bytes:
+        """The provider's mid-stream error event; `sent` is how many events went before it."""
         raise NotImplementedError
 
     def malformed_event(self, endpoint: str) -> bytes:

@@ -169,7 +169,7 @@ class AnthropicDialect(Dialect):
         return render_message(req, choice, usage, offsets, end_offset, "msg_01" + next(self._ids),
                               self._headers(request_id))
 
-    def stream_error_event(self, endpoint: str, fault: StreamError, request_id: str) -> bytes:
+    def stream_error_event(self, endpoint: str, fault: StreamError, request_id: str, sent: int) -> bytes:
         err = ApiError(fault.status, fault.message or exc.default_message(fault.status))
         return b"event: error\ndata: " + exc.envelope(err, request_id) + b"\n\n"
 

@@ -116,7 +116,7 @@ class OpenAIDialect(Dialect):
         assert bucket is not None
         unit = "requests per min (RPM)" if by == "requests" else "tokens per min (TPM)"
         requested = 1 if by == "requests" else decision.requested_tokens
-        used = max(0, int(bucket.limit - bucket.level))
+        used = max(0, math.ceil(bucket.limit - bucket.level))
         wait = decision.retry_after
         msg = (f"Rate limit reached for {model.id} in organization {exc.ORG} on {unit}: Limit {bucket.limit}, "
                f"Used {used}, Requested {requested}. Please try again in {_human(wait)}. {exc.RATE_LIMIT_DOCS}")
@@ -135,7 +135,8 @@ class OpenAIDialect(Dialect):
             return list(_UNLIMITED)
         out = []
         for kind, b in (("requests", decision.requests), ("tokens", decision.tokens)):
-            if b is None:
+            if b is None:  # this kind is not limited: report the nominal unlimited values, as the API always sends both
+                out += [h for h in _UNLIMITED if h[0].endswith(kind)]
                 continue
             out += [(f"x-ratelimit-limit-{kind}", str(b.limit)),
                     (f"x-ratelimit-remaining-{kind}", str(max(0, int(b.level)))),
@@ -179,8 +180,12 @@ class OpenAIDialect(Dialect):
         cid = "chatcmpl-" + next(self._ids)[:29]
         return render_chat(req, reply, usage, offsets, end_offset, cid, headers)
 
-    def stream_error_event(self, endpoint: str, fault: StreamError, request_id: str) -> bytes:
+    def stream_error_event(self, endpoint: str, fault: StreamError, request_id: str, sent: int) -> bytes:
         etype, code, message = exc.default_error(fault.status, None)
+        if endpoint == "responses":  # the Responses API's typed error event, numbered like every event
+            body = {"type": "error", "code": code or etype, "message": fault.message or message, "param": None,
+                    "sequence_number": sent}
+            return b"event: error\ndata: " + orjson.dumps(body) + b"\n\n"
         err = ApiError(fault.status, fault.message or message, etype, None, code)
         return b"data: " + exc.envelope(err) + b"\n\n"
 

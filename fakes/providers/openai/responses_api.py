@@ -335,7 +335,7 @@ def parse_responses(body: Any) -> ResponsesRequest:
         "temperature": 1.0 if temperature is None else temperature,
         "text": {"format": (body.get("text") or {}).get("format") or {"type": "text"}, "verbosity": "medium"},
         "tool_choice": body.get("tool_choice") or "auto",
-        "tools": [t for t in body.get("tools") or ()],
+        "tools": [_echo_tool(t) for t in body.get("tools") or ()],
         "top_p": 1.0 if top_p is None else top_p,
         "truncation": truncation or "disabled",
         "user": body.get("user"),
@@ -349,6 +349,15 @@ def parse_responses(body: Any) -> ResponsesRequest:
         model=model, atoms=atoms, max_tokens=max_tokens, stream=stream, tools=tools, tool_choice=tool_choice,
         response_format=response_format, extra_prompt_tokens=extra, marker=_marker_in(atoms), echo=echo,
     )
+
+
+def _echo_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """A tool as the response object echoes it: function tools get the API's defaults filled in."""
+    if tool.get("type") != "function":
+        return tool
+    return {"type": "function", "name": tool["name"], "description": tool.get("description"),
+            "parameters": tool.get("parameters") or {"type": "object", "properties": {}},
+            "strict": tool.get("strict", True)}
 
 
 def _marker_in(atoms: list[Atom]) -> str | None:
@@ -463,7 +472,7 @@ def _stream(req: ChatRequest, rid: str, created: int, status: str, items: list[_
         for piece in item.pieces:
             t = offsets[k] if k < len(offsets) else end_offset
             k += 1
-            emit(t, "response.output_text.delta", {**where, "delta": piece, "logprobs": []}, False)
+            emit(t, "response.output_text.delta", {**where, "delta": piece, "logprobs": []}, True)
         text = final["content"][0]["text"]
         emit(end_offset, "response.output_text.done", {**where, "text": text, "logprobs": []})
         emit(end_offset, "response.content_part.done", {**where, "part": {**part, "text": text}})
