@@ -25,6 +25,7 @@ __all__ = [
     "FakesFile",
     "FaultRule",
     "GatedrillError",
+    "Interception",
     "Journal",
     "JournalSpec",
     "LatencySpec",
@@ -33,6 +34,7 @@ __all__ = [
     "Trigger",
     "anthropic_atoms",
     "digest",
+    "intercept",
     "load_fakes_file",
     "make_marker",
     "openai_atoms",
@@ -40,3 +42,12 @@ __all__ = [
     "serve",
     "serve_forever",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`intercept` and `Interception` load respx/httpx2 on first use, keeping `import fakes` light."""
+    if name in ("intercept", "Interception"):
+        from . import interception
+
+        return getattr(interception, name)
+    raise AttributeError(f"module 'fakes' has no attribute {name!r}")
