@@ -56,7 +56,9 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_arrival",
         "_body",
+        "_bad",
         "_body_size",
+        "_continue_pending",
         "_discard",
         "_headers",
         "_limit",
@@ -85,6 +87,8 @@ class HttpProtocol(asyncio.Protocol):
         self.registry = registry
         self._limit = body_limit
         self._discard = False
+        self._bad = False
+        self._continue_pending = False
         self._url = b""
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
@@ -130,11 +134,11 @@ class HttpProtocol(asyncio.Protocol):
     def _fatal(self) -> None:
         """Bytes that are not HTTP: answer 400 and close, as nginx does."""
         self._discard = True
+        self._bad = True
         if self.transport is not None and not self.busy:
             self.transport.write(_BAD_REQUEST)
             self.transport.close()
-        elif self.transport is not None:
-            self.queue.clear()
+        # busy: requests parsed before the bad bytes are still answered; `_next` sends the 400 after them
 
     # -- parser callbacks -------------------------------------------------------------------------------
 
@@ -161,7 +165,10 @@ class HttpProtocol(asyncio.Protocol):
             self._refuse()
             return
         if self._headers.get("expect", "").lower() == "100-continue" and self.transport is not None:
-            self.transport.write(_CONTINUE)
+            if self.busy:  # not ahead of the pending response: `_next` sends it once that one is done
+                self._continue_pending = True
+            else:
+                self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
@@ -173,6 +180,7 @@ class HttpProtocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self._discard:
             return
+        self._continue_pending = False  # the body came anyway: no 100 is owed
         self._dispatch(self.parser.should_keep_alive())
 
     def _refuse(self) -> None:
@@ -212,6 +220,13 @@ class HttpProtocol(asyncio.Protocol):
             if not run.start():
                 return  # waiting on a timer; `_done` resumes the queue
         self.busy = False
+        if self.transport is not None:
+            if self._bad:  # garbage arrived behind the requests just answered
+                self.transport.write(_BAD_REQUEST)
+                self.transport.close()
+            elif self._continue_pending:
+                self._continue_pending = False
+                self.transport.write(_CONTINUE)
 
 
 class _Run:

@@ -168,9 +168,6 @@ def test_expect_100_continue_is_answered_before_the_body_is_sent(conn: RawConnec
     assert conn.read_response().status == 200
 
 
-@pytest.mark.xfail(strict=True, reason="fakes/_http.py HttpProtocol.on_headers_complete writes `100 Continue` "
-                   "at once, even while an earlier pipelined response is still pending, so it lands ahead of "
-                   "that response")
 def test_expect_100_continue_behind_a_pending_response_does_not_jump_ahead_of_it(conn: RawConnection) -> None:
     body = chat_body()
     conn.send(request_bytes(body=chat_body(), headers=[(FAULT_HEADER, '{"kind": "delay", "ms": 150}')]))
@@ -199,9 +196,6 @@ def test_garbage_bytes_get_400_and_close_and_the_server_keeps_serving(server: Fa
         assert fresh.read_response().status == 200
 
 
-@pytest.mark.xfail(strict=True, reason="fakes/_http.py HttpProtocol._fatal: garbage that arrives while a "
-                   "response is in progress (busy) only clears the queue; no 400 is sent and the "
-                   "connection is never closed")
 def test_garbage_after_a_pipelined_slow_request_gets_400_after_its_response(conn: RawConnection) -> None:
     conn.send(request_bytes(body=chat_body(), headers=[(FAULT_HEADER, '{"kind": "delay", "ms": 50}')])
               + b"GARBAGE \x00\x01\r\n\r\n")

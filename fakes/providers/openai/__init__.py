@@ -177,7 +177,7 @@ class OpenAIDialect(Dialect):
             from .responses_api import render_response
 
             return render_response(req, reply, usage, offsets, end_offset, headers)
-        cid = "chatcmpl-" + next(self._ids)[:29]
+        cid = "chatcmpl-" + next(self._ids)[3:]
         return render_chat(req, reply, usage, offsets, end_offset, cid, headers)
 
     def stream_error_event(self, endpoint: str, fault: StreamError, request_id: str, sent: int) -> bytes:

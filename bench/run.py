@@ -1,0 +1,328 @@
+"""Benchmark the fakes against an nginx reference on loopback: `python bench/run.py [--quick]`.
+
+Servers run on core 0, load generators on core 1. Each figure is the median of interleaved rounds, and
+the stable figure is CPU microseconds per request (the server's utime+stime over the run / requests).
+Results go to bench/results/<time>.json and a table on stdout. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from paced import percentile, run_paced
+from procs import (
+    LOAD_CORE,
+    Processes,
+    cpu_seconds,
+    exit_on_sigterm,
+    get_json,
+    memory_kb,
+    pin_self,
+    pinning_available,
+)
+from targets import Target, start_fake, start_nginx
+from wrk import WrkResult, run_wrk, settle, write_script
+
+HERE = Path(__file__).resolve().parent
+CHAT = "/v1/chat/completions"
+SSE_PATH = "/v1/stream"  # nginx's path for the SSE reference body
+HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
+JSON_BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello."}]}).encode()
+STREAM_BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello."}],
+                          "stream": True}).encode()
+STREAM_CHUNKS = 50
+PACED = {"streams": 500, "ttft_ms": 20.0, "itl_ms": 20.0}
+
+# What issue 2 asks of the fakes (the closing note compares against these).
+TARGETS = {
+    "json_post.ratio_vs_nginx": (">=", 0.5),
+    "json_post.us_per_req": ("<=", 20.0),
+    "stream_50.streams_per_s": (">=", 10_000.0),
+    "paced.lateness_p99_ms": ("<=", 2.0),
+    "paced.gap_error_p99_ms": ("<=", 2.5),
+    "paced.ttft_error_p99_ms": ("<=", 2.0),
+    "journal.lost": ("<=", 0),
+    "memory.rss_mb": ("<=", 150.0),
+}
+
+
+def fetch(url: str, body: bytes) -> bytes:
+    req = urllib.request.Request(url, data=body, headers=HEADERS, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return bytes(resp.read())
+
+
+def journal_total(fake: Target) -> int:
+    return int(get_json(fake.url + "/_gatedrill/health")["journal"]["total"])
+
+
+def measure(procs: Processes, target: Target, path: str, script: Path, seconds: float, connections: int,
+            label: str) -> tuple[WrkResult, float]:
+    """One wrk run against `target`; returns wrk's result and the target's CPU us per request."""
+    pids = target.pids
+    cpu0 = cpu_seconds(pids)
+    result = run_wrk(procs, target.url + path, script, seconds, connections, log_name=f"wrk-{label}.log")
+    cpu = cpu_seconds(pids) - cpu0
+    settle()
+    return result, (cpu * 1e6 / result.requests if result.requests else float("nan"))
+
+
+def wrk_benchmark(procs: Processes, fake: Target, nginx: Target, fake_path: str, nginx_path: str, script: Path,
+                  args: argparse.Namespace, name: str, journal: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Interleaved rounds of nginx and the fake (alternating which goes first); medians of each figure."""
+    rounds = []
+    for r in range(args.rounds):
+        order = [("nginx", nginx, nginx_path), ("fake", fake, fake_path)]
+        if r % 2:
+            order.reverse()
+        row: dict[str, Any] = {"round": r + 1}
+        for who, target, path in order:
+            before = journal_total(fake) if who == "fake" else 0
+            res, us = measure(procs, target, path, script, args.seconds, args.connections, f"{name}-{who}-{r}")
+            row[who] = {"requests": res.requests, "rate": res.rate, "us_per_req": us, "errors": res.errors,
+                        "p50_ms": res.p50_ms, "p99_ms": res.p99_ms}
+            if who == "fake" and journal is not None:
+                delta = journal_total(fake) - before
+                journal.append({"bench": name, "round": r + 1, "wrk_requests": res.requests,
+                                "journal_delta": delta, "lost": max(0, res.requests - delta),
+                                "in_flight_at_stop": max(0, delta - res.requests)})
+        rounds.append(row)
+        print(f"  {name} round {r + 1}: nginx {row['nginx']['rate']:,.0f}/s {row['nginx']['us_per_req']:.1f} us | "
+              f"fake {row['fake']['rate']:,.0f}/s {row['fake']['us_per_req']:.1f} us", flush=True)
+
+    def med(who: str, key: str) -> float:
+        return statistics.median(row[who][key] for row in rounds)
+
+    return {"rounds": rounds, "nginx_rate": med("nginx", "rate"), "nginx_us_per_req": med("nginx", "us_per_req"),
+            "rate": med("fake", "rate"), "us_per_req": med("fake", "us_per_req"),
+            "ratio_vs_nginx": statistics.median(row["fake"]["rate"] / row["nginx"]["rate"] for row in rounds),
+            "errors": sum(row["fake"]["errors"] for row in rounds)}
+
+
+def paced_benchmark(procs: Processes, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    fake = start_fake(procs, workdir, "fake-paced", {
+        "reply": {"output_tokens": STREAM_CHUNKS},
+        "latency": {"ttft_ms": PACED["ttft_ms"], "itl_ms": PACED["itl_ms"]},
+    })
+    port = int(fake.url.rsplit(":", 1)[1])
+    head = (f"POST {CHAT} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items())
+            + f"Content-Length: {len(STREAM_BODY)}\r\n\r\n").encode()
+    rounds = []
+    try:
+        for r in range(args.rounds):
+            cpu0, t0, own0 = cpu_seconds(fake.pids), time.perf_counter(), sum(os.times()[:2])
+            st = run_paced(port, head + STREAM_BODY, int(PACED["streams"]), PACED["ttft_ms"], PACED["itl_ms"],
+                           STREAM_CHUNKS, args.seconds)
+            wall = time.perf_counter() - t0
+            server_cpu = (cpu_seconds(fake.pids) - cpu0) / wall
+            client_cpu = (sum(os.times()[:2]) - own0) / wall
+            row = {"round": r + 1, "streams": st.streams, "chunks": len(st.lateness_ms),
+                   "short_streams": st.short_streams, "errors": st.errors,
+                   "lateness_p50_ms": percentile(st.lateness_ms, 50),
+                   "lateness_p99_ms": percentile(st.lateness_ms, 99),
+                   "gap_error_p99_ms": percentile(st.gap_error_ms, 99),
+                   "ttft_error_p99_ms": percentile(st.ttft_error_ms, 99),
+                   "client_lag_p99_ms": percentile(st.client_lag_ms, 99), "server_cpu_share": server_cpu,
+                   "client_cpu_share": client_cpu}
+            rounds.append(row)
+            print(f"  paced round {r + 1}: {st.streams} streams, lateness p50 {row['lateness_p50_ms']:.2f} "
+                  f"p99 {row['lateness_p99_ms']:.2f} ms, gap p99 {row['gap_error_p99_ms']:.2f} ms, "
+                  f"ttft p99 {row['ttft_error_p99_ms']:.2f} ms (client's own lag p99 "
+                  f"{row['client_lag_p99_ms']:.2f} ms; cores busy: server {row['server_cpu_share']:.0%}, "
+                  f"client {row['client_cpu_share']:.0%})", flush=True)
+            settle(1.0)
+    finally:
+        procs.stop(fake.proc)
+    out: dict[str, Any] = {"config": PACED | {"chunks": STREAM_CHUNKS}, "rounds": rounds}
+    for key in ("lateness_p50_ms", "lateness_p99_ms", "gap_error_p99_ms", "ttft_error_p99_ms", "client_lag_p99_ms",
+                "server_cpu_share", "client_cpu_share"):
+        out[key] = statistics.median(row[key] for row in rounds)
+    out["errors"] = sum(row["errors"] + row["short_streams"] for row in rounds)
+    return out
+
+
+def memory_benchmark(procs: Processes, workdir: Path, script: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """A fresh fake with the default journal bound, driven by wrk until it has journaled `args.requests`."""
+    fake = start_fake(procs, workdir, "fake-memory")
+    try:
+        start_kb = memory_kb(fake.proc.pid)
+        total, rate, runs = 0, 50_000.0, 0
+        while total < args.requests:
+            seconds = min(30.0, max(1.0, (args.requests - total) / rate * 1.05))
+            res = run_wrk(procs, fake.url + CHAT, script, seconds, args.connections, log_name=f"wrk-mem-{runs}.log")
+            rate = max(res.rate, 1000.0)
+            runs += 1
+            total = journal_total(fake)
+        health = get_json(fake.url + "/_gatedrill/health")
+        end_kb = memory_kb(fake.proc.pid)
+    finally:
+        procs.stop(fake.proc)
+    return {"requests": total, "rss_mb_at_start": start_kb["VmRSS"] / 1024, "rss_mb": end_kb["VmRSS"] / 1024,
+            "peak_rss_mb": end_kb["VmHWM"] / 1024, "journal": health["journal"]}
+
+
+def verdicts(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for key, (op, limit) in TARGETS.items():
+        section, field = key.split(".")
+        value = results.get(section, {}).get(field)
+        if value is None:
+            continue
+        ok = value >= limit if op == ">=" else value <= limit
+        out[key] = {"value": value, "target": f"{op} {limit}", "ok": bool(ok)}
+    return out
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = [("benchmark", "figure", "nginx ref", "target", "ok")]
+    a, b = results.get("json_post"), results.get("stream_50")
+    v = results["verdicts"]
+
+    def ok(key: str) -> str:
+        return "" if key not in v else ("yes" if v[key]["ok"] else "NO")
+
+    if a:
+        rows += [("a) JSON POST", f"{a['rate']:,.0f} req/s", f"{a['nginx_rate']:,.0f} req/s", "", ""),
+                 ("", f"{a['us_per_req']:.1f} us/req", f"{a['nginx_us_per_req']:.1f} us/req", "<= 20", ok(
+                     "json_post.us_per_req")),
+                 ("", f"{a['ratio_vs_nginx']:.2f}x nginx", "", ">= 0.5x", ok("json_post.ratio_vs_nginx"))]
+    if b:
+        rows += [("b) stream, 50 chunks", f"{b['streams_per_s']:,.0f} streams/s", f"{b['nginx_rate']:,.0f} /s",
+                  ">= 10000", ok("stream_50.streams_per_s")),
+                 ("", f"{b['us_per_req']:.1f} us/stream", f"{b['nginx_us_per_req']:.1f} us", "", "")]
+    if c := results.get("paced"):
+        rows += [("c) paced 500 x 20 ms", f"lateness p50 {c['lateness_p50_ms']:.2f} ms", "", "", ""),
+                 ("", f"lateness p99 {c['lateness_p99_ms']:.2f} ms", "", "<= 2", ok("paced.lateness_p99_ms")),
+                 ("", f"gap error p99 {c['gap_error_p99_ms']:.2f} ms", "", "<= 2.5", ok("paced.gap_error_p99_ms")),
+                 ("", f"TTFT error p99 {c['ttft_error_p99_ms']:.2f} ms", "", "<= 2", ok("paced.ttft_error_p99_ms")),
+                 ("", f"(client lag p99 {c['client_lag_p99_ms']:.2f} ms; busy: server "
+                      f"{c['server_cpu_share']:.0%}, client {c['client_cpu_share']:.0%})", "", "", "")]
+    if d := results.get("journal"):
+        rows += [("d) journal at max rate", f"lost {d['lost']} of {d['wrk_requests']:,}", "", "0", ok("journal.lost"))]
+    if e := results.get("memory"):
+        rows += [(f"e) RSS after {e['requests']:,} req", f"{e['rss_mb']:.1f} MB (peak {e['peak_rss_mb']:.1f})", "",
+                  "<= 150", ok("memory.rss_mb"))]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def environment() -> dict[str, Any]:
+    def out(argv: list[str]) -> str:
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            return (p.stdout + p.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.SubprocessError):
+            return "unavailable"
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"python": platform.python_version(), "cpu": cpu, "cores": os.cpu_count(), "pinned": pinning_available(),
+            "nginx": out(["nginx", "-v"]), "wrk": out(["wrk", "-v"]),
+            "git": out(["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"])}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="2 s runs and 100k requests for memory (a smoke run)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; figures are medians (default 3)")
+    p.add_argument("--seconds", type=float, default=None, help="length of each run (default 10, --quick 2)")
+    p.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
+    p.add_argument("--requests", type=int, default=None, help="requests before reading RSS (1M, --quick 100k)")
+    p.add_argument("--only", default="abcde", help="which benchmarks to run, e.g. 'ac' (default abcde)")
+    p.add_argument("--out", type=Path, default=HERE / "results", help="directory for the JSON result")
+    args = p.parse_args(argv)
+    args.seconds = args.seconds or (2.0 if args.quick else 10.0)
+    args.requests = args.requests or (100_000 if args.quick else 1_000_000)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    exit_on_sigterm()
+    pin_self(LOAD_CORE)  # this process is a load generator (the paced client); servers go to core 0
+    results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": environment(),
+                               "settings": {k: str(v) for k, v in vars(args).items()}}
+    with tempfile.TemporaryDirectory(prefix="gatedrill-bench-") as tmp, Processes(Path(tmp)) as procs:
+        workdir = Path(tmp)
+        json_script = write_script(workdir / "json.lua", JSON_BODY, HEADERS)
+        stream_script = write_script(workdir / "stream.lua", STREAM_BODY, HEADERS)
+        journal: list[dict[str, Any]] = []
+        if set(args.only) & set("abd"):
+            results["json_post"] = _with_fake(procs, workdir, "fake-json", None, CHAT, JSON_BODY, json_script,
+                                              args, "json_post", journal)
+        if "b" in args.only:
+            b = _with_fake(procs, workdir, "fake-stream", {"reply": {"output_tokens": STREAM_CHUNKS}}, SSE_PATH,
+                           STREAM_BODY, stream_script, args, "stream_50", journal)
+            b["streams_per_s"] = b["rate"]
+            results["stream_50"] = b
+        if "d" in args.only and journal:
+            results["journal"] = {"runs": journal, "lost": sum(j["lost"] for j in journal),
+                                  "wrk_requests": sum(j["wrk_requests"] for j in journal),
+                                  "in_flight_at_stop": sum(j["in_flight_at_stop"] for j in journal)}
+        if "c" in args.only:
+            print("c) paced streaming fidelity", flush=True)
+            results["paced"] = paced_benchmark(procs, workdir, args)
+        if "e" in args.only:
+            print(f"e) memory after {args.requests:,} requests", flush=True)
+            results["memory"] = memory_benchmark(procs, workdir, json_script, args)
+    results["verdicts"] = verdicts(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if args.quick else ''}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print()
+    print(table(results))
+    print(f"\nresults: {path}")
+    return 0 if all(v["ok"] for v in results["verdicts"].values()) else 1
+
+
+def _with_fake(procs: Processes, workdir: Path, name: str, config: dict[str, Any] | None, nginx_path: str,
+               body: bytes, script: Path, args: argparse.Namespace, bench: str,
+               journal: list[dict[str, Any]]) -> dict[str, Any]:
+    """Start a fake and an nginx serving the fake's own answer, warm both up, then run the rounds."""
+    print(f"{bench}: fake vs nginx, {args.rounds} rounds of {args.seconds:.0f} s", flush=True)
+    fake = start_fake(procs, workdir, name, config)
+    nginx = None
+    try:
+        sample = fetch(fake.url + CHAT, body)
+        ctype = "text/event-stream" if nginx_path == SSE_PATH else "application/json"
+        nginx = start_nginx(procs, workdir, {nginx_path: (ctype, sample)})
+        for target, path in ((fake, CHAT), (nginx, nginx_path)):  # warm-up, not measured
+            run_wrk(procs, target.url + path, script, 1, args.connections, log_name=f"wrk-warm-{bench}.log")
+        settle()
+        out = wrk_benchmark(procs, fake, nginx, CHAT, nginx_path, script, args, bench, journal)
+        out["body_bytes"] = len(sample)
+        return out
+    finally:
+        if nginx is not None:
+            procs.stop(nginx.proc)
+        procs.stop(fake.proc)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted; every process started was stopped", file=sys.stderr)
+        sys.exit(130)
