@@ -55,8 +55,8 @@ class HttpProtocol(asyncio.Protocol):
 
     __slots__ = (
         "_arrival",
-        "_body",
         "_bad",
+        "_body",
         "_body_size",
         "_continue_pending",
         "_discard",
