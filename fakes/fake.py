@@ -333,9 +333,10 @@ class Fake:
                 filters[key] = int(q.pop(key))
         if q:
             raise ConfigError(f"unknown journal filter(s): {', '.join(sorted(q))}")
-        items = self.journal.entries(since=since, limit=limit, **filters)
-        next_cursor = (items[-1].seq + 1) if items else since
-        return {"entries": [e.to_dict() for e in items], "next_cursor": next_cursor, **self.journal.stats()}
+        items = self.journal.records(since=since, limit=limit, **filters)
+        # A full page resumes after its last entry; a short one has seen everything up to now.
+        next_cursor = items[-1]["seq"] + 1 if len(items) == limit else max(since, self.journal.next_seq)
+        return {"entries": items, "next_cursor": next_cursor, **self.journal.stats()}
 
 
 def _validate(data: dict[str, Any]) -> FakeConfig:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -105,6 +105,13 @@ class Entry:
         self.outcome: str | None = None
         self.reply: Any = None  # a content.Reply; serialised by to_dict
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Entry:
+        e = cls.__new__(cls)
+        for k in cls.__slots__:
+            setattr(e, k, d.get(k))
+        return e
+
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__slots__}
         d["reply"] = reply_dict(self.reply)
@@ -115,19 +122,24 @@ class Entry:
 
 
 class Journal:
-    """Bounded in memory, exact in count, optionally spilled to JSONL (written as entries finish)."""
+    """Bounded in memory, exact in count, optionally spilled to JSONL (written as entries finish).
+
+    A finished entry is kept as its JSON line (bytes), the same bytes the spill file gets. Bytes are not
+    tracked by Python's garbage collector, so a full journal adds nothing to collection pauses; that keeps
+    paced streams on time and memory small. Entries still in flight stay objects until they finish.
+    """
 
     def __init__(self, spec: JournalSpec, fake: str) -> None:
         self.spec = spec
         self.fake = fake
-        self._entries: deque[Entry] = deque()
+        self._records: OrderedDict[int, Entry | bytes] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.total = 0
         self._next_seq = 0
         self.finished = 0
         self.evicted = 0
-        self._open: dict[int, Entry] = {}
+        self._open = 0
         self._buf: list[bytes] = []
         self._buf_size = 0
         self._file: IO[bytes] | None = None
@@ -143,29 +155,37 @@ class Journal:
                       arrival_mono, arrival_wall)
             self.total += 1
             self._next_seq += 1
-            self._entries.append(e)
-            self._open[e.seq] = e
-            self._bytes += body_bytes
-            spec = self.spec
-            while len(self._entries) > spec.max_entries or (self._bytes > spec.max_bytes and len(self._entries) > 1):
-                old = self._entries.popleft()
-                self._bytes -= old.body_bytes
-                self.evicted += 1
+            self._open += 1
+            self._records[e.seq] = e
+            self._evict_locked()
             return e
 
+    def _evict_locked(self) -> None:
+        spec = self.spec
+        records = self._records
+        while len(records) > spec.max_entries or (self._bytes > spec.max_bytes and len(records) > 1):
+            _, old = records.popitem(last=False)
+            if isinstance(old, bytes):
+                self._bytes -= len(old)
+            self.evicted += 1
+
     def finish(self, e: Entry, outcome: str) -> None:
-        """Close an entry once its response is over; spill it if a file is set."""
+        """Close an entry once its response is over: freeze it to JSON, keep it, and spill it if a file is set."""
         if e.outcome is not None:
             return
         e.outcome = outcome
+        line = orjson.dumps(e.to_dict(), default=str)
         with self._lock:
-            self._open.pop(e.seq, None)
+            self._open -= 1
             self.finished += 1
+            if e.seq in self._records:
+                self._records[e.seq] = line
+                self._bytes += len(line)
+                self._evict_locked()
             if self._file is not None:
-                line = orjson.dumps(e.to_dict(), option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY,
-                                    default=str)
                 self._buf.append(line)
-                self._buf_size += len(line)
+                self._buf.append(b"\n")
+                self._buf_size += len(line) + 1
                 if self._buf_size > 1 << 16:
                     self._flush_locked()
 
@@ -185,20 +205,23 @@ class Journal:
         """Entries no longer in memory and not written to a file (0 when a path is set)."""
         return 0 if self._file is not None else self.evicted
 
-    def entries(self, since: int = 0, limit: int | None = None, **filters: Any) -> list[Entry]:
-        """Entries in memory with seq >= since, matching every filter given (attribute == value)."""
+    def records(self, since: int = 0, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Entries in memory with seq >= since, as dicts, matching every filter given (key == value)."""
         with self._lock:
-            snapshot = list(self._entries)
-        if snapshot and since > snapshot[0].seq:
-            snapshot = snapshot[since - snapshot[0].seq:]
-        out = []
+            snapshot = [v for k, v in self._records.items() if k >= since]
         active = {k: v for k, v in filters.items() if v is not None}
-        for e in snapshot:
-            if all(getattr(e, k) == v for k, v in active.items()):
-                out.append(e)
+        out = []
+        for item in snapshot:
+            d = orjson.loads(item) if isinstance(item, bytes) else item.to_dict()
+            if all(d.get(k) == v for k, v in active.items()):
+                out.append(d)
                 if limit is not None and len(out) >= limit:
                     break
         return out
+
+    def entries(self, since: int = 0, limit: int | None = None, **filters: Any) -> list[Entry]:
+        """Like `records`, as `Entry` objects (finished ones rebuilt from their JSON; `reply` is a dict)."""
+        return [Entry.from_dict(d) for d in self.records(since, limit, **filters)]
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries())
@@ -206,21 +229,26 @@ class Journal:
     def __len__(self) -> int:
         return self.total
 
+    @property
+    def next_seq(self) -> int:
+        return self._next_seq
+
     def stats(self) -> dict[str, int]:
-        return {"total": self.total, "finished": self.finished, "in_memory": len(self._entries),
-                "evicted": self.evicted, "dropped": self.dropped, "open": len(self._open)}
+        return {"total": self.total, "finished": self.finished, "in_memory": len(self._records),
+                "evicted": self.evicted, "dropped": self.dropped, "open": self._open}
 
     def clear(self) -> None:
         with self._lock:
             self._flush_locked()
-            self._entries.clear()
-            self._open.clear()
+            self._records.clear()
             self._bytes = 0
-            self.total = self.finished = self.evicted = 0
+            self.total = self.finished = self.evicted = self._open = 0
 
     def close(self) -> None:
         """Finish entries still open (e.g. hung requests) and flush the file."""
-        for e in list(self._open.values()):
+        with self._lock:
+            still_open = [v for v in self._records.values() if isinstance(v, Entry)]
+        for e in still_open:
             self.finish(e, "open_at_shutdown")
         with self._lock:
             self._flush_locked()
