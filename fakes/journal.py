@@ -113,12 +113,23 @@ class Entry:
         return e
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__slots__}
-        d["reply"] = reply_dict(self.reply)
+        """The journal record (one JSONL line): every field, plus wall-clock first and last byte times."""
         offset = self.arrival_wall - self.arrival_mono
-        d["first_byte_wall"] = None if self.first_byte_mono is None else self.first_byte_mono + offset
-        d["last_byte_wall"] = None if self.last_byte_mono is None else self.last_byte_mono + offset
-        return d
+        first, last = self.first_byte_mono, self.last_byte_mono
+        return {
+            "seq": self.seq, "fake": self.fake, "method": self.method, "path": self.path,
+            "endpoint": self.endpoint, "model": self.model, "stream": self.stream,
+            "correlation_id": self.correlation_id, "session_id": self.session_id, "turn": self.turn,
+            "arrival_wall": self.arrival_wall, "arrival_mono": self.arrival_mono,
+            "first_byte_mono": first, "last_byte_mono": last,
+            "first_byte_wall": None if first is None else first + offset,
+            "last_byte_wall": None if last is None else last + offset,
+            "status": self.status, "fault": self.fault, "error": self.error, "outcome": self.outcome,
+            "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
+            "latency_injected_ms": self.latency_injected_ms,
+            "headers": self.headers, "body_bytes": self.body_bytes, "body": self.body,
+            "reply": reply_dict(self.reply),
+        }
 
 
 class Journal:
