@@ -1,0 +1,87 @@
+"""The routing intent a scenario declares for the gateway under test, independent of any gateway's syntax.
+
+The reference gateway executes it directly; adapters for real gateways (LiteLLM, Portkey, nginx) translate
+it into their own configuration and report what they cannot express.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Mutant = Literal[
+    "ignore_weights",  # routes uniformly whatever the weights say
+    "never_cooldown",  # keeps sending to a failing upstream
+    "drop_history_on_switch",  # sends only the last user turn when a session changes upstream
+    "truncate_over_window",  # silently cuts prompts to fit instead of falling back
+    "rate_limit_to_500",  # turns an upstream 429 into a client 500
+    "lose_stream_tail",  # drops the last chunks and the finish of a stream, ends it cleanly
+    "retry_storm",  # retries immediately, ignoring retry-after and backoff
+    "duplicate_requests",  # sends every request upstream twice
+]
+MUTANTS: tuple[str, ...] = Mutant.__args__  # type: ignore[attr-defined]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Target(_Strict):
+    """One weighted destination: an upstream (a fake's name) and the model to ask it for."""
+
+    upstream: str
+    model: str
+    weight: float = Field(default=1.0, ge=0)
+
+
+class RetryPolicy(_Strict):
+    attempts: int = Field(default=2, ge=1, description="attempts per target, the first included")
+    backoff_ms: float = Field(default=100, ge=0, description="wait before a retry when no retry-after is given")
+    honor_retry_after: bool = True
+    max_retry_after_s: float = Field(default=5.0, ge=0, description="longer waits go to the next target instead")
+    retry_on: list[int] = Field(default_factory=lambda: [408, 429, 500, 502, 503, 504, 529])
+
+
+class CooldownPolicy(_Strict):
+    """A circuit breaker per upstream: after `failures` failures within `window_s` it is out for `cooldown_s`,
+    then one probe request decides whether it comes back."""
+
+    enabled: bool = True
+    failures: int = Field(default=3, ge=1)
+    window_s: float = Field(default=10, gt=0)
+    cooldown_s: float = Field(default=5, gt=0)
+
+
+class RoutingIntent(_Strict):
+    targets: list[Target] = Field(min_length=1)
+    sticky: Literal["none", "session"] = Field(default="none", description="keep a session on one target")
+    fallbacks: list[str] = Field(default_factory=list, description="upstreams to try, in order, when a target fails")
+    retry: RetryPolicy = RetryPolicy()
+    cooldown: CooldownPolicy = CooldownPolicy()
+    context_window_fallbacks: dict[str, str] = Field(
+        default_factory=dict, description="upstream -> upstream with a larger window, for prompts that do not fit")
+    allow_truncation: bool = Field(default=False, description="may the gateway cut prompts that do not fit?")
+    timeout_s: float = Field(default=30, gt=0, description="per upstream attempt")
+    public_model: str = Field(default="drill", description="the model name clients send to the gateway")
+
+    @model_validator(mode="after")
+    def _weights(self) -> RoutingIntent:
+        if sum(t.weight for t in self.targets) <= 0:
+            raise ValueError("at least one target needs a weight above 0")
+        return self
+
+    def upstreams(self) -> set[str]:
+        names = {t.upstream for t in self.targets} | set(self.fallbacks)
+        names |= set(self.context_window_fallbacks) | set(self.context_window_fallbacks.values())
+        return names
+
+
+class UpstreamEndpoint(_Strict):
+    """Where a gateway reaches one upstream (a running fake), and what it knows about its models."""
+
+    name: str
+    provider: Literal["openai", "anthropic"]
+    base_url: str = Field(description="origin, e.g. http://127.0.0.1:PORT (no /v1)")
+    api_key: str = "sk-gatedrill"
+    context_windows: dict[str, int] = Field(default_factory=dict, description="model -> window, for pre-call checks")
