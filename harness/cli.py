@@ -99,5 +99,64 @@ def fake_serve(provider: str | None, config_path: str | None, port: int | None, 
     serve_forever(fakes, announce)
 
 
+@main.group()
+def scenarios() -> None:
+    """List, show and validate scenarios (built-in drills or your own files)."""
+
+
+@scenarios.command("list")
+def scenarios_list() -> None:
+    """List the built-in drills with a one-line description."""
+    from scenarios import builtin_names, resolve
+
+    from .scenario import load_scenario
+
+    for name in builtin_names():
+        sc = load_scenario(resolve(name))
+        first = sc.description.strip().split(". ")[0].rstrip(".")
+        click.echo(f"{name:26s} {sc.duration_s:5.0f} s  {first}.")
+
+
+@scenarios.command("show")
+@click.argument("scenario")
+def scenarios_show(scenario: str) -> None:
+    """Print a scenario (a built-in name or a path) as YAML."""
+    from scenarios import resolve
+
+    click.echo(resolve(scenario).read_text(), nl=False)
+
+
+@scenarios.command("validate")
+@click.argument("files", nargs=-1, required=True)
+def scenarios_validate(files: tuple[str, ...]) -> None:
+    """Validate scenario files; errors give file:line, the key path and what is expected."""
+    from scenarios import resolve
+
+    from .scenario import load_scenario
+
+    failed = 0
+    for f in files:
+        try:
+            sc = load_scenario(resolve(f))
+        except GatedrillError as exc:
+            failed += 1
+            click.echo(str(exc), err=True)
+            continue
+        click.echo(f"{f}: ok ({sc.name}, {sc.duration_s:g} s, {len(sc.upstreams)} upstreams, "
+                   f"{len(sc.timeline)} timeline actions, checks: {', '.join(sc.checks) or 'none'})")
+    if failed:
+        sys.exit(EXIT_USAGE)
+
+
+@scenarios.command("schema")
+def scenarios_schema() -> None:
+    """Print the scenario JSON Schema (for editors and validators)."""
+    import json
+
+    from .schema_export import scenario_json_schema
+
+    click.echo(json.dumps(scenario_json_schema(), indent=2, sort_keys=True))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,195 @@
+"""The scenario schema: upstream fakes, the gateway under test with its routing intent, load, a fault
+timeline and the checks that judge the run. One pydantic model, used by YAML files, the CLI and Python.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fakes.config import FakeConfig, merge_patch
+from fakes.errors import ConfigError
+from fakes.faults import FaultRule
+
+from .intent import Mutant, RoutingIntent
+from .load.spec import LoadSpec
+from .yaml_lines import key_path, line_of, load_with_lines
+
+CHECK_NAMES = (
+    "canary_split", "rollback", "retry_amplification", "context_continuity", "context_window",
+    "streaming_integrity", "error_mapping", "accounting", "overhead",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GatewaySpec(_Strict):
+    """The system under test and the routing it should perform."""
+
+    kind: Literal["reference", "url"] = "reference"
+    url: str | None = Field(default=None, description="for kind: url, the gateway's base URL (…/v1 not included)")
+    mutant: Mutant | None = Field(default=None, description="reference gateway only: a deliberate bug")
+    routing: RoutingIntent
+
+    @model_validator(mode="after")
+    def _url(self) -> GatewaySpec:
+        if self.kind == "url" and not self.url:
+            raise ValueError("kind: url needs `url`, e.g. http://127.0.0.1:4000")
+        if self.mutant and self.kind != "reference":
+            raise ValueError("`mutant` applies to the reference gateway only")
+        return self
+
+
+class _At(_Strict):
+    at_s: float = Field(ge=0, description="seconds after load starts")
+    note: str | None = None
+
+
+class SetFaults(_At):
+    """Replace an upstream's fault rules."""
+
+    action: Literal["set_faults"]
+    upstream: str
+    faults: list[FaultRule]
+
+
+class ClearFaults(_At):
+    action: Literal["clear_faults"]
+    upstream: str
+
+
+class PatchUpstream(_At):
+    """Change an upstream's behaviour (latency, reply, models...) with a JSON merge patch."""
+
+    action: Literal["patch"]
+    upstream: str
+    patch: dict[str, Any]
+
+
+class SetWeights(_At):
+    """Change the gateway's weights per upstream (where the gateway can be reconfigured at runtime)."""
+
+    action: Literal["set_weights"]
+    weights: dict[str, float]
+
+
+TimelineAction = Annotated[SetFaults | ClearFaults | PatchUpstream | SetWeights, Field(discriminator="action")]
+
+
+class Scenario(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    description: str = ""
+    seed: int = 0
+    duration_s: float = Field(gt=0)
+    upstreams: dict[str, FakeConfig] = Field(min_length=1)
+    gateway: GatewaySpec
+    load: LoadSpec
+    timeline: list[TimelineAction] = Field(default_factory=list)
+    checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("upstreams", mode="before")
+    @classmethod
+    def _names(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            out = {}
+            for name, cfg in v.items():
+                if isinstance(cfg, dict):
+                    if cfg.get("name", name) != name:
+                        raise ValueError(f"upstream {name!r} sets name {cfg['name']!r}; the key is its name")
+                    cfg = {**cfg, "name": name}
+                out[name] = cfg
+            return out
+        return v
+
+    @field_validator("checks")
+    @classmethod
+    def _known_checks(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name in v:
+            if name not in CHECK_NAMES:
+                raise ValueError(f"unknown check {name!r}; known checks: {', '.join(CHECK_NAMES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        known = set(self.upstreams)
+        missing = self.gateway.routing.upstreams() - known
+        if missing:
+            raise ValueError(f"gateway.routing names upstreams not declared under `upstreams`: {sorted(missing)}")
+        for i, act in enumerate(self.timeline):
+            names = [act.upstream] if hasattr(act, "upstream") else list(getattr(act, "weights", {}))
+            for n in names:
+                if n not in known:
+                    raise ValueError(f"timeline[{i}] names unknown upstream {n!r}; declared: {sorted(known)}")
+            if act.at_s > self.duration_s:
+                raise ValueError(f"timeline[{i}] at_s={act.at_s} is after the end of the run ({self.duration_s} s)")
+            if isinstance(act, PatchUpstream):
+                base = self.upstreams[act.upstream].model_dump(mode="json")
+                try:
+                    FakeConfig.model_validate(merge_patch(base, act.patch))
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    raise ValueError(f"timeline[{i}].patch would make upstream {act.upstream!r} invalid: "
+                                     f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        for t in self.gateway.routing.targets:
+            cfg = self.upstreams[t.upstream]
+            if cfg.model(t.model) is None:
+                raise ValueError(f"gateway target {t.upstream}/{t.model}: upstream {t.upstream!r} serves "
+                                 f"{[m.id for m in cfg.models]}")
+        return self
+
+    def scaled(self, factor: float) -> Scenario:
+        """The same drill compressed (or stretched) in time: durations and timeline times times `factor`."""
+        if factor <= 0:
+            raise ConfigError("--scale must be above 0")
+        data = self.model_dump(mode="json")
+        data["duration_s"] = self.duration_s * factor
+        for act in data["timeline"]:
+            act["at_s"] = act["at_s"] * factor
+        arr = data["load"].get("arrivals") or {}
+        if arr.get("profile") == "steps":
+            for step in arr["steps"]:
+                step["duration_s"] *= factor
+        if arr.get("profile") == "spike":
+            arr["at_s"] *= factor
+            arr["duration_s"] *= factor
+        for cfg in data["upstreams"].values():
+            for rule in cfg.get("faults", []):
+                when = rule.get("when") or {}
+                for k in ("start_s", "end_s"):
+                    if when.get(k) is not None:
+                        when[k] *= factor
+        return Scenario.model_validate(data)
+
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and validate a scenario file; errors name the file, line, key path and what is expected."""
+    p = Path(path)
+    data, lines = load_with_lines(p)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}:1: a scenario is a mapping with name, duration_s, upstreams, gateway, load")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, p, lines)) from None
+
+
+def format_errors(exc: ValidationError, path: Path, lines: dict[Any, int]) -> str:
+    out = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        line = line_of(lines, loc)
+        where = f"{path}:{line}" if line else str(path)
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; unknown keys are errors, not ignored)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        out.append(f"{where}: {key_path(loc, lines)}: {msg}")
+    return "\n".join(out)
