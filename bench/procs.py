@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 from typing import IO, Any
+
+from harness.processes import Processes as _Processes
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SERVER_CORE = 0
@@ -42,59 +43,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Processes:
-    """Starts children in new sessions and kills every one of their groups on close (also on Ctrl-C)."""
+class Processes(_Processes):
+    """The harness's process groups, with an optional core to pin each child to."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self._procs: list[subprocess.Popen[bytes]] = []
-
-    def __enter__(self) -> Processes:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def start(self, argv: list[str], core: int | None, log_name: str, stdout: int | IO[Any] | None = None,
-              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def start(self, argv: list[str], core: int | None, log_name: str,  # type: ignore[override]
+              stdout: int | IO[Any] | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         if core is not None and pinning_available():
             argv = ["taskset", "-c", str(core), *argv]
-        log = open(self.workdir / log_name, "ab")  # noqa: SIM115 - owned by the child's lifetime
-        proc = subprocess.Popen(argv, stdout=stdout if stdout is not None else log, stderr=log,
-                                stdin=subprocess.DEVNULL, start_new_session=True, env=env)
-        log.close()
-        self._procs.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-        """SIGTERM the child's whole group, then SIGKILL it if it has not gone within `grace` seconds."""
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(grace)
-        with contextlib.suppress(ProcessLookupError):  # stragglers left in the group
-            os.killpg(proc.pid, signal.SIGKILL)
-        if proc in self._procs:
-            self._procs.remove(proc)
-
-    def close(self) -> None:
-        for proc in reversed(list(self._procs)):
-            self.stop(proc)
-
-
-def exit_on_sigterm() -> None:
-    """Turn SIGTERM/SIGHUP into SystemExit so `finally` blocks (which kill the children) run."""
-
-    def _raise(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise)
+        return super().start(argv, log_name, stdout, env)
 
 
 def _stat_fields(pid: int) -> list[str]:

@@ -27,7 +27,6 @@ from procs import (
     LOAD_CORE,
     Processes,
     cpu_seconds,
-    exit_on_sigterm,
     get_json,
     memory_kb,
     pin_self,
@@ -35,6 +34,8 @@ from procs import (
 )
 from targets import Target, start_fake, start_nginx
 from wrk import WrkResult, run_wrk, settle, write_script
+
+from harness.processes import exit_on_sigterm
 
 HERE = Path(__file__).resolve().parent
 CHAT = "/v1/chat/completions"

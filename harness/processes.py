@@ -1,0 +1,100 @@
+"""Child processes the harness starts (fakes, gateways, load workers): each in its own process group,
+always stopped (on success, failure, Ctrl-C and SIGTERM), never left as orphans."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from fakes.errors import GatedrillError
+
+
+class InfrastructureError(GatedrillError):
+    """A process we depend on failed to start or died (exit code 3)."""
+
+
+class Processes:
+    """Starts children in new sessions and kills every one of their groups on close."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> Processes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self, argv: list[str], log_name: str, stdout: int | IO[Any] | None = None,
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start `argv` with stderr (and stdout unless given) appended to `workdir/log_name`."""
+        log = open(self.workdir / log_name, "ab")  # noqa: SIM115 - owned by the child's lifetime
+        proc = subprocess.Popen(argv, stdout=stdout if stdout is not None else log, stderr=log,
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+        log.close()
+        self._procs.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes], grace: float = 5.0, sig: int = signal.SIGTERM) -> None:
+        """Signal the child's whole group (SIGTERM by default), then SIGKILL it after `grace` seconds."""
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(grace)
+        with contextlib.suppress(ProcessLookupError):  # stragglers left in the group
+            os.killpg(proc.pid, signal.SIGKILL)
+        if proc in self._procs:
+            self._procs.remove(proc)
+
+    def close(self) -> None:
+        for proc in reversed(list(self._procs)):
+            self.stop(proc)
+
+
+def read_lines(proc: subprocess.Popen[bytes], count: int, timeout: float, what: str) -> list[str]:
+    """Read `count` announcement lines from a child's stdout, or fail clearly on timeout or early exit."""
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    lines: list[str] = []
+    buf = b""
+    try:
+        while len(lines) < count:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise InfrastructureError(f"{what} did not become ready within {timeout:g} s")
+            if not sel.select(left):
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                raise InfrastructureError(f"{what} exited during start-up (exit code {proc.wait()})")
+            buf += chunk
+            while b"\n" in buf and len(lines) < count:
+                line, buf = buf.split(b"\n", 1)
+                lines.append(line.decode())
+    finally:
+        sel.close()
+    return lines
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM/SIGHUP into SystemExit so `finally` blocks (which stop the children) run."""
+
+    def _raise(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise)
