@@ -25,8 +25,10 @@ class _Group(click.Group):
         except GatedrillError as exc:
             if ctx.find_root().params.get("debug"):
                 raise
+            from .processes import InfrastructureError
+
             click.echo(f"gatedrill: error: {exc}", err=True)
-            sys.exit(EXIT_USAGE)
+            sys.exit(EXIT_INFRA if isinstance(exc, InfrastructureError) else EXIT_USAGE)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -97,6 +99,40 @@ def fake_serve(provider: str | None, config_path: str | None, port: int | None, 
         sys.stdout.flush()
 
     serve_forever(fakes, announce)
+
+
+@main.command("run")
+@click.argument("scenario")
+@click.option("--gateway", default="reference", show_default=True,
+              help="The system under test: 'reference' (embedded) or 'url:http://HOST:PORT' (yours, set up by hand).")
+@click.option("--mutant", default=None, help="Reference gateway only: run with a deliberate bug (see --help-mutants).")
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Run record folder (default runs/NAME-TIME).")
+@click.option("--scale", type=float, default=1.0, show_default=True, help="Multiply durations and timeline times.")
+@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+def run_cmd(scenario: str, gateway: str, mutant: str | None, out: str | None, scale: float, seed: int | None) -> None:
+    """Run a drill (a built-in name like canary-rollback, or a scenario file) and write a run record.
+
+    \b
+    Examples:
+      gatedrill run canary-rollback
+      gatedrill run canary-split --scale 0.2 --out runs/split
+      gatedrill run my-drill.yaml --gateway url:http://127.0.0.1:4000
+    """
+    from pathlib import Path
+
+    from .intent import MUTANTS
+    from .runner import RunOptions, run
+
+    if mutant is not None and mutant not in MUTANTS:
+        raise GatedrillError(f"unknown mutant {mutant!r}; choose one of: {', '.join(MUTANTS)}")
+    opts = RunOptions(gateway=gateway, mutant=mutant, out=Path(out) if out else None, scale=scale, seed=seed,
+                      progress=None)
+    outcome = run(scenario, opts)
+    click.echo(f"run record: {outcome.path}")
+    for key in ("requests", "achieved_rate", "errors"):
+        if key in outcome.load_summary:
+            click.echo(f"  {key}: {outcome.load_summary[key]}")
 
 
 @main.group()
