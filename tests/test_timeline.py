@@ -1,0 +1,59 @@
+"""The fault timeline lands on time (within 50 ms of plan) and changes what the fakes do."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+from pydantic import TypeAdapter
+
+from fakes import FakeServer
+from harness.scenario import TimelineAction
+from harness.timeline import TimelineRunner
+
+ACTIONS: TypeAdapter[list[TimelineAction]] = TypeAdapter(list[TimelineAction])
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_actions_land_within_50_ms_of_plan_and_take_effect() -> None:
+    actions = ACTIONS.validate_python([
+        {"at_s": 0.3, "action": "set_faults", "upstream": "a",
+         "faults": [{"fault": {"kind": "http_error", "status": 503}}]},
+        {"at_s": 0.6, "action": "clear_faults", "upstream": "a"},
+        {"at_s": 0.8, "action": "patch", "upstream": "a", "patch": {"latency": {"ttft_ms": 150}}},
+        {"at_s": 0.9, "action": "set_weights", "weights": {"a": 1}},
+    ])
+    events: list[dict[str, Any]] = []
+    with FakeServer(provider="openai", name="a") as srv, httpx.Client(
+            base_url=srv.url, headers={"authorization": "Bearer k"}) as c:
+        runner = TimelineRunner(actions, {"a": srv.url}, None, events.append)
+        t0 = time.monotonic()
+        runner.start(t0, time.time())
+        statuses = []
+        while time.monotonic() - t0 < 1.1:
+            statuses.append((time.monotonic() - t0, c.post("/v1/chat/completions", json=CHAT).status_code))
+            time.sleep(0.02)
+        runner.stop()
+        t = time.monotonic()
+        c.post("/v1/chat/completions", json=CHAT)
+        assert time.monotonic() - t >= 0.14  # the patch applied
+    assert [e["action"] for e in events] == ["set_faults", "clear_faults", "patch", "set_weights"]
+    for e in events[:3]:
+        assert e["ok"], e
+        assert 0 <= e["applied_s"] - e["planned_s"] < 0.05, e
+    assert not events[3]["ok"] and "not expressible" in events[3]["detail"]
+    during = [s for at, s in statuses if 0.36 < at < 0.58]
+    outside = [s for at, s in statuses if at < 0.28 or 0.66 < at < 0.78]
+    assert during and set(during) == {503}
+    assert outside and set(outside) == {200}
+
+
+def test_stop_cancels_actions_not_yet_due() -> None:
+    actions = ACTIONS.validate_python([{"at_s": 5, "action": "clear_faults", "upstream": "a"}])
+    events: list[dict[str, Any]] = []
+    runner = TimelineRunner(actions, {"a": "http://127.0.0.1:9"}, None, events.append)
+    runner.start(time.monotonic(), time.time())
+    t = time.monotonic()
+    runner.stop()
+    assert time.monotonic() - t < 1 and events == []
