@@ -71,6 +71,7 @@ Arrivals = Annotated[Constant | Poisson | Ramp | Steps | Spike | Soak, Field(dis
 class RequestMix(_Strict):
     """What each arrival sends. A session of N turns resends the full history it received, as clients do."""
 
+    model: str = Field(default="drill", min_length=1, description="the model name requests ask the gateway for")
     turns: int = Field(default=1, ge=1, description="turns per session; 1 = single-shot requests")
     think_time_ms: Distribution = Fixed(value=0)
     stream_share: float = Field(default=0.0, ge=0, le=1)
@@ -94,6 +95,8 @@ class LoadSpec(_Strict):
     concurrency: int | None = Field(default=None, ge=1, description="closed model: sessions in flight")
     mix: RequestMix = RequestMix()
     max_requests: int = Field(default=100_000, ge=1, description="hard bound on requests sent")
+    max_in_flight: int = Field(default=1024, ge=1, description="open model: most sessions in flight at once; an "
+                               "arrival that finds them all busy waits, and its lateness counts in its latency")
     request_timeout_s: float = Field(default=30, gt=0)
 
     @model_validator(mode="after")

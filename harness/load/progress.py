@@ -1,0 +1,125 @@
+"""The live status of a load run, and how to show it: one plain line per update for CI, a live panel on a TTY.
+
+The worker sends a `Progress` about once a second; the parent hands each to `on_progress`. Rates are over
+the last interval: `target_rate` is what the schedule asked for (arrivals/s: sessions, or requests when
+each session is one request), `achieved_rate` what the generator started, `request_rate` every request
+sent including later turns.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any
+
+PHASES = ("starting", "running", "draining", "done", "cancelled")
+
+
+@dataclass(slots=True)
+class Progress:
+    phase: str = "starting"
+    elapsed_s: float = 0.0
+    duration_s: float = 0.0
+    target_rate: float | None = None  # None in closed mode
+    achieved_rate: float = 0.0
+    request_rate: float = 0.0
+    sent: int = 0
+    completed: int = 0
+    errors: int = 0
+    in_flight: int = 0
+    send_lag_p99_ms: float = 0.0
+    latency_p50_ms: float = 0.0
+    latency_p99_ms: float = 0.0
+    upstream_share: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def remaining_s(self) -> float:
+        return max(0.0, self.duration_s - self.elapsed_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Progress:
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def line(self) -> str:
+        """One plain line, e.g. for CI logs."""
+        target = "closed" if self.target_rate is None else f"{self.target_rate:.1f}/s"
+        shares = " ".join(f"{k}={v:.0%}" for k, v in self.upstream_share.items()) or "-"
+        return (
+            f"[load {self.phase}] {self.elapsed_s:5.1f}s/{self.duration_s:g}s "
+            f"rate {self.achieved_rate:.1f}/s of {target} (req {self.request_rate:.1f}/s) "
+            f"sent {self.sent} done {self.completed} err {self.errors} inflight {self.in_flight} "
+            f"lag.p99 {self.send_lag_p99_ms:.1f}ms lat.p50 {self.latency_p50_ms:.1f}ms "
+            f"lat.p99 {self.latency_p99_ms:.1f}ms upstreams {shares}"
+        )
+
+
+class PlainProgress:
+    """Prints each update as one line."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stderr
+
+    def __call__(self, p: Progress) -> None:
+        print(p.line(), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class RichProgress:
+    """A live-updating panel (rich) for interactive terminals."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self._console = Console(file=stream or sys.stderr)
+        self._live = Live(console=self._console, auto_refresh=False, transient=False)
+        self._started = False
+
+    def _table(self, p: Progress) -> Any:
+        from rich.table import Table
+
+        t = Table(title=f"load: {p.phase}", show_header=False, expand=False)
+        t.add_column(style="bold")
+        t.add_column()
+        frac = min(1.0, p.elapsed_s / p.duration_s) if p.duration_s else 0.0
+        bar = "#" * int(frac * 30) + "." * (30 - int(frac * 30))
+        t.add_row("time", f"{bar} {p.elapsed_s:.1f}s / {p.duration_s:g}s ({p.remaining_s:.1f}s left)")
+        target = "closed model" if p.target_rate is None else f"{p.target_rate:.1f}/s"
+        style = "" if p.target_rate is None or p.achieved_rate >= 0.95 * p.target_rate else "[red]"
+        t.add_row("arrivals", f"{style}{p.achieved_rate:.1f}/s achieved of {target}")
+        t.add_row("requests", f"{p.request_rate:.1f}/s; sent {p.sent}, done {p.completed}, in flight {p.in_flight}")
+        t.add_row("errors", f"{'[red]' if p.errors else ''}{p.errors}")
+        t.add_row("latency", f"p50 {p.latency_p50_ms:.1f} ms, p99 {p.latency_p99_ms:.1f} ms "
+                             f"(send lag p99 {p.send_lag_p99_ms:.1f} ms)")
+        for name, share in p.upstream_share.items():
+            t.add_row(f"  {name}", f"{share:.1%}")
+        return t
+
+    def __call__(self, p: Progress) -> None:
+        if not self._started:
+            self._live.start()
+            self._started = True
+        self._live.update(self._table(p), refresh=True)
+
+    def close(self) -> None:
+        if self._started:
+            self._live.stop()
+            self._started = False
+
+
+def console_progress(stream: IO[str] | None = None) -> Callable[[Progress], None]:
+    """The right view for the stream: the rich panel on a TTY (when rich is installed), else plain lines."""
+    out = stream or sys.stderr
+    if out.isatty():
+        try:
+            return RichProgress(out)
+        except ImportError:
+            pass
+    return PlainProgress(out)

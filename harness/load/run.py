@@ -1,0 +1,325 @@
+"""Running a load from the parent process: start the worker, relay its progress, stop it, collect the result.
+
+The worker (`worker.py`) runs in its own process and session (process group), with gevent patched before
+anything else is imported, so Locust never touches this process. Progress arrives over a pipe, one JSON
+line per second. The worker stops by itself; the parent kills its whole group on Ctrl-C, on any error,
+on `cancel()`, and when the worker overruns its time, so no run leaves a process behind.
+
+The result says whether the generator, not the gateway, was the bottleneck: it fell short of the schedule
+(fewer than 95% of the scheduled arrivals started) or sent late (send-lag p99 over 50 ms). Latencies from
+such a run measure the generator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from fakes.errors import GatedrillError
+
+from .histogram import LatencyHistogram
+from .progress import Progress
+from .records import iter_records
+from .spec import LoadSpec
+from .summary import Tally
+
+RECORDS_FILE = "clients.jsonl"  # in out_dir: the run record's client records
+# The worker's own files, in out_dir/logs: what it was given, what it printed, its raw summary.
+SPEC_FILE = "logs/load_spec.json"
+LOG_FILE = "logs/load_worker.log"
+SUMMARY_FILE = "logs/load_summary.json"
+
+MIN_ACHIEVED_SHARE = 0.95
+MAX_SEND_LAG_P99_MS = 50.0
+DEFAULT_API_KEY = "sk-gatedrill-load"
+STARTUP_S = 30.0  # time the worker may take to import Locust and start
+_BOOT = "from gevent import monkey; monkey.patch_all()\nfrom harness.load.worker import main\nraise SystemExit(main())"
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class LoadResult:
+    """What a load run did: the worker's own summary, plus the parent's verdict on the generator itself."""
+
+    records_path: Path
+    worker: dict[str, Any]
+    cancelled: bool = False
+    warnings: list[str] = field(default_factory=list)
+    generator_saturated: bool = False
+
+    @property
+    def tally(self) -> dict[str, Any]:
+        return dict(self.worker.get("tally") or {})
+
+    @property
+    def requests(self) -> int:
+        return int(self.tally.get("requests", 0))
+
+    @property
+    def ok(self) -> int:
+        return int(self.tally.get("ok", 0))
+
+    @property
+    def errors(self) -> int:
+        return int(self.tally.get("errors", 0))
+
+    @property
+    def target_rate(self) -> float | None:
+        return self.worker.get("target_rate")
+
+    @property
+    def achieved_rate(self) -> float:
+        return float(self.worker.get("achieved_rate") or 0.0)
+
+    def histogram(self, name: str) -> LatencyHistogram:
+        """`latency` (from intended send), `service` (from actual send), `ttft` or `send_lag`."""
+        return LatencyHistogram.from_dict(self.tally.get(name) or {})
+
+    def summary(self) -> dict[str, Any]:
+        """Everything as one JSON-able dict (the run record's load summary)."""
+        return {**self.worker, "records_path": str(self.records_path), "cancelled": self.cancelled,
+                "generator_saturated": self.generator_saturated, "warnings": self.warnings}
+
+
+def judge_generator(summary: dict[str, Any]) -> tuple[bool, list[str]]:
+    """(saturated, warnings): was the generator itself the bottleneck?"""
+    warnings: list[str] = []
+    saturated = False
+    tally = summary.get("tally") or {}
+    if summary.get("mode") == "open" and summary.get("stop_reason") == "duration":
+        scheduled = int(summary.get("scheduled_arrivals") or 0)
+        started = int(summary.get("started_arrivals") or 0)
+        if scheduled and started < MIN_ACHIEVED_SHARE * scheduled:
+            saturated = True
+            warnings.append(f"the generator was the bottleneck: it started {started} of {scheduled} scheduled "
+                            f"arrivals ({started / scheduled:.1%} < {MIN_ACHIEVED_SHARE:.0%})")
+        lag = float((tally.get("send_lag") or {}).get("p99_ms") or 0.0)
+        if lag > MAX_SEND_LAG_P99_MS:
+            saturated = True
+            why = ""
+            if summary.get("pool_waits"):
+                why = (f"; every one of max_in_flight={summary.get('max_in_flight')} slots was busy "
+                       f"{summary['pool_waits']} times (the gateway answers slower than the load needs: raise "
+                       "max_in_flight)")
+            warnings.append(f"the generator was the bottleneck: send lag p99 {lag:.1f} ms > "
+                            f"{MAX_SEND_LAG_P99_MS:g} ms{why}")
+    if (summary.get("locust") or {}).get("cpu_warning"):
+        warnings.append("Locust saw the generator process above 90% CPU")
+    if summary.get("failure"):
+        warnings.append("the generator failed: " + str(summary["failure"]).strip().splitlines()[-1])
+    return saturated, warnings
+
+
+class LoadRun:
+    """One load run in a worker subprocess. Use as a context manager, or `start()` then `wait()`/`cancel()`."""
+
+    def __init__(self, spec: LoadSpec, gateway_url: str, duration_s: float, seed: int, out_dir: str | Path, *,
+                 headers: dict[str, str] | None = None, drain_s: float | None = None, run_id: str | None = None,
+                 api_key: str | None = DEFAULT_API_KEY, on_progress: Callable[[Progress], None] | None = None) -> None:
+        if duration_s <= 0:
+            raise GatedrillError(f"load duration must be > 0 s, not {duration_s}")
+        self.spec = spec
+        self.url = gateway_url
+        self.duration_s = float(duration_s)
+        self.seed = int(seed)
+        self.out_dir = Path(out_dir)
+        self.headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self.headers.update({k.lower(): v for k, v in (headers or {}).items()})
+        self.drain_s = spec.request_timeout_s if drain_s is None else float(drain_s)
+        self.run_id = run_id or f"gd{seed}"
+        self.on_progress = on_progress
+        self.records_path = self.out_dir / RECORDS_FILE
+        self.summary_path = self.out_dir / SUMMARY_FILE
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._fd: int | None = None
+        self._buf = b""
+        self._log: IO[bytes] | None = None
+        self.final: dict[str, Any] | None = None
+        self.last_progress: Progress | None = None
+        self.cancelled = False
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+    def start(self) -> LoadRun:
+        (self.out_dir / "logs").mkdir(parents=True, exist_ok=True)
+        for stale in (self.records_path, self.summary_path):
+            stale.unlink(missing_ok=True)
+        spec_path = self.out_dir / SPEC_FILE
+        spec_path.write_text(self.spec.model_dump_json(indent=2))
+        r, w = os.pipe()
+        argv = [sys.executable, "-c", _BOOT, "--spec", str(spec_path), "--url", self.url,
+                "--duration", repr(self.duration_s), "--seed", str(self.seed), "--out", str(self.records_path),
+                "--summary", str(self.summary_path), "--status-fd", str(w), "--run-id", self.run_id,
+                "--drain", repr(self.drain_s)]
+        for k, v in self.headers.items():
+            argv += ["--header", f"{k}: {v}"]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH")) if p)
+        self._log = open(self.out_dir / LOG_FILE, "ab")  # noqa: SIM115 - closed in _close()
+        try:
+            self.proc = subprocess.Popen(argv, pass_fds=(w,), start_new_session=True, stdin=subprocess.DEVNULL,
+                                         stdout=self._log, stderr=self._log, env=env)
+        except BaseException:
+            os.close(r)
+            os.close(w)
+            self._close()
+            raise
+        os.close(w)
+        self._fd = r
+        return self
+
+    def __enter__(self) -> LoadRun:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.cancel()
+        self._close()
+
+    def _messages(self, timeout: float) -> list[dict[str, Any]]:
+        """Status lines available within timeout; [] at EOF (then `_fd` is None)."""
+        fd = self._fd
+        if fd is None:
+            return []
+        ready, _, _ = select.select([fd], [], [], max(0.0, timeout))
+        if not ready:
+            return []
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            os.close(fd)
+            self._fd = None
+            return []
+        self._buf += chunk
+        *lines, self._buf = self._buf.split(b"\n")
+        out = []
+        for line in lines:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                out.append(orjson.loads(line))
+        return out
+
+    def _handle(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        if kind == "progress":
+            p = Progress.from_dict(msg)
+            self.last_progress = p
+            if self.on_progress is not None:
+                self.on_progress(p)
+        elif kind == "final":
+            self.final = msg
+
+    def poll(self, timeout: float = 0.0) -> Progress | None:
+        """Relay the status lines that arrive within `timeout`; the latest progress (None before the first)."""
+        for msg in self._messages(timeout):
+            self._handle(msg)
+        return self.last_progress
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait(self) -> LoadResult:
+        """Relay progress until the worker ends; any error or Ctrl-C here kills the worker's group."""
+        assert self.proc is not None, "start() first"
+        deadline = time.monotonic() + STARTUP_S + self.duration_s + self.drain_s + 15.0
+        try:
+            while self._fd is not None:
+                if time.monotonic() > deadline:
+                    raise GatedrillError(f"the load generator (pid {self.proc.pid}) did not stop in time; killed it")
+                for msg in self._messages(0.5):
+                    self._handle(msg)
+            try:
+                code = self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                raise GatedrillError(f"the load generator (pid {self.proc.pid}) did not exit; killed it") from None
+            if not self.summary_path.exists():
+                raise GatedrillError(f"the load generator failed (exit {code}) before its summary; see "
+                                     f"{self.out_dir / LOG_FILE}:\n{self._log_tail()}")
+            return self.result()
+        except BaseException:
+            self.cancel()
+            raise
+        finally:
+            self._close()
+
+    def cancel(self) -> None:
+        """Stop the worker now: SIGTERM to its process group (it records what was in flight), then SIGKILL."""
+        proc = self.proc
+        if proc is None:
+            return
+        # Signal only an unreaped worker: until we reap it, its pid (= its group id) cannot be reused.
+        if proc.poll() is None:
+            self.cancelled = True
+            _signal_group(proc.pid, signal.SIGTERM)
+            end = time.monotonic() + 5.0
+            while proc.poll() is None and time.monotonic() < end:
+                if self._fd is None:
+                    time.sleep(0.05)
+                for msg in self._messages(0.1):
+                    self._handle(msg)
+            if proc.poll() is None:
+                _signal_group(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
+        self._close()
+
+    def result(self) -> LoadResult:
+        """The result from the worker's summary, or, if it died first, folded from the records it wrote."""
+        if self.summary_path.exists():
+            summary = orjson.loads(self.summary_path.read_bytes())
+        else:
+            tally = Tally()
+            if self.records_path.exists():
+                tally.extend(iter_records(self.records_path))
+            summary = {"mode": self.spec.mode, "stop_reason": "killed", "duration_s": self.duration_s,
+                       "seed": self.seed, "run_id": self.run_id, "tally": tally.to_dict(),
+                       "records_path": str(self.records_path)}
+        saturated, warnings = judge_generator(summary)
+        return LoadResult(records_path=self.records_path, worker=summary, cancelled=self.cancelled,
+                          warnings=warnings, generator_saturated=saturated)
+
+    def _log_tail(self, n: int = 20) -> str:
+        try:
+            lines = (self.out_dir / LOG_FILE).read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(lines[-n:])
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def run_load(spec: LoadSpec, gateway_url: str, duration_s: float, seed: int, out_dir: str | Path,
+             on_progress: Callable[[Progress], None] | None = None, *, headers: dict[str, str] | None = None,
+             drain_s: float | None = None, run_id: str | None = None,
+             api_key: str | None = DEFAULT_API_KEY) -> LoadResult:
+    """Drive `spec` against the gateway for `duration_s` seconds; client records land in `out_dir`.
+
+    Every request carries `authorization: Bearer <api_key>` (gateways want a key; fakes want any) plus
+    `headers`. Blocks until the worker has stopped; Ctrl-C or an error kills it (and its process group) first.
+    """
+    with LoadRun(spec, gateway_url, duration_s, seed, out_dir, headers=headers, drain_s=drain_s, run_id=run_id,
+                 api_key=api_key, on_progress=on_progress) as run:
+        return run.wait()

@@ -1,0 +1,125 @@
+"""The load generator's own process: `python -m harness.load.worker --spec FILE --url URL --duration S ...`.
+
+Locust and gevent monkey-patch the process they run in, which would break asyncio servers running in
+threads (the fakes, the reference gateway), so the load always runs here, apart. `run.LoadRun` starts it
+with gevent patched before anything else is imported.
+
+It reports on the file descriptor given by `--status-fd`, one JSON object per line: `{"type": "progress",
+...}` about once a second, then `{"type": "final"}` once the summary file is written. Records go to
+`--out` as JSONL while the run goes. It stops by itself at the duration or `max_requests` (plus the
+drain), at once on SIGTERM or SIGINT, and when its parent process goes away.
+Exit codes: 0 finished (also when cancelled), 1 the generator failed, 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m harness.load.worker", description=__doc__.splitlines()[0])
+    p.add_argument("--spec", required=True, help="LoadSpec as a JSON file")
+    p.add_argument("--url", required=True, help="gateway base URL, e.g. http://127.0.0.1:8080")
+    p.add_argument("--duration", type=float, required=True, help="seconds of arrivals")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="client records (JSONL), appended")
+    p.add_argument("--summary", required=True, help="where the final summary (JSON) goes")
+    p.add_argument("--status-fd", type=int, default=None, help="write status lines to this descriptor")
+    p.add_argument("--run-id", default="gd", help="prefix of session and correlation ids")
+    p.add_argument("--drain", type=float, default=None, help="seconds in-flight requests get after the end")
+    p.add_argument("--header", action="append", default=[], help="extra request header 'name: value'")
+    return p.parse_args(argv)
+
+
+class StatusPipe:
+    """Best-effort JSON lines to the parent: progress may be dropped if the parent stops reading."""
+
+    def __init__(self, fd: int | None) -> None:
+        self.fd = fd
+        if fd is not None:
+            os.set_blocking(fd, False)
+
+    def __call__(self, msg: dict[str, Any]) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.write(self.fd, orjson.dumps(msg) + b"\n")
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                self.fd = None  # the parent is gone; the watchdog will stop us
+            elif exc.errno != errno.EAGAIN:
+                raise
+
+    def final(self, msg: dict[str, Any]) -> None:
+        """The last message must arrive: block for it."""
+        if self.fd is None:
+            return
+        os.set_blocking(self.fd, True)
+        with contextlib.suppress(OSError):
+            os.write(self.fd, orjson.dumps(msg) + b"\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gevent import monkey
+
+    if not monkey.is_module_patched("socket"):
+        monkey.patch_all()
+    import gevent
+
+    from .driver import DriveConfig, Driver
+    from .spec import LoadSpec
+
+    args = _parse(argv)
+    try:
+        spec = LoadSpec.model_validate_json(Path(args.spec).read_bytes())
+    except Exception as exc:
+        print(f"load worker: bad spec {args.spec}: {exc}", file=sys.stderr)
+        return 2
+    headers: dict[str, str] = {}
+    for h in args.header:
+        name, sep, value = h.partition(":")
+        if not sep:
+            print(f"load worker: --header wants 'name: value', not {h!r}", file=sys.stderr)
+            return 2
+        headers[name.strip().lower()] = value.strip()
+    status = StatusPipe(args.status_fd)
+    cfg = DriveConfig(spec=spec, url=args.url, duration_s=args.duration, seed=args.seed,
+                      records_path=Path(args.out), run_id=args.run_id, headers=headers, drain_s=args.drain)
+    try:
+        driver = Driver(cfg, on_status=status)
+    except ValueError as exc:
+        print(f"load worker: {exc}", file=sys.stderr)
+        return 2
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while True:
+            gevent.sleep(0.2)
+            if os.getppid() != parent:
+                driver.abort("parent_gone")
+                return
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(sig, driver.abort, "cancelled")
+    watchdog = gevent.spawn(watch_parent)
+    # A last guard: whatever happens, this process ends a little after its run should have.
+    guard = gevent.spawn_later(args.duration + driver.drain_s + 60.0, os._exit, 3)
+    summary = driver.run()
+    watchdog.kill()
+    guard.kill()
+    Path(args.summary).write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    status.final({"type": "final", "summary_path": args.summary, "failure": summary.get("failure")})
+    return 1 if summary.get("failure") else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
