@@ -126,13 +126,41 @@ def run_cmd(scenario: str, gateway: str, mutant: str | None, out: str | None, sc
 
     if mutant is not None and mutant not in MUTANTS:
         raise GatedrillError(f"unknown mutant {mutant!r}; choose one of: {', '.join(MUTANTS)}")
+    from .load import console_progress
+
+    progress = console_progress(sys.stderr)
     opts = RunOptions(gateway=gateway, mutant=mutant, out=Path(out) if out else None, scale=scale, seed=seed,
-                      progress=None)
-    outcome = run(scenario, opts)
-    click.echo(f"run record: {outcome.path}")
-    for key in ("requests", "achieved_rate", "errors"):
-        if key in outcome.load_summary:
-            click.echo(f"  {key}: {outcome.load_summary[key]}")
+                      progress=progress)
+    try:
+        outcome = run(scenario, opts)
+    finally:
+        close = getattr(progress, "close", None)
+        if close is not None:
+            close()
+    _print_run_summary(outcome.path)
+
+
+def _print_run_summary(path: Any) -> None:
+    """What happened, from the run record alone: requests, errors, rates, where traffic went, timeline."""
+    from .record import RunRecord
+
+    rec = RunRecord.load(path)
+    s = rec.load_summary
+    clients = rec.clients
+    errors = sum(1 for c in clients if not (200 <= (c.get("status") or 0) < 300))
+    click.echo(f"drill {rec.scenario.name}: {len(clients)} requests, {errors} client errors, "
+               f"{s.get('achieved_rate', 0):.1f}/s achieved of {s.get('target_rate') or 'closed-loop'}/s target")
+    total = sum(len(v) for v in rec.journals.values()) or 1
+    for name, entries in rec.journals.items():
+        failed = sum(1 for e in entries if not (200 <= (e.get("status") or 0) < 300))
+        click.echo(f"  upstream {name:14s} {len(entries):6d} attempts ({len(entries) / total:5.1%}), {failed} failed")
+    for ev in rec.timeline:
+        mark = "ok" if ev["ok"] else f"FAILED {ev['detail']}"
+        click.echo(f"  t+{ev['applied_s']:6.2f}s (planned {ev['planned_s']:g}s) {ev['action']} "
+                   f"{ev.get('upstream') or ''} {ev.get('note') or ''} [{mark}]")
+    for w in s.get("warnings") or []:
+        click.echo(f"  warning: {w}")
+    click.echo(f"run record: {path}  (checks: `gatedrill check {path}` arrives with the checks issue)")
 
 
 @main.group()

@@ -36,7 +36,7 @@ class RunOptions:
     out: Path | None = None
     scale: float = 1.0
     seed: int | None = None
-    progress: Callable[[dict[str, Any]], None] | None = None
+    progress: Callable[[Any], None] | None = None  # receives harness.load.Progress snapshots
 
 
 @dataclass

@@ -142,7 +142,8 @@ class Scenario(_Strict):
         return self
 
     def scaled(self, factor: float) -> Scenario:
-        """The same drill compressed (or stretched) in time: durations and timeline times times `factor`."""
+        """The same drill compressed (or stretched) in time: the run, the timeline, load phases, fault windows and
+        the circuit breaker's window and cooldown, all times `factor`. Rates and per-request times stay."""
         if factor <= 0:
             raise ConfigError("--scale must be above 0")
         data = self.model_dump(mode="json")
@@ -156,6 +157,9 @@ class Scenario(_Strict):
         if arr.get("profile") == "spike":
             arr["at_s"] *= factor
             arr["duration_s"] *= factor
+        cooldown = data["gateway"]["routing"]["cooldown"]  # the breaker's clock runs at the drill's pace
+        cooldown["window_s"] *= factor
+        cooldown["cooldown_s"] *= factor
         for cfg in data["upstreams"].values():
             for rule in cfg.get("faults", []):
                 when = rule.get("when") or {}

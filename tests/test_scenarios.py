@@ -94,6 +94,8 @@ def test_scale_compresses_time_but_not_rates(tmp_path: Path) -> None:
     assert small.duration_s == pytest.approx(6.0)
     assert [a.at_s for a in small.timeline] == pytest.approx([a.at_s * 0.1 for a in sc.timeline])
     assert small.load == sc.load
+    assert small.gateway.routing.cooldown.cooldown_s == pytest.approx(sc.gateway.routing.cooldown.cooldown_s * 0.1)
+    assert small.gateway.routing.timeout_s == sc.gateway.routing.timeout_s
     steps = load_scenario(resolve("rate-limit-storm")).scaled(0.5)
     assert [s.duration_s for s in steps.load.arrivals.steps] == [4, 7, 4]  # type: ignore[union-attr]
 
