@@ -106,7 +106,7 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
                                   on_progress=opts.progress)
             finally:
                 timeline.stop()
-            summary = result.summary() if hasattr(result, "summary") else dict(result)
+            summary = result.summary()
             writer.write_load(summary)
             procs.stop(fakes_proc, sig=signal.SIGINT)  # the fakes flush their journals and exit cleanly
         outcome = "completed"
