@@ -1,11 +1,13 @@
 """The `gatedrill` command line. Errors users can fix print one line and exit 2; --debug shows the traceback.
 
-Exit codes: 0 success, 1 a check failed, 2 a usage or configuration error, 3 an infrastructure failure.
+Exit codes: 0 success, 1 a check failed, 2 a usage or configuration error, 3 an infrastructure failure,
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -14,6 +16,7 @@ import click
 from fakes.errors import GatedrillError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class _Group(click.Group):
@@ -131,13 +134,49 @@ def run_cmd(scenario: str, gateway: str, mutant: str | None, out: str | None, sc
     progress = console_progress(sys.stderr)
     opts = RunOptions(gateway=gateway, mutant=mutant, out=Path(out) if out else None, scale=scale, seed=seed,
                       progress=progress)
+    restore_signals = _stop_on_signals()
     try:
         outcome = run(scenario, opts)
+    except KeyboardInterrupt:
+        where = f"; the partial run record is in {out}" if out else ""
+        click.echo(f"gatedrill: interrupted; every process it started is stopped{where}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     finally:
+        restore_signals()
         close = getattr(progress, "close", None)
         if close is not None:
             close()
     _print_run_summary(outcome.path)
+
+
+def _stop_on_signals() -> Callable[[], None]:
+    """Ctrl-C (KeyboardInterrupt), SIGTERM and SIGHUP (SystemExit) stop the run once: further signals while the
+    children are being stopped are ignored, so clean-up (bounded: a few seconds) always finishes.
+    Returns a function that puts the previous handlers back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # signal handlers belong to the main thread (e.g. under CliRunner in a thread)
+
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def _stop(signum: int, _frame: object) -> None:
+        for sig in sigs:
+            signal.signal(sig, signal.SIG_IGN)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.getsignal(sig) for sig in sigs}
+    for sig in sigs:
+        signal.signal(sig, _stop)
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
 
 
 def _print_run_summary(path: Any) -> None:

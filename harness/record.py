@@ -2,7 +2,9 @@
 
 Layout (all JSON / JSONL, UTF-8):
 
-    meta.json          scenario name, seed, scale, config hash, versions, wall-clock start/end, gateway, outcome
+    meta.json          scenario name, seed, scale, config hash, versions, gateway and fake URLs, warm-up status,
+                       wall-clock load start (the load's t0) and end, outcome: completed, failed (with
+                       `error`) or interrupted; "running" if the runner itself was killed
     scenario.json      the resolved scenario (after --scale and --seed), exactly what ran
     timeline.jsonl     timeline actions as executed: planned and actual time (s after load start), result
     clients.jsonl      one client record per request (intended/sent/ttft/end times, status, ids, gateway headers)

@@ -1,5 +1,10 @@
 """Runs a scenario end to end and leaves a run record: fakes and gateway as real processes on 127.0.0.1,
 load from its own worker process, the fault timeline at planned times, everything stopped afterwards.
+
+Timeline times count from the load's own start (t=0 of its arrival schedule), which is up to a second after
+the worker process is spawned (it imports Locust first). The worker's first progress report (one second after
+its t0) carries the elapsed time, so the timeline is anchored then: an action planned earlier than that first
+report is sent late, and its record says so.
 """
 
 from __future__ import annotations
@@ -13,18 +18,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import yaml
 
-from fakes.errors import ConfigError
+from fakes.errors import ConfigError, GatedrillError
 
 from .intent import UpstreamEndpoint
 from .processes import InfrastructureError, Processes, read_lines
 from .record import RecordWriter
 from .scenario import Scenario, load_scenario
 from .timeline import TimelineRunner
+
+if TYPE_CHECKING:
+    from .load import LoadResult, Progress
 
 START_TIMEOUT_S = 30.0
 
@@ -78,10 +86,16 @@ def default_out(scenario: Scenario) -> Path:
 
 
 def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcome:
-    """Run a scenario; raise ConfigError for bad input and InfrastructureError when a process fails."""
+    """Run a scenario; raise ConfigError for bad input and InfrastructureError when a process fails.
+
+    The run record's meta `outcome` ends as "completed", "failed" (with `error`) or "interrupted" (Ctrl-C,
+    SIGTERM); every child process is stopped in all three cases.
+    """
     opts = opts or RunOptions()
     scenario = resolve_scenario(ref, opts)
     out = opts.out or default_out(scenario)
+    if (out / "meta.json").exists():
+        raise ConfigError(f"{out} already holds a run record; choose another --out or remove it")
     gw = scenario.gateway
     writer = RecordWriter(out, scenario, opts.scale, {"kind": gw.kind, "url": gw.url, "mutant": gw.mutant})
     (out / "logs").mkdir(exist_ok=True)
@@ -92,31 +106,78 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
             endpoints = [UpstreamEndpoint(name=name, provider=cfg.provider, base_url=fake_urls[name],
                                           context_windows={m.id: m.context_window for m in cfg.models})
                          for name, cfg in scenario.upstreams.items()]
-            gateway_url, control = _start_gateway(procs, scenario, endpoints, out)
+            gateway_url, control, gateway_proc = _start_gateway(procs, scenario, endpoints, out)
             writer.write_meta(gateway={**writer.meta["gateway"], "url": gateway_url}, fakes=fake_urls)
-            _warm_up(gateway_url, scenario)
-            from .load import run_load
-
+            writer.write_meta(warm_up_status=_warm_up(gateway_url, scenario))
+            children = {"the fakes": (fakes_proc, "fakes.log")}
+            if gateway_proc is not None:
+                children["the reference gateway"] = (gateway_proc, "gateway.log")
             timeline = TimelineRunner(scenario.timeline, fake_urls, control, writer.timeline_event)
-            t0, t0_wall = time.monotonic(), time.time()
-            writer.write_meta(load_start_wall=t0_wall)
-            timeline.start(t0, t0_wall)
             try:
-                result = run_load(scenario.load, gateway_url, scenario.duration_s, scenario.seed, out,
-                                  on_progress=opts.progress)
+                result = _drive_load(scenario, gateway_url, out, opts, timeline, writer, children)
             finally:
                 timeline.stop()
             summary = result.summary()
             writer.write_load(summary)
+            writer.write_meta(load_start_wall=summary.get("t0_wall", writer.meta.get("load_start_wall")))
+            if summary.get("failure"):
+                raise InfrastructureError("the load generator failed: "
+                                          + str(summary["failure"]).strip().splitlines()[-1])
+            _check_alive(children, out / "logs")
             procs.stop(fakes_proc, sig=signal.SIGINT)  # the fakes flush their journals and exit cleanly
         outcome = "completed"
         return RunOutcome(out, scenario, summary)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         outcome = "interrupted"
+        raise
+    except Exception as exc:
+        writer.write_meta(error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
         writer.write_meta(end_wall=time.time())
         writer.close(outcome)
+
+
+def _drive_load(scenario: Scenario, gateway_url: str, out: Path, opts: RunOptions, timeline: TimelineRunner,
+                writer: RecordWriter, children: dict[str, tuple[subprocess.Popen[bytes], str]]) -> LoadResult:
+    """Load from its worker process. Each progress report (about once a second) also starts the timeline at the
+    load's own t0 (the first report) and checks the other children: one that died stops the run, since the
+    fakes' journals or the gateway would be gone (an exception raised here makes `run_load` kill the worker)."""
+    from .load import run_load
+
+    def on_progress(p: Progress) -> None:
+        if not timeline.started:
+            now_mono, now_wall = time.monotonic(), time.time()
+            timeline.start(now_mono - p.elapsed_s, now_wall - p.elapsed_s)
+            writer.write_meta(load_start_wall=timeline.t0_wall)
+        _check_alive(children, out / "logs")
+        if opts.progress is not None:
+            opts.progress(p)
+
+    try:
+        return run_load(scenario.load, gateway_url, scenario.duration_s, scenario.seed, out, on_progress=on_progress)
+    except InfrastructureError:
+        raise
+    except GatedrillError as exc:  # the worker died or overran: the harness failed, not the user's input
+        raise InfrastructureError(str(exc)) from None
+
+
+def _check_alive(children: dict[str, tuple[subprocess.Popen[bytes], str]], logs: Path) -> None:
+    for what, (proc, log) in children.items():
+        code = proc.poll()
+        if code is not None:
+            how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            raise InfrastructureError(f"{what} (pid {proc.pid}) died during the run ({how})"
+                                      f"{_log_hint(logs / log)}")
+
+
+def _log_hint(log: Path) -> str:
+    """`; see LOG: its last line`, so a one-line error says where to look and what the child said last."""
+    try:
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        lines = []
+    return f"; see {log}" + (f": {lines[-1].strip()}" if lines else "")
 
 
 def _start_fakes(procs: Processes, scenario: Scenario,
@@ -125,14 +186,17 @@ def _start_fakes(procs: Processes, scenario: Scenario,
     fakes = []
     for name, cfg in scenario.upstreams.items():
         data = cfg.model_dump(mode="json")
-        data.update(name=name, host="127.0.0.1", port=0, seed=scenario.seed + cfg.seed)
+        data.update(name=name, seed=scenario.seed + cfg.seed)  # host and port as configured: 127.0.0.1, 0 = free
         data["journal"] = {**data.get("journal", {}), "path": str(writer.journal_path(name).resolve())}
         fakes.append(data)
     path = writer.path / "logs" / "fakes.yaml"
     path.write_text(yaml.safe_dump({"fakes": fakes}, sort_keys=False))
     proc = procs.start([sys.executable, "-m", "harness.cli", "fake", "serve", "--config", str(path)], "fakes.log",
                        stdout=subprocess.PIPE)
-    lines = read_lines(proc, len(fakes), START_TIMEOUT_S, "the fakes")
+    try:
+        lines = read_lines(proc, len(fakes), START_TIMEOUT_S, "the fakes")
+    except InfrastructureError as exc:
+        raise _start_error(exc, proc, writer.path / "logs" / "fakes.log") from None
     urls = {}
     for line in lines:
         name, _, url = line.split("\t")
@@ -141,27 +205,41 @@ def _start_fakes(procs: Processes, scenario: Scenario,
 
 
 def _start_gateway(procs: Processes, scenario: Scenario, endpoints: list[UpstreamEndpoint],
-                   out: Path) -> tuple[str, str | None]:
+                   out: Path) -> tuple[str, str | None, subprocess.Popen[bytes] | None]:
+    """(URL, control URL, process): the reference gateway as a child process, or the user's at its URL."""
     gw = scenario.gateway
     if gw.kind == "url":
         assert gw.url is not None
-        return gw.url, None
+        return gw.url, None, None
     config = {"intent": gw.routing.model_dump(mode="json"), "mutant": gw.mutant, "seed": scenario.seed,
               "upstreams": [e.model_dump(mode="json") for e in endpoints]}
     path = out / "logs" / "gateway.json"
     path.write_text(json.dumps(config, indent=2))
     proc = procs.start([sys.executable, "-m", "harness.reference", str(path)], "gateway.log", stdout=subprocess.PIPE)
-    (url,) = read_lines(proc, 1, START_TIMEOUT_S, "the reference gateway")
+    try:
+        (url,) = read_lines(proc, 1, START_TIMEOUT_S, "the reference gateway")
+    except InfrastructureError as exc:
+        raise _start_error(exc, proc, out / "logs" / "gateway.log") from None
     url = url.strip().split("\t")[-1]
-    return url, url + "/_gatedrill"
+    return url, url + "/_gatedrill", proc
 
 
-def _warm_up(gateway_url: str, scenario: Scenario) -> None:
-    """One request through the gateway before load starts; fail clearly if the gateway does not answer."""
+def _start_error(exc: InfrastructureError, proc: subprocess.Popen[bytes], log: Path) -> GatedrillError:
+    """A child that failed to start, with its last words; exit code 2 from a child means its configuration (from
+    the scenario: a port in use, say) was wrong, which is the user's to fix (ConfigError), not infrastructure."""
+    msg = f"{exc}{_log_hint(log)}"
+    return ConfigError(msg) if proc.poll() == 2 else InfrastructureError(msg)
+
+
+def _warm_up(gateway_url: str, scenario: Scenario) -> int:
+    """One request through the gateway before load starts; fail clearly if the gateway does not answer. Any HTTP
+    status counts as an answer (a drill may fault its upstreams from the start); the run record keeps it."""
     body = {"model": scenario.gateway.routing.public_model, "max_tokens": 8,
             "messages": [{"role": "user", "content": "warm-up"}]}
     try:
-        httpx.post(f"{gateway_url}/v1/chat/completions", json=body, timeout=10,
-                   headers={"authorization": "Bearer sk-gatedrill", "x-gatedrill-correlation-id": "warm-up"})
+        r = httpx.post(f"{gateway_url}/v1/chat/completions", json=body, timeout=10,
+                       headers={"authorization": "Bearer sk-gatedrill", "x-gatedrill-correlation-id": "warm-up"})
     except httpx.HTTPError as exc:
-        raise InfrastructureError(f"the gateway at {gateway_url} did not answer a warm-up request: {exc}") from None
+        raise InfrastructureError(f"the gateway at {gateway_url} did not answer a warm-up request: "
+                                  f"{type(exc).__name__}: {exc}") from None
+    return r.status_code

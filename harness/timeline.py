@@ -36,6 +36,10 @@ class TimelineRunner:
         self._thread = threading.Thread(target=self._run, name="gatedrill-timeline", daemon=True)
         self._thread.start()
 
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
