@@ -2,9 +2,8 @@
 load from its own worker process, the fault timeline at planned times, everything stopped afterwards.
 
 Timeline times count from the load's own start (t=0 of its arrival schedule), which is up to a second after
-the worker process is spawned (it imports Locust first). The worker's first progress report (one second after
-its t0) carries the elapsed time, so the timeline is anchored then: an action planned earlier than that first
-report is sent late, and its record says so.
+the worker process is spawned (it imports Locust first). The worker reports its t=0 (monotonic, the same clock in
+every process) as soon as it fixes it, and the timeline is anchored there.
 """
 
 from __future__ import annotations
@@ -140,22 +139,26 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
 
 def _drive_load(scenario: Scenario, gateway_url: str, out: Path, opts: RunOptions, timeline: TimelineRunner,
                 writer: RecordWriter, children: dict[str, tuple[subprocess.Popen[bytes], str]]) -> LoadResult:
-    """Load from its worker process. Each progress report (about once a second) also starts the timeline at the
-    load's own t0 (the first report) and checks the other children: one that died stops the run, since the
+    """Load from its worker process. The worker's start message anchors the timeline at the load's own t0; each
+    progress report (about once a second) checks the other children: one that died stops the run, since the
     fakes' journals or the gateway would be gone (an exception raised here makes `run_load` kill the worker)."""
     from .load import run_load
 
+    def on_start(t0_mono: float, t0_wall: float) -> None:
+        timeline.start(t0_mono, t0_wall)
+        writer.write_meta(load_start_wall=t0_wall)
+
     def on_progress(p: Progress) -> None:
-        if not timeline.started:
+        if not timeline.started:  # a worker that never said when it started: anchor on its elapsed time
             now_mono, now_wall = time.monotonic(), time.time()
-            timeline.start(now_mono - p.elapsed_s, now_wall - p.elapsed_s)
-            writer.write_meta(load_start_wall=timeline.t0_wall)
+            on_start(now_mono - p.elapsed_s, now_wall - p.elapsed_s)
         _check_alive(children, out / "logs")
         if opts.progress is not None:
             opts.progress(p)
 
     try:
-        return run_load(scenario.load, gateway_url, scenario.duration_s, scenario.seed, out, on_progress=on_progress)
+        return run_load(scenario.load, gateway_url, scenario.duration_s, scenario.seed, out, on_progress=on_progress,
+                        on_start=on_start)
     except InfrastructureError:
         raise
     except GatedrillError as exc:  # the worker died or overran: the harness failed, not the user's input

@@ -138,6 +138,9 @@ class Driver:
         self.cpu0 = time.process_time()
         self.t0 = time.monotonic() + 0.05
         self.wall_offset = time.time() - time.monotonic()
+        # Tell the parent at once when t=0 is, so it can schedule against the same clock (CLOCK_MONOTONIC is
+        # system-wide): a fault timeline must not wait for the first progress report.
+        self.on_status({"type": "started", "t0_mono": self.t0, "t0_wall": self.t0 + self.wall_offset})
         self.deadline = self.t0 + self.cfg.duration_s
         self.drain_deadline = self.t0 if self.aborted else self.deadline + self.drain_s
         self.phase = "running"

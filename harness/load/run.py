@@ -126,7 +126,8 @@ class LoadRun:
 
     def __init__(self, spec: LoadSpec, gateway_url: str, duration_s: float, seed: int, out_dir: str | Path, *,
                  headers: dict[str, str] | None = None, drain_s: float | None = None, run_id: str | None = None,
-                 api_key: str | None = DEFAULT_API_KEY, on_progress: Callable[[Progress], None] | None = None) -> None:
+                 api_key: str | None = DEFAULT_API_KEY, on_progress: Callable[[Progress], None] | None = None,
+                 on_start: Callable[[float, float], None] | None = None) -> None:
         if duration_s <= 0:
             raise GatedrillError(f"load duration must be > 0 s, not {duration_s}")
         self.spec = spec
@@ -139,6 +140,7 @@ class LoadRun:
         self.drain_s = spec.request_timeout_s if drain_s is None else float(drain_s)
         self.run_id = run_id or f"gd{seed}"
         self.on_progress = on_progress
+        self.on_start = on_start  # called with (t0_mono, t0_wall) as soon as the worker fixes its t=0
         self.records_path = self.out_dir / RECORDS_FILE
         self.summary_path = self.out_dir / SUMMARY_FILE
         self.proc: subprocess.Popen[bytes] | None = None
@@ -217,6 +219,9 @@ class LoadRun:
             self.last_progress = p
             if self.on_progress is not None:
                 self.on_progress(p)
+        elif kind == "started":
+            if self.on_start is not None:
+                self.on_start(float(msg["t0_mono"]), float(msg["t0_wall"]))
         elif kind == "final":
             self.final = msg
 
@@ -314,12 +319,13 @@ def _signal_group(pgid: int, sig: int) -> None:
 def run_load(spec: LoadSpec, gateway_url: str, duration_s: float, seed: int, out_dir: str | Path,
              on_progress: Callable[[Progress], None] | None = None, *, headers: dict[str, str] | None = None,
              drain_s: float | None = None, run_id: str | None = None,
-             api_key: str | None = DEFAULT_API_KEY) -> LoadResult:
+             api_key: str | None = DEFAULT_API_KEY,
+             on_start: Callable[[float, float], None] | None = None) -> LoadResult:
     """Drive `spec` against the gateway for `duration_s` seconds; client records land in `out_dir`.
 
     Every request carries `authorization: Bearer <api_key>` (gateways want a key; fakes want any) plus
     `headers`. Blocks until the worker has stopped; Ctrl-C or an error kills it (and its process group) first.
     """
     with LoadRun(spec, gateway_url, duration_s, seed, out_dir, headers=headers, drain_s=drain_s, run_id=run_id,
-                 api_key=api_key, on_progress=on_progress) as run:
+                 api_key=api_key, on_progress=on_progress, on_start=on_start) as run:
         return run.wait()
