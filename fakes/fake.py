@@ -42,7 +42,7 @@ from .plan import END_CLOSE, END_COMPLETE, END_HANG, END_RESET, ApiError, HttpRe
 from .providers import get_dialect
 from .providers.base import Usage
 from .ratelimit import RateLimiter
-from .tokenizer import REPLY_PRIMING, TOKENS_PER_MESSAGE, get_counter
+from .tokenizer import count_atoms, get_counter
 
 CONTROL_PREFIX = "/_gatedrill/"
 _BODY_FAULTS = (ResetMidStream, Truncate, Malformed, StreamError)
@@ -247,18 +247,7 @@ class Fake:
 
     def count_prompt(self, chat: ChatRequest) -> int:
         """Prompt tokens: OpenAI's recipe (3 per message, 3 to prime the reply) over the neutral atoms."""
-        count = self.count
-        total = REPLY_PRIMING + chat.extra_prompt_tokens
-        for _, kind, payload in chat.atoms:
-            if kind == "text":
-                total += TOKENS_PER_MESSAGE + count(payload)
-            elif kind == "tool_call":
-                total += TOKENS_PER_MESSAGE + count(payload[1] or "") + count(orjson.dumps(payload[2]).decode())
-            elif kind == "tool_result":
-                total += TOKENS_PER_MESSAGE + count(payload[1])
-            else:
-                total += TOKENS_PER_MESSAGE + count(str(payload))
-        return total
+        return chat.extra_prompt_tokens + count_atoms(chat.atoms, self.count)
 
     def _timing(self, pieces: int, extra: float) -> tuple[list[float], float, float]:
         """Offsets of each content piece and of the end, from the seeded latency model."""

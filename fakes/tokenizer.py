@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
+from typing import Any
+
+import orjson
 
 from .errors import ConfigError
 
@@ -72,6 +75,23 @@ def _cl100k() -> Callable[[str], int]:
             f"or install litellm, or use tokenizer 'approx' ({type(exc).__name__})"
         ) from None
     return lambda text: len(enc.encode(text, disallowed_special=()))
+
+
+def count_atoms(atoms: Iterable[tuple[str, str, Any]], count: Callable[[str], int] = count_approx) -> int:
+    """Prompt tokens of a neutral conversation (`fakes.conversation` atoms) by OpenAI's recipe: 3 per message
+    plus its content (tool calls as name plus JSON arguments), plus 3 to prime the reply. Shared by the fakes
+    and by gateways that must predict what a fake will count (the reference gateway's window checks)."""
+    total = REPLY_PRIMING
+    for _, kind, payload in atoms:
+        if kind == "text":
+            total += TOKENS_PER_MESSAGE + count(payload)
+        elif kind == "tool_call":
+            total += TOKENS_PER_MESSAGE + count(payload[1] or "") + count(orjson.dumps(payload[2]).decode())
+        elif kind == "tool_result":
+            total += TOKENS_PER_MESSAGE + count(payload[1])
+        else:
+            total += TOKENS_PER_MESSAGE + count(str(payload))
+    return total
 
 
 def get_counter(policy: str) -> Callable[[str], int]:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from fakes.conversation import openai_atoms
-from fakes.tokenizer import REPLY_PRIMING, TOKENS_PER_MESSAGE, count_approx
+from fakes.tokenizer import count_atoms
 
 from .translate import anthropic_tools
 
@@ -21,20 +21,10 @@ def prompt_tokens(body: dict[str, Any], provider: str) -> int:
     """Prompt tokens of an OpenAI-shaped request body, as an upstream of `provider` would count them."""
     try:
         atoms = openai_atoms(body.get("messages") or [])
-        total = REPLY_PRIMING + _tool_tokens(body.get("tools"), provider)
+        tools = _tool_tokens(body.get("tools"), provider)
     except (AttributeError, KeyError, TypeError, ValueError):
         return 0
-    count = count_approx
-    for _, kind, payload in atoms:
-        if kind == "text":
-            total += TOKENS_PER_MESSAGE + count(payload)
-        elif kind == "tool_call":
-            total += TOKENS_PER_MESSAGE + count(payload[1] or "") + count(orjson.dumps(payload[2]).decode())
-        elif kind == "tool_result":
-            total += TOKENS_PER_MESSAGE + count(payload[1])
-        else:
-            total += TOKENS_PER_MESSAGE + count(str(payload))
-    return total
+    return tools + count_atoms(atoms)
 
 
 def _tool_tokens(tools: Any, provider: str) -> int:
