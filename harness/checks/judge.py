@@ -1,0 +1,49 @@
+"""Judge a run record: run the checks its scenario lists (with overrides), never touching live processes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..record import RunRecord
+from .registry import REGISTRY, parse_params
+from .verdict import Status, Verdict
+
+
+def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
+    """`--set check.param=value` items, values parsed as YAML scalars (numbers, booleans, strings)."""
+    import yaml
+
+    from fakes.errors import ConfigError
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        name, dot, param = key.partition(".")
+        if not sep or not dot or not name or not param:
+            raise ConfigError(f"--set takes check.param=value, e.g. canary_split.alpha=0.01 (got {item!r})")
+        out.setdefault(name, {})[param] = yaml.safe_load(value)
+    return out
+
+
+def judge(record: RunRecord, overrides: dict[str, dict[str, Any]] | None = None) -> list[Verdict]:
+    overrides = overrides or {}
+    wanted = dict(record.scenario.checks)
+    for name, params in overrides.items():
+        wanted[name] = {**wanted.get(name, {}), **params}
+    verdicts = []
+    for name, raw in wanted.items():
+        params = parse_params(name, raw)
+        verdict = REGISTRY[name].fn(record, params)
+        verdict.critical = params.critical
+        verdicts.append(verdict)
+    return verdicts
+
+
+def gate(verdicts: list[Verdict], inconclusive_fails: bool = True) -> bool:
+    """Does the run pass the gate? A critical Fail fails it; so does Inconclusive unless told otherwise."""
+    for v in verdicts:
+        if not v.critical:
+            continue
+        if v.status is Status.FAIL or (v.status is Status.INCONCLUSIVE and inconclusive_fails):
+            return False
+    return True

@@ -1,0 +1,41 @@
+"""A check's judgement: Pass, Fail or Inconclusive (not enough data), with the figures and the evidence."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Status(str, Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+
+
+@dataclass
+class Verdict:
+    """What a check concluded. `figures` are the statistic(s) and key numbers; `thresholds` what they were
+    judged against; `evidence` names the requests, sessions and time spans that show a failure."""
+
+    check: str
+    status: Status
+    summary: str
+    figures: dict[str, Any] = field(default_factory=dict)
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    sample_size: int = 0
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    critical: bool = True
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASS
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["status"] = self.status.value
+        return d
+
+
+def inconclusive(check: str, why: str, sample_size: int = 0, **figures: Any) -> Verdict:
+    return Verdict(check, Status.INCONCLUSIVE, why, figures=figures, sample_size=sample_size)
