@@ -202,6 +202,28 @@ def _print_run_summary(path: Any) -> None:
     click.echo(f"run record: {path}  (checks: `gatedrill check {path}` arrives with the checks issue)")
 
 
+@main.command("check")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="CHECK.PARAM=VALUE",
+              help="Override a check parameter, e.g. --set canary_split.alpha=0.01 (repeatable).")
+@click.option("--allow-inconclusive", is_flag=True, help="Do not fail the gate on Inconclusive verdicts.")
+def check_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool) -> None:
+    """Judge a stored run record again (offline: no process is started). Exit 1 if the gate fails."""
+    from .checks import gate, judge, parse_overrides
+    from .record import RunRecord
+
+    record = RunRecord.load(run_dir)
+    verdicts = judge(record, parse_overrides(list(sets)))
+    for v in verdicts:
+        mark = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}[v.status.value]
+        click.echo(f"{mark:13s} {v.check:22s} {v.summary}")
+        if v.status.value != "pass":
+            for ev in v.evidence[:3]:
+                click.echo(f"{'':13s}   evidence: {ev}")
+    if not gate(verdicts, inconclusive_fails=not allow_inconclusive):
+        sys.exit(EXIT_FAILED)
+
+
 @main.group()
 def scenarios() -> None:
     """List, show and validate scenarios (built-in drills or your own files)."""
