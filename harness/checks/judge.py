@@ -28,8 +28,8 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
 def judge(record: RunRecord, overrides: dict[str, dict[str, Any]] | None = None) -> list[Verdict]:
     overrides = overrides or {}
     wanted = dict(record.scenario.checks)
-    for name, params in overrides.items():
-        wanted[name] = {**wanted.get(name, {}), **params}
+    for name, extra in overrides.items():
+        wanted[name] = {**wanted.get(name, {}), **extra}
     verdicts = []
     for name, raw in wanted.items():
         params = parse_params(name, raw)
