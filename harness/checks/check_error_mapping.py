@@ -1,0 +1,108 @@
+"""error_mapping: upstream errors reach clients the way the contract says. When a request's final upstream attempt
+failed and nothing served it: a 429 stays a 429 with `retry-after` (never a 500); a context-length error becomes a
+400; a 5xx or 529 becomes a 5xx; and the error body is OpenAI-shaped (JSON with an `error.message`).
+
+The client record keeps the error message the load generator parsed from an OpenAI (or Anthropic) envelope and the
+response's content-type, so "OpenAI-shaped" here means: a JSON body from which an `error.message` was read.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import Field
+
+from ..record import RunRecord
+from .fault_windows import client_requests, load_start
+from .registry import CheckParams, check
+from .verdict import Status, Verdict, inconclusive
+
+NAME = "error_mapping"
+MAX_EVIDENCE = 20
+_CONTEXT = re.compile(r"maximum context length|prompt is too long|context_length_exceeded|context window", re.I)
+
+
+class ErrorMappingParams(CheckParams):
+    require_retry_after: bool = Field(default=True, description="a client 429 must carry retry-after")
+    min_errors: int = Field(default=1, ge=0, description="upstream failures needed to judge; fewer is Inconclusive")
+
+
+def upstream_class(a: dict[str, Any]) -> str | None:
+    """What kind of upstream failure an attempt was: rate_limit, context, server, or None (not a mapped error)."""
+    status = a.get("status")
+    if status == 429:
+        return "rate_limit"
+    if status == 400 and _CONTEXT.search(a.get("error") or ""):
+        return "context"
+    if isinstance(status, int) and (status >= 500):
+        return "server"
+    return None
+
+
+def expected_client(kind: str) -> str:
+    return {"rate_limit": "429 with retry-after", "context": "400", "server": "5xx"}[kind]
+
+
+def _client_ok(kind: str, c: dict[str, Any], require_retry_after: bool) -> str | None:
+    """Why the client's answer breaks the contract for an upstream failure of `kind`, or None when it holds."""
+    status = c.get("status") or 0
+    if kind == "rate_limit":
+        if status != 429:
+            return f"upstream 429 became client {status}"
+        headers = c.get("headers") or {}
+        if require_retry_after and "retry-after" not in headers and "retry-after-ms" not in headers:
+            return "client 429 without retry-after"
+    elif kind == "context" and status != 400:
+        return f"upstream context error became client {status}"
+    elif kind == "server" and not 500 <= status <= 599:
+        return f"upstream {kind} error became client {status}"
+    if "json" not in (c.get("headers") or {}).get("content-type", "") or not c.get("error"):
+        return f"client {status} body is not an OpenAI error envelope"
+    return None
+
+
+@check(NAME, ErrorMappingParams)
+def error_mapping(record: RunRecord, params: ErrorMappingParams) -> Verdict:
+    """Upstream 429 -> client 429 with retry-after, context -> 400, 5xx/529 -> 5xx or fallback; OpenAI-shaped."""
+    t0 = load_start(record)
+    by_cid = record.journal_by_correlation()
+    judged: dict[str, int] = {"rate_limit": 0, "context": 0, "server": 0}
+    served = 0
+    bad: list[dict[str, Any]] = []
+    for c in client_requests(record):
+        atts = by_cid.get(c["correlation_id"], [])
+        if not atts:
+            continue
+        final = atts[-1]
+        kinds = [k for k in map(upstream_class, atts) if k]
+        if not kinds:
+            continue
+        status = c.get("status") or 0
+        if status == 200:
+            # Served despite an upstream failure (a retry or a fallback): the contract holds. A mid-stream failure
+            # behind a 200 is streaming_integrity's to judge.
+            served += 1
+            continue
+        kind = upstream_class(final)
+        if kind is None or status == 0:
+            continue  # the last attempt failed another way (reset, timeout), or no HTTP answer: accounting's call
+        judged[kind] += 1
+        why = _client_ok(kind, c, params.require_retry_after)
+        if why:
+            bad.append({"correlation_id": c["correlation_id"], "upstream": final["upstream"],
+                        "upstream_status": final.get("status"), "client_status": status,
+                        "expected": expected_client(kind), "why": why,
+                        "at_s": round((c.get("sent_s") or c["intended_s"]) - t0, 3)})
+    n = sum(judged.values()) + served
+    figures: dict[str, Any] = {"judged": judged, "violations": len(bad), "served_despite_failure": served}
+    thresholds = {"require_retry_after": params.require_retry_after, "allowed_violations": 0}
+    if n < max(1, params.min_errors):
+        return inconclusive(NAME, f"only {n} requests met an upstream failure (need {params.min_errors})",
+                            sample_size=n, **figures)
+    if bad:
+        whys = sorted({b["why"] for b in bad})
+        return Verdict(NAME, Status.FAIL, f"{len(bad)} of {n} upstream errors mapped wrongly: {'; '.join(whys[:3])}",
+                       figures, thresholds, n, bad[:MAX_EVIDENCE])
+    return Verdict(NAME, Status.PASS, f"all {n} requests that met an upstream failure were served or mapped as the "
+                   "contract says", figures, thresholds, n, [])

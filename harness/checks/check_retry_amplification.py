@@ -1,0 +1,118 @@
+"""retry_amplification: upstream attempts per client request (overall and during fault windows) against a bound,
+`retry-after` honoured (no retry to the same upstream before the wait the fake gave), and no retry storm (a single
+request attempted more often than the routing allows)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from ..record import RunRecord
+from .fault_windows import advertised_retry_after, client_requests, fault_windows, load_start
+from .registry import CheckParams, check
+from .verdict import Status, Verdict, inconclusive
+
+NAME = "retry_amplification"
+MAX_EVIDENCE = 20
+
+
+class RetryAmplificationParams(CheckParams):
+    max_attempts_per_request: float = Field(default=2.0, gt=0, description="mean upstream attempts per request")
+    honor_retry_after: bool = Field(default=True, description="judge retries against the advertised retry-after")
+    max_attempts_single: int | None = Field(
+        default=None, ge=1, description="most attempts one request may take (default: retry attempts x upstreams)")
+    tolerance_s: float = Field(default=0.02, ge=0, description="clock slack when comparing a retry to its wait")
+    min_requests: int = Field(default=20, ge=1)
+
+
+def _single_cap(record: RunRecord, params: RetryAmplificationParams) -> int:
+    if params.max_attempts_single is not None:
+        return params.max_attempts_single
+    routing = record.scenario.gateway.routing
+    chain = {t.upstream for t in routing.targets} | set(routing.fallbacks)
+    chain |= set(routing.context_window_fallbacks.values())
+    return routing.retry.attempts * max(1, len(chain))
+
+
+def _mean_ci(counts: list[int]) -> list[float]:
+    a = np.asarray(counts, dtype=float)
+    if len(a) < 2:
+        return [float(a.mean()), float(a.mean())] if len(a) else [math.nan, math.nan]
+    half = 1.96 * float(a.std(ddof=1)) / math.sqrt(len(a))
+    return [round(float(a.mean()) - half, 4), round(float(a.mean()) + half, 4)]
+
+
+@check(NAME, RetryAmplificationParams)
+def retry_amplification(record: RunRecord, params: RetryAmplificationParams) -> Verdict:
+    """Upstream attempts per client request against a bound; retry-after honoured; no retry storm."""
+    clients = client_requests(record)
+    if len(clients) < params.min_requests:
+        return inconclusive(NAME, f"only {len(clients)} client requests (need {params.min_requests})",
+                            sample_size=len(clients))
+    t0 = load_start(record)
+    by_cid = record.journal_by_correlation()
+    windows = fault_windows(record)
+    cap = _single_cap(record, params)
+    counts, in_fault = [], []
+    storms: list[dict[str, Any]] = []
+    early: list[dict[str, Any]] = []
+    judged_waits = unknown_waits = 0
+    for c in clients:
+        atts = by_cid.get(c["correlation_id"], [])
+        counts.append(len(atts))
+        sent = c.get("sent_s") or c["intended_s"]
+        if any(w.contains(sent) for w in windows):
+            in_fault.append(len(atts))
+        if len(atts) > cap:
+            storms.append({"correlation_id": c["correlation_id"], "attempts": len(atts), "cap": cap,
+                           "at_s": round(sent - t0, 3)})
+        if not params.honor_retry_after:
+            continue
+        for i, a in enumerate(atts):
+            if a.get("status") not in (429, 503, 529):
+                continue
+            nxt = next((b for b in atts[i + 1:] if b["upstream"] == a["upstream"]), None)
+            if nxt is None:
+                continue
+            wait = advertised_retry_after(a, record, windows)
+            if wait is None:
+                unknown_waits += 1
+                continue
+            judged_waits += 1
+            answered = a.get("last_byte_wall") or a.get("first_byte_wall") or a["arrival_wall"]
+            waited = nxt["arrival_wall"] - answered
+            if waited + params.tolerance_s < wait:
+                early.append({"correlation_id": c["correlation_id"], "upstream": a["upstream"],
+                              "status": a["status"], "retry_after_s": wait, "waited_s": round(waited, 4),
+                              "at_s": round(a["arrival_wall"] - t0, 3)})
+
+    mean = float(np.mean(counts))
+    mean_fault = float(np.mean(in_fault)) if in_fault else None
+    problems = []
+    if mean > params.max_attempts_per_request:
+        problems.append(f"{mean:.3f} attempts per request > {params.max_attempts_per_request}")
+    if mean_fault is not None and mean_fault > params.max_attempts_per_request:
+        problems.append(f"{mean_fault:.3f} attempts per request during faults > {params.max_attempts_per_request}")
+    if storms:
+        problems.append(f"{len(storms)} requests attempted more than {cap} times (retry storm)")
+    if early:
+        problems.append(f"{len(early)} of {judged_waits} retries came before the upstream's retry-after")
+    figures = {
+        "attempts_per_request": round(mean, 4), "attempts_per_request_ci95": _mean_ci(counts),
+        "attempts_per_request_in_faults": None if mean_fault is None else round(mean_fault, 4),
+        "requests_in_faults": len(in_fault), "max_attempts_seen": max(counts),
+        "retries_after_wait_judged": judged_waits, "retries_early": len(early),
+        "retries_wait_unknown": unknown_waits, "storm_requests": len(storms),
+    }
+    thresholds = {"max_attempts_per_request": params.max_attempts_per_request, "max_attempts_single": cap,
+                  "honor_retry_after": params.honor_retry_after, "tolerance_s": params.tolerance_s}
+    evidence = (early[:MAX_EVIDENCE // 2] + storms)[:MAX_EVIDENCE]
+    if problems:
+        return Verdict(NAME, Status.FAIL, "; ".join(problems), figures, thresholds, len(clients), evidence)
+    summary = f"{mean:.3f} attempts per request (bound {params.max_attempts_per_request})"
+    if judged_waits:
+        summary += f"; all {judged_waits} retries after 429/503 waited the retry-after"
+    return Verdict(NAME, Status.PASS, summary, figures, thresholds, len(clients), [])

@@ -1,0 +1,179 @@
+"""rollback: after a fault starts on an upstream, does the gateway stop sending it steady traffic in time, keep
+client errors within budget, probe it while it is out, and bring it back after the fault clears?
+
+Times come from the fakes' journals (ground truth) and the timeline's applied times. Within a fault window an
+attempt is a *probe* when no other attempt reached the upstream within `probe_gap_s` either side (a circuit
+breaker's half-open request); everything else is steady traffic. Detection time runs from the fault's start to the
+last steady attempt in the window (0 when none came); a window still carrying steady traffic at its end was never
+detected. Recovery time runs from the fault's clearing to the first run of attempts in which the upstream's share
+is back to at least half its configured weight.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import Field
+from scipy.stats import binomtest
+
+from ..record import RunRecord
+from .fault_windows import FaultWindow, attempts, client_requests, fault_windows, load_start, run_end
+from .registry import CheckParams, check
+from .verdict import Status, Verdict, inconclusive
+
+NAME = "rollback"
+MAX_EVIDENCE = 20
+
+
+class RollbackParams(CheckParams):
+    upstream: str = Field(description="the upstream that is faulted")
+    max_detection_s: float = Field(default=5.0, gt=0, description="fault start to the last steady attempt")
+    max_client_error_rate: float = Field(default=0.01, ge=0, le=1, description="client errors / requests, in faults")
+    max_client_errors: int | None = Field(default=None, ge=0, description="absolute budget of client errors")
+    expect_probe: bool | None = Field(default=None, description="True: probes must reach it while it is out")
+    max_recovery_s: float | None = Field(default=None, gt=0, description="clear to the share being back")
+    probe_gap_s: float | None = Field(default=None, gt=0,
+                                      description="isolation that marks a probe (default: half the cooldown)")
+    min_requests: int = Field(default=20, ge=1, description="client requests in fault windows needed to judge")
+
+
+def _probe_gap(record: RunRecord, params: RollbackParams) -> float:
+    if params.probe_gap_s is not None:
+        return params.probe_gap_s
+    cooldown = record.scenario.gateway.routing.cooldown
+    return 0.5 * cooldown.cooldown_s if cooldown.enabled else 0.25
+
+
+def _configured_share(record: RunRecord, upstream: str) -> float:
+    targets = record.scenario.gateway.routing.targets
+    total = sum(t.weight for t in targets)
+    return sum(t.weight for t in targets if t.upstream == upstream) / total if total > 0 else 0.0
+
+
+def split_probes(times: list[float], gap: float) -> tuple[list[float], list[float]]:
+    """Split sorted arrival times into (steady, probes): a probe has no neighbour closer than `gap`."""
+    steady: list[float] = []
+    probes: list[float] = []
+    for i, t in enumerate(times):
+        before = times[i - 1] if i > 0 else -math.inf
+        after = times[i + 1] if i + 1 < len(times) else math.inf
+        (probes if t - before >= gap and after - t >= gap else steady).append(t)
+    return steady, probes
+
+
+def _window_figures(w: FaultWindow, times: list[float], all_in_window: int, gap: float) -> dict[str, Any]:
+    steady, probes = split_probes(times, gap)
+    detected_at = steady[-1] if steady else w.start
+    # Steady traffic right up to the end of the window means the gateway never stopped sending it.
+    never = bool(steady) and w.end - steady[-1] < 2 * gap
+    return {
+        "detection_s": None if never else round(max(0.0, detected_at - w.start), 3),
+        "attempts": len(times), "steady_attempts": len(steady), "probes": len(probes),
+        "probe_times": probes, "share": (len(times) / all_in_window) if all_in_window else None,
+    }
+
+
+def _recovery(record: RunRecord, upstream: str, clear_at: float, until: float, share_cfg: float) -> float | None:
+    """Seconds from `clear_at` to the start of the first run of attempts whose share of `upstream` is back."""
+    seq = sorted((e["arrival_wall"], name == upstream) for name, entries in record.journals.items()
+                 for e in entries if e.get("correlation_id") != "warm-up" and clear_at <= e["arrival_wall"] < until)
+    if share_cfg <= 0:
+        return None
+    n = max(5, min(50, math.ceil(10 / share_cfg)))
+    hits = [int(mine) for _, mine in seq]
+    for i in range(0, max(0, len(seq) - n + 1)):
+        if sum(hits[i:i + n]) / n >= share_cfg / 2:
+            return round(seq[i][0] - clear_at, 3)
+    return None
+
+
+@check(NAME, RollbackParams)
+def rollback(record: RunRecord, params: RollbackParams) -> Verdict:
+    """After a fault on an upstream: detection time, share still sent to it, client errors, probes and recovery."""
+    up = params.upstream
+    if up not in record.scenario.upstreams:
+        return inconclusive(NAME, f"upstream {up!r} is not in the scenario")
+    windows = fault_windows(record, up)
+    if not windows:
+        return inconclusive(NAME, f"no fault was applied to {up!r}: the timeline has no set_faults for it")
+    t0 = load_start(record)
+    gap = _probe_gap(record, params)
+    times = [e["arrival_wall"] for e in attempts(record, up)]
+    every = sorted(e["arrival_wall"] for name, entries in record.journals.items() for e in entries
+                   if e.get("correlation_id") != "warm-up")
+    clients = client_requests(record)
+    pre = [t for t in times if t < windows[0].start]
+    if not pre and _configured_share(record, up) > 0:
+        return inconclusive(NAME, f"{up!r} got no traffic before its fault: nothing to stop")
+
+    evidence: list[dict[str, Any]] = []
+    problems: list[str] = []
+    per_window: list[dict[str, Any]] = []
+    in_fault, failed = 0, []
+    for w in windows:
+        wt = [t for t in times if w.contains(t)]
+        n_all = sum(1 for t in every if w.contains(t))
+        fig = _window_figures(w, wt, n_all, gap)
+        wc = [c for c in clients if w.contains(c.get("sent_s") or c["intended_s"])]
+        wf = [c for c in wc if c.get("error_class")]
+        in_fault += len(wc)
+        failed += wf
+        row = {"span_s": w.span(t0), "note": w.note, **{k: v for k, v in fig.items() if k != "probe_times"},
+               "client_requests": len(wc), "client_errors": len(wf)}
+        per_window.append(row)
+        if fig["detection_s"] is None:
+            problems.append(f"window {w.span(t0)}: steady traffic to {up} never stopped")
+            evidence.append({"span_s": w.span(t0), "what": "never stopped", "attempts": fig["attempts"]})
+        elif fig["detection_s"] > params.max_detection_s:
+            problems.append(f"window {w.span(t0)}: detection {fig['detection_s']} s > {params.max_detection_s} s")
+            evidence.append({"span_s": [round(w.start - t0, 3), round(w.start - t0 + fig["detection_s"], 3)],
+                             "what": "steady traffic after fault start", "detection_s": fig["detection_s"]})
+        room = w.end - w.start - (fig["detection_s"] or 0.0)
+        if params.expect_probe is True and fig["probes"] == 0 and room >= 4 * gap:
+            problems.append(f"window {w.span(t0)}: no probe reached {up} while it was out")
+            evidence.append({"span_s": w.span(t0), "what": "no probe"})
+        if params.expect_probe is False and fig["probes"] > 0:
+            problems.append(f"window {w.span(t0)}: {fig['probes']} probes reached {up}")
+            evidence.append({"span_s": w.span(t0), "what": "probes",
+                             "at_s": [round(t - t0, 3) for t in fig["probe_times"][:5]]})
+    if in_fault < params.min_requests:
+        return inconclusive(NAME, f"only {in_fault} client requests during faults (need {params.min_requests})",
+                            sample_size=in_fault, windows=per_window)
+
+    rate = len(failed) / in_fault
+    ci = binomtest(len(failed), in_fault).proportion_ci(0.95)
+    if rate > params.max_client_error_rate:
+        problems.append(f"client error rate {rate:.4f} > {params.max_client_error_rate}")
+    if params.max_client_errors is not None and len(failed) > params.max_client_errors:
+        problems.append(f"{len(failed)} client errors > {params.max_client_errors}")
+    for c in failed[:MAX_EVIDENCE - min(len(evidence), MAX_EVIDENCE // 2)]:
+        evidence.append({"correlation_id": c["correlation_id"], "status": c.get("status"),
+                         "error_class": c.get("error_class"), "at_s": round((c.get("sent_s") or 0.0) - t0, 3)})
+
+    share_cfg = _configured_share(record, up)
+    last = windows[-1]
+    recovery = None
+    if last.closed and last.end < run_end(record):
+        recovery = _recovery(record, up, last.end, run_end(record), share_cfg)
+        if params.max_recovery_s is not None and (recovery is None or recovery > params.max_recovery_s):
+            problems.append(f"recovery {recovery} s > {params.max_recovery_s} s after the fault cleared")
+            evidence.append({"span_s": [round(last.end - t0, 3), round(run_end(record) - t0, 3)],
+                             "what": "share not back", "recovery_s": recovery})
+
+    detections = [r["detection_s"] for r in per_window]
+    figures = {
+        "windows": per_window, "detection_s": None if None in detections else max(detections, default=0.0),
+        "client_error_rate": round(rate, 5), "client_error_rate_ci95": [round(ci.low, 5), round(ci.high, 5)],
+        "client_errors": len(failed), "probes": sum(r["probes"] for r in per_window),
+        "share_in_fault": round(sum(r["attempts"] for r in per_window) / max(1, sum(
+            sum(1 for t in every if w.contains(t)) for w in windows)), 4),
+        "configured_share": round(share_cfg, 4), "recovery_s": recovery, "probe_gap_s": round(gap, 3),
+    }
+    thresholds = {"max_detection_s": params.max_detection_s, "max_client_error_rate": params.max_client_error_rate,
+                  "max_client_errors": params.max_client_errors, "expect_probe": params.expect_probe,
+                  "max_recovery_s": params.max_recovery_s}
+    status = Status.FAIL if problems else Status.PASS
+    summary = "; ".join(problems) if problems else (
+        f"{up} taken out within {figures['detection_s']} s; {len(failed)}/{in_fault} client errors in faults")
+    return Verdict(NAME, status, summary, figures, thresholds, in_fault, evidence[:MAX_EVIDENCE])
