@@ -1,0 +1,230 @@
+"""overhead: what the gateway adds to each request, against budgets, and whether the canary is slower (Kayenta).
+
+Per request served in one upstream attempt, matched on the correlation id (monotonic clocks, which are
+system-wide on Linux; wall clocks only when a monotonic time is missing):
+- total overhead = client (sent -> end) minus the attempt's upstream time (fake arrival -> last byte);
+- TTFT overhead (streams) = client (sent -> first content) minus (fake arrival -> first byte).
+Requests the gateway made more than one attempt for (its `x-gatedrill-attempts`, else the journal's count) are
+left out, and counted: retry waits are policy, not overhead.
+p50/p90/p99 of each come with seeded percentile-bootstrap CIs. A budget Fails only when the CI's lower
+bound is above it, Passes when the upper bound is within it, and is Inconclusive when the CI straddles it.
+
+When two or more upstreams served traffic, each non-baseline upstream's client latency (sent -> end) is
+compared with the baseline's (the most weighted upstream, the first declared on a tie, unless `baseline` is
+set): a one-sided Mann-Whitney U test, gated on effect size (rank-biserial correlation above `max_effect`):
+slower and significant and large is a Fail; a significant but small shift only shows in the figures.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+from scipy import stats
+
+from ..record import RunRecord
+from .registry import CheckParams, check
+from .served import capped, load_attempts, load_clients, serving_attempt
+from .verdict import Status, Verdict, inconclusive
+
+NAME = "overhead"
+QUANTILES = (50, 90, 99)
+
+
+class Params(CheckParams):
+    p50_budget_ms: float | None = Field(default=None, gt=0)
+    p90_budget_ms: float | None = Field(default=None, gt=0)
+    p99_budget_ms: float | None = Field(default=None, gt=0)
+    ttft_p50_budget_ms: float | None = Field(default=None, gt=0)
+    ttft_p90_budget_ms: float | None = Field(default=None, gt=0)
+    ttft_p99_budget_ms: float | None = Field(default=None, gt=0)
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    n_resamples: int = Field(default=2000, ge=100)
+    seed: int = 0
+    exclude_first_s: float = Field(default=0.0, ge=0,
+                                   description="leave out requests sent this early in the load (cold connections)")
+    min_samples: int = Field(default=20, ge=2, description="fewer samples in a judged series is Inconclusive")
+    compare: bool = Field(default=True, description="compare canary and baseline latency (Mann-Whitney U)")
+    baseline: str | None = Field(default=None, description="the baseline upstream (default: the most weighted)")
+    compare_alpha: float = Field(default=1e-3, gt=0, lt=1)
+    max_effect: float = Field(default=0.2, gt=0, le=1, description="largest tolerated rank-biserial correlation")
+
+
+def _t(rec: dict[str, Any], key: str) -> float | None:
+    """A time from a client record or journal entry, monotonic preferred."""
+    v = rec.get(f"{key}_mono")
+    return None if v is None else float(v)
+
+
+def overhead_samples(record: RunRecord, exclude_first_s: float = 0.0) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """Overhead in ms per request (`total`, `ttft`) and (`latency:UPSTREAM`) client latency per serving upstream."""
+    attempts = load_attempts(record)
+    start = record.meta.get("load_start_wall")
+    out: dict[str, list[float]] = {"total": [], "ttft": []}
+    ids: dict[str, list[str]] = {"total": [], "ttft": []}
+    skipped = {"failed": 0, "multi_attempt": 0, "no_attempt": 0, "early": 0}
+    for c in load_clients(record):
+        if exclude_first_s and start is not None and (c.get("sent_s") or 0.0) - float(start) < exclude_first_s:
+            skipped["early"] += 1
+            continue
+        status = c.get("status") or 0
+        if not (200 <= status < 300) or c.get("error_class"):
+            skipped["failed"] += 1
+            continue
+        mine = attempts.get(c["correlation_id"], [])
+        a = serving_attempt(c, mine)
+        if a is None:
+            skipped["no_attempt"] += 1
+            continue
+        sent, end = _t(c, "sent"), _t(c, "end")
+        arrival = a.get("arrival_mono")
+        last, first = a.get("last_byte_mono"), a.get("first_byte_mono")
+        if sent is not None and end is not None:
+            out.setdefault(f"latency:{a['upstream']}", []).append((end - sent) * 1000)
+        claimed = c.get("attempts")
+        if (int(claimed) if claimed is not None else len(mine)) != 1:
+            skipped["multi_attempt"] += 1
+            continue
+        if sent is None or end is None or arrival is None or last is None:
+            skipped["no_attempt"] += 1
+            continue
+        out["total"].append(((end - sent) - (last - arrival)) * 1000)
+        ids["total"].append(c["correlation_id"])
+        ttft = _t(c, "ttft")
+        if c.get("stream") and ttft is not None and first is not None:
+            out["ttft"].append(((ttft - sent) - (first - arrival)) * 1000)
+            ids["ttft"].append(c["correlation_id"])
+    return out, {"skipped": skipped, "ids": ids}
+
+
+def quantile_ci(values: list[float], q: float, confidence: float, n_resamples: int, seed: int) -> tuple[float, float,
+                                                                                                         float]:
+    """(estimate, CI low, CI high) of the q-th percentile, by a seeded percentile bootstrap."""
+    data = np.asarray(values, dtype=float)
+    est = float(np.percentile(data, q))
+    if np.ptp(data) == 0:
+        return est, est, est
+    res = stats.bootstrap((data,), lambda x, axis: np.percentile(x, q, axis=axis), n_resamples=n_resamples,
+                          confidence_level=confidence, method="percentile", vectorized=True,
+                          random_state=np.random.default_rng(seed), batch=max(1, 2_000_000 // max(1, len(data))))
+    ci = res.confidence_interval
+    return est, float(ci.low), float(ci.high)
+
+
+def judge_budget(est: float, low: float, high: float, budget: float) -> str:
+    if low > budget:
+        return "fail"
+    if high <= budget:
+        return "pass"
+    return "inconclusive"
+
+
+def compare_latency(base: list[float], other: list[float], params: Params) -> dict[str, Any]:
+    """One-sided Mann-Whitney U (other slower than base) with a rank-biserial effect-size gate."""
+    res = stats.mannwhitneyu(other, base, alternative="greater")
+    effect = 2 * float(res.statistic) / (len(other) * len(base)) - 1  # > 0: other tends to be slower
+    med_b, med_o = float(np.median(base)), float(np.median(other))
+    out: dict[str, Any] = {
+        "n_baseline": len(base), "n_canary": len(other), "u": float(res.statistic), "p_value": float(res.pvalue),
+        "rank_biserial": effect, "median_baseline_ms": med_b, "median_canary_ms": med_o,
+        "median_shift": (med_o - med_b) / med_b if med_b > 0 else math.nan}
+    if min(len(base), len(other)) < params.min_samples:
+        out["result"] = "inconclusive"
+    elif res.pvalue < params.compare_alpha and effect > params.max_effect:
+        out["result"] = "fail"
+    else:
+        out["result"] = "pass"
+    return out
+
+
+@check(NAME, Params)
+def overhead(record: RunRecord, params: Params) -> Verdict:
+    """Gateway overhead per request (client minus upstream time) within budgets; canary no slower than baseline."""
+    samples, info = overhead_samples(record, params.exclude_first_s)
+    budgets = {("total", q): getattr(params, f"p{q}_budget_ms") for q in QUANTILES}
+    budgets |= {("ttft", q): getattr(params, f"ttft_p{q}_budget_ms") for q in QUANTILES}
+    figures: dict[str, Any] = {"skipped": info["skipped"], "n_total": len(samples["total"]),
+                               "n_ttft": len(samples["ttft"]), "clock": "monotonic"}
+    thresholds: dict[str, Any] = {f"{'ttft_' if s == 'ttft' else ''}p{q}_budget_ms": b
+                                  for (s, q), b in budgets.items() if b is not None}
+    thresholds |= {"confidence": params.confidence, "min_samples": params.min_samples}
+    results: list[str] = []
+    evidence: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for series in ("total", "ttft"):
+        values = samples[series]
+        if not values:
+            continue
+        for q in QUANTILES:
+            est, low, high = quantile_ci(values, q, params.confidence, params.n_resamples, params.seed)
+            figures[f"{series}_p{q}_ms"] = {"estimate": est, "ci": [low, high]}
+            budget = budgets[(series, q)]
+            if budget is None:
+                continue
+            if len(values) < params.min_samples:
+                results.append("inconclusive")
+                notes.append(f"{series} p{q}: {len(values)} samples < {params.min_samples}")
+                continue
+            r = judge_budget(est, low, high, budget)
+            results.append(r)
+            if r != "pass":
+                notes.append(f"{series} overhead p{q} {est:.1f} ms (CI {low:.1f}-{high:.1f}) vs budget {budget} ms")
+            if r == "fail":
+                worst = sorted(zip(values, info["ids"][series], strict=True), reverse=True)
+                evidence.append({"series": series, "quantile": q, "estimate_ms": est, "ci_ms": [low, high],
+                                 "budget_ms": budget,
+                                 "slowest": [{"request": cid, "overhead_ms": v} for v, cid in worst[:10]]})
+    judged = [s for (s, _), b in budgets.items() if b is not None]
+    if any(not samples[s] for s in judged):
+        results.append("inconclusive")
+        notes.append("no samples for a budgeted series: " + ", ".join(sorted({s for s in judged if not samples[s]})))
+
+    latency = {k.split(":", 1)[1]: v for k, v in samples.items() if k.startswith("latency:")}
+    if params.compare and len(latency) >= 2:
+        weights: dict[str, float] = {}
+        for t in record.scenario.gateway.routing.targets:
+            weights[t.upstream] = weights.get(t.upstream, 0.0) + t.weight
+        order = list(weights)  # equal weights: the first declared target is the baseline
+        base = params.baseline or max(latency, key=lambda u: (weights.get(u, 0.0),
+                                                              -order.index(u) if u in order else -len(order)))
+        comparisons = {}
+        if base in latency:
+            for u in sorted(latency):
+                if u == base:
+                    continue
+                comparison = compare_latency(latency[base], latency[u], params)
+                comparisons[u] = comparison
+                results.append(comparison["result"])
+                if comparison["result"] == "fail":
+                    notes.append(f"{u} slower than {base}: median {comparison['median_canary_ms']:.1f} vs "
+                                 f"{comparison['median_baseline_ms']:.1f} ms, rank-biserial "
+                                 f"{comparison['rank_biserial']:.2f} > "
+                                 f"{params.max_effect}, p={comparison['p_value']:.2g}")
+                    evidence.append({"comparison": f"{u} vs {base}", **comparison})
+                elif comparison["result"] == "inconclusive":
+                    notes.append(f"{u} vs {base}: too few samples to compare ({comparison['n_canary']}, "
+                                 f"{comparison['n_baseline']})")
+        figures["comparison"] = {"baseline": base, "canaries": comparisons}
+        thresholds |= {"compare_alpha": params.compare_alpha, "max_effect": params.max_effect}
+    else:
+        figures["comparison"] = "skipped: fewer than two upstreams served traffic" if params.compare else "off"
+
+    n = len(samples["total"])
+    if not results:
+        if n == 0:
+            return inconclusive(NAME, "no single-attempt successful requests to measure", 0, **figures)
+        return Verdict(NAME, Status.PASS, f"overhead p99 {figures['total_p99_ms']['estimate']:.1f} ms over {n} "
+                                          "requests (no budget set)", figures, thresholds, n)
+    if "fail" in results:
+        return Verdict(NAME, Status.FAIL, "; ".join(notes), figures, thresholds, n, capped(evidence))
+    if "inconclusive" in results:
+        v = inconclusive(NAME, "; ".join(notes), n, **figures)
+        v.thresholds = thresholds
+        return v
+    desc = ", ".join(f"{s} p{q} {figures[f'{s}_p{q}_ms']['estimate']:.1f} ms (CI up to "
+                     f"{figures[f'{s}_p{q}_ms']['ci'][1]:.1f}) <= {b}" for (s, q), b in budgets.items()
+                     if b is not None)
+    return Verdict(NAME, Status.PASS, f"within budget over {n} requests: {desc}" if desc else
+                   f"canary latency no worse than baseline ({n} requests)", figures, thresholds, n)
