@@ -147,6 +147,31 @@ def run_cmd(scenario: str, gateway: str, mutant: str | None, out: str | None, sc
         if close is not None:
             close()
     _print_run_summary(outcome.path)
+    if not _judge_and_print(outcome.path, [], allow_inconclusive=False):
+        sys.exit(EXIT_FAILED)
+
+
+def _judge_and_print(run_dir: Any, sets: list[str], allow_inconclusive: bool) -> bool:
+    """Judge a run record with the checks its scenario lists; print one line per verdict; return the gate."""
+    from .checks import REGISTRY, gate, judge, parse_overrides
+    from .record import RunRecord
+
+    record = RunRecord.load(run_dir)
+    overrides = parse_overrides(sets)
+    missing = [name for name in {**record.scenario.checks, **overrides} if name not in REGISTRY]
+    if missing:  # named in CHECK_NAMES but not built yet: say so, never count it as a pass
+        click.echo(f"not judged (check not available in this version): {', '.join(missing)}")
+        for name in missing:
+            record.scenario.checks.pop(name, None)
+            overrides.pop(name, None)
+    verdicts = judge(record, overrides)
+    for v in verdicts:
+        mark = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}[v.status.value]
+        click.echo(f"{mark:13s} {v.check:22s} {v.summary}")
+        if v.status.value != "pass":
+            for ev in v.evidence[:3]:
+                click.echo(f"{'':13s}   evidence: {ev}")
+    return gate(verdicts, inconclusive_fails=not allow_inconclusive) and not missing
 
 
 def _stop_on_signals() -> Callable[[], None]:
@@ -199,7 +224,7 @@ def _print_run_summary(path: Any) -> None:
                    f"{ev.get('upstream') or ''} {ev.get('note') or ''} [{mark}]")
     for w in s.get("warnings") or []:
         click.echo(f"  warning: {w}")
-    click.echo(f"run record: {path}  (checks: `gatedrill check {path}` arrives with the checks issue)")
+    click.echo(f"run record: {path}  (judge it again: gatedrill check {path})")
 
 
 @main.command("check")
@@ -209,18 +234,7 @@ def _print_run_summary(path: Any) -> None:
 @click.option("--allow-inconclusive", is_flag=True, help="Do not fail the gate on Inconclusive verdicts.")
 def check_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool) -> None:
     """Judge a stored run record again (offline: no process is started). Exit 1 if the gate fails."""
-    from .checks import gate, judge, parse_overrides
-    from .record import RunRecord
-
-    record = RunRecord.load(run_dir)
-    verdicts = judge(record, parse_overrides(list(sets)))
-    for v in verdicts:
-        mark = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}[v.status.value]
-        click.echo(f"{mark:13s} {v.check:22s} {v.summary}")
-        if v.status.value != "pass":
-            for ev in v.evidence[:3]:
-                click.echo(f"{'':13s}   evidence: {ev}")
-    if not gate(verdicts, inconclusive_fails=not allow_inconclusive):
+    if not _judge_and_print(run_dir, list(sets), allow_inconclusive):
         sys.exit(EXIT_FAILED)
 
 
