@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from harness.checks import Status, parse_params
 from harness.checks.check_accounting import accounting
-from harness.checks.synthetic import client_record, journal_entry, record_of, scenario_with, split_record
+from harness.checks.synthetic import (
+    client_record,
+    journal_entry,
+    record_of,
+    scenario_with,
+    shuffle_record,
+    split_record,
+)
 from harness.record import RunRecord
 
 SC = scenario_with({"stable": 90, "canary": 10})
@@ -173,9 +180,6 @@ def test_shuffling_records_does_not_change_the_verdict(seed: int, shuffle_seed: 
     rec = _retried_record(30, seed, header=False)
     rec.journals["stable"].append(journal_entry("gd1-ghost-t1", 0.3, 0.01))
     before = judge(rec)
-    rng = random.Random(shuffle_seed)
-    rng.shuffle(rec.clients)
-    for es in rec.journals.values():
-        rng.shuffle(es)
+    shuffle_record(rec, shuffle_seed)
     after = judge(rec)
     assert (after.status, after.figures) == (before.status, before.figures)

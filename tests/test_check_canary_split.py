@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from harness.checks import Status, parse_params
 from harness.checks.check_canary_split import canary_split, obrien_fleming_spend, required_n
-from harness.checks.synthetic import T0_WALL, client_record, record_of, scenario_with, split_record
+from harness.checks.synthetic import T0_WALL, client_record, record_of, scenario_with, shuffle_record, split_record
 from harness.record import RunRecord
 
 SPLIT = {"stable": 90.0, "canary": 10.0}
@@ -207,10 +207,7 @@ def test_a_fallback_reply_is_not_a_sticky_hop() -> None:
 def test_shuffling_records_does_not_change_the_verdict(seed: int, shuffle_seed: int, canary: float, n: int) -> None:
     rec = split_record(SC, {"stable": 1 - canary, "canary": canary}, n, random.Random(seed))
     before = judge(rec)
-    rng = random.Random(shuffle_seed)
-    rng.shuffle(rec.clients)
-    for entries in rec.journals.values():
-        rng.shuffle(entries)
+    shuffle_record(rec, shuffle_seed)
     after = judge(rec)
     assert (after.status, after.sample_size, after.figures["p_value"]) == \
         (before.status, before.sample_size, before.figures["p_value"])

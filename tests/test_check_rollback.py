@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from harness.checks import REGISTRY, Status, parse_params
 from harness.checks.check_rollback import split_probes
+from harness.checks.synthetic import shuffle_record
 from harness.record import RunRecord
 from harness.runner import RunOptions, run
 from harness.scenario import load_scenario
@@ -128,10 +129,7 @@ def test_isolated_attempts_are_probes_and_clustered_ones_are_steady() -> None:
 def test_shuffling_records_does_not_change_the_verdict(seed: int, detect: float | None) -> None:
     r = synthetic(seed=seed, detect_s=detect)
     before = judge(r)
-    rng = random.Random(seed)
-    rng.shuffle(r.clients)
-    for entries in r.journals.values():
-        rng.shuffle(entries)
+    shuffle_record(r, seed)
     after = judge(r)
     assert (before.status, before.figures) == (after.status, after.figures)
 

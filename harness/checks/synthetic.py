@@ -116,3 +116,13 @@ def split_record(scenario: Scenario, shares: dict[str, float], n: int, rng: rand
         if with_journal:
             journals[u].append(journal_entry(cid, t + half, up, first_byte_s=first, stream=stream))
     return record_of(scenario, clients, journals)
+
+
+def shuffle_record(record: RunRecord, seed: int) -> RunRecord:
+    """Shuffle a record's client records and every journal in place (seeded): a verdict must not depend on
+    the order records were written in."""
+    rng = random.Random(seed)
+    rng.shuffle(record.clients)
+    for entries in record.journals.values():
+        rng.shuffle(entries)
+    return record
