@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from harness.checks import Status, judge
 from harness.record import RunRecord, config_hash
 from harness.runner import RunOptions, resolve_scenario, run
 from scenarios import builtin_names
@@ -203,6 +204,11 @@ def test_builtin_drill_runs_end_to_end_and_leaves_a_consistent_record(name: str,
     rec = run_drill(name, tmp_path)
     assert_record_complete_and_consistent(rec, name, RunOptions(scale=SCALES[name]))
     SANITY[name](rec)
+    # The correct reference gateway fails no check of its drill (a short run may leave some Inconclusive).
+    verdicts = judge(rec)
+    assert {v.check for v in verdicts} == set(rec.scenario.checks)
+    failed = {v.check: v.summary for v in verdicts if v.status is Status.FAIL}
+    assert not failed, failed
 
 
 def test_ignore_weights_mutant_visibly_breaks_the_canary_split(tmp_path: Path) -> None:
