@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..ids import unique_ids
 from ..plan import ApiError, Plan
 
 if TYPE_CHECKING:
@@ -43,8 +44,28 @@ class Dialect:
     name = "base"
     chat_endpoints: frozenset[str] = frozenset()
     tool_id_prefix = "call_"  # how this provider names tool calls in replies
+    routes: dict[tuple[str, str], str] = {}  # (method, path) -> endpoint
+    prefix_routes: list[tuple[str, str, str]] = []  # (method, path prefix, endpoint): the rest is the `id`
+
+    def __init__(self) -> None:
+        self._ids = unique_ids()
+
+    def new_request_id(self) -> str:
+        return "req_" + next(self._ids)
 
     def route(self, method: str, path: str) -> tuple[str, dict[str, str]]:
+        """(endpoint, path params) for a request, or the provider's 405 (known path) or 404."""
+        ep = self.routes.get((method, path))
+        if ep is not None:
+            return ep, {}
+        for m, prefix, name in self.prefix_routes:
+            if method == m and path.startswith(prefix) and len(path) > len(prefix):
+                return name, {"id": path[len(prefix):]}
+        known = {p for (_, p) in self.routes} | {p.rstrip("/") for _, p, _ in self.prefix_routes}
+        raise self.no_route(method, path, path in known or any(path.startswith(p) for _, p, _ in self.prefix_routes))
+
+    def no_route(self, method: str, path: str, path_known: bool) -> ApiError:
+        """The provider's error for an unknown path (404) or a known path with the wrong method (405)."""
         raise NotImplementedError
 
     def authenticate(self, endpoint: str, headers: dict[str, str], api_keys: list[str] | None) -> None:
@@ -98,5 +119,3 @@ class Dialect:
     def handle_other(self, endpoint: str, params: dict[str, str], body: Any, fake: Fake, request_id: str) -> Plan:
         raise NotImplementedError
 
-    def new_request_id(self) -> str:
-        raise NotImplementedError

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ...ids import unique_ids
 from ...plan import ApiError, Plan
 from ..base import Dialect, Rendered, Usage
 from . import exceptions as exc
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
     from ...faults import HttpError, StreamError
     from ...ratelimit import Decision
 
-_KNOWN_PATHS = frozenset(p for _, p in ROUTES) | {p.rstrip("/") for _, p, _ in PREFIX_ROUTES}
 
 
 _UNLIMITED_KINDS = ("requests", "tokens", "input-tokens", "output-tokens")
@@ -49,23 +47,13 @@ class AnthropicDialect(Dialect):
     name = "anthropic"
     tool_id_prefix = "toolu_01"
     chat_endpoints = CHAT_ENDPOINTS
+    routes = ROUTES
+    prefix_routes = PREFIX_ROUTES
 
-    def __init__(self) -> None:
-        self._ids = unique_ids()
-
-    def new_request_id(self) -> str:
-        return "req_" + next(self._ids)
-
-    def route(self, method: str, path: str) -> tuple[str, dict[str, str]]:
-        ep = ROUTES.get((method, path))
-        if ep is not None:
-            return ep, {}
-        for m, prefix, name in PREFIX_ROUTES:
-            if method == m and path.startswith(prefix) and len(path) > len(prefix):
-                return name, {"id": path[len(prefix):]}
-        if path in _KNOWN_PATHS or any(path.startswith(p) for _, p, _ in PREFIX_ROUTES):
-            raise ApiError(405, "Method Not Allowed", "invalid_request_error")
-        raise ApiError(404, "Not Found", "not_found_error")
+    def no_route(self, method: str, path: str, path_known: bool) -> ApiError:
+        if path_known:
+            return ApiError(405, "Method Not Allowed", "invalid_request_error")
+        return ApiError(404, "Not Found", "not_found_error")
 
     def authenticate(self, endpoint: str, headers: dict[str, str], api_keys: list[str] | None) -> None:
         """A key in `x-api-key` or `Authorization: Bearer`, then the `anthropic-version` header."""

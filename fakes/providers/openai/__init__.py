@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ...ids import unique_ids
 from ...plan import ApiError, Plan
 from ..base import Dialect, Rendered, Usage
 from . import exceptions as exc
@@ -37,24 +36,13 @@ _UNLIMITED = [
 class OpenAIDialect(Dialect):
     name = "openai"
     chat_endpoints = CHAT_ENDPOINTS
+    routes = ROUTES
+    prefix_routes = PREFIX_ROUTES
 
-    def __init__(self) -> None:
-        self._ids = unique_ids()
-
-    def new_request_id(self) -> str:
-        return "req_" + next(self._ids)
-
-    def route(self, method: str, path: str) -> tuple[str, dict[str, str]]:
-        ep = ROUTES.get((method, path))
-        if ep is not None:
-            return ep, {}
-        for m, prefix, name in PREFIX_ROUTES:
-            if method == m and path.startswith(prefix) and len(path) > len(prefix):
-                return name, {"id": path[len(prefix):]}
-        known = {p for (_, p) in ROUTES} | {p for _, p, _ in PREFIX_ROUTES}
-        if path in known or any(path.startswith(p) for p in known if p.endswith("/")):
-            raise ApiError(405, f"Invalid method for URL ({method} {path})", "invalid_request_error")
-        raise ApiError(404, f"Invalid URL ({method} {path})", "invalid_request_error")
+    def no_route(self, method: str, path: str, path_known: bool) -> ApiError:
+        if path_known:
+            return ApiError(405, f"Invalid method for URL ({method} {path})", "invalid_request_error")
+        return ApiError(404, f"Invalid URL ({method} {path})", "invalid_request_error")
 
     def authenticate(self, endpoint: str, headers: dict[str, str], api_keys: list[str] | None) -> None:
         auth = headers.get("authorization", "")
