@@ -167,18 +167,3 @@ def _text_of(content: Any) -> str:
                 out.append(part)
         return "".join(out)
     return str(content)
-
-
-def prompt_text(atoms: list[Atom]) -> str:
-    """All text a tokenizer should count in the prompt, in order."""
-    parts = []
-    for _, kind, payload in atoms:
-        if kind == "text":
-            parts.append(payload)
-        elif kind == "tool_call":
-            parts.append(f"{payload[1]} {orjson.dumps(payload[2]).decode()}")
-        elif kind == "tool_result":
-            parts.append(payload[1])
-        else:
-            parts.append(str(payload))
-    return "\n".join(parts)

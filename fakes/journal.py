@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import IO, Any
@@ -266,7 +265,3 @@ class Journal:
             if self._file is not None:
                 self._file.close()
                 self._file = None
-
-
-def now_pair() -> tuple[float, float]:
-    return time.monotonic(), time.time()

@@ -30,9 +30,6 @@ class Plan:
     entry: Any = None  # the journal entry to stamp with first/last byte times
     on_finish: Any = None  # called once with the outcome, by the executor
 
-    @property
-    def immediate(self) -> bool:
-        return self.end == END_COMPLETE and self.drip is None and all(t <= 0 for t, _ in self.chunks)
 
 
 @dataclass(slots=True)
