@@ -8,7 +8,6 @@ every process) as soon as it fixes it, and the timeline is anchored there.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -24,6 +23,8 @@ import yaml
 
 from fakes.errors import ConfigError, GatedrillError
 
+from .gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
+from .gateways.base import log_hint, start_error
 from .intent import UpstreamEndpoint
 from .processes import InfrastructureError, Processes, read_lines
 from .record import RecordWriter
@@ -38,12 +39,13 @@ START_TIMEOUT_S = 30.0
 
 @dataclass
 class RunOptions:
-    gateway: str = "reference"  # "reference" or "url:http://HOST:PORT"
+    gateway: str = "reference"  # "reference" (the scenario's own gateway), an adapter name, or "url:http://HOST:PORT"
     mutant: str | None = None
     out: Path | None = None
     scale: float = 1.0
     seed: int | None = None
     progress: Callable[[Any], None] | None = None  # receives harness.load.Progress snapshots
+    notice: Callable[[str], None] | None = None  # receives lines to show before the run (the gateway's limitations)
 
 
 @dataclass
@@ -68,8 +70,11 @@ def resolve_scenario(ref: str | Path | Scenario, opts: RunOptions) -> Scenario:
     gw = scenario.gateway.model_dump(mode="json")
     if opts.gateway.startswith("url:"):
         gw.update(kind="url", url=opts.gateway[4:].rstrip("/"), mutant=None)
+    elif opts.gateway in ADAPTERS and opts.gateway not in ("reference", "url"):
+        gw.update(kind=opts.gateway, mutant=None)
     elif opts.gateway != "reference":
-        raise ConfigError(f"unknown --gateway {opts.gateway!r}: use 'reference' or 'url:http://HOST:PORT'")
+        names = ", ".join(n for n in ADAPTERS if n != "url")
+        raise ConfigError(f"unknown --gateway {opts.gateway!r}: use one of {names}, or 'url:http://HOST:PORT'")
     if opts.mutant is not None:
         if gw["kind"] != "reference":
             raise ConfigError("--mutant applies to the reference gateway only")
@@ -96,8 +101,11 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
     if (out / "meta.json").exists():
         raise ConfigError(f"{out} already holds a run record; choose another --out or remove it")
     gw = scenario.gateway
-    writer = RecordWriter(out, scenario, opts.scale, {"kind": gw.kind, "url": gw.url, "mutant": gw.mutant})
+    limits = limitations(scenario)
+    writer = RecordWriter(out, scenario, opts.scale, {"kind": gw.kind, "url": gw.url, "mutant": gw.mutant,
+                                                       "limitations": [x.model_dump() for x in limits]})
     (out / "logs").mkdir(exist_ok=True)
+    _announce(limits, gw.kind, opts)
     outcome = "failed"
     try:
         with Processes(out / "logs") as procs:
@@ -105,15 +113,15 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
             endpoints = [UpstreamEndpoint(name=name, provider=cfg.provider, base_url=fake_urls[name],
                                           context_windows={m.id: m.context_window for m in cfg.models})
                          for name, cfg in scenario.upstreams.items()]
-            gateway_url, control, gateway_proc = _start_gateway(procs, scenario, endpoints, out)
-            writer.write_meta(gateway={**writer.meta["gateway"], "url": gateway_url}, fakes=fake_urls)
-            writer.write_meta(warm_up_status=_warm_up(gateway_url, scenario))
+            gateway = _start_gateway(procs, scenario, endpoints, out)
+            writer.write_meta(gateway={**writer.meta["gateway"], "url": gateway.url}, fakes=fake_urls)
+            writer.write_meta(warm_up_status=_warm_up(gateway, scenario))
             children = {"the fakes": (fakes_proc, "fakes.log")}
-            if gateway_proc is not None:
-                children["the reference gateway"] = (gateway_proc, "gateway.log")
-            timeline = TimelineRunner(scenario.timeline, fake_urls, control, writer.timeline_event)
+            if gateway.proc is not None:
+                children[f"the {gw.kind} gateway"] = (gateway.proc, gateway.log or "gateway.log")
+            timeline = TimelineRunner(scenario.timeline, fake_urls, gateway.control, writer.timeline_event)
             try:
-                result = _drive_load(scenario, gateway_url, out, opts, timeline, writer, children)
+                result = _drive_load(scenario, gateway, out, opts, timeline, writer, children)
             finally:
                 timeline.stop()
             summary = result.summary()
@@ -137,7 +145,16 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
         writer.close(outcome)
 
 
-def _drive_load(scenario: Scenario, gateway_url: str, out: Path, opts: RunOptions, timeline: TimelineRunner,
+def _announce(limits: list[Limitation], kind: str, opts: RunOptions) -> None:
+    """Say before the run what the gateway cannot express: those checks are judged as expected to fail."""
+    if opts.notice is None or not limits:
+        return
+    opts.notice(f"not expressible on the {kind} gateway (the affected checks are marked expected to fail):")
+    for lim in limits:
+        opts.notice(f"  - {lim.line()}")
+
+
+def _drive_load(scenario: Scenario, gateway: RunningGateway, out: Path, opts: RunOptions, timeline: TimelineRunner,
                 writer: RecordWriter, children: dict[str, tuple[subprocess.Popen[bytes], str]]) -> LoadResult:
     """Load from its worker process. The worker's start message anchors the timeline at the load's own t0; each
     progress report (about once a second) checks the other children: one that died stops the run, since the
@@ -157,8 +174,8 @@ def _drive_load(scenario: Scenario, gateway_url: str, out: Path, opts: RunOption
             opts.progress(p)
 
     try:
-        return run_load(scenario.load, gateway_url, scenario.duration_s, scenario.seed, out, on_progress=on_progress,
-                        on_start=on_start)
+        return run_load(scenario.load, gateway.url, scenario.duration_s, scenario.seed, out, on_progress=on_progress,
+                        on_start=on_start, headers=gateway.headers, api_key=gateway.api_key)
     except InfrastructureError:
         raise
     except GatedrillError as exc:  # the worker died or overran: the harness failed, not the user's input
@@ -171,16 +188,7 @@ def _check_alive(children: dict[str, tuple[subprocess.Popen[bytes], str]], logs:
         if code is not None:
             how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
             raise InfrastructureError(f"{what} (pid {proc.pid}) died during the run ({how})"
-                                      f"{_log_hint(logs / log)}")
-
-
-def _log_hint(log: Path) -> str:
-    """`; see LOG: its last line`, so a one-line error says where to look and what the child said last."""
-    try:
-        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        lines = []
-    return f"; see {log}" + (f": {lines[-1].strip()}" if lines else "")
+                                      f"{log_hint(logs / log)}")
 
 
 def _start_fakes(procs: Processes, scenario: Scenario,
@@ -199,7 +207,7 @@ def _start_fakes(procs: Processes, scenario: Scenario,
     try:
         lines = read_lines(proc, len(fakes), START_TIMEOUT_S, "the fakes")
     except InfrastructureError as exc:
-        raise _start_error(exc, proc, writer.path / "logs" / "fakes.log") from None
+        raise start_error(exc, proc, writer.path / "logs" / "fakes.log") from None
     urls = {}
     for line in lines:
         name, _, url = line.split("\t")
@@ -208,41 +216,20 @@ def _start_fakes(procs: Processes, scenario: Scenario,
 
 
 def _start_gateway(procs: Processes, scenario: Scenario, endpoints: list[UpstreamEndpoint],
-                   out: Path) -> tuple[str, str | None, subprocess.Popen[bytes] | None]:
-    """(URL, control URL, process): the reference gateway as a child process, or the user's at its URL."""
-    gw = scenario.gateway
-    if gw.kind == "url":
-        assert gw.url is not None
-        return gw.url, None, None
-    config = {"intent": gw.routing.model_dump(mode="json"), "mutant": gw.mutant, "seed": scenario.seed,
-              "upstreams": [e.model_dump(mode="json") for e in endpoints]}
-    path = out / "logs" / "gateway.json"
-    path.write_text(json.dumps(config, indent=2))
-    proc = procs.start([sys.executable, "-m", "harness.reference", str(path)], "gateway.log", stdout=subprocess.PIPE)
-    try:
-        (url,) = read_lines(proc, 1, START_TIMEOUT_S, "the reference gateway")
-    except InfrastructureError as exc:
-        raise _start_error(exc, proc, out / "logs" / "gateway.log") from None
-    url = url.strip().split("\t")[-1]
-    return url, url + "/_gatedrill", proc
+                   out: Path) -> RunningGateway:
+    """The scenario's gateway, started by its adapter in front of the fakes (its config and log under RUN/logs/)."""
+    return get_adapter(scenario.gateway).start(procs, scenario, endpoints, out / "logs")
 
 
-def _start_error(exc: InfrastructureError, proc: subprocess.Popen[bytes], log: Path) -> GatedrillError:
-    """A child that failed to start, with its last words; exit code 2 from a child means its configuration (from
-    the scenario: a port in use, say) was wrong, which is the user's to fix (ConfigError), not infrastructure."""
-    msg = f"{exc}{_log_hint(log)}"
-    return ConfigError(msg) if proc.poll() == 2 else InfrastructureError(msg)
-
-
-def _warm_up(gateway_url: str, scenario: Scenario) -> int:
+def _warm_up(gateway: RunningGateway, scenario: Scenario) -> int:
     """One request through the gateway before load starts; fail clearly if the gateway does not answer. Any HTTP
     status counts as an answer (a drill may fault its upstreams from the start); the run record keeps it."""
     body = {"model": scenario.gateway.routing.public_model, "max_tokens": 8,
             "messages": [{"role": "user", "content": "warm-up"}]}
+    headers = gateway.client_headers() | {"x-gatedrill-correlation-id": "warm-up"}
     try:
-        r = httpx.post(f"{gateway_url}/v1/chat/completions", json=body, timeout=10,
-                       headers={"authorization": "Bearer sk-gatedrill", "x-gatedrill-correlation-id": "warm-up"})
+        r = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, timeout=30, headers=headers)
     except httpx.HTTPError as exc:
-        raise InfrastructureError(f"the gateway at {gateway_url} did not answer a warm-up request: "
+        raise InfrastructureError(f"the gateway at {gateway.url} did not answer a warm-up request: "
                                   f"{type(exc).__name__}: {exc}") from None
     return r.status_code

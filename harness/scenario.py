@@ -27,12 +27,35 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class LiteLLMOptions(_Strict):
+    """kind: litellm: the LiteLLM proxy, configured from the routing intent (these settings are merged over it)."""
+
+    executable: str = Field(default="litellm", description="the proxy's command (pip install 'gatedrill[litellm]')")
+    router_settings: dict[str, Any] = Field(default_factory=dict, description="merged over the generated ones")
+    litellm_settings: dict[str, Any] = Field(default_factory=dict, description="merged over the generated ones")
+    start_timeout_s: float = Field(default=90, gt=0, description="how long it may take to answer /health/liveliness")
+
+
+class PortkeyOptions(_Strict):
+    """kind: portkey: the Portkey gateway (npm), installed once into a cache folder and run with node."""
+
+    version: str = Field(default="1.15.2", description="@portkey-ai/gateway version")
+    hono_node_server: str = Field(default="1.14.1", description="@hono/node-server pin (newer ones break streaming)")
+    install_dir: str | None = Field(default=None, description="default $GATEDRILL_HOME or ~/.cache/gatedrill")
+    start_timeout_s: float = Field(default=60, gt=0)
+
+
+GatewayKind = Literal["reference", "url", "litellm", "portkey", "nginx", "container"]
+
+
 class GatewaySpec(_Strict):
     """The system under test and the routing it should perform."""
 
-    kind: Literal["reference", "url"] = "reference"
+    kind: GatewayKind = "reference"
     url: str | None = Field(default=None, description="for kind: url, the gateway's base URL (…/v1 not included)")
     mutant: Mutant | None = Field(default=None, description="reference gateway only: a deliberate bug")
+    litellm: LiteLLMOptions | None = Field(default=None, description="kind: litellm options")
+    portkey: PortkeyOptions | None = Field(default=None, description="kind: portkey options")
     routing: RoutingIntent
 
     @model_validator(mode="after")

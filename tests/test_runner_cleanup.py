@@ -213,7 +213,8 @@ def test_unreachable_gateway_fails_the_warm_up_with_exit_3_and_one_line(tmp_path
     (line,) = error_lines(stderr)
     assert line.startswith("gatedrill: error: the gateway at http://127.0.0.1:9 did not answer a warm-up request")
     m = meta(out)
-    assert m["outcome"] == "failed" and m["gateway"] == {"kind": "url", "url": "http://127.0.0.1:9", "mutant": None}
+    assert m["outcome"] == "failed"
+    assert m["gateway"] == {"kind": "url", "url": "http://127.0.0.1:9", "mutant": None, "limitations": []}
     assert_all_stopped({}, out, session=proc.pid)
 
 
@@ -242,7 +243,7 @@ def test_fake_port_in_use_is_a_config_error_with_exit_2_and_one_line(tmp_path: P
 @pytest.mark.parametrize(("args", "expected"), [
     (["no-such-drill"], "no scenario file 'no-such-drill' and no built-in drill of that name"),
     (["canary-split", "--mutant", "no_such_bug"], "unknown mutant 'no_such_bug'"),
-    (["canary-split", "--gateway", "litellm"], "unknown --gateway 'litellm'"),
+    (["canary-split", "--gateway", "bogus"], "unknown --gateway 'bogus'"),
 ], ids=["scenario", "mutant", "gateway"])
 def test_unknown_scenario_mutant_or_gateway_exits_2_with_one_line(args: list[str], expected: str,
                                                                  tmp_path: Path) -> None:

@@ -36,14 +36,24 @@ def judge(record: RunRecord, overrides: dict[str, dict[str, Any]] | None = None)
         verdict = REGISTRY[name].fn(record, params)
         verdict.critical = params.critical
         verdicts.append(verdict)
+    mark_limitations(verdicts, (record.meta.get("gateway") or {}).get("limitations") or [])
     return verdicts
 
 
+def mark_limitations(verdicts: list[Verdict], limitations: list[dict[str, Any]]) -> None:
+    """Mark each verdict whose check a gateway limitation affects (from the record's meta): expected to fail."""
+    for v in verdicts:
+        reasons = [f"{lim['feature']}: {lim['reason']}" for lim in limitations if v.check in lim.get("checks", [])]
+        if reasons:
+            v.expected_failure = "; ".join(reasons)
+
+
 def gate(verdicts: list[Verdict], inconclusive_fails: bool = True) -> bool:
-    """Does the run pass the gate? A critical Fail fails it; so does Inconclusive unless told otherwise."""
+    """Does the run pass the gate? A critical Fail fails it (unless a gateway limitation predicted it: XFAIL); so
+    does Inconclusive unless told otherwise."""
     for v in verdicts:
         if not v.critical:
             continue
-        if v.status is Status.FAIL or (v.status is Status.INCONCLUSIVE and inconclusive_fails):
+        if (v.status is Status.FAIL and not v.xfail) or (v.status is Status.INCONCLUSIVE and inconclusive_fails):
             return False
     return True

@@ -26,10 +26,18 @@ class Verdict:
     sample_size: int = 0
     evidence: list[dict[str, Any]] = field(default_factory=list)
     critical: bool = True
+    # set when the gateway cannot express an intent this check judges (a gateway limitation): a Fail is then an
+    # expected failure (XFAIL, does not fail the gate), a Pass is shown as "passed although not expressible"
+    expected_failure: str | None = None
 
     @property
     def passed(self) -> bool:
         return self.status is Status.PASS
+
+    @property
+    def xfail(self) -> bool:
+        """A Fail the gateway's limitations predicted: shown with its reason, not counted against the gate."""
+        return self.status is Status.FAIL and self.expected_failure is not None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -1,0 +1,55 @@
+"""The gateways `--gateway NAME` can start, by name. Adapters are imported on first use, so one whose module or
+third-party software is missing fails only when it is asked for."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from fakes.errors import ConfigError
+
+from .base import GatewayAdapter, Limitation
+
+if TYPE_CHECKING:
+    from ..scenario import GatewaySpec, Scenario
+
+# name -> "module:class" (modules relative to this package)
+ADAPTERS: dict[str, str] = {
+    "reference": "reference:ReferenceAdapter",
+    "url": "url:UrlAdapter",
+    "litellm": "litellm:LiteLLMAdapter",
+    "portkey": "portkey:PortkeyAdapter",
+    "nginx": "nginx:NginxAdapter",
+    "container": "container:ContainerAdapter",
+}
+RUNTIME_WEIGHTS = {"reference"}  # gateways whose weights a timeline `set_weights` can change during a run
+
+
+def adapter_names() -> list[str]:
+    return list(ADAPTERS)
+
+
+def get_adapter(spec: GatewaySpec | str) -> GatewayAdapter:
+    kind = spec if isinstance(spec, str) else spec.kind
+    if kind not in ADAPTERS:
+        raise ConfigError(f"unknown gateway {kind!r}; choose one of: {', '.join(ADAPTERS)} or url:URL")
+    module, _, cls = ADAPTERS[kind].partition(":")
+    try:
+        mod = importlib.import_module(f"{__package__}.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{__package__}.{module}":
+            raise ConfigError(f"the {kind} gateway adapter is not available in this version of gatedrill") from None
+        raise
+    adapter: GatewayAdapter = getattr(mod, cls)()
+    return adapter
+
+
+def limitations(scenario: Scenario) -> list[Limitation]:
+    """What the scenario's gateway cannot express of its intent (and timeline), to print before the run."""
+    adapter = get_adapter(scenario.gateway)
+    out = list(adapter.limitations(scenario))
+    if adapter.name not in RUNTIME_WEIGHTS and any(a.action == "set_weights" for a in scenario.timeline):
+        out.append(Limitation(feature="set_weights", checks=["canary_split", "rollback"],
+                              reason=f"the {adapter.name} gateway's weights cannot be changed during a run; "
+                                     "timeline set_weights actions are skipped"))
+    return out
