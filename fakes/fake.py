@@ -275,9 +275,11 @@ class Fake:
             if r.stream:
                 kept, seen = [], 0
                 last_t = 0.0
+                cut = False
                 for ev in events:
                     if ev[2]:
                         if seen >= fault.after_chunks:
+                            cut = True
                             break
                         seen += 1
                     kept.append(ev)
@@ -287,6 +289,8 @@ class Fake:
                 elif isinstance(fault, Malformed):
                     kept.append((last_t, self.dialect.malformed_event(endpoint), False))
                 elif isinstance(fault, StreamError):
+                    if not cut:  # the reply ran out of content first: fail before the stream's own ending
+                        kept = kept[: 1 + max((i for i, ev in enumerate(kept) if ev[2]), default=0)]
                     kept.append((last_t, self.dialect.stream_error_event(endpoint, fault, rid, len(kept)), False))
                 events = kept
             else:

@@ -206,7 +206,7 @@ def display_name(model_id: str) -> str:
 def _model_obj(spec: ModelSpec, created: float) -> dict[str, Any]:
     day = datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT00:00:00Z")
     return {"type": "model", "id": spec.id, "display_name": display_name(spec.id), "created_at": day,
-            "max_input_tokens": spec.context_window, "max_tokens": spec.max_output_tokens}
+            "lifecycle": "active", "max_input_tokens": spec.context_window, "max_tokens": spec.max_output_tokens}
 
 
 __all__ = ["AnthropicDialect", "Rendered", "display_name"]
