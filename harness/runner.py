@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import yaml
 
+from fakes.correlation import CORRELATION_HEADER, make_marker
 from fakes.errors import ConfigError, GatedrillError
 
 from .gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from .load import LoadResult, Progress
 
 START_TIMEOUT_S = 30.0
+WARM_UP = "warm-up"  # the warm-up request's correlation id (checks leave it out)
 
 
 @dataclass
@@ -224,9 +226,9 @@ def _start_gateway(procs: Processes, scenario: Scenario, endpoints: list[Upstrea
 def _warm_up(gateway: RunningGateway, scenario: Scenario) -> int:
     """One request through the gateway before load starts; fail clearly if the gateway does not answer. Any HTTP
     status counts as an answer (a drill may fault its upstreams from the start); the run record keeps it."""
-    body = {"model": scenario.gateway.routing.public_model, "max_tokens": 8,
-            "messages": [{"role": "user", "content": "warm-up"}]}
-    headers = gateway.client_headers() | {"x-gatedrill-correlation-id": "warm-up"}
+    body = {"model": scenario.gateway.routing.public_model, "max_tokens": 8, "user": make_marker(WARM_UP),
+            "messages": [{"role": "user", "content": "warm-up"}]}  # the marker: gateways drop the header
+    headers = gateway.client_headers() | {CORRELATION_HEADER: WARM_UP}
     try:
         r = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, timeout=30, headers=headers)
     except httpx.HTTPError as exc:

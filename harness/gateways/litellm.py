@@ -1,0 +1,205 @@
+"""The LiteLLM proxy as the gateway under test: the routing intent as a LiteLLM `config.yaml`, what LiteLLM cannot
+express of it, and the proxy started as a child process on 127.0.0.1.
+
+The translation (`litellm_config`) is a pure function, tested without a proxy. The limitations come from LiteLLM
+1.106.2's router source (router.py `_time_to_sleep_before_retry`, utils.py `calculate_retry_after` and
+`should_retry`, router_utils/cooldown_handlers.py) and were checked against the running proxy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from fakes.errors import ConfigError
+
+from ..scenario import LiteLLMOptions
+from .base import Limitation, RunningGateway, free_port, wait_ready
+
+if TYPE_CHECKING:
+    from ..intent import UpstreamEndpoint
+    from ..processes import Processes
+    from ..scenario import Scenario
+
+MASTER_KEY = "sk-gatedrill-master"
+LOG = "litellm.log"
+CONFIG = "litellm-config.yaml"
+# What LiteLLM 1.106.2 retries (utils.should_retry): 408, 409, 429 and every status >= 500.
+RETRIED = frozenset({408, 409, 429})
+RETRY_AFTER_CAP_S = 60.0  # utils.calculate_retry_after: a longer retry-after is ignored (exponential backoff instead)
+# router RetryPolicy / AllowedFailsPolicy keys: one per exception class LiteLLM maps statuses to
+_EXCEPTIONS = ("BadRequestError", "AuthenticationError", "TimeoutError", "RateLimitError",
+               "ContentPolicyViolationError", "InternalServerError")
+
+
+def _first_model(scenario: Scenario, upstream: str) -> str:
+    return scenario.upstreams[upstream].models[0].id
+
+
+def _largest_model(scenario: Scenario, upstream: str) -> str:
+    models = scenario.upstreams[upstream].models
+    return max(models, key=lambda m: m.context_window).id
+
+
+def _deployment(ep: UpstreamEndpoint, group: str, model: str, ident: str,
+                weight: float | None = None) -> dict[str, Any]:
+    """One LiteLLM deployment: OpenAI-compatible fakes via `openai/` at BASE/v1, Anthropic via `anthropic/` at BASE."""
+    if ep.provider == "openai":
+        params: dict[str, Any] = {"model": f"openai/{model}", "api_base": f"{ep.base_url}/v1"}
+    else:
+        params = {"model": f"anthropic/{model}", "api_base": ep.base_url}
+    params["api_key"] = ep.api_key
+    if weight is not None:
+        params["weight"] = weight
+    return {"model_name": group, "litellm_params": params, "model_info": {"id": ident}}
+
+
+def litellm_config(scenario: Scenario, endpoints: list[UpstreamEndpoint],
+                   master_key: str = MASTER_KEY) -> dict[str, Any]:
+    """The LiteLLM proxy config for the scenario's routing intent.
+
+    Targets are deployments of one model group (the public model name) with their weights; each fallback upstream
+    is its own group (`fallback-NAME`), tried in order after the group's retries; each context-window fallback
+    destination is a group (`context-NAME`). Deployment ids (`model_info.id`, echoed in `x-litellm-model-id`) are
+    the upstream names, suffixed `@fallback` / `@context` outside the target group.
+    """
+    routing = scenario.gateway.routing
+    eps = {e.name: e for e in endpoints}
+    public = routing.public_model
+    model_list = []
+    ids: set[str] = set()
+    for t in routing.targets:
+        if t.weight <= 0:
+            continue  # simple-shuffle would still pick a 0-weight deployment when it is the only one left
+        ident = t.upstream if t.upstream not in ids else f"{t.upstream}/{t.model}"
+        ids.add(ident)
+        model_list.append(_deployment(eps[t.upstream], public, t.model, ident, weight=t.weight))
+    fallback_groups = []
+    for name in routing.fallbacks:
+        group = f"fallback-{name}"
+        fallback_groups.append(group)
+        model_list.append(_deployment(eps[name], group, _first_model(scenario, name), f"{name}@fallback"))
+    context_groups: list[str] = []
+    for dst in routing.context_window_fallbacks.values():
+        group = f"context-{dst}"
+        if group not in context_groups:
+            context_groups.append(group)
+            model_list.append(_deployment(eps[dst], group, _largest_model(scenario, dst), f"{dst}@context"))
+    retry, cooldown = routing.retry, routing.cooldown
+    router: dict[str, Any] = {
+        "routing_strategy": "simple-shuffle",
+        "num_retries": retry.attempts - 1,
+        "retry_after": retry.backoff_ms / 1000,  # the least wait before a retry (single-deployment groups only)
+        "timeout": routing.timeout_s,
+    }
+    if cooldown.enabled:
+        allowed = cooldown.failures - 1  # LiteLLM cools a deployment down when its fails exceed allowed_fails
+        router["allowed_fails"] = allowed
+        # a policy makes the count-based rule apply for every error class, including allowed_fails == 3
+        router["allowed_fails_policy"] = {f"{e}AllowedFails": allowed for e in _EXCEPTIONS}
+        router["cooldown_time"] = cooldown.cooldown_s
+    else:
+        router["disable_cooldowns"] = True
+    if fallback_groups:
+        router["fallbacks"] = [{public: fallback_groups}]
+    if context_groups:
+        router["context_window_fallbacks"] = [{public: context_groups}]
+    router.update((scenario.gateway.litellm or LiteLLMOptions()).router_settings)
+    settings: dict[str, Any] = {"drop_params": True}
+    settings.update((scenario.gateway.litellm or LiteLLMOptions()).litellm_settings)
+    return {"model_list": model_list, "router_settings": router, "litellm_settings": settings,
+            "general_settings": {"master_key": master_key}}
+
+
+def litellm_limitations(scenario: Scenario) -> list[Limitation]:
+    """The parts of the intent LiteLLM's router cannot express, each with the checks it affects."""
+    routing = scenario.gateway.routing
+    retry, cooldown = routing.retry, routing.cooldown
+    out: list[Limitation] = []
+    if routing.sticky == "session":
+        out.append(Limitation(
+            feature="sticky", checks=["canary_split", "context_continuity"],
+            reason="LiteLLM pins sessions only by its own session id (x-litellm-session-id / litellm_session_id, "
+                   "with the session_affinity pre-call check); simple-shuffle picks per request"))
+    multi = sum(1 for t in routing.targets if t.weight > 0) > 1
+    if retry.attempts > 1 and multi:
+        out.append(Limitation(
+            feature="backoff", checks=[],
+            reason="while another deployment of the group is healthy LiteLLM retries at once (no backoff, no "
+                   "retry-after wait); it waits only when the group has a single deployment"))
+    if retry.honor_retry_after and retry.max_retry_after_s != RETRY_AFTER_CAP_S:
+        out.append(Limitation(
+            feature="max_retry_after_s", checks=["retry_amplification"],
+            reason=f"LiteLLM honours an integer retry-after of up to {RETRY_AFTER_CAP_S:g} s (a fixed cap, plus up to "
+                   "0.75 s jitter; retry-after-ms and fractional values are ignored) and then retries the same "
+                   f"group; it cannot move on to the next target after {retry.max_retry_after_s:g} s"))
+    if not retry.honor_retry_after:
+        out.append(Limitation(feature="honor_retry_after", checks=["retry_amplification"],
+                              reason="LiteLLM always waits an upstream's retry-after (up to 60 s) before retrying "
+                                     "a single-deployment group; it cannot be told to ignore it"))
+    wanted = set(retry.retry_on)
+    lit = {s for s in wanted if s in RETRIED or s >= 500}
+    if wanted != lit or not {408, 429, 500, 502, 503, 504} <= wanted:
+        out.append(Limitation(
+            feature="retry_on", checks=["retry_amplification", "error_mapping"],
+            reason="LiteLLM retries by error class, always 408, 409, 429 and every 5xx; it cannot retry on "
+                   f"exactly {sorted(wanted)}"))
+    if cooldown.enabled and cooldown.window_s != cooldown.cooldown_s:
+        out.append(Limitation(
+            feature="cooldown_window", checks=[],
+            reason=f"LiteLLM counts a deployment's failures over cooldown_time ({cooldown.cooldown_s:g} s), not over "
+                   f"a separate window ({cooldown.window_s:g} s); an upstream retry-after overrides cooldown_time"))
+    if cooldown.enabled and _expects_probe(scenario):
+        out.append(Limitation(
+            feature="cooldown_probe", checks=["rollback"],
+            reason="LiteLLM has no half-open probe: a cooled-down deployment returns to full traffic when "
+                   "cooldown_time ends"))
+    cw = routing.context_window_fallbacks
+    if cw:
+        uniform = all(cw.get(t.upstream) == next(iter(cw.values())) for t in routing.targets if t.weight > 0)
+        if not uniform or len(set(cw.values())) > 1:
+            out.append(Limitation(
+                feature="context_window_fallbacks", checks=["context_window"],
+                reason="LiteLLM sets context-window fallbacks per model group, not per upstream: every target "
+                       f"falls back to {', '.join(dict.fromkeys(cw.values()))} in that order"))
+    return out
+
+
+def _expects_probe(scenario: Scenario) -> bool:
+    return bool((scenario.checks.get("rollback") or {}).get("expect_probe"))
+
+
+def _executable(opts: LiteLLMOptions) -> str:
+    """The `litellm` proxy command: on PATH or beside this Python; one clear error when the extra is missing."""
+    exe = shutil.which(opts.executable) or shutil.which(opts.executable, path=str(Path(sys.executable).parent))
+    if exe is None:
+        raise ConfigError(f"the LiteLLM proxy ({opts.executable!r}) is not installed: "
+                          "pip install 'gatedrill[litellm]'")
+    return exe
+
+
+class LiteLLMAdapter:
+    name = "litellm"
+
+    def limitations(self, scenario: Scenario) -> list[Limitation]:
+        return litellm_limitations(scenario)
+
+    def start(self, procs: Processes, scenario: Scenario, endpoints: list[UpstreamEndpoint],
+              workdir: Path) -> RunningGateway:
+        opts = scenario.gateway.litellm or LiteLLMOptions()
+        exe = _executable(opts)
+        path = workdir / CONFIG
+        path.write_text(yaml.safe_dump(litellm_config(scenario, endpoints), sort_keys=False))
+        port = free_port()
+        env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR",
+                   LITELLM_DONT_SHOW_FEEDBACK_BOX="true")
+        proc = procs.start([exe, "--config", str(path), "--host", "127.0.0.1", "--port", str(port),
+                            "--num_workers", "1"], LOG, env=env)
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(f"{url}/health/liveliness", proc, opts.start_timeout_s, "the LiteLLM proxy", workdir / LOG)
+        return RunningGateway(url=url, proc=proc, log=LOG, api_key=MASTER_KEY)

@@ -1,0 +1,216 @@
+"""The Portkey gateway (npm `@portkey-ai/gateway`) as the gateway under test: the routing intent as the
+`x-portkey-config` every request carries, what Portkey cannot express of it, and the gateway run with node.
+
+The gateway is installed once per version into a cache folder with `@hono/node-server` pinned through npm
+`overrides` (newer ones make streaming answer 500). It has no host option and listens on all interfaces, so it
+is started with a `--require` preload that binds its listening sockets to 127.0.0.1.
+
+The translation (`portkey_config`) is a pure function. The limitations come from the 1.15.2 build
+(build/start-server.js: the retry loop over async-retry, the config schema) and were checked against it running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fakes.errors import ConfigError
+
+from ..processes import InfrastructureError
+from ..scenario import PortkeyOptions
+from .base import Limitation, RunningGateway, free_port, wait_ready
+
+if TYPE_CHECKING:
+    from ..intent import Target, UpstreamEndpoint
+    from ..processes import Processes
+    from ..scenario import Scenario
+
+LOG = "portkey.log"
+CONFIG = "portkey-config.json"
+CONFIG_HEADER = "x-portkey-config"
+ENTRY = Path("node_modules/@portkey-ai/gateway/build/start-server.js")
+NPM_TIMEOUT_S = 600.0
+RETRY_AFTER_CAP_S = 60.0  # Portkey gives up on a retry-after of 60 s or more (and on 60 s of waits in total)
+# Preloaded with `node --require`: listening sockets without a host bind to GATEDRILL_BIND_HOST (127.0.0.1).
+LOOPBACK_PRELOAD = """\
+'use strict';
+// gatedrill: the Portkey gateway has no host option; bind its listening sockets to loopback.
+const net = require('node:net');
+const listen = net.Server.prototype.listen;
+const host = process.env.GATEDRILL_BIND_HOST || '127.0.0.1';
+net.Server.prototype.listen = function (...args) {
+  const first = args[0];
+  if (first !== null && typeof first === 'object' && !Array.isArray(first)) {
+    if (first.path === undefined && !first.host) args[0] = { ...first, host };
+  } else if (typeof first === 'number' || (typeof first === 'string' && /^[0-9]+$/.test(first))) {
+    if (args.length < 2 || typeof args[1] === 'function') args.splice(1, 0, host);
+    else if (args[1] === undefined || args[1] === null) args[1] = host;
+  }
+  return listen.apply(this, args);
+};
+"""
+
+
+def _leaf(ep: UpstreamEndpoint, model: str, weight: float | None = None) -> dict[str, Any]:
+    """One Portkey target: the provider's wire format at the fake (`custom_host` = BASE/v1), the model forced."""
+    out: dict[str, Any] = {"provider": ep.provider, "api_key": ep.api_key, "custom_host": f"{ep.base_url}/v1",
+                           "override_params": {"model": model}}
+    if weight is not None:
+        out["weight"] = weight
+    return out
+
+
+def _first_model(scenario: Scenario, upstream: str) -> str:
+    return scenario.upstreams[upstream].models[0].id
+
+
+def _largest_model(scenario: Scenario, upstream: str) -> str:
+    return max(scenario.upstreams[upstream].models, key=lambda m: m.context_window).id
+
+
+def _target(scenario: Scenario, eps: dict[str, UpstreamEndpoint], t: Target) -> dict[str, Any]:
+    """A weighted target; with a context-window fallback, a fallback pair on 400 (Portkey cannot tell a
+    context-length 400 from any other)."""
+    cw = scenario.gateway.routing.context_window_fallbacks.get(t.upstream)
+    if cw is None:
+        return _leaf(eps[t.upstream], t.model, t.weight)
+    return {"strategy": {"mode": "fallback", "on_status_codes": [400]}, "weight": t.weight,
+            "targets": [_leaf(eps[t.upstream], t.model), _leaf(eps[cw], _largest_model(scenario, cw))]}
+
+
+def portkey_config(scenario: Scenario, endpoints: list[UpstreamEndpoint]) -> dict[str, Any]:
+    """The `x-portkey-config` for the scenario's routing intent: a loadbalance over the weighted targets, inside a
+    fallback chain over the fallback upstreams (on the retried statuses, 408 timeouts and 5xx), with retries."""
+    routing = scenario.gateway.routing
+    eps = {e.name: e for e in endpoints}
+    targets = [_target(scenario, eps, t) for t in routing.targets if t.weight > 0]
+    node: dict[str, Any] = {"strategy": {"mode": "loadbalance"}, "targets": targets}
+    if routing.fallbacks:
+        fallback_on = sorted(set(routing.retry.retry_on) | {408, 500, 502, 503, 504})
+        chain = [node] + [_leaf(eps[n], _first_model(scenario, n)) for n in routing.fallbacks]
+        node = {"strategy": {"mode": "fallback", "on_status_codes": fallback_on}, "targets": chain}
+    retry = routing.retry
+    if retry.attempts > 1:
+        node["retry"] = {"attempts": retry.attempts - 1, "on_status_codes": sorted(retry.retry_on),
+                         "use_retry_after_header": retry.honor_retry_after}
+    node["request_timeout"] = int(routing.timeout_s * 1000)
+    return node
+
+
+def portkey_limitations(scenario: Scenario) -> list[Limitation]:
+    """The parts of the intent Portkey cannot express, each with the checks it affects."""
+    routing = scenario.gateway.routing
+    retry = routing.retry
+    out: list[Limitation] = []
+    if routing.cooldown.enabled:
+        out.append(Limitation(
+            feature="cooldown", checks=["rollback", "retry_amplification"],
+            reason="Portkey has no cooldown or circuit breaker: a failing target keeps its share of first attempts "
+                   "(and their retries) on every request"))
+    if routing.sticky == "session":
+        out.append(Limitation(feature="sticky", checks=["canary_split", "context_continuity"],
+                              reason="Portkey's loadbalance picks a target per request; it has no session affinity"))
+    if retry.attempts > 1:
+        out.append(Limitation(
+            feature="backoff", checks=[],
+            reason=f"Portkey backs off 1 s, 2 s, 4 s... between retries (async-retry defaults), not "
+                   f"{retry.backoff_ms:g} ms; connection errors are retried whatever on_status_codes says"))
+        if retry.honor_retry_after:
+            out.append(Limitation(
+                feature="honor_retry_after", checks=["retry_amplification"],
+                reason="Portkey waits a retry-after only on 429 (retry-after-ms, x-ms-retry-after-ms or whole "
+                       "seconds of retry-after); other statuses that carry one are retried after its own backoff"))
+        if retry.honor_retry_after and retry.max_retry_after_s != RETRY_AFTER_CAP_S:
+            out.append(Limitation(
+                feature="max_retry_after_s", checks=["retry_amplification"],
+                reason=f"Portkey gives up on waits of {RETRY_AFTER_CAP_S:g} s or more (a fixed cap); it cannot move "
+                       f"on after {retry.max_retry_after_s:g} s"))
+    if routing.context_window_fallbacks:
+        out.append(Limitation(
+            feature="context_window_fallbacks", checks=["error_mapping"],
+            reason="Portkey falls back on a status code, so every 400 of a target (not only context-length ones) "
+                   "is re-sent to its context-window fallback"))
+    return out
+
+
+def _install_root(opts: PortkeyOptions) -> Path:
+    base = opts.install_dir or os.environ.get("GATEDRILL_HOME") or str(Path.home() / ".cache" / "gatedrill")
+    return Path(base).expanduser() / f"portkey-{opts.version}-hono-{opts.hono_node_server}"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One installer at a time (parallel test workers share the cache)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def ensure_installed(opts: PortkeyOptions) -> Path:
+    """The gateway's folder, installing it with npm on first use; one clear error when npm is missing or fails."""
+    root = _install_root(opts)
+    if (root / ENTRY).exists():
+        return root
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        raise ConfigError("the Portkey gateway needs node and npm (Debian: apt-get install nodejs npm)")
+    with _locked(root.parent / f".{root.name}.lock"):
+        if (root / ENTRY).exists():
+            return root
+        tmp = root.with_name(root.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        pkg = {"name": "gatedrill-portkey", "version": "0.0.0", "private": True,
+               "dependencies": {"@portkey-ai/gateway": opts.version, "@hono/node-server": opts.hono_node_server},
+               "overrides": {"@hono/node-server": opts.hono_node_server}}
+        (tmp / "package.json").write_text(json.dumps(pkg, indent=2) + "\n")
+        try:
+            done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=tmp,
+                                  capture_output=True, text=True, timeout=NPM_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            raise InfrastructureError(f"npm install of @portkey-ai/gateway {opts.version} took over "
+                                      f"{NPM_TIMEOUT_S:g} s") from None
+        if done.returncode != 0 or not (tmp / ENTRY).exists():
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise InfrastructureError(f"npm install of @portkey-ai/gateway {opts.version} failed "
+                                      f"(exit {done.returncode}): {last}")
+        shutil.rmtree(root, ignore_errors=True)
+        tmp.rename(root)
+    return root
+
+
+class PortkeyAdapter:
+    name = "portkey"
+
+    def limitations(self, scenario: Scenario) -> list[Limitation]:
+        return portkey_limitations(scenario)
+
+    def start(self, procs: Processes, scenario: Scenario, endpoints: list[UpstreamEndpoint],
+              workdir: Path) -> RunningGateway:
+        opts = scenario.gateway.portkey or PortkeyOptions()
+        root = ensure_installed(opts)
+        config = portkey_config(scenario, endpoints)
+        (workdir / CONFIG).write_text(json.dumps(config, indent=2))
+        preload = workdir / "portkey-loopback.cjs"
+        preload.write_text(LOOPBACK_PRELOAD)
+        port = free_port()
+        node = shutil.which("node")
+        assert node is not None  # ensure_installed checked
+        env = dict(os.environ, GATEDRILL_BIND_HOST="127.0.0.1", NODE_ENV="production")
+        proc = procs.start([node, "--require", str(preload), str(root / ENTRY), f"--port={port}", "--headless"],
+                           LOG, env=env)
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url + "/", proc, opts.start_timeout_s, "the Portkey gateway", workdir / LOG)
+        return RunningGateway(url=url, proc=proc, log=LOG,
+                              headers={CONFIG_HEADER: json.dumps(config, separators=(",", ":"))})
