@@ -1,0 +1,67 @@
+"""Run each scenario once per test session, even when pytest-xdist spreads its checks over several workers.
+
+Workers of one session share an output folder. The first worker to take a scenario's lock (an advisory file lock,
+released by the kernel if that worker dies) runs the drill into the scenario's own record folder; the others
+wait on the lock and judge the record it left. A run that failed leaves its error in the record's meta, so every
+worker reports that error instead of starting the drill again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fakes.errors import GatedrillError
+
+if TYPE_CHECKING:
+    from .drill import DrillRun
+    from .runner import RunOptions
+    from .scenario import Scenario
+
+
+class DrillFailed(GatedrillError):
+    """The drill could not run (bad scenario, a fake or the gateway failed); no check can be judged."""
+
+
+def record_folder(root: Path, session: str, scenario: Scenario, source: str, options: dict[str, Any]) -> Path:
+    """The scenario's record folder for this session: NAME-HASH, the hash over the session id, where the scenario
+    came from and the options that change what runs (two files may share a scenario name)."""
+    raw = json.dumps([session, source, options], sort_keys=True, default=str).encode()
+    return root / f"{scenario.name}-{hashlib.sha256(raw).hexdigest()[:10]}"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # blocks while another worker runs this drill; the run itself is bounded
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def run_once(scenario: Scenario, folder: Path, opts: RunOptions,
+             overrides: dict[str, dict[str, Any]] | None = None) -> DrillRun:
+    """The drill's verdicts, from the record in `folder` if a worker already ran it this session, else by running
+    it there now. Raises DrillFailed (one line) if the run failed, here or in the worker that ran it."""
+    from .drill import drill, judge_record
+
+    with _locked(folder.with_name(folder.name + ".lock")):
+        meta = folder / "meta.json"
+        if meta.exists():
+            info = json.loads(meta.read_text())
+            if info.get("outcome") != "completed":
+                raise DrillFailed(f"the drill did not complete ({info.get('outcome')}): "
+                                  f"{info.get('error') or 'see its logs'}; run record: {folder}")
+            return judge_record(folder, overrides)
+        opts.out = folder
+        try:
+            return drill(scenario, opts, overrides)
+        except GatedrillError as exc:
+            raise DrillFailed(f"{exc}; run record: {folder}") from None
