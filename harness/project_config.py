@@ -1,0 +1,69 @@
+"""`gatedrill.yaml`: a project's defaults for `gatedrill run` and the pytest plugin (gateway, out dir, scale).
+
+It is read from the current directory; flags on the command line always win over it. Relative paths in it are
+relative to the file. `gatedrill init` writes a commented one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from fakes.errors import ConfigError
+
+FILE_NAME = "gatedrill.yaml"
+
+
+class ProjectConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gateway: str = Field(default="reference", description="'reference', 'url:http://HOST:PORT' or an adapter name")
+    out: str | None = Field(default=None, description="folder for run records (default runs/)")
+    scale: float = Field(default=1.0, gt=0, description="multiply scenario durations and timeline times")
+    _path: Path | None = PrivateAttr(default=None)  # the file this came from: relative paths start there
+
+    def out_dir(self) -> Path | None:
+        if self.out is None:
+            return None
+        out = Path(self.out).expanduser()
+        return out if out.is_absolute() or self._path is None else self._path.parent / out
+
+
+def load_project_config(directory: str | Path = ".") -> ProjectConfig | None:
+    """The `gatedrill.yaml` in `directory`, validated, or None when there is none."""
+    from .scenario import format_errors
+    from .yaml_lines import load_with_lines
+
+    path = Path(directory) / FILE_NAME
+    if not path.is_file():
+        return None
+    data, lines = load_with_lines(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: expected a mapping with gateway, out and scale")
+    try:
+        cfg = ProjectConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, path, lines)) from None
+    cfg._path = path
+    return cfg
+
+
+def run_defaults(gateway: str | None, out: str | None, scale: float | None, scenario_ref: str,
+                 directory: str | Path = ".") -> tuple[str, Path | None, float]:
+    """(gateway, out, scale) for `gatedrill run`: each flag given wins, else gatedrill.yaml, else the built-in
+    default. An `out:` folder from the file gets one run record folder per run inside it (NAME-TIME)."""
+    cfg = load_project_config(directory) or ProjectConfig()
+    run_dir: Path | None = Path(out) if out else None
+    if run_dir is None and cfg.out is not None:
+        from scenarios import resolve
+
+        from .runner import default_out
+        from .scenario import load_scenario
+
+        base = cfg.out_dir()
+        assert base is not None
+        run_dir = base / default_out(load_scenario(resolve(scenario_ref))).name
+    return gateway or cfg.gateway, run_dir, scale if scale is not None else cfg.scale
