@@ -104,6 +104,16 @@ def fake_serve(provider: str | None, config_path: str | None, port: int | None, 
     serve_forever(fakes, announce)
 
 
+def _report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--html/--junit/--json FILE: the report files `run`, `check` and `report` can write."""
+    fn = click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+                      help="Write verdicts and run figures as JSON to FILE.")(fn)
+    fn = click.option("--junit", type=click.Path(dir_okay=False), default=None,
+                      help="Write JUnit XML to FILE (one testcase per check) for CI test reporters.")(fn)
+    return click.option("--html", type=click.Path(dir_okay=False), default=None,
+                        help="Write the offline HTML drill report (charts, verdicts, evidence) to FILE.")(fn)
+
+
 @main.command("run")
 @click.argument("scenario")
 @click.option("--gateway", default="reference", show_default=True,
@@ -116,7 +126,9 @@ def fake_serve(provider: str | None, config_path: str | None, port: int | None, 
               help="Run record folder (default runs/NAME-TIME).")
 @click.option("--scale", type=float, default=1.0, show_default=True, help="Multiply durations and timeline times.")
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
-def run_cmd(scenario: str, gateway: str, mutant: str | None, out: str | None, scale: float, seed: int | None) -> None:
+@_report_options
+def run_cmd(scenario: str, gateway: str, mutant: str | None, out: str | None, scale: float, seed: int | None,
+            html: str | None, junit: str | None, json_out: str | None) -> None:
     """Run a drill (a built-in name like canary-rollback, or a scenario file) and write a run record.
 
     \b
@@ -150,36 +162,21 @@ def run_cmd(scenario: str, gateway: str, mutant: str | None, out: str | None, sc
         if close is not None:
             close()
     _print_run_summary(outcome.path)
-    if not _judge_and_print(outcome.path, [], allow_inconclusive=False):
+    if not _judge_and_print(outcome.path, [], allow_inconclusive=False, html=html, junit=junit, json_out=json_out):
         sys.exit(EXIT_FAILED)
 
 
-def _judge_and_print(run_dir: Any, sets: list[str], allow_inconclusive: bool) -> bool:
-    """Judge a run record with the checks its scenario lists; print one line per verdict; return the gate."""
-    from .checks import REGISTRY, gate, judge, parse_overrides
-    from .record import RunRecord
+def _judge_and_print(run_dir: Any, sets: list[str], allow_inconclusive: bool, html: str | None = None,
+                     junit: str | None = None, json_out: str | None = None) -> bool:
+    """Judge a run record with the checks its scenario lists; print the verdicts (harness.report.terminal), write
+    the requested reports; return the gate."""
+    from .report import judge_run, print_verdicts, write_outputs
 
-    record = RunRecord.load(run_dir)
-    overrides = parse_overrides(sets)
-    missing = [name for name in {**record.scenario.checks, **overrides} if name not in REGISTRY]
-    if missing:  # named in CHECK_NAMES but not built yet: say so, never count it as a pass
-        click.echo(f"not judged (check not available in this version): {', '.join(missing)}")
-        for name in missing:
-            record.scenario.checks.pop(name, None)
-            overrides.pop(name, None)
-    verdicts = judge(record, overrides)
-    for v in verdicts:
-        mark = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}[v.status.value]
-        if v.expected_failure:
-            mark = {"pass": "PASS*", "fail": "XFAIL"}.get(v.status.value, mark)
-        click.echo(f"{mark:13s} {v.check:22s} {v.summary}")
-        if v.expected_failure:
-            how = "passed although not expressible" if v.passed else "expected to fail"
-            click.echo(f"{'':13s}   {how} on this gateway: {v.expected_failure}")
-        if v.status.value != "pass":
-            for ev in v.evidence[:3]:
-                click.echo(f"{'':13s}   evidence: {ev}")
-    return gate(verdicts, inconclusive_fails=not allow_inconclusive) and not missing
+    judged = judge_run(run_dir, sets, allow_inconclusive)
+    print_verdicts(judged)
+    for path in write_outputs(judged, html=html, junit=junit, json=json_out):
+        click.echo(f"report: {path}")
+    return judged.passed
 
 
 def _stop_on_signals() -> Callable[[], None]:
@@ -215,24 +212,9 @@ def _stop_on_signals() -> Callable[[], None]:
 def _print_run_summary(path: Any) -> None:
     """What happened, from the run record alone: requests, errors, rates, where traffic went, timeline."""
     from .record import RunRecord
+    from .report import print_run_summary
 
-    rec = RunRecord.load(path)
-    s = rec.load_summary
-    clients = rec.clients
-    errors = sum(1 for c in clients if not (200 <= (c.get("status") or 0) < 300))
-    click.echo(f"drill {rec.scenario.name}: {len(clients)} requests, {errors} client errors, "
-               f"{s.get('achieved_rate', 0):.1f}/s achieved of {s.get('target_rate') or 'closed-loop'}/s target")
-    total = sum(len(v) for v in rec.journals.values()) or 1
-    for name, entries in rec.journals.items():
-        failed = sum(1 for e in entries if not (200 <= (e.get("status") or 0) < 300))
-        click.echo(f"  upstream {name:14s} {len(entries):6d} attempts ({len(entries) / total:5.1%}), {failed} failed")
-    for ev in rec.timeline:
-        mark = "ok" if ev["ok"] else f"FAILED {ev['detail']}"
-        click.echo(f"  t+{ev['applied_s']:6.2f}s (planned {ev['planned_s']:g}s) {ev['action']} "
-                   f"{ev.get('upstream') or ''} {ev.get('note') or ''} [{mark}]")
-    for w in s.get("warnings") or []:
-        click.echo(f"  warning: {w}")
-    click.echo(f"run record: {path}  (judge it again: gatedrill check {path})")
+    print_run_summary(RunRecord.load(path))
 
 
 @main.command("check")
@@ -240,9 +222,30 @@ def _print_run_summary(path: Any) -> None:
 @click.option("--set", "sets", multiple=True, metavar="CHECK.PARAM=VALUE",
               help="Override a check parameter, e.g. --set canary_split.alpha=0.01 (repeatable).")
 @click.option("--allow-inconclusive", is_flag=True, help="Do not fail the gate on Inconclusive verdicts.")
-def check_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool) -> None:
+@_report_options
+def check_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool, html: str | None, junit: str | None,
+              json_out: str | None) -> None:
     """Judge a stored run record again (offline: no process is started). Exit 1 if the gate fails."""
-    if not _judge_and_print(run_dir, list(sets), allow_inconclusive):
+    if not _judge_and_print(run_dir, list(sets), allow_inconclusive, html=html, junit=junit, json_out=json_out):
+        sys.exit(EXIT_FAILED)
+
+
+@main.command("report")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="CHECK.PARAM=VALUE",
+              help="Override a check parameter, e.g. --set canary_split.alpha=0.01 (repeatable).")
+@click.option("--allow-inconclusive", is_flag=True, help="Do not fail the gate on Inconclusive verdicts.")
+@_report_options
+def report_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool, html: str | None, junit: str | None,
+               json_out: str | None) -> None:
+    """Summarise a stored run record and write reports (offline). Exit 1 if the gate fails.
+
+    \b
+    Example:
+      gatedrill report runs/canary-rollback --html report.html --junit junit.xml --json verdicts.json
+    """
+    _print_run_summary(run_dir)
+    if not _judge_and_print(run_dir, list(sets), allow_inconclusive, html=html, junit=junit, json_out=json_out):
         sys.exit(EXIT_FAILED)
 
 

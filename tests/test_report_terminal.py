@@ -1,0 +1,103 @@
+"""The terminal summary: plain, greppable lines off a TTY or in CI (labels first, figures and evidence indented, the
+gate last), a rich table on a terminal; and `gatedrill report` with its exit codes, on real and synthetic records."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from report_records import SECRET, hostile_record, rollback_run
+
+from harness.checks import Status, Verdict, judge
+from harness.cli import main
+from harness.report import JudgedRun, verdict_lines
+from harness.report.terminal import print_verdicts, use_rich
+
+LABEL = re.compile(r"^(PASS|FAIL|INCONCLUSIVE|XFAIL|PASS\*)\s+(\w+)\s")
+
+
+def hostile_judged() -> JudgedRun:
+    rec = hostile_record()
+    return JudgedRun(rec, judge(rec, {"context_continuity": {"min_turns": 5}}))
+
+
+def test_plain_lines_start_with_the_label_and_carry_figures_evidence_and_the_gate() -> None:
+    lines = verdict_lines(hostile_judged())
+    verdicts = [m.groups() for m in map(LABEL.match, lines) if m]
+    assert verdicts == [("FAIL", "context_continuity"), ("PASS", "accounting")]
+    i = next(i for i, line in enumerate(lines) if line.startswith("FAIL"))
+    assert lines[i + 1].strip().startswith("figures: later_turns=24 mismatched=24")
+    assert "thresholds: max_mismatches=0" in lines[i + 1]
+    evidence = [line for line in lines if line.strip().startswith("evidence: ")]
+    assert len(evidence) == 3 and '"session_id": "s0"' in evidence[0]
+    assert any(line.strip().startswith("... ") and "more evidence" in line for line in lines)
+    assert lines[-1] == "gate: FAILED by context_continuity"
+    assert all(SECRET not in line for line in lines)
+
+
+def test_expected_failures_and_passes_despite_a_limitation_are_labelled() -> None:
+    rec = hostile_record()
+    fail = Verdict("canary_split", Status.FAIL, "split off", {"p_value": 1e-9}, evidence=[{"upstream": "a"}])
+    ok = Verdict("rollback", Status.PASS, "fine", {"detection_s": 0.5})
+    for v in (fail, ok):
+        v.expected_failure = "weights: not expressible"
+    run = JudgedRun(rec, [fail, ok])
+    lines = verdict_lines(run)
+    assert lines[0].startswith("XFAIL") and lines[2].strip() == "expected to fail on this gateway: weights: not " \
+                                                                "expressible"
+    assert any(line.startswith("PASS*") for line in lines)
+    assert run.passed and lines[-1] == "gate: passed"
+
+
+def test_inconclusive_counts_against_the_gate_unless_allowed() -> None:
+    rec = hostile_record()
+    v = [Verdict("overhead", Status.INCONCLUSIVE, "too few samples", sample_size=3)]
+    assert verdict_lines(JudgedRun(rec, v))[-1] == "gate: FAILED by overhead"
+    assert verdict_lines(JudgedRun(rec, v, allow_inconclusive=True))[-1] == "gate: passed"
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_rich_only_on_a_terminal_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    assert use_rich(_Tty()) and not use_rich(io.StringIO())
+    monkeypatch.setenv("CI", "true")
+    assert not use_rich(_Tty())
+
+
+def test_rich_table_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    out = _Tty()
+    monkeypatch.setattr("sys.stdout", out)
+    print_verdicts(hostile_judged())
+    text = out.getvalue()
+    assert "┃" in text or "│" in text, text[:500]  # a table, not plain lines
+    assert "context_continuity" in text and "later_turns=24" in text and "gate: FAILED by context_continuity" in text
+    assert "\x1b[" in text  # coloured
+    assert SECRET not in text
+
+
+def test_report_command_on_a_real_run_prints_summary_and_verdicts_and_exits_by_the_gate(tmp_path: Path) -> None:
+    run_dir = str(rollback_run())
+    runner = CliRunner()
+    ok = runner.invoke(main, ["report", run_dir], env={"CI": "true"})
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.startswith("drill canary-rollback: ")
+    assert re.search(r"^  upstream canary\s+\d+ attempts", ok.output, re.M)
+    assert re.search(r"^  t\+\s*[\d.]+s \(planned [\d.]+s\) set_faults canary", ok.output, re.M)
+    assert re.search(r"^PASS\s+rollback\s+canary taken out within", ok.output, re.M)
+    assert ok.output.rstrip().endswith("gate: passed")
+    # an Inconclusive check added by --set fails the gate (exit 1) unless allowed
+    inc = runner.invoke(main, ["report", run_dir, "--set", "context_continuity.min_turns=1"], env={"CI": "true"})
+    assert inc.exit_code == 1 and re.search(r"^INCONCLUSIVE\s+context_continuity", inc.output, re.M), inc.output
+    allowed = runner.invoke(main, ["report", run_dir, "--set", "context_continuity.min_turns=1",
+                                   "--allow-inconclusive"], env={"CI": "true"})
+    assert allowed.exit_code == 0, allowed.output
+    bad = runner.invoke(main, ["report", str(tmp_path)])
+    assert bad.exit_code == 2 and "is not a gatedrill run record" in bad.output
