@@ -45,6 +45,37 @@ class PortkeyOptions(_Strict):
     start_timeout_s: float = Field(default=60, gt=0)
 
 
+class NginxOptions(_Strict):
+    """kind: nginx: plain nginx with its njs module, configured from the routing intent (harness.gateways.nginx)."""
+
+    executable: str = Field(default="nginx", description="the nginx binary (apt-get install -y nginx)")
+    js_module: str | None = Field(default=None, description="ngx_http_js_module.so (libnginx-mod-http-js); "
+                                  "default: the Debian path")
+    start_timeout_s: float = Field(default=15, gt=0)
+
+
+class ContainerOptions(_Strict):
+    """kind: container: any gateway image, run with host networking (it reaches the fakes on 127.0.0.1).
+    `{port}`, `{config_dir}` and `{config_file}` in `command` and `env` values are replaced before the start."""
+
+    image: str = Field(description="a local image (no registry is contacted unless `pull: true`)")
+    command: list[str] | None = Field(default=None, description="default: the image's own, or nginx's for "
+                                      "config: nginx")
+    env: dict[str, str] = Field(default_factory=dict)
+    config: Literal["nginx", "none"] = Field(default="none", description="which adapter generates the config "
+                                             "mounted at `mount_path` (none: the image brings its own)")
+    mount_path: str = Field(default="/gatedrill", description="where the generated config folder is mounted")
+    port: int | None = Field(default=None, ge=1, le=65535, description="the port the gateway listens on; default: "
+                             "a free one, passed as {port} (config: nginx listens there)")
+    ready_path: str = Field(default="/", description="polled until it answers HTTP (any status below 500)")
+    api_key: str | None = Field(default=None, description="the Bearer key clients send")
+    headers: dict[str, str] = Field(default_factory=dict, description="sent with every client request")
+    pull: bool = Field(default=False, description="pull the image when it is not present locally")
+    nginx_js_module: str = Field(default="/usr/lib/nginx/modules/ngx_http_js_module.so",
+                                 description="config: nginx: the njs module's path inside the image")
+    start_timeout_s: float = Field(default=60, gt=0)
+
+
 GatewayKind = Literal["reference", "url", "litellm", "portkey", "nginx", "container"]
 
 
@@ -56,6 +87,8 @@ class GatewaySpec(_Strict):
     mutant: Mutant | None = Field(default=None, description="reference gateway only: a deliberate bug")
     litellm: LiteLLMOptions | None = Field(default=None, description="kind: litellm options")
     portkey: PortkeyOptions | None = Field(default=None, description="kind: portkey options")
+    nginx: NginxOptions | None = Field(default=None, description="kind: nginx options")
+    container: ContainerOptions | None = Field(default=None, description="kind: container options (image...)")
     routing: RoutingIntent
 
     @model_validator(mode="after")

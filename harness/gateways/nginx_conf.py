@@ -1,0 +1,295 @@
+"""nginx as a gateway: what of a routing intent plain nginx can express (`plan`), and the nginx.conf that does it
+(`render`). Pure functions of the scenario and the fakes' addresses, so the config is unit-testable and the same
+text serves a local nginx and one in a container.
+
+What nginx does here: one upstream group holds the weighted targets (`weight=`; `max_fails`/`fail_timeout` as the
+circuit breaker; `hash $http_x_gatedrill_session_id consistent` for sticky sessions). `proxy_next_upstream` moves a
+failed attempt (error, timeout, the retryable statuses, POSTs included via `non_idempotent`) to the next server of
+the group. When the group is exhausted, `error_page` sends the request on to each declared fallback in turn (named
+locations), and an upstream 400 goes to the context-window fallback. An njs function (`js_set` + `proxy_set_body`)
+rewrites the body's `model` to what the upstream serves, since clients ask for the public model name.
+
+What it cannot do (each becomes a `Limitation`): translate to the Anthropic API (nginx relays bytes), send
+different models to servers of one group (the body is built once per request and re-sent unchanged to the next
+server), retry the same server, back off or honour `retry-after`, look at an error body (every 400 goes to the
+context fallback), or check a prompt against a model's window before sending it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from fakes.errors import ConfigError
+
+from .base import Limitation
+
+if TYPE_CHECKING:
+    from ..scenario import Scenario
+
+SESSION_VAR = "$http_x_gatedrill_session_id"  # fakes.correlation.SESSION_HEADER as an nginx variable
+NEXT_UPSTREAM_STATUSES = (429, 500, 502, 503, 504)  # the statuses proxy_next_upstream can name that retry_on uses
+# Placeholder servers in the targets' group (nothing listens there). nginx ignores max_fails in a group of one server:
+# a `down` one makes it two. And nginx counts a failing *status* (500, 429...) against max_fails only when it can
+# still move on to another try, so the last server tried would never be marked down: a `backup` one (refused at
+# once, then marked down itself) adds that try. Only where a failure has to count, not with `hash` (no backups).
+PLACEHOLDER = "127.0.0.1:9"
+MAX_BODY = "64m"  # bodies stay in memory (one buffer) so njs can read them and a fallback can re-send them
+
+BODY_JS = """\
+// gatedrill: rewrite the request body's `model` to what the chosen upstream serves ($gatedrill_model).
+function body(r) {
+    var text = r.requestText;
+    if (!text) {
+        return "";
+    }
+    try {
+        var b = JSON.parse(text);
+        b.model = r.variables.gatedrill_model;
+        return JSON.stringify(b);
+    } catch (e) {
+        return text;
+    }
+}
+export default {body};
+"""
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One upstream nginx sends to, with the model it asks for and (targets only) its weight."""
+
+    upstream: str
+    model: str
+    weight: float = 1.0
+
+
+@dataclass
+class NginxPlan:
+    targets: list[Hop]  # one group: the same model for all
+    fallbacks: list[Hop]  # tried in order once the group is exhausted
+    context: Hop | None  # where an upstream 400 goes
+    sticky: bool
+    max_fails: int  # 0: never marked down
+    fail_timeout_s: int
+    tries: int
+    next_upstream: list[str]  # proxy_next_upstream conditions
+    fallback_statuses: list[int]  # upstream statuses error_page sends on to the next fallback
+    timeout_s: float
+    api_key: str = "sk-gatedrill"
+    limitations: list[Limitation] = field(default_factory=list)
+
+
+def _affects(scenario: Scenario, *checks: str) -> list[str]:
+    """The named checks this scenario declares (a limitation only marks verdicts that exist)."""
+    return [c for c in checks if c in scenario.checks]
+
+
+def plan(scenario: Scenario) -> NginxPlan:
+    """What nginx will do for this scenario's intent, and what it cannot express."""
+    intent = scenario.gateway.routing
+    ups = scenario.upstreams
+    lims: list[Limitation] = []
+
+    def models(name: str) -> list[str]:
+        return [m.id for m in ups[name].models]
+
+    anthropic = sorted(n for n in intent.upstreams() if ups[n].provider != "openai")
+    if anthropic:
+        lims.append(Limitation(
+            feature="anthropic_upstreams", checks=_affects(
+                scenario, "canary_split", "rollback", "error_mapping", "context_window", "context_continuity",
+                "retry_amplification"),
+            reason=f"nginx relays bytes and cannot translate OpenAI requests to the Anthropic API; "
+                   f"{', '.join(anthropic)} left out of the config"))
+    live = [t for t in intent.targets if t.weight > 0 and ups[t.upstream].provider == "openai"]
+    if not live:
+        raise ConfigError("nginx cannot express this routing: no target with a weight above 0 is an OpenAI "
+                          "upstream (nginx does not translate to the Anthropic API); use another --gateway")
+    model = live[0].model
+    same = [t for t in live if t.model == model]
+    if len(same) < len(live):
+        dropped = ", ".join(f"{t.upstream}/{t.model}" for t in live if t.model != model)
+        lims.append(Limitation(
+            feature="targets_with_different_models", checks=_affects(scenario, "canary_split", "rollback"),
+            reason=f"nginx sends one body to every server of a group, so all targets must ask for the same model; "
+                   f"{dropped} left out (not {model})"))
+    targets = [Hop(t.upstream, t.model, t.weight) for t in same]
+    in_group = {h.upstream for h in targets}
+
+    fallbacks = []
+    for name in intent.fallbacks:
+        if ups[name].provider == "openai" and name not in in_group:
+            served = models(name)
+            fallbacks.append(Hop(name, model if model in served else served[0]))
+
+    context = None
+    cw = {k: v for k, v in intent.context_window_fallbacks.items() if k in in_group}
+    if cw:
+        dest = sorted(set(cw.values()))
+        if ups[dest[0]].provider == "openai":
+            served = models(dest[0])
+            context = Hop(dest[0], model if model in served else served[0])
+        if len(dest) > 1:
+            lims.append(Limitation(
+                feature="context_window_fallbacks", checks=_affects(scenario, "context_window"),
+                reason=f"nginx cannot tell which server of the group answered a 400, so one context fallback "
+                       f"({dest[0]}) serves the whole group; {', '.join(dest[1:])} unused"))
+        lims.append(Limitation(
+            feature="context_window_precheck", checks=_affects(scenario, "context_window"),
+            reason="nginx cannot count a prompt's tokens: over-window prompts reach the small model first, and "
+                   "every 400 from it (not only context errors) is re-sent to the context fallback"))
+
+    retry = intent.retry
+    if retry.attempts > 1:
+        lims.append(Limitation(
+            feature="retry_same_upstream", checks=[],
+            reason=f"nginx never retries the server that failed; a failed attempt moves to the next server "
+                   f"(attempts: {retry.attempts} becomes one attempt per server)"))
+    if retry.honor_retry_after or retry.backoff_ms > 0:
+        lims.append(Limitation(
+            feature="honor_retry_after", checks=[],
+            reason="nginx moves to the next server at once: no backoff, retry-after is neither honoured nor used "
+                   "to cool an upstream down (max_fails/fail_timeout only)"))
+    unsupported = sorted(set(retry.retry_on) - set(NEXT_UPSTREAM_STATUSES))
+    if unsupported:
+        lims.append(Limitation(
+            feature="retry_on", checks=[],
+            reason=f"proxy_next_upstream cannot name {', '.join(map(str, unsupported))}; those statuses pass to "
+                   "the client without a retry"))
+    statuses = sorted(set(retry.retry_on) & set(NEXT_UPSTREAM_STATUSES))
+    cooldown = intent.cooldown
+    fail_timeout = max(1, round(cooldown.cooldown_s))  # nginx takes whole seconds here
+    if cooldown.enabled and (cooldown.window_s != cooldown.cooldown_s or fail_timeout != cooldown.cooldown_s):
+        lims.append(Limitation(
+            feature="cooldown_window", checks=[],
+            reason=f"nginx's fail_timeout (whole seconds) is both the window that counts failures and the time a "
+                   f"server stays out: fail_timeout={fail_timeout}s for window_s {cooldown.window_s:g}, "
+                   f"cooldown_s {cooldown.cooldown_s:g}"))
+    lims.append(Limitation(
+        feature="timeout_per_attempt", checks=[],
+        reason=f"proxy_read_timeout {intent.timeout_s:g}s bounds the gap between two reads, not a whole attempt: "
+               "a stream that keeps trickling is never cut"))
+    if intent.allow_truncation:
+        lims.append(Limitation(feature="allow_truncation", checks=[],
+                               reason="nginx never truncates prompts (it cannot read them as tokens)"))
+    return NginxPlan(
+        targets=targets, fallbacks=fallbacks, context=context, sticky=intent.sticky == "session",
+        max_fails=cooldown.failures if cooldown.enabled else 0, fail_timeout_s=fail_timeout,
+        tries=len(targets) + (1 if cooldown.enabled and intent.sticky != "session" else 0),
+        next_upstream=["error", "timeout", *(f"http_{s}" for s in statuses), "non_idempotent"],
+        fallback_statuses=statuses, timeout_s=intent.timeout_s, limitations=lims)
+
+
+def _locations(p: NginxPlan) -> int:
+    return 1 + len(p.fallbacks) + (p.context is not None)
+
+
+def _host_port(base_url: str) -> str:
+    hostport = base_url.split("://", 1)[-1].rstrip("/")
+    if "/" in hostport:
+        raise ConfigError(f"nginx needs upstreams at an origin (http://HOST:PORT), not {base_url!r}")
+    return hostport
+
+
+def _ms(seconds: float) -> str:
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
+def _json_error(status: int, code: str, message: str) -> str:
+    return ('{"error":{"message":"' + message + '","type":"api_error","param":null,"code":"' + code + '"}}')
+
+
+def render(p: NginxPlan, urls: dict[str, str], listen: str, prefix: str,
+           js_module: str = "/usr/lib/nginx/modules/ngx_http_js_module.so") -> str:
+    """nginx.conf text for plan `p`; `urls` maps upstream names to origins, `prefix` holds pid, js and temp files
+    (`nginx -p PREFIX`), `listen` is HOST:PORT. Runs in the foreground and logs errors to stderr."""
+    prefix = prefix.rstrip("/")
+    out = [
+        f"# generated by gatedrill: run with nginx -p {prefix} -c {prefix}/nginx.conf",
+        "daemon off;",
+        "worker_processes 1;",
+        f"pid {prefix}/nginx.pid;",
+        "error_log stderr warn;",
+        f"load_module {js_module};",
+        "events { worker_connections 4096; }",
+        "http {",
+        "  log_format gatedrill '$msec $status $request_time \"$upstream_addr\" \"$upstream_status\" '",
+        "                       '\"$upstream_response_time\" $http_x_gatedrill_correlation_id';",
+        f"  access_log {prefix}/access.log gatedrill;",
+        *(f"  {kind}_temp_path {prefix}/tmp/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")),
+        f"  client_max_body_size {MAX_BODY};",
+        f"  client_body_buffer_size {MAX_BODY};",
+        "  client_body_in_single_buffer on;",
+        f"  js_import gatedrill from {prefix}/gatedrill.js;",
+        # one variable per location: nginx caches a variable's value for the whole request, error_page included
+        *(f"  js_set $gatedrill_body_{i} gatedrill.body;" for i in range(_locations(p))),
+        "",
+        "  upstream gd_targets {",
+    ]
+    if p.sticky:
+        out.append(f"    hash {SESSION_VAR} consistent;  # sticky sessions")
+    total = sum(h.weight for h in p.targets)
+    for h in p.targets:  # whole-number weights in percent (nginx takes integers)
+        fails = f" max_fails={p.max_fails} fail_timeout={round(p.fail_timeout_s)}s"
+        out.append(f"    server {_host_port(urls[h.upstream])} weight={max(1, round(100 * h.weight / total))}{fails};"
+                   f"  # {h.upstream}")
+    if p.max_fails and len(p.targets) == 1:  # see PLACEHOLDER
+        out.append(f"    server {PLACEHOLDER} down;  # nginx ignores max_fails in a group of one server")
+    if p.max_fails and not p.sticky:
+        out.append(f"    server {PLACEHOLDER} backup;  # one more try, so the last failing status counts too")
+    out += ["    keepalive 32;", "  }"]
+    extra = [(f"gd_fallback_{i}", h) for i, h in enumerate(p.fallbacks)]
+    if p.context is not None:
+        extra.append(("gd_context", p.context))
+    for group, h in extra:
+        out += [f"  upstream {group} {{", f"    server {_host_port(urls[h.upstream])};  # {h.upstream}",
+                "    keepalive 8;", "  }"]
+    out += [
+        "",
+        "  server {",
+        f"    listen {listen};",
+        "    proxy_http_version 1.1;",
+        '    proxy_set_header Connection "";',
+        f'    proxy_set_header Authorization "Bearer {p.api_key}";',
+        "    proxy_buffering off;  # SSE passes through as it comes",
+        f"    proxy_connect_timeout {_ms(min(p.timeout_s, 5.0))};",
+        f"    proxy_send_timeout {_ms(p.timeout_s)};",
+        f"    proxy_read_timeout {_ms(p.timeout_s)};",
+        "    recursive_error_pages on;",
+        "    add_header x-gatedrill-nginx-upstream $upstream_addr always;",
+        "    add_header x-gatedrill-nginx-upstream-status $upstream_status always;",
+        '    location = /healthz { return 200 "ok\\n"; }',
+    ]
+    chain = [("/v1/", "gd_targets", p.targets[0].model)] + [(f"@{g}", g, h.model) for g, h in extra
+                                                             if g != "gd_context"]
+    for i, (loc, group, model) in enumerate(chain):
+        nxt = chain[i + 1][0] if i + 1 < len(chain) else None
+        out += [f"    location {loc} {{", f"      set $gatedrill_model {model};",
+                f"      proxy_set_body $gatedrill_body_{i};", f"      proxy_pass http://{group};"]
+        if group == "gd_targets":
+            out += [f"      proxy_next_upstream {' '.join(p.next_upstream)};",
+                    f"      proxy_next_upstream_tries {p.tries};"]
+        else:
+            out.append("      proxy_next_upstream off;")
+        if nxt is not None or (group == "gd_targets" and p.context is not None):
+            out.append("      proxy_intercept_errors on;")
+        if nxt is not None:
+            codes = sorted(set(p.fallback_statuses) | {502, 504})
+            out.append(f"      error_page {' '.join(map(str, codes))} = {nxt};")
+        else:
+            out += ["      error_page 502 = @gd_502;", "      error_page 504 = @gd_504;"]
+        if group == "gd_targets" and p.context is not None:
+            out.append("      error_page 400 = @gd_context;")
+        out.append("    }")
+    if p.context is not None:
+        out += ["    location @gd_context {", f"      set $gatedrill_model {p.context.model};",
+                f"      proxy_set_body $gatedrill_body_{len(chain)};",
+                "      proxy_pass http://gd_context;", "      proxy_next_upstream off;",
+                "      error_page 502 = @gd_502;", "      error_page 504 = @gd_504;", "    }"]
+    for status, code, msg in ((502, "bad_gateway", "nginx: no upstream could be reached"),
+                              (504, "gateway_timeout", "nginx: the upstream did not answer in time")):
+        out += [f"    location @gd_{status} {{", "      default_type application/json;",
+                f"      return {status} '{_json_error(status, code, msg)}';", "    }"]
+    out += ["  }", "}", ""]
+    return "\n".join(out)

@@ -1,0 +1,196 @@
+"""The nginx gateway adapter: the generated nginx.conf (accepted by `nginx -t`, weights, retries, cooldown,
+fallbacks, context fallback, sticky hashing), the limitations it reports, and real nginx in front of real fakes:
+a short drill (split direction, failover to a fallback serving another model, no lost requests) and a context
+fallback."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from fakes import FakeServer
+from fakes.errors import ConfigError
+from harness.checks import gate, judge
+from harness.gateways import get_adapter, limitations
+from harness.gateways.nginx import find_js_module, write_prefix
+from harness.gateways.nginx_conf import plan, render
+from harness.intent import UpstreamEndpoint
+from harness.processes import Processes
+from harness.record import RunRecord
+from harness.runner import RunOptions, resolve_scenario, run
+from harness.scenario import Scenario
+
+NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+
+
+def _has_njs() -> bool:
+    try:
+        find_js_module()
+    except ConfigError:
+        return False
+    return True
+
+
+needs_nginx = pytest.mark.skipif(NGINX is None or not _has_njs(),
+                                 reason="nginx and its njs module are not installed "
+                                        "(apt-get install -y nginx libnginx-mod-http-js)")
+
+
+def scenario(routing: dict[str, Any], upstreams: dict[str, Any] | None = None, **extra: Any) -> Scenario:
+    ups = upstreams or {
+        "stable": {"provider": "openai", "models": [{"id": "gpt-4o-mini"}], "latency": {"ttft_ms": 10, "itl_ms": 1}},
+        "canary": {"provider": "openai", "models": [{"id": "gpt-4o-mini"}], "latency": {"ttft_ms": 10, "itl_ms": 1}},
+        "backup": {"provider": "openai", "models": [{"id": "gpt-4.1"}], "latency": {"ttft_ms": 10, "itl_ms": 1}},
+    }
+    data = {"name": "nginx-test", "seed": 3, "duration_s": 6, "upstreams": ups,
+            "gateway": {"kind": "nginx", "routing": routing},
+            "load": {"arrivals": {"profile": "poisson", "rate": 20}, "mix": {"stream_share": 0.3}}} | extra
+    return Scenario.model_validate(data)
+
+
+CANARY = {"targets": [{"upstream": "stable", "model": "gpt-4o-mini", "weight": 80},
+                      {"upstream": "canary", "model": "gpt-4o-mini", "weight": 20}],
+          "fallbacks": ["backup"], "retry": {"attempts": 1}, "timeout_s": 2,
+          "cooldown": {"failures": 2, "window_s": 2, "cooldown_s": 2}}
+
+
+def conf_for(sc: Scenario, tmp_path: Path) -> tuple[str, Path]:
+    urls = {name: f"http://127.0.0.1:{18100 + i}" for i, name in enumerate(sc.upstreams)}
+    text = render(plan(sc), urls, "127.0.0.1:18099", str(tmp_path), find_js_module() if _has_njs() else "x.so")
+    return text, write_prefix(tmp_path, text)
+
+
+def nginx_accepts(conf: Path, prefix: Path) -> None:
+    assert NGINX is not None
+    r = subprocess.run([NGINX, "-t", "-p", str(prefix), "-c", str(conf)], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+
+
+# -- the generated configuration -------------------------------------------------------------------------------
+
+@needs_nginx
+def test_a_weighted_canary_with_a_fallback_becomes_a_config_nginx_accepts(tmp_path: Path) -> None:
+    text, conf = conf_for(scenario(CANARY), tmp_path)
+    nginx_accepts(conf, tmp_path)
+    assert "weight=80 max_fails=2 fail_timeout=2s;  # stable" in text
+    assert "weight=20 max_fails=2 fail_timeout=2s;  # canary" in text
+    assert "proxy_next_upstream error timeout http_429 http_500 http_502 http_503 http_504 non_idempotent;" in text
+    assert "proxy_next_upstream_tries 3;" in text  # two targets and the placeholder backup that makes failures count
+    assert "error_page 429 500 502 503 504 = @gd_fallback_0;" in text
+    assert "set $gatedrill_model gpt-4.1;" in text  # the fallback is asked for the model it serves
+    assert "daemon off;" in text and "listen 127.0.0.1:18099;" in text and "proxy_buffering off;" in text
+
+
+@needs_nginx
+def test_sticky_sessions_hash_on_the_session_header_without_backup_servers(tmp_path: Path) -> None:
+    text, conf = conf_for(scenario(CANARY | {"sticky": "session"}), tmp_path)
+    nginx_accepts(conf, tmp_path)  # nginx refuses `backup` servers next to `hash`
+    assert "hash $http_x_gatedrill_session_id consistent;" in text
+    assert " backup;" not in text
+
+
+@needs_nginx
+def test_a_context_window_fallback_catches_400s_into_the_large_model(tmp_path: Path) -> None:
+    ups = {"small": {"provider": "openai", "models": [{"id": "gpt-4o-mini", "context_window": 4096}]},
+           "large": {"provider": "openai", "models": [{"id": "gpt-4.1", "context_window": 1000000}]}}
+    sc = scenario({"targets": [{"upstream": "small", "model": "gpt-4o-mini"}],
+                   "context_window_fallbacks": {"small": "large"}}, ups, checks={"context_window": {}})
+    text, conf = conf_for(sc, tmp_path)
+    nginx_accepts(conf, tmp_path)
+    assert "error_page 400 = @gd_context;" in text
+    assert "server 127.0.0.1:9 down;" in text  # a group of one server: nginx would ignore max_fails
+    lims = {lim.feature: lim for lim in plan(sc).limitations}
+    assert lims["context_window_precheck"].checks == ["context_window"]
+
+
+def test_cooldown_and_retry_semantics_nginx_lacks_are_reported() -> None:
+    sc = scenario(CANARY | {"retry": {"attempts": 3, "retry_on": [408, 429, 500]},
+                            "cooldown": {"failures": 2, "window_s": 10, "cooldown_s": 2.5}})
+    lims = {lim.feature: lim.reason for lim in plan(sc).limitations}
+    assert "never retries the server that failed" in lims["retry_same_upstream"]
+    assert "retry-after is neither honoured" in lims["honor_retry_after"]
+    assert "408" in lims["retry_on"] and "429" not in lims["retry_on"]
+    assert "fail_timeout=2s" in lims["cooldown_window"]  # whole seconds only
+
+
+def test_anthropic_upstreams_are_left_out_and_affect_the_drills_checks() -> None:
+    sc = resolve_scenario("failover-drill", RunOptions(gateway="nginx"))
+    lims = {lim.feature: lim for lim in limitations(sc)}
+    assert "secondary" in lims["anthropic_upstreams"].reason
+    assert set(lims["anthropic_upstreams"].checks) == {"rollback", "error_mapping"}  # those the drill declares
+    assert plan(sc).fallbacks == []
+
+
+def test_targets_asking_for_different_models_keep_only_the_first_model() -> None:
+    ups = {"a": {"provider": "openai", "models": [{"id": "gpt-4o-mini"}]},
+           "b": {"provider": "openai", "models": [{"id": "gpt-4.1"}]}}
+    sc = scenario({"targets": [{"upstream": "a", "model": "gpt-4o-mini", "weight": 1},
+                               {"upstream": "b", "model": "gpt-4.1", "weight": 1}]}, ups,
+                  checks={"canary_split": {}})
+    p = plan(sc)
+    assert [h.upstream for h in p.targets] == ["a"]
+    (lim,) = [x for x in p.limitations if x.feature == "targets_with_different_models"]
+    assert lim.checks == ["canary_split"] and "b/gpt-4.1" in lim.reason
+
+
+def test_a_routing_with_only_anthropic_targets_is_refused_with_what_to_do() -> None:
+    ups = {"claude": {"provider": "anthropic", "models": [{"id": "claude-haiku-4-5"}]}}
+    sc = scenario({"targets": [{"upstream": "claude", "model": "claude-haiku-4-5"}]}, ups)
+    with pytest.raises(ConfigError, match="use another --gateway"):
+        plan(sc)
+
+
+# -- real nginx in front of real fakes --------------------------------------------------------------------------
+
+@needs_nginx
+def test_context_fallback_sends_an_over_window_prompt_on_to_the_large_model(tmp_path: Path) -> None:
+    ups = {"small": {"provider": "openai", "models": [{"id": "gpt-4o-mini", "context_window": 300}]},
+           "large": {"provider": "openai", "models": [{"id": "gpt-4.1", "context_window": 100000}]}}
+    sc = scenario({"targets": [{"upstream": "small", "model": "gpt-4o-mini"}],
+                   "context_window_fallbacks": {"small": "large"}}, ups)
+    small_models = [{"id": "gpt-4o-mini", "context_window": 300}]
+    large_models = [{"id": "gpt-4.1", "context_window": 100000}]
+    with FakeServer(provider="openai", name="small", models=small_models) as small, \
+            FakeServer(provider="openai", name="large", models=large_models) as large, Processes(tmp_path) as procs:
+        eps = [UpstreamEndpoint(name=f.name, provider="openai", base_url=f.url) for f in (small, large)]
+        gw = get_adapter("nginx").start(procs, sc, eps, tmp_path)
+        for words in (10, 2000):
+            body = {"model": "drill", "max_tokens": 8, "messages": [{"role": "user", "content": "word " * words}]}
+            r = httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=gw.client_headers(), timeout=10)
+            assert r.status_code == 200, r.text
+        assert [e["model"] for e in small.journal.records()] == ["gpt-4o-mini", "gpt-4o-mini"]
+        assert [e["status"] for e in small.journal.records()] == [200, 400]
+        assert [e["model"] for e in large.journal.records()] == ["gpt-4.1"]  # the long prompt, re-sent whole
+        assert "word " * 2000 in large.journal.records()[0]["body"]["messages"][0]["content"]
+        assert gw.proc is not None
+    assert gw.proc.poll() is not None  # stopped with the Processes
+
+
+@needs_nginx
+def test_a_short_drill_through_nginx_splits_fails_over_and_loses_nothing(tmp_path: Path) -> None:
+    faults = [{"fault": {"kind": "http_error", "status": 500}}]
+    sc = scenario(CANARY, timeline=[
+        {"at_s": 2, "action": "set_faults", "upstream": "stable", "faults": faults},
+        {"at_s": 2, "action": "set_faults", "upstream": "canary", "faults": faults},
+        {"at_s": 4, "action": "clear_faults", "upstream": "stable"},
+        {"at_s": 4, "action": "clear_faults", "upstream": "canary"}],
+        checks={"accounting": {}, "error_mapping": {}})
+    out = run(sc, RunOptions(gateway="nginx", out=tmp_path / "run")).path
+    rec = RunRecord.load(out)
+    assert rec.meta["gateway"]["kind"] == "nginx"
+    assert all(c["status"] == 200 for c in rec.clients), [c for c in rec.clients if c["status"] != 200][:3]
+    ok = {name: [e for e in rec.journals[name] if e["status"] == 200] for name in ("stable", "canary", "backup")}
+    before = {name: [e for e in ok[name] if e["arrival_wall"] < rec.meta["load_start_wall"] + 2]
+              for name in ("stable", "canary")}
+    assert len(before["stable"]) > 2 * len(before["canary"]) > 0  # 80/20 before the faults, in the right direction
+    assert len(ok["backup"]) >= 10 and {e["model"] for e in ok["backup"]} == {"gpt-4.1"}
+    served = {e["correlation_id"] for entries in ok.values() for e in entries}
+    assert {c["correlation_id"] for c in rec.clients} <= served  # every client request was served upstream
+    verdicts = judge(rec)
+    assert gate(verdicts), [v.summary for v in verdicts]
+    assert (out / "logs" / "nginx" / "nginx.conf").exists() and (out / "logs" / "nginx" / "access.log").exists()
