@@ -154,11 +154,11 @@ def litellm_limitations(scenario: Scenario) -> list[Limitation]:
             feature="cooldown_window", checks=[],
             reason=f"LiteLLM counts a deployment's failures over cooldown_time ({cooldown.cooldown_s:g} s), not over "
                    f"a separate window ({cooldown.window_s:g} s); an upstream retry-after overrides cooldown_time"))
-    if cooldown.enabled and _expects_probe(scenario):
+    if cooldown.enabled and cooldown.failures > 1:
         out.append(Limitation(
             feature="cooldown_probe", checks=["rollback"],
-            reason="LiteLLM has no half-open probe: a cooled-down deployment returns to full traffic when "
-                   "cooldown_time ends"))
+            reason="LiteLLM has no half-open probe: a cooled-down deployment gets full traffic again when "
+                   f"cooldown_time ends, until {cooldown.failures} more failures cool it down again"))
     cw = routing.context_window_fallbacks
     if cw:
         uniform = all(cw.get(t.upstream) == next(iter(cw.values())) for t in routing.targets if t.weight > 0)
@@ -168,10 +168,6 @@ def litellm_limitations(scenario: Scenario) -> list[Limitation]:
                 reason="LiteLLM sets context-window fallbacks per model group, not per upstream: every target "
                        f"falls back to {', '.join(dict.fromkeys(cw.values()))} in that order"))
     return out
-
-
-def _expects_probe(scenario: Scenario) -> bool:
-    return bool((scenario.checks.get("rollback") or {}).get("expect_probe"))
 
 
 def _executable(opts: LiteLLMOptions) -> str:
