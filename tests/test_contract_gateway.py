@@ -1,0 +1,95 @@
+"""The gateway contract suite: it passes against the reference gateway and fails against each mutant it can see,
+with the minimal failing request as a curl line; `gatedrill contract` runs the same suite from the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from contracts.gateway_suite import SuiteOptions, SuiteResult, SuiteTarget, run_suite, start_target
+
+pytestmark = pytest.mark.timeout(240)
+QUICK = {"max_examples": 15, "sessions": 4, "budget_s": 60.0}
+
+
+@pytest.fixture(scope="module")
+def reference() -> Iterator[SuiteTarget]:
+    with start_target("reference") as target:
+        yield target
+
+
+@pytest.fixture(scope="module")
+def reference_result(reference: SuiteTarget) -> SuiteResult:
+    return run_suite(reference, SuiteOptions(**QUICK))  # type: ignore[arg-type]
+
+
+def test_the_reference_gateway_meets_the_contract(reference_result: SuiteResult) -> None:
+    assert reference_result.ok, "\n".join(reference_result.summary_lines())
+    ran = {p.name: p.cases for p in reference_result.parts if not p.skipped}
+    assert ran["POST /v1/chat/completions [positive]"] >= QUICK["max_examples"]
+    assert ran["POST /v1/chat/completions [negative]"] >= QUICK["max_examples"]
+    assert ran["GET /v1/models [positive]"] >= 1
+    assert ran["rate_limit_passthrough"] == 2
+    assert ran["conversation_continuity (stateful)"] == QUICK["sessions"] * 3
+
+
+def test_streams_through_the_reference_gateway_reassemble_to_what_the_upstream_produced(
+        reference: SuiteTarget) -> None:
+    """The reassembly check compared real streams: the fakes journaled the suite's streamed cases."""
+    streamed = [r for srv in reference.fakes.values() for r in srv.fake.journal.records()
+                if r["stream"] and r["status"] == 200 and (r["correlation_id"] or "").startswith("contract-0-")]
+    assert streamed, "the positive cases included no streamed request"
+
+
+@pytest.mark.parametrize(("mutant", "parts", "expected"), [
+    ("rate_limit_to_500", ("rate_limit",), {"rate_limit_passthrough"}),
+    ("lose_stream_tail", ("positive",), {"Custom check failed: `sse_stream_conformance`"}),
+    ("drop_history_on_switch", ("stateful",), {"conversation_continuity"}),
+])
+def test_each_visible_mutant_fails_its_contract_check(mutant: str, parts: tuple[str, ...], expected: set[str]) -> None:
+    with start_target("reference", mutant=mutant) as target:
+        result = run_suite(target, SuiteOptions(parts=parts, **QUICK))  # type: ignore[arg-type]
+    assert result.failed_checks() == expected, "\n".join(result.summary_lines())
+    for finding in result.findings:
+        assert finding.curl and finding.curl.startswith("curl ") and "/v1/chat/completions" in finding.curl
+        assert "sk-gatedrill" not in finding.curl  # credentials are redacted
+
+
+def test_a_lost_stream_tail_shrinks_to_a_minimal_request() -> None:
+    with start_target("reference", mutant="lose_stream_tail") as target:
+        result = run_suite(target, SuiteOptions(parts=("positive",), **QUICK))  # type: ignore[arg-type]
+    (finding,) = result.findings
+    assert finding.curl is not None and '"stream": true' in finding.curl
+    assert finding.curl.count('"role"') == 1  # one message is all it takes
+
+
+def test_gatedrill_contract_exits_1_and_writes_junit_on_a_finding(tmp_path: Path) -> None:
+    junit = tmp_path / "contract.xml"
+    argv = [sys.executable, "-m", "harness.cli", "contract", "--mutant", "rate_limit_to_500", "--junit", str(junit),
+            "--max-examples", "5", "--part", "rate_limit", "--part", "positive"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAIL  rate_limit_passthrough" in proc.stdout and "reproduce: curl" in proc.stdout
+    suite = ET.parse(junit).getroot()
+    failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert failed == ["rate_limit_passthrough"]
+
+
+def test_gatedrill_contract_passes_the_reference_gateway(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "contract", "--max-examples", "5",
+                           "--junit", str(tmp_path / "c.xml")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "passed" in proc.stdout.splitlines()[-1]
+
+
+def test_unknown_gateway_and_mutant_are_usage_errors() -> None:
+    for argv in (["--gateway", "nope"], ["--mutant", "nope"], ["--gateway", "url:http://127.0.0.1:9", "--mutant",
+                                                               "lose_stream_tail"]):
+        proc = subprocess.run([sys.executable, "-m", "harness.cli", "contract", *argv], capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 2 and proc.stderr.startswith("gatedrill: error:"), proc.stderr
