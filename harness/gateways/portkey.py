@@ -104,6 +104,23 @@ def portkey_config(scenario: Scenario, endpoints: list[UpstreamEndpoint]) -> dic
     return node
 
 
+def option_upstreams(config: dict[str, Any], fake_urls: dict[str, str]) -> dict[str, str]:
+    """`x-portkey-last-used-option-index` value (e.g. `config.targets[0].targets[1]`) -> the upstream it names, so
+    the gateway's own claim can be read next to the journals (run record: logs/portkey-config.json, meta.fakes)."""
+    by_host = {f"{url.rstrip('/')}/v1": name for name, url in fake_urls.items()}
+    out: dict[str, str] = {}
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        if "targets" in node:
+            for i, child in enumerate(node["targets"]):
+                walk(child, f"{path}.targets[{i}]")
+        else:
+            out[path] = by_host.get(node.get("custom_host", ""), "?")
+
+    walk(config, "config")
+    return out
+
+
 def portkey_limitations(scenario: Scenario) -> list[Limitation]:
     """The parts of the intent Portkey cannot express, each with the checks it affects."""
     routing = scenario.gateway.routing
