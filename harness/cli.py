@@ -116,18 +116,21 @@ def _report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @main.command("run")
 @click.argument("scenario")
-@click.option("--gateway", default="reference", show_default=True,
-              help="The system under test: reference (embedded), litellm (LiteLLM proxy), portkey (Portkey gateway), "
+@click.option("--gateway", default=None,
+              help="The system under test (default: gatedrill.yaml's gateway, else reference): "
+                   "reference (embedded), litellm (LiteLLM proxy), portkey (Portkey gateway), "
                    "nginx, container (the scenario's image), or url:http://HOST:PORT (yours, set up by hand). Real "
                    "gateways are configured from the scenario's routing intent; what they cannot express is listed "
                    "before the run and the checks it affects are marked expected to fail.")
 @click.option("--mutant", default=None, help="Reference gateway only: run with a deliberate bug (see --help-mutants).")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
-              help="Run record folder (default runs/NAME-TIME).")
-@click.option("--scale", type=float, default=1.0, show_default=True, help="Multiply durations and timeline times.")
+              help="Run record folder (default runs/NAME-TIME, or gatedrill.yaml's out/NAME-TIME).")
+@click.option("--scale", type=float, default=None,
+              help="Multiply durations and timeline times (default: gatedrill.yaml's scale, else 1).")
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @_report_options
-def run_cmd(scenario: str, gateway: str, mutant: str | None, out: str | None, scale: float, seed: int | None,
+def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | None, scale: float | None,
+            seed: int | None,
             html: str | None, junit: str | None, json_out: str | None) -> None:
     """Run a drill (a built-in name like canary-rollback, or a scenario file) and write a run record.
 
@@ -137,23 +140,23 @@ def run_cmd(scenario: str, gateway: str, mutant: str | None, out: str | None, sc
       gatedrill run canary-split --scale 0.2 --out runs/split
       gatedrill run my-drill.yaml --gateway url:http://127.0.0.1:4000
     """
-    from pathlib import Path
-
     from .intent import MUTANTS
+    from .project_config import run_defaults
     from .runner import RunOptions, run
 
     if mutant is not None and mutant not in MUTANTS:
         raise GatedrillError(f"unknown mutant {mutant!r}; choose one of: {', '.join(MUTANTS)}")
     from .load import console_progress
 
+    gateway, out_dir, scale = run_defaults(gateway, out, scale, scenario)  # flags, else gatedrill.yaml, else defaults
     progress = console_progress(sys.stderr)
-    opts = RunOptions(gateway=gateway, mutant=mutant, out=Path(out) if out else None, scale=scale, seed=seed,
+    opts = RunOptions(gateway=gateway, mutant=mutant, out=out_dir, scale=scale, seed=seed,
                       progress=progress, notice=click.echo)
     restore_signals = _stop_on_signals()
     try:
         outcome = run(scenario, opts)
     except KeyboardInterrupt:
-        where = f"; the partial run record is in {out}" if out else ""
+        where = f"; the partial run record is in {out_dir}" if out_dir else ""
         click.echo(f"gatedrill: interrupted; every process it started is stopped{where}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     finally:
@@ -247,6 +250,22 @@ def report_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool, ht
     _print_run_summary(run_dir)
     if not _judge_and_print(run_dir, list(sets), allow_inconclusive, html=html, junit=junit, json_out=json_out):
         sys.exit(EXIT_FAILED)
+
+
+@main.command("init")
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+def init_cmd(directory: str, force: bool) -> None:
+    """Scaffold gatedrill in a repository: gatedrill.yaml (project defaults) and a canary scenario to fill in.
+
+    Refuses to overwrite existing files unless --force.
+    """
+    from .scaffold import init_project
+
+    for path in init_project(directory, force=force):
+        click.echo(f"wrote {path}")
+    click.echo("next: fill in the FILL IN parts of gatedrill.yaml and the scenario, then run "
+               "`gatedrill run scenarios/my-gateway-canary.yaml` or `pytest scenarios/`")
 
 
 @main.command("contract")
