@@ -150,6 +150,8 @@ def continuity_table(run: JudgedRun) -> str | None:
             _atom_diff(ev.get("first_differing_atom")),
         ]))
     more = (f"<p>... {len(sessions) - CONTINUITY_ROWS} more sessions</p>" if len(sessions) > CONTINUITY_ROWS else "")
-    shown = sum(len(e) for e in sessions.values())
-    note = f'<p class="note">From the verdict\'s evidence: {shown} broken turns (the check caps its list).</p>'
+    broken = f.get("sessions_broken", len(sessions))
+    left_out = sum(int(ev.get("more") or 0) for ev in v.evidence)
+    note = (f'<p class="note">{len(sessions)} of {esc(broken)} broken sessions shown, from the verdict\'s evidence'
+            + (f" ({left_out} more broken turns left out of it)" if left_out else "") + ".</p>")
     return head + '<table class="grid continuity">' + "".join(rows) + "</table>" + more + note
