@@ -1,4 +1,4 @@
-"""The live status of a load run, and how to show it: one plain line per update for CI, a live panel on a TTY.
+"""The live status of a load run, and how to show it: plain lines for CI and logs, a live panel on a terminal.
 
 The worker sends a `Progress` about once a second; the parent hands each to `on_progress`. Rates are over
 the last interval: `target_rate` is what the schedule asked for (arrivals/s: sessions, or requests when
@@ -8,6 +8,7 @@ sent including later turns.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -59,12 +60,19 @@ class Progress:
 
 
 class PlainProgress:
-    """Prints each update as one line."""
+    """Prints updates as plain lines: the first, every phase change and the last at once, the rest at most one per
+    `every_s` seconds of the run (a long drill in a CI log stays readable)."""
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
+    def __init__(self, stream: IO[str] | None = None, every_s: float = 5.0) -> None:
         self.stream = stream or sys.stderr
+        self.every_s = every_s
+        self._phase: str | None = None
+        self._last_s = float("-inf")
 
     def __call__(self, p: Progress) -> None:
+        if p.phase == self._phase and p.elapsed_s - self._last_s < self.every_s:
+            return
+        self._phase, self._last_s = p.phase, p.elapsed_s
         print(p.line(), file=self.stream, flush=True)
 
     def close(self) -> None:
@@ -72,7 +80,8 @@ class PlainProgress:
 
 
 class RichProgress:
-    """A live-updating panel (rich) for interactive terminals."""
+    """A live-updating panel (rich) for interactive terminals: phase, a time bar, rates, errors, latency and the
+    share of traffic each upstream got. The last state stays on screen when the run ends."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         from rich.console import Console
@@ -83,23 +92,28 @@ class RichProgress:
         self._started = False
 
     def _table(self, p: Progress) -> Any:
+        from rich.progress_bar import ProgressBar
         from rich.table import Table
+        from rich.text import Text
 
-        t = Table(title=f"load: {p.phase}", show_header=False, expand=False)
+        colour = {"running": "green", "draining": "yellow", "done": "bold green", "cancelled": "red"}.get(p.phase, "")
+        t = Table(title=Text(f"load: {p.phase}", style=colour), show_header=False, expand=False, box=None)
         t.add_column(style="bold")
         t.add_column()
-        frac = min(1.0, p.elapsed_s / p.duration_s) if p.duration_s else 0.0
-        bar = "#" * int(frac * 30) + "." * (30 - int(frac * 30))
-        t.add_row("time", f"{bar} {p.elapsed_s:.1f}s / {p.duration_s:g}s ({p.remaining_s:.1f}s left)")
+        t.add_column()
+        total = p.duration_s or 1.0
+        t.add_row("time", ProgressBar(total=total, completed=min(p.elapsed_s, total), width=30),
+                  f"{p.elapsed_s:.1f}s / {p.duration_s:g}s ({p.remaining_s:.1f}s left)")
         target = "closed model" if p.target_rate is None else f"{p.target_rate:.1f}/s"
-        style = "" if p.target_rate is None or p.achieved_rate >= 0.95 * p.target_rate else "[red]"
-        t.add_row("arrivals", f"{style}{p.achieved_rate:.1f}/s achieved of {target}")
-        t.add_row("requests", f"{p.request_rate:.1f}/s; sent {p.sent}, done {p.completed}, in flight {p.in_flight}")
-        t.add_row("errors", f"{'[red]' if p.errors else ''}{p.errors}")
-        t.add_row("latency", f"p50 {p.latency_p50_ms:.1f} ms, p99 {p.latency_p99_ms:.1f} ms "
-                             f"(send lag p99 {p.send_lag_p99_ms:.1f} ms)")
-        for name, share in p.upstream_share.items():
-            t.add_row(f"  {name}", f"{share:.1%}")
+        behind = p.target_rate is not None and p.phase == "running" and p.achieved_rate < 0.95 * p.target_rate
+        t.add_row("arrivals", "", Text(f"{p.achieved_rate:.1f}/s achieved of {target}", style="red" if behind else ""))
+        t.add_row("requests", "", f"{p.request_rate:.1f}/s; sent {p.sent}, done {p.completed}, in flight {p.in_flight}")
+        share = p.errors / p.completed if p.completed else 0.0
+        t.add_row("errors", "", Text(f"{p.errors} ({share:.1%} of done)", style="red" if p.errors else ""))
+        t.add_row("latency", "", f"p50 {p.latency_p50_ms:.1f} ms, p99 {p.latency_p99_ms:.1f} ms "
+                                 f"(send lag p99 {p.send_lag_p99_ms:.1f} ms)")
+        for name, frac in p.upstream_share.items():
+            t.add_row(f"  {name}", ProgressBar(total=1.0, completed=frac, width=30), f"{frac:.1%}")
         return t
 
     def __call__(self, p: Progress) -> None:
@@ -114,12 +128,26 @@ class RichProgress:
             self._started = False
 
 
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
 def console_progress(stream: IO[str] | None = None) -> Callable[[Progress], None]:
-    """The right view for the stream: the rich panel on a TTY (when rich is installed), else plain lines."""
+    """The right view for the stream: the rich panel on an interactive terminal; plain lines in CI (`CI` set, as
+    CI services do), on a dumb terminal, or when the stream is not a TTY (piped, redirected to a log).
+    `GATEDRILL_PROGRESS=plain|rich|off` overrides the choice."""
     out = stream or sys.stderr
-    if out.isatty():
+    forced = os.environ.get("GATEDRILL_PROGRESS", "").strip().lower()
+    if forced == "off":
+        return _silent
+    interactive = out.isatty() and not _truthy(os.environ.get("CI")) and os.environ.get("TERM") != "dumb"
+    if forced == "rich" or (forced != "plain" and interactive):
         try:
             return RichProgress(out)
         except ImportError:
             pass
     return PlainProgress(out)
+
+
+def _silent(_p: Progress) -> None:
+    pass
