@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contracts.strategies import anthropic_messages_requests, openai_chat_requests
 from contracts.validate import StreamSummary, anthropic_error_type_matches, check_response
 from fakes import FakeServer
 
@@ -19,9 +20,6 @@ SETTINGS = settings(max_examples=40, deadline=None, database=None, derandomize=T
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 OPENAI_HEADERS = {"authorization": "Bearer sk-contract"}
 ANTHROPIC_HEADERS = {"x-api-key": "sk-ant-contract", "anthropic-version": "2023-06-01"}
-WORDS = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=40)
-TOOL = {"type": "function", "function": {"name": "lookup", "description": "look a thing up",
-                                         "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}
 
 
 @pytest.fixture(scope="module")
@@ -42,58 +40,14 @@ def client() -> Iterator[httpx.Client]:
         yield c
 
 
-@st.composite
-def openai_chats(draw: st.DrawFn) -> dict[str, Any]:
-    """OpenAI chat requests: a system prompt or not, alternating turns ending with the user, the options fakes read."""
-    turns = draw(st.integers(1, 4))
-    messages: list[dict[str, Any]] = []
-    if draw(st.booleans()):
-        messages.append({"role": draw(st.sampled_from(["system", "developer"])), "content": draw(WORDS)})
-    for i in range(turns):
-        messages.append({"role": "user", "content": draw(WORDS)})
-        if i < turns - 1:
-            messages.append({"role": "assistant", "content": draw(WORDS)})
-    body: dict[str, Any] = {"model": draw(st.sampled_from(["gpt-4o-mini", "gpt-4o"])), "messages": messages}
-    stream = draw(st.booleans())
-    if stream:
-        body["stream"] = True
-        if draw(st.booleans()):
-            body["stream_options"] = {"include_usage": True}
-    if draw(st.booleans()):
-        body["max_tokens"] = draw(st.integers(1, 64))
-    if draw(st.booleans()):
-        body["n"] = draw(st.integers(1, 3))
-    if draw(st.booleans()):
-        body["stop"] = draw(st.lists(st.sampled_from(["the", "and", "."]), min_size=1, max_size=3))
-    if draw(st.booleans()):
-        body["tools"] = [TOOL]
-    if draw(st.booleans()):
-        body["temperature"] = draw(st.floats(0, 2))
-    return body
+def openai_chats() -> st.SearchStrategy[dict[str, Any]]:
+    """contracts.strategies' OpenAI requests (tools, n, stop, sampling, streams with and without usage)."""
+    return st.sampled_from(["gpt-4o-mini", "gpt-4o"]).flatmap(lambda m: openai_chat_requests(model=m, stream=None))
 
 
-@st.composite
-def anthropic_messages(draw: st.DrawFn) -> dict[str, Any]:
-    turns = draw(st.integers(1, 4))
-    messages: list[dict[str, Any]] = []
-    for i in range(turns):
-        text = draw(WORDS)
-        content: Any = text if draw(st.booleans()) else [{"type": "text", "text": text}]
-        messages.append({"role": "user", "content": content})
-        if i < turns - 1:
-            messages.append({"role": "assistant", "content": draw(WORDS)})
-    body: dict[str, Any] = {"model": draw(st.sampled_from(["claude-haiku-4-5", "claude-sonnet-4-5"])),
-                            "max_tokens": draw(st.integers(1, 64)), "messages": messages}
-    if draw(st.booleans()):
-        body["system"] = draw(WORDS)
-    if draw(st.booleans()):
-        body["stream"] = True
-    if draw(st.booleans()):
-        body["stop_sequences"] = draw(st.lists(st.sampled_from(["the", "and"]), min_size=1, max_size=2))
-    if draw(st.booleans()):
-        body["tools"] = [{"name": "lookup", "description": "look a thing up",
-                          "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}]
-    return body
+def anthropic_messages() -> st.SearchStrategy[dict[str, Any]]:
+    return st.sampled_from(["claude-haiku-4-5", "claude-sonnet-4-5"]).flatmap(
+        lambda m: anthropic_messages_requests(model=m, stream=None))
 
 
 def _judge(doc: str, path: str, r: httpx.Response) -> Any:
