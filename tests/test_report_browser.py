@@ -60,7 +60,11 @@ def open_report(browser: Any, path: Path) -> tuple[Any, dict[str, list[str]]]:
     page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: seen["errors"].append(str(e)))
     page.on("request", lambda r: seen["requests"].append(r.url))
-    page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+    def on_dialog(dialog: Any) -> None:
+        seen["dialogs"].append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     page.goto(path.as_uri(), wait_until="load")
     return page, seen
 
