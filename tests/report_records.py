@@ -33,9 +33,25 @@ def real_run(drill: str, scale: float, mutant: str | None = None) -> Path:
     return run(drill, RunOptions(scale=scale, mutant=mutant, out=out)).path
 
 
+@functools.cache
+def rollback_cli_run() -> tuple[Path, int, str]:
+    """`gatedrill run canary-rollback --scale 0.3 --html/--junit/--json` (CI=true): ~13 s of load, a fault window
+    on the canary, rollback and recovery. Returns the record folder (reports inside it), exit code and output."""
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    out = _ROOT / "canary-rollback-cli"
+    args = ["run", "canary-rollback", "--scale", "0.3", "--out", str(out), "--html", str(out / "report.html"),
+            "--junit", str(out / "junit.xml"), "--json", str(out / "report.json")]
+    result = CliRunner().invoke(main, args, env={"CI": "true"})
+    assert (out / "meta.json").exists(), result.output
+    return out, result.exit_code, result.output
+
+
 def rollback_run() -> Path:
-    """canary-rollback at scale 0.3: ~13 s of load, a fault window on the canary, rollback and recovery."""
-    return real_run("canary-rollback", 0.3)
+    """The canary-rollback run record made by `rollback_cli_run`."""
+    return rollback_cli_run()[0]
 
 
 def failing_split_run() -> Path:

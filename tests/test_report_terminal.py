@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from report_records import SECRET, hostile_record, rollback_run
+from report_records import SECRET, hostile_record, rollback_cli_run, rollback_run
 
 from harness.checks import Status, Verdict, judge
 from harness.cli import main
@@ -101,3 +101,13 @@ def test_report_command_on_a_real_run_prints_summary_and_verdicts_and_exits_by_t
     assert allowed.exit_code == 0, allowed.output
     bad = runner.invoke(main, ["report", str(tmp_path)])
     assert bad.exit_code == 2 and "is not a gatedrill run record" in bad.output
+
+
+def test_run_prints_the_summary_and_verdicts_and_writes_the_three_reports() -> None:
+    out, code, output = rollback_cli_run()
+    assert code == 0, output
+    assert re.search(r"^drill canary-rollback: \d+ requests", output, re.M)
+    assert re.search(r"^PASS\s+rollback\s", output, re.M) and "gate: passed" in output
+    for name in ("report.html", "junit.xml", "report.json"):
+        assert f"report: {out / name}" in output
+        assert (out / name).stat().st_size > 500
