@@ -1,0 +1,151 @@
+"""The container adapter: any gateway image (APIPark, Kong, Envoy AI Gateway, a local nginx...) started with
+testcontainers on host networking, so it reaches the fakes on 127.0.0.1 and listens on a loopback port itself.
+
+Options live under `gateway.container` (harness.scenario.ContainerOptions): image, command, env, the port, and
+which adapter generates the configuration mounted into it (`config: nginx`; `none` when the image brings its own).
+The container's life is tied to a child process (`docker_engine follow`) that streams its log into RUN/logs/ and
+removes the container when the run ends, however it ends; the runner watches that child for liveness.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from fakes.errors import ConfigError
+
+from ..processes import InfrastructureError
+from .base import DEFAULT_API_KEY, Limitation, RunningGateway, free_port, log_hint
+from .docker_engine import docker_client, image_present, wait_following
+
+if TYPE_CHECKING:
+    from ..intent import UpstreamEndpoint
+    from ..processes import Processes
+    from ..scenario import ContainerOptions, Scenario
+
+LOG = "container.log"
+LABEL = "dev.gatedrill.workdir"  # on every container we start: the folder its config and log are in (RUN/logs)
+
+
+def options(scenario: Scenario) -> ContainerOptions:
+    opts = scenario.gateway.container
+    if opts is None:
+        raise ConfigError("the container gateway needs `gateway.container: {image: ...}` in the scenario "
+                          "(the image to run, and optionally command, env, port, config)")
+    return opts
+
+
+class ContainerAdapter:
+    name = "container"
+
+    def limitations(self, scenario: Scenario) -> list[Limitation]:
+        opts = options(scenario)
+        if opts.config == "nginx":
+            from .nginx_conf import plan
+
+            return plan(scenario).limitations
+        return [Limitation(feature="routing", checks=[],
+                           reason=f"the image {opts.image} brings its own configuration; gatedrill does not "
+                                  "translate the routing intent for it, so it must match the scenario by hand")]
+
+    def start(self, procs: Processes, scenario: Scenario, endpoints: list[UpstreamEndpoint],
+              workdir: Path) -> RunningGateway:
+        opts = options(scenario)
+        client = docker_client()
+        if client is None:
+            raise InfrastructureError("the container gateway needs a Docker engine, and none answers "
+                                      "(start dockerd, or set DOCKER_HOST)")
+        if not image_present(client, opts.image):
+            if not opts.pull:
+                raise ConfigError(f"image {opts.image!r} is not present locally; build or load it, or set "
+                                  "gateway.container.pull: true to pull it from its registry")
+            client.images.pull(opts.image)
+        port = opts.port or free_port()
+        config_dir = (workdir / "container").resolve()
+        config_dir.mkdir(parents=True, exist_ok=True)
+        command = opts.command
+        config_file = f"{opts.mount_path}/nginx.conf" if opts.config == "nginx" else ""
+        if opts.config == "nginx":
+            from .nginx import write_prefix
+            from .nginx_conf import plan, render
+
+            p = plan(scenario)
+            p.api_key = {e.name: e.api_key for e in endpoints}.get(p.targets[0].upstream, p.api_key)
+            write_prefix(config_dir, render(p, {e.name: e.base_url for e in endpoints}, f"127.0.0.1:{port}",
+                                            opts.mount_path, opts.nginx_js_module))
+            command = command or ["nginx", "-p", opts.mount_path, "-c", config_file]
+        fill = {"port": str(port), "config_dir": opts.mount_path, "config_file": config_file}
+        container = _start(opts.image, [c.format(**fill) for c in command] if command else None,
+                           {k: v.format(**fill) for k, v in opts.env.items()},
+                           str(config_dir), opts.mount_path, str(workdir.resolve()))
+        ready = workdir / "container.following"
+        ready.unlink(missing_ok=True)
+        try:
+            proc = procs.start([sys.executable, "-m", "harness.gateways.docker_engine", "follow", container.id,
+                                str(ready)], LOG)
+            wait_following(ready, proc)
+        except BaseException:
+            _remove(container)
+            raise
+        if not ready.exists():  # the follower died before taking charge: nothing else would remove the container
+            _remove(container)
+            raise InfrastructureError(f"could not follow the container ({opts.image}){log_hint(workdir / LOG)}")
+        url = f"http://127.0.0.1:{port}"
+        _wait_answering(url + opts.ready_path, proc, opts.start_timeout_s, workdir / LOG, opts.image)
+        return RunningGateway(url=url, proc=proc, log=LOG, headers=dict(opts.headers),
+                              api_key=opts.api_key or DEFAULT_API_KEY)
+
+
+def _start(image: str, command: list[str] | None, env: dict[str, str], config_dir: str, mount_path: str,
+           workdir: str) -> Any:
+    """The container, started by testcontainers on host networking with the config folder mounted (no Ryuk reaper:
+    it would need a registry; our `follow` child removes the container instead)."""
+    from testcontainers.core.config import testcontainers_config
+    from testcontainers.core.container import DockerContainer
+
+    testcontainers_config.ryuk_disabled = True
+    tc = DockerContainer(image).with_kwargs(network_mode="host", labels={LABEL: workdir})
+    tc = tc.with_volume_mapping(config_dir, mount_path, "rw")
+    for key, value in env.items():
+        tc = tc.with_env(key, value)
+    if command:
+        tc = tc.with_command(command)
+    try:
+        tc.start()
+    except Exception as exc:
+        wrapped = getattr(tc, "_container", None)
+        if wrapped is not None:
+            _remove(wrapped)
+        raise InfrastructureError(f"the container ({image}) did not start: {type(exc).__name__}: {exc}") from None
+    return tc.get_wrapped_container()
+
+
+def _remove(container: Any) -> None:
+    with contextlib.suppress(Exception):
+        container.remove(force=True)
+
+
+def _wait_answering(url: str, proc: subprocess.Popen[bytes], timeout_s: float, log: Path, image: str) -> None:
+    """Poll until the gateway answers HTTP below 500 (its own routes may want auth), or fail with its last words."""
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise InfrastructureError(f"the container ({image}) exited during start-up (exit code {proc.returncode})"
+                                      f"{log_hint(log)}")
+        try:
+            r = httpx.get(url, timeout=2.0)
+            if r.status_code < 500:
+                return
+            last = f"HTTP {r.status_code}"
+        except httpx.HTTPError as exc:
+            last = type(exc).__name__
+        time.sleep(0.25)
+    raise InfrastructureError(f"the container ({image}) did not answer {url} within {timeout_s:g} s ({last})"
+                              f"{log_hint(log)}")

@@ -1,0 +1,123 @@
+"""The container gateway adapter: a gateway image (here a locally built nginx image, no registry) started with
+testcontainers on host networking in front of the fakes; a short drill through it, and no container left behind
+after a run, a failed start, or a stop through the harness's process handling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakes import FakeServer
+from fakes.errors import ConfigError
+from harness.checks import gate, judge
+from harness.gateways import get_adapter, limitations
+from harness.gateways.container import LABEL
+from harness.gateways.docker_engine import Engine, EngineUnavailable, ensure_engine, import_nginx_image
+from harness.intent import UpstreamEndpoint
+from harness.processes import InfrastructureError, Processes
+from harness.record import RunRecord
+from harness.runner import RunOptions, run
+from harness.scenario import Scenario
+
+pytest.importorskip("testcontainers")
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The Docker engine (a dockerd started here if none answers, stopped afterwards) and the local nginx image."""
+    try:
+        eng = ensure_engine(tmp_path_factory.mktemp("dockerd") / "dockerd.log")
+    except EngineUnavailable as exc:
+        pytest.skip(f"no Docker engine: {exc}")
+    try:
+        import_nginx_image(eng.client)
+    except EngineUnavailable as exc:
+        eng.stop()
+        pytest.skip(f"cannot build the local nginx image: {exc}")
+    yield eng
+    eng.stop()
+
+
+def ours(engine: Engine, run_dir: Path) -> list[Any]:
+    """Containers (running or not) this run started."""
+    return engine.client.containers.list(all=True, filters={"label": f"{LABEL}={run_dir.resolve()}"})
+
+
+def scenario(container: dict[str, Any], **extra: Any) -> Scenario:
+    model = {"latency": {"ttft_ms": 10, "itl_ms": 1}}
+    data = {
+        "name": "container-test", "seed": 4, "duration_s": 6,
+        "upstreams": {"primary": {"provider": "openai", "models": [{"id": "gpt-4o-mini"}], **model},
+                      "backup": {"provider": "openai", "models": [{"id": "gpt-4.1"}], **model}},
+        "gateway": {"kind": "container", "container": container, "routing": {
+            "targets": [{"upstream": "primary", "model": "gpt-4o-mini"}], "fallbacks": ["backup"],
+            "retry": {"attempts": 1}, "cooldown": {"failures": 2, "window_s": 2, "cooldown_s": 2}, "timeout_s": 2}},
+        "load": {"arrivals": {"profile": "poisson", "rate": 20}, "mix": {"stream_share": 0.3}}} | extra
+    return Scenario.model_validate(data)
+
+
+NGINX_IMAGE = {"image": "gatedrill/nginx-local:1", "config": "nginx"}
+
+
+def test_a_short_drill_runs_through_a_gateway_image_and_leaves_no_container(engine: Engine, tmp_path: Path) -> None:
+    sc = scenario(NGINX_IMAGE, checks={"rollback": {"upstream": "primary", "max_detection_s": 1.5},
+                                       "accounting": {}, "error_mapping": {}}, timeline=[
+        {"at_s": 1.5, "action": "set_faults", "upstream": "primary",
+         "faults": [{"fault": {"kind": "http_error", "status": 500}}]},
+        {"at_s": 4.5, "action": "clear_faults", "upstream": "primary"}])
+    out = run(sc, RunOptions(gateway="container", out=tmp_path / "run")).path
+    rec = RunRecord.load(out)
+    assert all(c["status"] == 200 for c in rec.clients)
+    backup = [e for e in rec.journals["backup"] if e["status"] == 200]
+    assert len(backup) >= 10 and {e["model"] for e in backup} == {"gpt-4.1"}  # the njs rewrite, inside the image
+    verdicts = judge(rec)
+    assert gate(verdicts), [v.summary for v in verdicts]
+    assert "no live upstreams" in (out / "logs" / "container.log").read_text()  # the container's log, streamed
+    assert ours(engine, out / "logs") == []
+
+
+def test_stopping_the_processes_removes_the_container(engine: Engine, tmp_path: Path) -> None:
+    sc = scenario(NGINX_IMAGE)
+    with FakeServer(provider="openai", name="primary", models=[{"id": "gpt-4o-mini"}]) as primary, \
+            FakeServer(provider="openai", name="backup", models=[{"id": "gpt-4.1"}]) as backup:
+        eps = [UpstreamEndpoint(name=f.name, provider="openai", base_url=f.url) for f in (primary, backup)]
+        with Processes(tmp_path) as procs:
+            gw = get_adapter("container").start(procs, sc, eps, tmp_path)
+            assert len(ours(engine, tmp_path)) == 1
+            import httpx
+
+            r = httpx.post(f"{gw.url}/v1/chat/completions", headers=gw.client_headers(), timeout=10,
+                           json={"model": "drill", "messages": [{"role": "user", "content": "hi"}]})
+            assert r.status_code == 200 and primary.journal.records()[0]["model"] == "gpt-4o-mini"
+        deadline = time.monotonic() + 10
+        while ours(engine, tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert ours(engine, tmp_path) == []
+
+
+def test_a_container_that_exits_at_start_fails_clearly_and_is_removed(engine: Engine, tmp_path: Path) -> None:
+    sc = scenario({"image": "gatedrill/nginx-local:1", "command": ["/usr/sbin/nginx", "-c", "/missing.conf"],
+                   "start_timeout_s": 10})
+    with pytest.raises(InfrastructureError, match=r"exited during start-up.*missing.conf"), Processes(tmp_path) as p:
+        get_adapter("container").start(p, sc, [], tmp_path)
+    assert ours(engine, tmp_path) == []
+
+
+def test_an_image_missing_locally_is_a_config_error_naming_the_fix(engine: Engine, tmp_path: Path) -> None:
+    sc = scenario({"image": "gatedrill/not-built:0"})
+    with pytest.raises(ConfigError, match="not present locally"), Processes(tmp_path) as p:
+        get_adapter("container").start(p, sc, [], tmp_path)
+
+
+def test_limitations_come_from_the_config_generator_or_say_the_image_brings_its_own() -> None:
+    assert {x.feature for x in limitations(scenario(NGINX_IMAGE))} >= {"honor_retry_after", "timeout_per_attempt"}
+    (own,) = limitations(scenario({"image": "kong:3"}))
+    assert own.feature == "routing" and "kong:3" in own.reason and own.checks == []
+    bare = scenario(NGINX_IMAGE).model_dump(mode="json")
+    bare["gateway"]["container"] = None
+    with pytest.raises(ConfigError, match=r"gateway\.container"):
+        limitations(Scenario.model_validate(bare))
