@@ -276,7 +276,8 @@ def init_cmd(directory: str, force: bool) -> None:
 @click.option("--max-examples", type=int, default=25, show_default=True, help="Generated cases per operation and mode.")
 @click.option("--budget", type=float, default=75.0, show_default=True, help="Seconds for the whole suite.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--part", "parts", multiple=True, type=click.Choice(["positive", "negative", "rate_limit", "stateful"]),
+@click.option("--part", "parts", multiple=True,
+              type=click.Choice(["positive", "negative", "rate_limit", "context_window", "stateful"]),
               help="Run only these parts (repeatable; default all).")
 @click.option("--skip-operation", "skips", multiple=True, metavar="'METHOD PATH'",
               help="An operation the gateway does not serve, e.g. 'POST /v1/embeddings' (repeatable).")

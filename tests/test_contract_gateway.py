@@ -35,6 +35,7 @@ def test_the_reference_gateway_meets_the_contract(reference_result: SuiteResult)
     assert ran["POST /v1/chat/completions [negative]"] >= QUICK["max_examples"]
     assert ran["GET /v1/models [positive]"] >= 1
     assert ran["rate_limit_passthrough"] == 2
+    assert ran["context_window_respected"] == 1
     assert ran["conversation_continuity (stateful)"] == QUICK["sessions"] * 3
 
 
@@ -46,17 +47,25 @@ def test_streams_through_the_reference_gateway_reassemble_to_what_the_upstream_p
     assert streamed, "the positive cases included no streamed request"
 
 
-@pytest.mark.parametrize(("mutant", "parts", "expected"), [
+# The mutants a contract can see in single requests, and the check that sees each. The other two need traffic
+# over time and are the drills' to catch: ignore_weights (a split is statistical) and never_cooldown (a breaker).
+VISIBLE_MUTANTS = [
     ("rate_limit_to_500", ("rate_limit",), {"rate_limit_passthrough"}),
+    ("retry_storm", ("rate_limit",), {"rate_limit_passthrough"}),
     ("lose_stream_tail", ("positive",), {"Custom check failed: `sse_stream_conformance`"}),
+    ("duplicate_requests", ("positive",), {"Custom check failed: `one_upstream_call_per_request`"}),
+    ("truncate_over_window", ("context_window",), {"context_window_respected"}),
     ("drop_history_on_switch", ("stateful",), {"conversation_continuity"}),
-])
+]
+
+
+@pytest.mark.parametrize(("mutant", "parts", "expected"), VISIBLE_MUTANTS)
 def test_each_visible_mutant_fails_its_contract_check(mutant: str, parts: tuple[str, ...], expected: set[str]) -> None:
     with start_target("reference", mutant=mutant) as target:
         result = run_suite(target, SuiteOptions(parts=parts, **QUICK))  # type: ignore[arg-type]
     assert result.failed_checks() == expected, "\n".join(result.summary_lines())
     for finding in result.findings:
-        assert finding.curl and finding.curl.startswith("curl ") and "/v1/chat/completions" in finding.curl
+        assert finding.curl and finding.curl.startswith("curl ") and "/v1/chat/completions" in finding.curl, finding
         assert "sk-gatedrill" not in finding.curl  # credentials are redacted
 
 

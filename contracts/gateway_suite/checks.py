@@ -7,6 +7,8 @@ AssertionError with a readable explanation. Schemathesis reports them next to it
   finish_reason, `[DONE]` comes last, or an error line ends the stream and nothing follows it.
 - `stream_reassembly` (needs the fakes' journals): a clean stream's chunks join to exactly the text the upstream
   produced for that request, found in the journal by correlation id.
+- `one_upstream_call_per_request` (needs the journals): with no fault anywhere, a successful request reached
+  exactly one upstream once (no duplicates, no hidden retries).
 """
 
 from __future__ import annotations
@@ -74,8 +76,7 @@ def stream_reassembly(target: SuiteTarget) -> CheckFn:
             return None  # a broken stream is sse_stream_conformance's finding
         if summary is None or not summary.done or not target.fakes:
             return None
-        raw = response.request.headers.get(CORRELATION_HEADER)
-        cid = raw.decode() if isinstance(raw, bytes) else raw
+        cid = _correlation_id(response)
         if not cid:
             return None
         served = [e for e in target.journal(cid) if e.get("status") == 200 and e.get("reply")]
@@ -97,3 +98,25 @@ def stream_reassembly(target: SuiteTarget) -> CheckFn:
         return True
 
     return stream_reassembly
+
+
+def _correlation_id(response: Response) -> str | None:
+    raw = response.request.headers.get(CORRELATION_HEADER)
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def one_upstream_call_per_request(target: SuiteTarget) -> CheckFn:
+    """A check bound to the target's fakes: a 200 with no fault injected was one upstream call."""
+
+    def one_upstream_call_per_request(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+        cid = _correlation_id(response)
+        if response.status_code != 200 or case.method.upper() != "POST" or not target.fakes or not cid:
+            return None  # GETs (models) are the gateway's own to answer
+        calls = target.journal(cid)
+        if len(calls) != 1:
+            seen = ", ".join(f"{e['fake']} {e.get('status')}" for e in calls) or "none"
+            raise AssertionError(f"one client request, no faults: expected exactly one upstream call, the fakes "
+                                 f"journaled {len(calls)} ({seen})")
+        return True
+
+    return one_upstream_call_per_request

@@ -3,7 +3,10 @@ cannot express:
 
 - `rate_limit_passthrough`: every upstream answers 429 with `retry-after: 7` (a fault rule on the fakes we own,
   or the `x-gatedrill-fault` header for a gateway at a URL); the client must get a 429 (streamed or not), a
-  positive `retry-after`, and the OpenAI error envelope.
+  positive `retry-after`, and the OpenAI error envelope; and (journals) no upstream was called again before its
+  retry-after had passed.
+- `context_window_respected` (fakes we own, with known windows): a prompt larger than every upstream's window gets
+  a 400 in OpenAI's envelope; it is never answered 200 after being silently cut to fit.
 - `conversation_continuity` (stateful): Hypothesis-generated sessions continued over several calls, the reply of
   call N appended to the messages of call N+1. Witness replies state the digest of the conversation the upstream
   received; it must equal the digest of what the client sent, whichever upstream served the turn.
@@ -12,6 +15,7 @@ cannot express:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import re
 import shlex
@@ -60,7 +64,7 @@ def rate_limit_passthrough(target: SuiteTarget, model: str, client: httpx.Client
             url = target.url + "/v1/chat/completions"
             r = client.post(url, json=body, headers=headers)
             part.cases += 1
-            problem = _rate_limit_problem(r)
+            problem = _rate_limit_problem(r) or _early_retry(target, headers["x-gatedrill-correlation-id"])
             if problem:
                 part.findings.append(Finding(part.name, ["rate_limit_passthrough"],
                                              f"{'streamed' if stream else 'non-streamed'} request: {problem}",
@@ -88,6 +92,56 @@ def _rate_limit_problem(r: httpx.Response) -> str | None:
     except ContractViolation as exc:
         return str(exc)
     return None
+
+
+def _early_retry(target: SuiteTarget, cid: str) -> str | None:
+    """An upstream called again before the retry-after it had just sent was over (fakes' journals only)."""
+    by_fake: dict[str, list[float]] = {}
+    for e in target.journal(cid):
+        by_fake.setdefault(e["fake"], []).append(e["arrival_mono"])
+    for fake, times in sorted(by_fake.items()):
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        early = [g for g in gaps if g < RETRY_AFTER_S * 0.95]
+        if early:
+            return (f"upstream {fake} answered 429 with retry-after {RETRY_AFTER_S} s, yet was called "
+                    f"{len(times)} times for one client request, again after {min(early):.3f} s")
+    return None
+
+
+def context_window_respected(target: SuiteTarget, model: str, client: httpx.Client) -> Part:
+    part = Part("context_window_respected")
+    windows = [m.context_window for srv in target.fakes.values() for m in srv.fake.config.models]
+    if not windows:
+        part.skipped = "needs fakes with known context windows (not available for url: gateways)"
+        return part
+    t0 = time.monotonic()
+    words = max(windows) + 1000  # about one token per word with either tokenizer policy
+    messages = [{"role": "user", "content": "word " * words}]
+    body = {"model": model, "messages": messages, "max_tokens": 16}
+    cid = "contract-window"
+    headers = {**target.headers, "x-gatedrill-correlation-id": cid}
+    url = target.url + "/v1/chat/completions"
+    r = client.post(url, json=body, headers=headers)
+    part.cases = 1
+    problem = None
+    if r.status_code == 200:
+        served = [e for e in target.journal(cid) if e.get("status") == 200 and e.get("reply")]
+        where = f" by {served[-1]['fake']}, which received digest {served[-1]['reply']['digest']} instead of " \
+                f"{digest(openai_atoms(messages))}" if served else ""
+        problem = (f"a prompt of about {words} tokens, over every window ({', '.join(map(str, windows))}), was "
+                   f"answered 200{where}: the gateway cut it to fit without telling the client")
+    elif r.status_code != 400:
+        problem = f"a prompt over every context window got {r.status_code}, not 400: {r.text[:200]}"
+    else:
+        try:
+            check_response("gateway", "post", "/v1/chat/completions", 400, r.headers.get("content-type"), r.content)
+        except ContractViolation as exc:
+            problem = str(exc)
+    if problem:
+        shown = {**body, "messages": [{"role": "user", "content": f"word (x{words})"}]}
+        part.findings.append(Finding(part.name, ["context_window_respected"], problem, curl(url, shown, headers)))
+    part.seconds = time.monotonic() - t0
+    return part
 
 
 def conversation_continuity(target: SuiteTarget, model: str, client: httpx.Client, sessions: int = 6,

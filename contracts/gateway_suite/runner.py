@@ -18,14 +18,14 @@ import httpx
 from fakes.errors import GatedrillError
 
 from ..documents import document
-from .checks import openai_error_envelope, sse_stream_conformance, stream_reassembly
-from .probes import conversation_continuity, rate_limit_passthrough
+from .checks import one_upstream_call_per_request, openai_error_envelope, sse_stream_conformance, stream_reassembly
+from .probes import context_window_respected, conversation_continuity, rate_limit_passthrough
 from .results import Finding, Part, SuiteResult
 from .target import SuiteTarget
 
 BUILTIN_CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
                   "response_schema_conformance", "negative_data_rejection", "positive_data_acceptance")
-PARTS = ("positive", "negative", "rate_limit", "stateful")
+PARTS = ("positive", "negative", "rate_limit", "context_window", "stateful")
 REQUEST_TIMEOUT_S = 15.0
 
 
@@ -87,7 +87,8 @@ def _schemathesis_parts(target: SuiteTarget, model: str, opts: SuiteOptions, dea
 
     load_all_checks()
     checks = [CHECKS.get_one(name) for name in BUILTIN_CHECKS]
-    checks += [openai_error_envelope, sse_stream_conformance, stream_reassembly(target)]
+    checks += [openai_error_envelope, sse_stream_conformance, stream_reassembly(target),
+               one_upstream_call_per_request(target)]
     config = schemathesis.Config.from_dict({"max-stream-events": 100_000, "request-timeout": REQUEST_TIMEOUT_S})
     parts: list[Part] = []
     counter = iter(range(1, 10**9))
@@ -170,6 +171,8 @@ def run_suite(target: SuiteTarget, opts: SuiteOptions | None = None) -> SuiteRes
         result.parts += _schemathesis_parts(target, model, opts, deadline)
         if "rate_limit" in opts.parts:
             result.parts.append(rate_limit_passthrough(target, model, client))
+        if "context_window" in opts.parts:
+            result.parts.append(context_window_respected(target, model, client))
         if "stateful" in opts.parts:
             result.parts.append(conversation_continuity(target, model, client, opts.sessions, opts.turns, opts.seed))
     result.seconds = time.monotonic() - t0
