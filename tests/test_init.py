@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import harness.checks  # noqa: F401 - loaded once here: an in-process pytester run must not import numpy first
 from fakes.errors import ConfigError
 from harness.cli import main
 from harness.project_config import load_project_config, run_defaults
