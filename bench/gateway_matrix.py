@@ -1,0 +1,226 @@
+"""The gateway behaviour matrix: every built-in drill against each gateway (reference, LiteLLM, Portkey, nginx),
+judged, as drill x check x gateway with key figures. One command:
+
+    python bench/gateway_matrix.py                       # full scale, every drill, every installed gateway
+    python bench/gateway_matrix.py --scale 0.3 --drills canary-split --gateways reference,nginx
+
+Writes bench/results/gateway-matrix.json (every cell: verdicts, figures, limitations) and the markdown tables into
+README.md between the `gateway-matrix` marker comments. A gateway that is not installed is skipped with a note.
+Each cell is cached in bench/results/gateway-matrix/ by (gateway, drill, scale, seed); a rerun only runs missing
+cells (`--fresh` runs them all again), so an interrupted matrix resumes. Run records go to runs/gateway-matrix/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fakes.errors import ConfigError, GatedrillError  # noqa: E402
+from harness.checks import gate, judge  # noqa: E402
+from harness.record import RunRecord  # noqa: E402
+from harness.runner import RunOptions, run  # noqa: E402
+from scenarios import builtin_names  # noqa: E402
+
+GATEWAYS = ("reference", "litellm", "portkey", "nginx")
+RESULTS = ROOT / "bench" / "results"
+CELLS = RESULTS / "gateway-matrix"
+RUNS = ROOT / "runs" / "gateway-matrix"
+BEGIN, END = "<!-- gateway-matrix:begin -->", "<!-- gateway-matrix:end -->"
+MARK = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCL."}
+
+
+def missing(gateway: str) -> str | None:
+    """Why `gateway` cannot run here (not installed), or None."""
+    if gateway == "nginx":
+        from harness.gateways.nginx import find_js_module
+
+        if shutil.which("nginx") is None and shutil.which("nginx", path="/usr/sbin") is None:
+            return "nginx is not installed (apt-get install -y nginx libnginx-mod-http-js)"
+        try:
+            find_js_module()
+        except ConfigError as exc:
+            return str(exc)
+    if gateway == "litellm" and shutil.which("litellm") is None:
+        return "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')"
+    if gateway == "portkey" and (shutil.which("node") is None or shutil.which("npm") is None):
+        return "node and npm are not installed (the Portkey gateway is an npm package)"
+    return None
+
+
+def cell_path(gateway: str, drill: str, scale: float, seed: int | None) -> Path:
+    return CELLS / f"{gateway}--{drill}--x{scale:g}" f"{'' if seed is None else f'--s{seed}'}.json"
+
+
+def key_figures(rec: RunRecord, verdicts: list[Any]) -> dict[str, Any]:
+    """The matrix's figures: split p-value, rollback detection time, client errors, upstream attempts per client
+    request (retry amplification, from the journals), overhead p50/p99 (where the drill judges it)."""
+    by = {v.check: v.figures for v in verdicts}
+    corr = {c["correlation_id"] for c in rec.clients}
+    attempts = sum(1 for entries in rec.journals.values() for e in entries if e.get("correlation_id") in corr)
+    tally = (rec.load_summary or {}).get("tally", {})
+    out: dict[str, Any] = {
+        "requests": len(rec.clients),
+        "client_errors": sum(1 for c in rec.clients if c.get("status") != 200 or c.get("error_class")),
+        "attempts_per_request": round(attempts / len(rec.clients), 3) if rec.clients else None,
+        "latency_p50_ms": (tally.get("latency") or {}).get("p50_ms"),
+        "latency_p99_ms": (tally.get("latency") or {}).get("p99_ms"),
+    }
+    if "canary_split" in by:
+        out["split_p_value"] = by["canary_split"].get("p_value")
+    if "rollback" in by:
+        out["detection_s"] = by["rollback"].get("detection_s")
+    if "overhead" in by:
+        for q in ("p50", "p99"):
+            fig = by["overhead"].get(f"total_{q}_ms")
+            out[f"overhead_{q}_ms"] = round(fig["estimate"], 2) if isinstance(fig, dict) else None
+    return out
+
+
+def run_cell(gateway: str, drill: str, scale: float, seed: int | None) -> dict[str, Any]:
+    out = RUNS / f"{gateway}--{drill}--x{scale:g}--{time.strftime('%Y%m%d-%H%M%S')}"
+    cell: dict[str, Any] = {"gateway": gateway, "drill": drill, "scale": scale, "seed": seed, "run": str(out)}
+    started = time.monotonic()
+    try:
+        outcome = run(drill, RunOptions(gateway=gateway, out=out, scale=scale, seed=seed))
+        rec = RunRecord.load(outcome.path)
+        verdicts = judge(rec)
+        cell.update(status="ran", gate="passed" if gate(verdicts) else "failed",
+                    limitations=rec.meta.get("gateway", {}).get("limitations", []),
+                    verdicts=[{k: v.to_dict().get(k) for k in ("check", "status", "summary", "expected_failure")}
+                              for v in verdicts],
+                    figures=key_figures(rec, verdicts))
+    except ConfigError as exc:  # the drill cannot be expressed on this gateway at all
+        cell.update(status="not expressible", error=str(exc))
+    except GatedrillError as exc:
+        cell.update(status="error", error=f"{type(exc).__name__}: {exc}")
+    cell["wall_s"] = round(time.monotonic() - started, 1)
+    return cell
+
+
+def mark(v: dict[str, Any]) -> str:
+    m = MARK.get(v["status"], v["status"])
+    if v.get("expected_failure"):
+        m = "XFAIL" if v["status"] == "fail" else m + "\\*"
+    return m
+
+
+def _fmt(x: Any, unit: str = "") -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, float):
+        return (f"{x:.2g}" if abs(x) < 0.01 and x else f"{x:.3g}") + unit
+    return f"{x}{unit}"
+
+
+def markdown(cells: list[dict[str, Any]], gateways: list[str], skipped: dict[str, str], scale: float) -> str:
+    drills = sorted({c["drill"] for c in cells})
+    at = {(c["gateway"], c["drill"]): c for c in cells}
+    cols = [g for g in gateways if g not in skipped]
+    lines = [f"Generated by `python bench/gateway_matrix.py --scale {scale:g}` on {time.strftime('%Y-%m-%d')}. "
+             "PASS\\* = passed although the intent is not expressible on that gateway; XFAIL = failed where the "
+             "gateway cannot express the intent (see its limitations in the JSON); — = not judged.", ""]
+    lines += ["| drill | check | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for d in drills:
+        checks: list[str] = []
+        for g in cols:
+            for v in at.get((g, d), {}).get("verdicts", []):
+                if v["check"] not in checks:
+                    checks.append(v["check"])
+        if not checks:
+            checks = ["(run)"]
+        for chk in checks:
+            row = []
+            for g in cols:
+                c = at.get((g, d))
+                if c is None:
+                    row.append("—")
+                elif c["status"] != "ran":
+                    row.append(c["status"])
+                else:
+                    v = next((v for v in c["verdicts"] if v["check"] == chk), None)
+                    row.append(mark(v) if v else "—")
+            lines.append(f"| {d} | {chk} | " + " | ".join(row) + " |")
+    lines += ["", "Key figures (split p-value, rollback detection, client errors, upstream attempts per request, "
+              "overhead p50/p99 where the drill judges it):", "",
+              "| drill | gateway | split p | detection | client errors | attempts/req | overhead p50 / p99 |",
+              "|---|---|---|---|---|---|---|"]
+    for d in drills:
+        for g in cols:
+            c = at.get((g, d))
+            if c is None or c["status"] != "ran":
+                continue
+            f = c["figures"]
+            over = "—" if f.get("overhead_p50_ms") is None else \
+                f"{_fmt(f['overhead_p50_ms'])} / {_fmt(f.get('overhead_p99_ms'))} ms"
+            lines.append(f"| {d} | {g} | {_fmt(f.get('split_p_value'))} | {_fmt(f.get('detection_s'), ' s')} | "
+                         f"{f['client_errors']}/{f['requests']} | {_fmt(f['attempts_per_request'])} | {over} |")
+    for g, why in skipped.items():
+        lines.append(f"\nNot run: **{g}**: {why}.")
+    errors = [c for c in cells if c["status"] not in ("ran",)]
+    for c in errors:
+        lines.append(f"\n{c['drill']} on {c['gateway']}: {c['status']}: {c.get('error', '')[:200]}")
+    return "\n".join(lines) + "\n"
+
+
+def write_readme(readme: Path, text: str) -> bool:
+    """Replace what is between the markers; False when the README has no markers (nothing written)."""
+    doc = readme.read_text()
+    if BEGIN not in doc or END not in doc:
+        return False
+    head, rest = doc.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{BEGIN}\n{text}{END}{tail}")
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--scale", type=float, default=1.0, help="drill time scale (default 1.0: full drills)")
+    ap.add_argument("--drills", default="", help="comma-separated drills (default: every built-in drill)")
+    ap.add_argument("--gateways", default=",".join(GATEWAYS), help=f"comma-separated (default: {','.join(GATEWAYS)})")
+    ap.add_argument("--seed", type=int, default=None, help="override every drill's seed")
+    ap.add_argument("--fresh", action="store_true", help="run every cell again, ignoring cached ones")
+    ap.add_argument("--readme", type=Path, default=ROOT / "README.md", help="README to update between the markers")
+    ap.add_argument("--json", type=Path, default=RESULTS / "gateway-matrix.json")
+    args = ap.parse_args(argv)
+    drills = [d for d in args.drills.split(",") if d] or list(builtin_names())
+    gateways = [g for g in args.gateways.split(",") if g]
+    skipped = {g: why for g in gateways if (why := missing(g))}
+    CELLS.mkdir(parents=True, exist_ok=True)
+    cells = []
+    for g in gateways:
+        if g in skipped:
+            print(f"skip {g}: {skipped[g]}", flush=True)
+            continue
+        for d in drills:
+            path = cell_path(g, d, args.scale, args.seed)
+            if path.exists() and not args.fresh:
+                cell = json.loads(path.read_text())
+                print(f"{g:10} {d:26} cached: {cell['status']} {cell.get('gate', '')}", flush=True)
+            else:
+                print(f"{g:10} {d:26} running...", flush=True)
+                cell = run_cell(g, d, args.scale, args.seed)
+                path.write_text(json.dumps(cell, indent=2))
+                print(f"{g:10} {d:26} {cell['status']} {cell.get('gate', '')} ({cell['wall_s']} s)", flush=True)
+            cells.append(cell)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"scale": args.scale, "seed": args.seed, "skipped": skipped, "cells": cells,
+                                     "host": {"cpus": os.cpu_count()}}, indent=2))
+    text = markdown(cells, gateways, skipped, args.scale)
+    written = write_readme(args.readme, text)
+    print(text)
+    print(f"wrote {args.json}" + (f" and {args.readme}" if written else f"; {args.readme} has no matrix markers"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
