@@ -38,11 +38,11 @@ def _fault_text(w: FaultWindow) -> str:
 def _context(chart: Chart, record: RunRecord, labels: bool) -> None:
     """Fault windows as shaded bands and timeline actions as dashed lines (labelled on the traffic chart)."""
     t0 = load_start(record)
-    for i, w in enumerate(fault_windows(record)):
+    for w in fault_windows(record):
         tip = f"{_fault_text(w)} from {w.start - t0:.2f} s to {w.end - t0:.2f} s" + (f": {w.note}" if w.note else "")
-        chart.band(w.start - t0, w.end - t0, FAULT, _fault_text(w) if labels else "", tip, row=i % 2)
+        chart.band(w.start - t0, w.end - t0, FAULT, _fault_text(w) if labels else "", tip)
         chart.add_legend("fault window", FAULT, "band")
-    for i, ev in enumerate(record.timeline):
+    for ev in record.timeline:
         at = ev.get("applied_s", ev.get("planned_s"))
         if at is None:
             continue
@@ -50,8 +50,7 @@ def _context(chart: Chart, record: RunRecord, labels: bool) -> None:
         note = f"{what}: {ev['note']}" if ev.get("note") else what
         if not ev.get("ok", True):
             note += f" (FAILED {ev.get('detail') or ''})"
-        chart.vline(float(at), ACTION, f"t+{float(at):.1f}s {note}" if labels else "", f"t+{float(at):.2f} s {note}",
-                    row=i % 3)
+        chart.vline(float(at), ACTION, f"t+{float(at):.1f}s {note}" if labels else "", f"t+{float(at):.2f} s {note}")
         chart.add_legend("timeline action", ACTION, "dash")
 
 
@@ -66,18 +65,18 @@ def _rollback_marks(chart: Chart, run: JudgedRun) -> None:
         if span[0] is None:
             continue
         if det is None:
-            chart.vline(float(span[1]), DETECT, "never detected", "steady traffic never stopped in this window",
-                        dash="2 2", row=1)
+            chart.vline(float(span[1]), DETECT, "not detected: steady traffic to the end of the fault",
+                        "steady traffic never stopped in this window", dash="2 2")
         else:
             at = float(span[0]) + float(det)
             chart.vline(at, DETECT, f"detected +{det:g}s", f"rollback detected {det:g} s after fault start "
-                        f"(last steady attempt at t+{at:.2f} s)", dash="2 2", row=1)
+                        f"(last steady attempt at t+{at:.2f} s)", dash="2 2")
         chart.add_legend("rollback detected", DETECT, "dash")
     rec = v.figures.get("recovery_s")
     if rec is not None and windows and (windows[-1].get("span_s") or [None, None])[1] is not None:
         at = float(windows[-1]["span_s"][1]) + float(rec)
         chart.vline(at, RECOVER, f"recovered +{rec:g}s", f"share back {rec:g} s after the fault cleared",
-                    dash="2 2", row=2)
+                    dash="2 2")
         chart.add_legend("recovered", RECOVER, "dash")
 
 
@@ -86,13 +85,22 @@ def traffic_chart(run: JudgedRun) -> str:
     b, per = traffic_per_upstream(record)
     colors = upstream_colors(record)
     layers = [(f"{name} (attempts/s)", colors[name], values) for name, values in per.items()]
-    peak = max((sum(v[i] for v in per.values()) for i in range(b.count)), default=0.0)
-    chart = Chart(f"Requests per second reaching each upstream (stacked, {b.width:g} s buckets)",
-                  "time since load start (s)", "attempts per second (req/s)", (b.start, b.start + b.count * b.width),
-                  (0.0, max(1.0, peak * 1.3)), chart_id="traffic")
-    chart.stacked_steps(b.edges, layers)
-    _context(chart, record, labels=True)
-    _rollback_marks(chart, run)
+    peak = max(1.0, max((sum(v[i] for v in per.values()) for i in range(b.count)), default=0.0))
+
+    def build(y_max: float) -> Chart:
+        chart = Chart(f"Requests per second reaching each upstream (stacked, {b.width:g} s buckets)",
+                      "time since load start (s)", "attempts per second (req/s)",
+                      (b.start, b.start + b.count * b.width), (0.0, y_max), chart_id="traffic")
+        chart.stacked_steps(b.edges, layers)
+        _context(chart, record, labels=True)
+        _rollback_marks(chart, run)
+        return chart
+
+    chart = build(peak * 1.1)
+    # leave the labels' rows free above the data (at most half the plot)
+    room = min(0.5, chart.label_height() / chart.plot_h)
+    if room > 0.09:
+        chart = build(peak * 1.05 / (1 - room))
     return chart.render()
 
 
@@ -111,6 +119,9 @@ def error_rate_chart(run: JudgedRun) -> str:
                        opacity=0.7)
     chart.polyline(zip(b.mids, rate, strict=True), "#7f1d1d", 1.5, "client error rate (%)")
     chart.add_legend("error rate (%) per bucket", "#dc2626")
+    if not any(errors):
+        chart.overlays.append(chart._text(chart.left + chart.plot_w / 2, chart.top + chart.plot_h / 2,
+                                          f"no client errors in {sum(total)} requests", "#374151", halo=True))
     return chart.render()
 
 

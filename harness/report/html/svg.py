@@ -47,6 +47,24 @@ def tick_label(value: float) -> str:
     return f"{value:g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.1e}"
 
 
+CHAR_W = 6.6  # approximate width of a 12 px sans-serif character, for laying out labels
+
+
+@dataclass
+class _Label:
+    """A label at the top of the plot, anchored at pixel x; rows are assigned at render so labels never overlap."""
+
+    x: float
+    text: str
+    color: str
+    anchor: str
+
+    @property
+    def extent(self) -> tuple[float, float]:
+        w = CHAR_W * len(self.text)
+        return (self.x, self.x + w) if self.anchor == "start" else (self.x - w, self.x)
+
+
 @dataclass
 class LegendItem:
     label: str
@@ -73,6 +91,7 @@ class Chart:
     shapes: list[str] = field(default_factory=list)
     overlays: list[str] = field(default_factory=list)
     legend: list[LegendItem] = field(default_factory=list)
+    labels: list[_Label] = field(default_factory=list)
     y_ticks: Sequence[float] | None = None
     y_tick_format: str = "{}"
 
@@ -106,27 +125,24 @@ class Chart:
 
     # shapes -----------------------------------------------------------------------------------------------------
 
-    def band(self, x0: float, x1: float, color: str, label: str = "", tip: str = "", row: int = 0) -> None:
+    def band(self, x0: float, x1: float, color: str, label: str = "", tip: str = "") -> None:
         """A shaded vertical span (e.g. a fault window) with a label at its top."""
         a, b = self.sx(x0), self.sx(x1)
         self.shapes.append(f'<rect class="band" x="{a:.1f}" y="{self.top}" width="{max(b - a, 1.5):.1f}" '
                            f'height="{self.plot_h:.1f}" fill="{color}" fill-opacity="0.13" stroke="{color}" '
                            f'stroke-opacity="0.5" stroke-dasharray="3 3"><title>{esc(tip or label)}</title></rect>')
         if label:
-            self.overlays.append(self._text(a + 3, self.top + 12 + 13 * row, label, color, anchor="start",
-                                            halo=True))
+            self.labels.append(_Label(a + 3, label, color, "start"))
 
-    def vline(self, x: float, color: str, label: str = "", tip: str = "", dash: str = "5 3", row: int = 0) -> None:
+    def vline(self, x: float, color: str, label: str = "", tip: str = "", dash: str = "5 3") -> None:
         """A vertical marker (a timeline action, a detection) with a label near the top."""
         px = self.sx(x)
         self.overlays.append(f'<line class="marker" x1="{px:.1f}" x2="{px:.1f}" y1="{self.top}" '
                              f'y2="{self.top + self.plot_h:.1f}" stroke="{color}" stroke-width="1.5" '
                              f'stroke-dasharray="{dash}"><title>{esc(tip or label)}</title></line>')
         if label:
-            anchor = "end" if px > self.left + self.plot_w * 0.8 else "start"
-            dx = -3 if anchor == "end" else 3
-            self.overlays.append(self._text(px + dx, self.top + self.plot_h - 6 - 13 * row, label, color,
-                                            anchor=anchor, halo=True))
+            end = px + CHAR_W * len(label) + 3 > self.left + self.plot_w
+            self.labels.append(_Label(px - 3 if end else px + 3, label, color, "end" if end else "start"))
 
     def polyline(self, points: Iterable[tuple[float, float | None]], color: str, width: float = 2.0,
                  tip: str = "", dash: str = "") -> None:
@@ -226,6 +242,29 @@ class Chart:
         out.append(self._text(16, self.top + self.plot_h / 2, self.y_label, "#111827", rotate=True))
         return out
 
+    def _label_rows(self) -> list[tuple[_Label, int]]:
+        """Each label with its row from the top of the plot: the first row where it overlaps no other."""
+        rows: list[list[tuple[float, float]]] = []
+        out = []
+        for lab in sorted(self.labels, key=lambda item: item.extent[0]):
+            lo, hi = lab.extent
+            row = next((i for i, taken in enumerate(rows) if all(hi + 4 < a or lo > b + 4 for a, b in taken)), None)
+            if row is None:
+                rows.append([])
+                row = len(rows) - 1
+            rows[row].append((lo, hi))
+            out.append((lab, row))
+        return out
+
+    def label_height(self) -> float:
+        """Pixels the top labels take (so a caller can leave that much headroom above the data)."""
+        rows = self._label_rows()
+        return 0.0 if not rows else 14.0 * (1 + max(r for _, r in rows)) + 4
+
+    def _placed_labels(self) -> list[str]:
+        return [self._text(lab.x, self.top + 13 + 14 * row, lab.text, lab.color, anchor=lab.anchor, halo=True)
+                for lab, row in self._label_rows()]
+
     def _legend(self, y: float) -> tuple[list[str], float]:
         out, x, row_h = [], float(self.left), 18.0
         for item in self.legend:
@@ -260,6 +299,7 @@ class Chart:
             *self._axes(),
             f'<g clip-path="url(#{clip})">', *self.shapes, "</g>",
             *self.overlays,
+            *self._placed_labels(),
             f'<g class="legend">{"".join(legend)}</g>',
         ])
         return (f'<svg class="chart" id="{esc(self.chart_id)}" xmlns="http://www.w3.org/2000/svg" role="img" '
