@@ -1,0 +1,95 @@
+"""Gateways reached over HTTP: any OpenAI-compatible base URL whose upstream is a fake we hold, and the
+reference gateway (in-process, routing to one fake) as a ready target.
+
+The gateway's own retries would hide how it maps errors, so the reference gateway is configured with one
+attempt and no fallbacks; for other gateways, configure the same before pointing the kit at them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from fakes import Fake, FakeServer
+
+from .outcome import Outcome, reassemble
+from .python_adapter import sse_data
+from .target import Target
+
+
+class HttpGatewayTarget(Target):
+    """An OpenAI-compatible gateway at `base_url` (ending in /v1) whose upstream is `fake`."""
+
+    def __init__(self, base_url: str, fake: Fake, provider: str, request_model: str, name: str = "gateway",
+                 api_key: str = "sk-gatedrill") -> None:
+        self.base_url = base_url.rstrip("/")
+        self.fake = fake
+        self.provider = provider
+        self.request_model = request_model
+        self.name = name
+        self.api_key = api_key
+        self._client: httpx.Client | None = None
+
+    def start(self) -> None:
+        self._client = httpx.Client(timeout=30)
+
+    def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def send(self, request: dict[str, Any]) -> Outcome:
+        assert self._client is not None, "start the target first"
+        r = self._client.post(self.base_url + "/chat/completions", content=orjson.dumps(request),
+                              headers={"authorization": f"Bearer {self.api_key}", "content-type": "application/json"})
+        headers = {k.lower(): v for k, v in r.headers.items()}
+        if r.status_code != 200:
+            return Outcome(r.status_code, headers=headers, error=r.text)
+        if request.get("stream"):
+            chunks = [c for c in sse_data(r.text) if "error" not in c]
+            return Outcome(200, reassemble(chunks), chunks, headers)
+        return Outcome(200, r.json(), headers=headers)
+
+
+class ReferenceGatewayTarget(HttpGatewayTarget):
+    """gatedrill's reference gateway in a background thread, routing every request to one fake server."""
+
+    def __init__(self, provider: str, mutant: str | None = None) -> None:
+        self._server = FakeServer(provider=provider)
+        super().__init__("", self._server.fake, provider, "drill", name="reference" + (f"[{mutant}]" if mutant else ""))
+        self.mutant = mutant
+        self._gateway: Any = None
+
+    def start(self) -> None:
+        from harness.reference import ReferenceGateway
+
+        self._server.start()
+        try:
+            self._gateway = ReferenceGateway({
+                "intent": {"targets": [{"upstream": "up", "model": self.upstream_model}], "retry": {"attempts": 1}},
+                "upstreams": [{"name": "up", "provider": self.provider, "base_url": self._server.url}],
+                "mutant": self.mutant,
+            }).start()
+        except BaseException:
+            self._server.stop()
+            raise
+        self.base_url = self._gateway.base_url
+        super().start()
+
+    def reset(self) -> None:
+        """Also forget the gateway's circuit breakers: a 429 example must not cool down the next example."""
+        super().reset()
+        if self._gateway is not None:
+            from harness.reference.breaker import Breaker
+
+            router = self._gateway.gateway.router
+            router.breakers = {name: Breaker() for name in router.breakers}
+
+    def stop(self) -> None:
+        super().stop()
+        if self._gateway is not None:
+            self._gateway.stop()
+            self._gateway = None
+        self._server.stop()
