@@ -284,7 +284,8 @@ def to_anthropic(body: Body, default_max_tokens: int = DEFAULT_MAX_TOKENS) -> Bo
     """Translate an OpenAI chat request into the Anthropic Messages request a correct gateway would send:
     system and developer messages hoisted into `system`, tool calls as `tool_use` blocks, tool messages as
     `tool_result` blocks leading the next user turn, consecutive same-role turns merged, `max_tokens` always
-    set, temperature capped at Anthropic's 1, `stop` as `stop_sequences`, `user` as `metadata.user_id`. Parameters Anthropic lacks (n, seed,
+    set, temperature capped at Anthropic's 1, `stop` as `stop_sequences`, `user` as
+    `metadata.user_id`. Parameters Anthropic lacks (n, seed,
     penalties, response_format, stream_options) are dropped."""
     system: list[str] = []
     turns: list[Body] = []
