@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from fakes.errors import GatedrillError
 
@@ -281,8 +282,13 @@ def init_cmd(directory: str, force: bool) -> None:
               help="Run only these parts (repeatable; default all).")
 @click.option("--skip-operation", "skips", multiple=True, metavar="'METHOD PATH'",
               help="An operation the gateway does not serve, e.g. 'POST /v1/embeddings' (repeatable).")
+@click.option("--adapter", default=None, metavar="NAME",
+              help="Run the adapter contract kit on an adapter instead (litellm, reference, python).")
+@click.option("--provider", "providers", multiple=True, type=click.Choice(["openai", "anthropic"]),
+              help="With --adapter: the providers to check (repeatable; default every one it supports).")
 def contract_cmd(gateway: str, mutant: str | None, junit: str | None, max_examples: int, budget: float, seed: int,
-                 parts: tuple[str, ...], skips: tuple[str, ...]) -> None:
+                 parts: tuple[str, ...], skips: tuple[str, ...], adapter: str | None = None,
+                 providers: tuple[str, ...] = ()) -> None:
     """Check a gateway against the OpenAI-compatible contract (contracts/openapi/gateway.yaml): Schemathesis with
     SSE and error checks, a 429 passthrough probe and stateful conversations. Exit 1 on any finding.
 
@@ -291,7 +297,20 @@ def contract_cmd(gateway: str, mutant: str | None, junit: str | None, max_exampl
       gatedrill contract
       gatedrill contract --mutant rate_limit_to_500 --junit contract.xml
       gatedrill contract --gateway url:http://127.0.0.1:4000 --skip-operation 'POST /v1/embeddings'
+      gatedrill contract --adapter litellm --junit adapter.xml
     """
+    if adapter:
+        from contracts.adapter_kit import run_kit, targets_for, title_for
+
+        default_n = click.get_current_context().get_parameter_source("max_examples") == ParameterSource.DEFAULT
+        matrix = run_kit(targets_for(adapter, providers), title=title_for(adapter),
+                         max_examples=None if default_n else max_examples, seed_value=seed)
+        click.echo(matrix.render())
+        if junit:
+            matrix.write_junit(junit)
+        if not matrix.passed:
+            sys.exit(EXIT_FAILED)
+        return
     from contracts.gateway_suite import PARTS, SuiteOptions, run_suite, start_target
 
     opts = SuiteOptions(max_examples=max_examples, budget_s=budget, seed=seed, parts=parts or PARTS)

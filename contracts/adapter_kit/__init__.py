@@ -13,10 +13,12 @@ from .matrix import Cell, Matrix
 from .outcome import Outcome, reassemble
 from .properties import PROPERTIES, Property, Violation, lost_pieces, reply_problems
 from .python_adapter import AnthropicAdapter, PythonAdapterTarget
+from .registry import ADAPTERS, targets_for, title_for
 from .rules import anthropic_problems, openai_problems, request_problems
 from .target import Target
 
 __all__ = [
+    "ADAPTERS",
     "PROPERTIES",
     "AnthropicAdapter",
     "Cell",
@@ -38,4 +40,6 @@ __all__ = [
     "request_problems",
     "run_kit",
     "run_property",
+    "targets_for",
+    "title_for",
 ]

@@ -1,0 +1,43 @@
+"""Adapters the kit knows by name (`gatedrill contract --adapter NAME`), each as one target per provider."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from fakes.errors import ConfigError
+
+from .gateway_target import ReferenceGatewayTarget
+from .litellm_target import LiteLLMTarget
+from .python_adapter import PythonAdapterTarget
+from .target import Target
+
+PROVIDERS = ("openai", "anthropic")
+ADAPTERS: dict[str, tuple[Callable[[str], Target], tuple[str, ...]]] = {
+    "litellm": (LiteLLMTarget, PROVIDERS),  # LiteLLM as a library (litellm.completion), intercepted
+    "reference": (ReferenceGatewayTarget, PROVIDERS),  # the reference gateway over HTTP, routing to one fake
+    "python": (lambda provider: PythonAdapterTarget(), ("anthropic",)),  # the kit's own baseline adapter
+}
+
+
+def targets_for(adapter: str, providers: Sequence[str] = ()) -> list[Target]:
+    """Targets for a named adapter and the providers asked for (default: every provider it supports)."""
+    if adapter not in ADAPTERS:
+        raise ConfigError(f"unknown adapter {adapter!r}: use one of {', '.join(ADAPTERS)}")
+    make, supported = ADAPTERS[adapter]
+    chosen = tuple(providers) or supported
+    unsupported = [p for p in chosen if p not in supported]
+    if unsupported:
+        raise ConfigError(f"adapter {adapter!r} has no {', '.join(unsupported)} target; it supports "
+                          f"{', '.join(supported)}")
+    return [make(p) for p in chosen]
+
+
+def title_for(adapter: str) -> str:
+    if adapter == "litellm":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"adapter contract: litellm {version('litellm')}"
+        except PackageNotFoundError:
+            return "adapter contract: litellm (not installed)"
+    return f"adapter contract: {adapter}"
