@@ -194,3 +194,26 @@ def test_a_short_drill_through_nginx_splits_fails_over_and_loses_nothing(tmp_pat
     verdicts = judge(rec)
     assert gate(verdicts), [v.summary for v in verdicts]
     assert (out / "logs" / "nginx" / "nginx.conf").exists() and (out / "logs" / "nginx" / "access.log").exists()
+
+
+@needs_nginx
+def test_sticky_sessions_stay_on_one_upstream_and_sessions_spread_by_weight(tmp_path: Path) -> None:
+    sc = scenario({"targets": [{"upstream": "stable", "model": "gpt-4o-mini", "weight": 50},
+                               {"upstream": "canary", "model": "gpt-4o-mini", "weight": 50}], "sticky": "session"})
+    models = [{"id": "gpt-4o-mini"}]
+    with FakeServer(provider="openai", name="stable", models=models) as stable, \
+            FakeServer(provider="openai", name="canary", models=models) as canary, Processes(tmp_path) as procs:
+        eps = [UpstreamEndpoint(name=f.name, provider="openai", base_url=f.url) for f in (stable, canary)]
+        gw = get_adapter("nginx").start(procs, sc, eps, tmp_path)
+        with httpx.Client(base_url=gw.url, headers=gw.client_headers(), timeout=10) as client:
+            for turn in range(3):
+                for s in range(16):
+                    body = {"model": "drill", "max_tokens": 4, "messages": [{"role": "user", "content": f"t{turn}"}]}
+                    r = client.post("/v1/chat/completions", json=body, headers={"x-gatedrill-session-id": f"s{s}"})
+                    assert r.status_code == 200
+        where: dict[str, set[str]] = {}
+        for fake in (stable, canary):
+            for e in fake.journal.records():
+                where.setdefault(e["headers"]["x-gatedrill-session-id"], set()).add(fake.name)
+    assert len(where) == 16 and all(len(v) == 1 for v in where.values())  # every session pinned
+    assert {next(iter(v)) for v in where.values()} == {"stable", "canary"}  # and sessions spread over both
