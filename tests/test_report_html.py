@@ -110,3 +110,19 @@ def test_judge_run_drops_checks_this_version_lacks_and_fails_the_gate(tmp_path: 
     run.not_judged = ["future_check"]
     html = html_report(run)
     assert not run.passed and "NOT JUDGED" in html and "future_check" in html and "FAILED" in html
+
+
+def test_canary_split_chart_shows_each_weight_period_with_its_interval() -> None:
+    from harness.checks.synthetic import T0_WALL, scenario_with, split_record
+
+    sc = scenario_with({"stable": 90, "canary": 10}, checks={"canary_split": {"min_detectable": 0.1}})
+    rec = split_record(sc, {"stable": 0.9, "canary": 0.1}, 800, random.Random(1))
+    rec.timeline = [{"action": "set_weights", "planned_s": 10, "applied_s": 10, "applied_wall": T0_WALL + 10,
+                     "ok": True, "spec": {"weights": {"stable": 50, "canary": 50}}}]
+    verdicts = judge(rec)
+    assert verdicts[0].status.value == "fail"  # the second period still routes 90/10
+    chart = svg(html_report(JudgedRun(rec, verdicts)), "canary-split")
+    rows = re.findall(r'text-anchor="end"[^>]*>([^<]*)<', chart)
+    assert rows == ["canary t+0.0-10.0 s", "stable t+0.0-10.0 s", "canary t+10.0-20.0 s", "stable t+10.0-20.0 s"]
+    assert "configured 10.0%" in chart and "configured 50.0%" in chart
+    assert chart.count("95% CI") >= 4  # each row's tooltip names its interval

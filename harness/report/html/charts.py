@@ -4,10 +4,11 @@ percentiles; the canary split with its confidence intervals."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ...checks import Verdict
-from ...checks.fault_windows import FaultWindow, fault_windows, load_start
+from ...checks.fault_windows import FaultWindow, fault_windows, load_start, run_end
 from ...record import RunRecord
 from ..judged import JudgedRun
 from .series import PERCENTILES, client_error_rate, latency_percentiles, traffic_per_upstream
@@ -154,9 +155,12 @@ def canary_split_chart(run: JudgedRun) -> str | None:
     colors = upstream_colors(run.record)
     t0 = load_start(run.record)
     rows: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
-    for i, p in enumerate(periods):
-        start = p.get("start_wall")
-        when = f"period {i + 1}" + (f" from t+{start - t0:.1f} s" if start else "") if len(periods) > 1 else ""
+    end_of_run = run_end(run.record) - t0
+    for p in periods:
+        start, end = p.get("start_wall"), p.get("end_wall")
+        a = start - t0 if isinstance(start, int | float) and math.isfinite(start) else 0.0
+        b = end - t0 if isinstance(end, int | float) and math.isfinite(end) else end_of_run
+        when = f"t+{a:.1f}-{b:.1f} s" if len(periods) > 1 else ""
         for u, s in p["shares"].items():
             rows.append((u, when, s, p))
     height = 96 + 40 * len(rows)
