@@ -104,8 +104,8 @@ def hostile_record(sessions: int = 8, turns: int = 4) -> RunRecord:
                 "messages": len(sent), "headers": {"x-api-key": SECRET, "x-gatedrill-upstream": up}})
             history.append({"role": "assistant", "content": f"reply {s}.{turn} {XSS}"})
             last = up
-    timeline = [{"action": "set_faults", "upstream": "openai", "note": XSS, "planned_s": 1.0, "applied_s": 1.0,
-                 "applied_wall": T0_WALL + 1.0, "ok": True, "detail": "",
+    timeline = [{"action": "set_faults", "upstream": "openai", "note": f"{XSS} by {SECRET}", "planned_s": 1.0,
+                 "applied_s": 1.0, "applied_wall": T0_WALL + 1.0, "ok": True, "detail": "",
                  "spec": {"faults": [{"name": XSS, "fault": {"kind": "http_error", "status": 500}}]}},
                 {"action": "clear_faults", "upstream": "openai", "note": "fixed", "planned_s": 3.0, "applied_s": 3.0,
                  "applied_wall": T0_WALL + 3.0, "ok": True, "detail": ""}]

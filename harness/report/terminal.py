@@ -16,7 +16,7 @@ import click
 from ..record import RunRecord
 from .headline import figures_line, key_figures, thresholds_line
 from .judged import JudgedRun, counts_against_gate, expected_failure, label
-from .redact import redact
+from .redact import redact, redact_text
 from .run_figures import run_figures
 
 EVIDENCE_SHOWN = 3
@@ -57,7 +57,7 @@ def summary_lines(record: RunRecord) -> list[str]:
 
 def print_run_summary(record: RunRecord) -> None:
     for line in summary_lines(record):
-        click.echo(line)
+        click.echo(redact_text(line))
 
 
 def verdict_lines(run: JudgedRun) -> list[str]:
@@ -91,7 +91,7 @@ def print_verdicts(run: JudgedRun) -> None:
     """Print the verdicts: a rich table on a terminal, plain lines otherwise."""
     if not use_rich():
         for line in verdict_lines(run):
-            click.echo(line)
+            click.echo(redact_text(line))
         return
     _print_rich(run)
 
@@ -111,7 +111,7 @@ def _print_rich(run: JudgedRun) -> None:
     table.add_column("key figures", ratio=2)
     for v in run.verdicts:
         mark = label(v)
-        summary = escape(v.summary)
+        summary = escape(redact_text(v.summary))
         if expected_failure(v):
             summary += f"\n[dim]{'passed although not expressible' if v.passed else 'expected to fail'} on this " \
                        f"gateway: {escape(str(expected_failure(v)))}[/dim]"

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
+from ..redact import redact_text
+
 PALETTE = ("#2563eb", "#f59e0b", "#10b981", "#8b5cf6", "#ef4444", "#0ea5e9", "#84cc16", "#ec4899")
 FAULT = "#ef4444"
 ACTION = "#475569"
@@ -18,7 +20,8 @@ FONT = 12
 
 
 def esc(text: object) -> str:
-    return escape(str(text), quote=True)
+    """Every string the page shows passes here: key-like runs redacted, then HTML-escaped (attribute-safe)."""
+    return escape(redact_text(str(text)), quote=True)
 
 
 def nice_step(span: float, target: int = 6) -> float:
