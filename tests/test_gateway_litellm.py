@@ -155,10 +155,10 @@ def test_proxy_rejects_a_request_without_a_key_with_401(proxy) -> None:  # type:
 
 def test_canary_split_through_litellm_follows_the_weights(tmp_path: Path) -> None:
     skip_unless(proxy_installed(), "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')")
-    rec, verdicts = run_drill(split_drill("litellm"), tmp_path / "run")
+    rec, verdicts = run_drill(split_drill("litellm", rate=10), tmp_path / "run")  # LiteLLM is CPU-heavy: go easy
     served = served_by(rec)
     stable = sum(1 for u in served.values() if u == "stable")
-    assert len(served) >= 100 and 0.6 < stable / len(served) < 0.9, (stable, len(served))
+    assert len(served) >= 60 and 0.6 < stable / len(served) < 0.9, (stable, len(served))
     assert verdicts["canary_split"].status.value != "fail", verdicts["canary_split"].summary
     assert verdicts["streaming_integrity"].passed, verdicts["streaming_integrity"].summary
     ids = [c["headers"].get("x-litellm-model-id") for c in rec.clients if c.get("status") == 200]
@@ -167,12 +167,12 @@ def test_canary_split_through_litellm_follows_the_weights(tmp_path: Path) -> Non
 
 def test_failover_through_litellm_moves_traffic_to_the_fallback_and_back(tmp_path: Path) -> None:
     skip_unless(proxy_installed(), "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')")
-    rec, verdicts = run_drill(failover_drill("litellm"), tmp_path / "run")
+    rec, verdicts = run_drill(failover_drill("litellm", rate=8), tmp_path / "run")
     served = served_by(rec)
     clients = [c for c in rec.clients if c["correlation_id"] != "warm-up"]
     in_fault = [c for c in clients if FAULT_AT + 0.5 < load_t(rec, c) < CLEAR_AT]
     ok = [c for c in in_fault if c.get("status") == 200]
-    assert len(in_fault) >= 30 and len(ok) / len(in_fault) > 0.95
+    assert len(in_fault) >= 25 and len(ok) / len(in_fault) > 0.95
     assert sum(served.get(c["correlation_id"]) == "secondary" for c in ok) / len(ok) > 0.9
     after = [c for c in clients if load_t(rec, c) > CLEAR_AT + 1.5]
     assert any(served.get(c["correlation_id"]) == "primary" for c in after), "primary never came back"
