@@ -101,6 +101,10 @@ def test_report_command_on_a_real_run_prints_summary_and_verdicts_and_exits_by_t
     assert allowed.exit_code == 0, allowed.output
     bad = runner.invoke(main, ["report", str(tmp_path)])
     assert bad.exit_code == 2 and "is not a gatedrill run record" in bad.output
+    (tmp_path / "a-file").write_text("")
+    unwritable = runner.invoke(main, ["report", run_dir, "--json", str(tmp_path / "a-file" / "r.json")])
+    assert unwritable.exit_code == 2 and "cannot write the report" in unwritable.output, unwritable.output
+    assert "Traceback" not in unwritable.output
 
 
 def test_run_prints_the_summary_and_verdicts_and_writes_the_three_reports() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fakes.errors import ConfigError
+
 from .html import write_html
 from .json_report import write_json
 from .judged import JudgedRun
@@ -12,12 +14,15 @@ from .junit import write_junit
 
 def write_outputs(run: JudgedRun, html: str | Path | None = None, junit: str | Path | None = None,
                   json: str | Path | None = None) -> list[Path]:
-    """Write each requested file; return the paths written (in the order html, junit, json)."""
+    """Write each requested file; return the paths written (in the order html, junit, json).
+
+    A file that cannot be written is a usage error (one line naming it), not a traceback."""
     written = []
-    if html:
-        written.append(write_html(run, html))
-    if junit:
-        written.append(write_junit(run, junit))
-    if json:
-        written.append(write_json(run, json))
+    for path, writer in ((html, write_html), (junit, write_junit), (json, write_json)):
+        if not path:
+            continue
+        try:
+            written.append(writer(run, path))
+        except OSError as exc:
+            raise ConfigError(f"cannot write the report {path}: {exc.strerror or exc}; choose a writable path") from exc
     return written
