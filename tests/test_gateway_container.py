@@ -121,3 +121,38 @@ def test_limitations_come_from_the_config_generator_or_say_the_image_brings_its_
     bare["gateway"]["container"] = None
     with pytest.raises(ConfigError, match=r"gateway\.container"):
         limitations(Scenario.model_validate(bare))
+
+
+CHILD = """
+import sys, pathlib
+from harness.gateways import get_adapter
+from harness.intent import UpstreamEndpoint
+from harness.processes import Processes
+from harness.scenario import Scenario
+sc = Scenario.model_validate_json(pathlib.Path(sys.argv[1]).read_text())
+eps = [UpstreamEndpoint(name=n, provider="openai", base_url="http://127.0.0.1:9") for n in sc.upstreams]
+procs = Processes(pathlib.Path(sys.argv[2]))
+get_adapter("container").start(procs, sc, eps, pathlib.Path(sys.argv[2]))
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_harness_killed_outright_still_leaves_no_container(engine: Engine, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    spec = tmp_path / "scenario.json"
+    spec.write_text(scenario(NGINX_IMAGE | {"ready_path": "/healthz"}).model_dump_json())
+    harness = subprocess.Popen([sys.executable, "-c", CHILD, str(spec), str(tmp_path)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
+    try:
+        assert harness.stdout is not None and harness.stdout.readline().strip() == b"ready"
+        assert len(ours(engine, tmp_path)) == 1
+    finally:
+        harness.kill()  # SIGKILL: no finally block, no atexit in the harness runs
+        harness.wait()
+    deadline = time.monotonic() + 10
+    while ours(engine, tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ours(engine, tmp_path) == []  # the follower saw its parent go and removed the container

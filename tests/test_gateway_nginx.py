@@ -217,3 +217,28 @@ def test_sticky_sessions_stay_on_one_upstream_and_sessions_spread_by_weight(tmp_
                 where.setdefault(e["headers"]["x-gatedrill-session-id"], set()).add(fake.name)
     assert len(where) == 16 and all(len(v) == 1 for v in where.values())  # every session pinned
     assert {next(iter(v)) for v in where.values()} == {"stable", "canary"}  # and sessions spread over both
+
+
+@needs_nginx
+@pytest.mark.parametrize("fallback", [False, True])
+def test_an_upstream_429_reaches_the_client_with_retry_after_unless_a_fallback_serves_it(
+        tmp_path: Path, fallback: bool) -> None:
+    routing: dict[str, Any] = {"targets": [{"upstream": "stable", "model": "gpt-4o-mini"}]}
+    if fallback:
+        routing["fallbacks"] = ["canary"]
+    sc = scenario(routing)
+    models = [{"id": "gpt-4o-mini"}]
+    with FakeServer(provider="openai", name="stable", models=models) as stable, \
+            FakeServer(provider="openai", name="canary", models=models) as canary, Processes(tmp_path) as procs:
+        stable.set_faults([{"fault": {"kind": "http_error", "status": 429}}])
+        eps = [UpstreamEndpoint(name=f.name, provider="openai", base_url=f.url) for f in (stable, canary)]
+        gw = get_adapter("nginx").start(procs, sc, eps, tmp_path)
+        body = {"model": "drill", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]}
+        statuses = [httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=gw.client_headers(), timeout=10)
+                    for _ in range(4)]
+    if fallback:  # taken out after 3 failures (the placeholder backup makes the 429s count), then straight on
+        assert [r.status_code for r in statuses] == [200] * 4 and len(stable.journal.records()) == 3
+    else:  # the 429 itself, retry-after and all; never counted against the lone server (a declared limitation)
+        assert all(r.status_code == 429 and r.headers.get("retry-after") for r in statuses)
+        assert len(stable.journal.records()) == 4
+        assert "cooldown_on_status" in {x.feature for x in plan(sc).limitations}

@@ -32,7 +32,9 @@ NEXT_UPSTREAM_STATUSES = (429, 500, 502, 503, 504)  # the statuses proxy_next_up
 # Placeholder servers in the targets' group (nothing listens there). nginx ignores max_fails in a group of one server:
 # a `down` one makes it two. And nginx counts a failing *status* (500, 429...) against max_fails only when it can
 # still move on to another try, so the last server tried would never be marked down: a `backup` one (refused at
-# once, then marked down itself) adds that try. Only where a failure has to count, not with `hash` (no backups).
+# once, then marked down itself) adds that try. Its refusal ends the group with nginx's own 502 instead of the
+# upstream's status (a 429 would lose its retry-after), so only where a fallback takes the request on from there;
+# never with `hash` (no backup servers).
 PLACEHOLDER = "127.0.0.1:9"
 MAX_BODY = "64m"  # bodies stay in memory (one buffer) so njs can read them and a fallback can re-send them
 
@@ -70,6 +72,7 @@ class NginxPlan:
     fallbacks: list[Hop]  # tried in order once the group is exhausted
     context: Hop | None  # where an upstream 400 goes
     sticky: bool
+    placeholder_backup: bool  # see PLACEHOLDER
     max_fails: int  # 0: never marked down
     fail_timeout_s: int
     tries: int
@@ -166,6 +169,14 @@ def plan(scenario: Scenario) -> NginxPlan:
             reason=f"nginx's fail_timeout (whole seconds) is both the window that counts failures and the time a "
                    f"server stays out: fail_timeout={fail_timeout}s for window_s {cooldown.window_s:g}, "
                    f"cooldown_s {cooldown.cooldown_s:g}"))
+    # the placeholder backup turns the last failure into nginx's own 502, which only a fallback may hide
+    backup = cooldown.enabled and intent.sticky != "session" and bool(fallbacks)
+    if cooldown.enabled and not backup:
+        lims.append(Limitation(
+            feature="cooldown_on_status", checks=_affects(scenario, "rollback") if len(targets) == 1 else [],
+            reason="nginx counts a failing status (429, 5xx) against max_fails only when another try follows; "
+                   f"without {'a fallback' if intent.sticky != 'session' else 'backup servers (hash)'} the last "
+                   "server tried is never taken out by statuses, only by connection errors and timeouts"))
     lims.append(Limitation(
         feature="timeout_per_attempt", checks=[],
         reason=f"proxy_read_timeout {intent.timeout_s:g}s bounds the gap between two reads, not a whole attempt: "
@@ -176,7 +187,7 @@ def plan(scenario: Scenario) -> NginxPlan:
     return NginxPlan(
         targets=targets, fallbacks=fallbacks, context=context, sticky=intent.sticky == "session",
         max_fails=cooldown.failures if cooldown.enabled else 0, fail_timeout_s=fail_timeout,
-        tries=len(targets) + (1 if cooldown.enabled and intent.sticky != "session" else 0),
+        placeholder_backup=backup, tries=len(targets) + (1 if backup else 0),
         next_upstream=["error", "timeout", *(f"http_{s}" for s in statuses), "non_idempotent"],
         fallback_statuses=statuses, timeout_s=intent.timeout_s, limitations=lims)
 
@@ -236,7 +247,7 @@ def render(p: NginxPlan, urls: dict[str, str], listen: str, prefix: str,
                    f"  # {h.upstream}")
     if p.max_fails and len(p.targets) == 1:  # see PLACEHOLDER
         out.append(f"    server {PLACEHOLDER} down;  # nginx ignores max_fails in a group of one server")
-    if p.max_fails and not p.sticky:
+    if p.placeholder_backup:
         out.append(f"    server {PLACEHOLDER} backup;  # one more try, so the last failing status counts too")
     out += ["    keepalive 32;", "  }"]
     extra = [(f"gd_fallback_{i}", h) for i, h in enumerate(p.fallbacks)]
