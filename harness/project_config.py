@@ -23,6 +23,10 @@ class ProjectConfig(BaseModel):
     scale: float = Field(default=1.0, gt=0, description="multiply scenario durations and timeline times")
     _path: Path | None = PrivateAttr(default=None)  # the file this came from: relative paths start there
 
+    def source(self) -> Path | None:
+        """The file these settings came from (None for defaults)."""
+        return self._path
+
     def out_dir(self) -> Path | None:
         if self.out is None:
             return None

@@ -42,6 +42,7 @@ class Settings:
     allow_inconclusive: bool
     overrides: dict[str, dict[str, Any]]  # check parameters from --gatedrill-set, applied when judging
     session: str  # shared by every xdist worker of one test run
+    project_file: Path | None = None  # the gatedrill.yaml the defaults came from
 
     def run_options(self) -> dict[str, Any]:
         return {"gateway": self.gateway, "scale": self.scale, "seed": self.seed, "mutant": self.mutant}

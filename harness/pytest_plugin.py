@@ -76,7 +76,21 @@ def pytest_configure(config: pytest.Config) -> None:
         allow_inconclusive=config.getoption("gatedrill_allow_inconclusive"),
         overrides=overrides,
         session=os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex,
+        project_file=project.source() if project else None,
     )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """One header line with the drill settings, when this project uses gatedrill.yaml or a --gatedrill-* option."""
+    from .pytest_items import SETTINGS
+
+    s = config.stash[SETTINGS]
+    named = any(a.startswith("--gatedrill") for a in config.invocation_params.args)
+    if s.project_file is None and not named:
+        return None
+    where = f" (defaults from {s.project_file})" if s.project_file else ""
+    return (f"gatedrill: gateway {s.gateway}, scale {s.scale:g}, run records in "
+            f"{s.out or 'basetemp/gatedrill'}{where}")
 
 
 def _overrides(items: list[str]) -> dict[str, dict[str, Any]]:
