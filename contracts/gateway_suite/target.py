@@ -55,7 +55,9 @@ class SuiteTarget:
         self.set_faults([])
 
 
-WINDOW = 8192  # small enough for an over-window probe, big enough for every generated request plus max_tokens
+# Small enough for an over-window probe (~500 kB), big enough for a generated prompt plus the max_tokens a gateway
+# may fill in itself (LiteLLM asks Anthropic for the model's 64000 when the client gives none).
+WINDOW = 100_000
 
 
 def contract_scenario(kind: str, mutant: str | None) -> Scenario:
