@@ -123,12 +123,15 @@ def proxy(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     """One LiteLLM proxy in front of an in-process OpenAI fake, started by the adapter."""
     skip_unless(proxy_installed(), "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')")
     work = tmp_path_factory.mktemp("litellm")
-    sc = split_drill("litellm")
+    data = split_drill("litellm").model_dump(mode="json")
+    data["upstreams"]["claude"] = {"provider": "anthropic", "models": [{"id": "claude-haiku-4-5"}]}
+    data["gateway"]["routing"]["fallbacks"] = ["claude"]  # also reachable directly as model `fallback-claude`
+    sc = Scenario.model_validate(data)
     with FakeServer(provider="openai", name="stable") as a, FakeServer(provider="openai", name="canary") as b, \
-            Processes(work) as procs:
-        eps = [UpstreamEndpoint(name=s.name, provider="openai", base_url=s.url) for s in (a, b)]
+            FakeServer(provider="anthropic", name="claude") as c, Processes(work) as procs:
+        eps = [UpstreamEndpoint(name=s.name, provider=s.fake.config.provider, base_url=s.url) for s in (a, b, c)]
         gw = get_adapter("litellm").start(procs, sc, eps, work)
-        yield gw, {"stable": a, "canary": b}
+        yield gw, {"stable": a, "canary": b, "claude": c}
 
 
 def test_proxy_answers_with_the_deployment_id_of_the_upstream_that_served(proxy) -> None:  # type: ignore[no-untyped-def]
@@ -151,6 +154,26 @@ def test_proxy_rejects_a_request_without_a_key_with_401(proxy) -> None:  # type:
     body = {"model": "drill", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
     r = httpx.post(f"{gw.url}/v1/chat/completions", json=body, timeout=30)
     assert r.status_code == 401, f"{r.status_code} {r.text[:200]}"
+
+
+@pytest.mark.xfail(strict=True, reason="LiteLLM 1.106.2 bug: an Anthropic stream cut off before message_stop "
+                                        "reaches the client as a clean stream (finish_reason stop, [DONE])")
+def test_a_truncated_anthropic_stream_reaches_the_client_as_an_error(proxy) -> None:  # type: ignore[no-untyped-def]
+    gw, fakes = proxy
+    claude = fakes["claude"]
+    fault = [{"fault": {"kind": "truncate", "after_chunks": 4}}]
+    httpx.put(f"{claude.url}/_gatedrill/faults", json=fault).raise_for_status()
+    try:
+        body = {"model": "fallback-claude", "max_tokens": 40, "stream": True, "user": "gd:trunc1",
+                "messages": [{"role": "user", "content": "hi"}]}
+        with httpx.stream("POST", f"{gw.url}/v1/chat/completions", json=body, headers=gw.client_headers(),
+                          timeout=30) as r:
+            status, text = r.status_code, "".join(r.iter_text())
+    finally:
+        httpx.delete(f"{claude.url}/_gatedrill/faults").raise_for_status()
+    assert any(e.correlation_id == "trunc1" for e in claude.journal.entries())
+    clean = status == 200 and "data: [DONE]" in text and '"error"' not in text
+    assert not clean, text[-300:]
 
 
 def test_canary_split_through_litellm_follows_the_weights(tmp_path: Path) -> None:
