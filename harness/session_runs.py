@@ -3,7 +3,8 @@
 Workers of one session share an output folder. The first worker to take a scenario's lock (an advisory file lock,
 released by the kernel if that worker dies) runs the drill into the scenario's own record folder; the others
 wait on the lock and judge the record it left. A run that failed leaves its error in the record's meta, so every
-worker reports that error instead of starting the drill again.
+worker reports that error instead of starting the drill again. Drills whose fakes listen on the same fixed port
+(scenarios for a gateway set up by hand) take that port's lock too, so two workers never run them at once.
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ def run_once(scenario: Scenario, folder: Path, opts: RunOptions,
                                   f"{info.get('error') or 'see its logs'}; run record: {folder}")
             return judge_record(folder, overrides)
         opts.out = folder
-        try:
-            return drill(scenario, opts, overrides)
-        except GatedrillError as exc:
-            raise DrillFailed(f"{exc}; run record: {folder}") from None
+        with contextlib.ExitStack() as ports:  # in sorted order, so two drills never wait on each other in a cycle
+            for port in sorted({cfg.port for cfg in scenario.upstreams.values() if cfg.port}):
+                ports.enter_context(_locked(folder.parent / f"port-{port}.lock"))
+            try:
+                return drill(scenario, opts, overrides)
+            except GatedrillError as exc:
+                raise DrillFailed(f"{exc}; run record: {folder}") from None

@@ -139,6 +139,22 @@ def test_xdist_workers_share_one_run_per_scenario(pytester: pytest.Pytester) -> 
     assert meta["outcome"] == "completed" and meta["scale"] == 0.2
 
 
+def test_xdist_workers_never_run_two_drills_on_the_same_fixed_port_at_once(pytester: pytest.Pytester) -> None:
+    """Scenarios for a hand-configured gateway pin their fakes' ports; `--dist loadfile` puts each file on its own
+    worker at the same time, so without the port's lock one drill's fake could not bind."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (pytester.path / "scen").mkdir()
+    for name in ("pinned-a", "pinned-b"):
+        text = TINY.format(duration=2).replace("name: tiny", f"name: {name}")
+        text = text.replace("stable: {provider: openai,", f"stable: {{provider: openai, port: {port},")
+        (pytester.path / "scen" / f"{name}.yaml").write_text(text.split("checks:")[0] + "checks:\n  accounting: {}\n")
+    result = pytester.runpytest_subprocess("scen", "-p", "xdist", "-n", "2", "--dist", "loadfile",
+                                           "-p", "no:hypothesispytest", *QUIET)
+    result.assert_outcomes(passed=2)
+
+
 FIXTURE_TESTS = '''
 import httpx
 
