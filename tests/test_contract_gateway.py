@@ -8,10 +8,18 @@ import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from contracts.gateway_suite import SuiteOptions, SuiteResult, SuiteTarget, run_suite, start_target
+from contracts.gateway_suite import (
+    SuiteOptions,
+    SuiteResult,
+    SuiteTarget,
+    contract_documents,
+    run_suite,
+    start_target,
+)
 
 pytestmark = pytest.mark.timeout(240)
 QUICK = {"max_examples": 15, "sessions": 4, "budget_s": 60.0}
@@ -45,6 +53,29 @@ def test_streams_through_the_reference_gateway_reassemble_to_what_the_upstream_p
     streamed = [r for srv in reference.fakes.values() for r in srv.fake.journal.records()
                 if r["stream"] and r["status"] == 200 and (r["correlation_id"] or "").startswith("contract-0-")]
     assert streamed, "the positive cases included no streamed request"
+
+
+def test_positive_generation_reaches_every_documented_chat_option() -> None:
+    """Every property of the chat request schema shows up in generated cases (a misplaced schema keyword once
+    hid all options but three), and every generated body is valid for its schema."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    doc = contract_documents("drill")["positive"]
+    op = schemathesis.openapi.from_dict(doc)["/v1/chat/completions"]["POST"]
+    documented = set(doc["components"]["schemas"]["GatewayChatRequest"]["properties"])
+    assert documented == {"model", "messages", "stream", "stream_options", "max_tokens", "temperature", "top_p",
+                          "stop", "seed", "user"}
+    seen: set[str] = set()
+
+    @settings(max_examples=150, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(case=op.as_strategy())
+    def draw(case: Any) -> None:
+        assert case.body["model"] == "drill" and any(m["role"] == "user" for m in case.body["messages"])
+        seen.update(case.body)
+
+    draw()
+    assert seen == documented
 
 
 # The mutants a contract can see in single requests, and the check that sees each. The other two need traffic
