@@ -59,11 +59,13 @@ class ContainerOptions(_Strict):
     `{port}`, `{config_dir}` and `{config_file}` in `command` and `env` values are replaced before the start."""
 
     image: str = Field(description="a local image (no registry is contacted unless `pull: true`)")
-    command: list[str] | None = Field(default=None, description="default: the image's own, or nginx's for "
-                                      "config: nginx")
+    command: list[str] | None = Field(default=None, description="default: the image's own, or the generated "
+                                      "config's server (nginx, python3 -m harness.reference)")
     env: dict[str, str] = Field(default_factory=dict)
-    config: Literal["nginx", "none"] = Field(default="none", description="which adapter generates the config "
-                                             "mounted at `mount_path` (none: the image brings its own)")
+    config: Literal["nginx", "reference", "none"] = Field(
+        default="none", description="which adapter generates the config mounted at `mount_path`: nginx (the image "
+        "needs nginx and its njs module), reference (the image needs gatedrill), none (the image brings its own)")
+    volumes: dict[str, str] = Field(default_factory=dict, description="host path -> container path, read-only")
     mount_path: str = Field(default="/gatedrill", description="where the generated config folder is mounted")
     port: int | None = Field(default=None, ge=1, le=65535, description="the port the gateway listens on; default: "
                              "a free one, passed as {port} (config: nginx listens there)")

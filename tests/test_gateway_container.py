@@ -24,6 +24,7 @@ from harness.runner import RunOptions, run
 from harness.scenario import Scenario
 
 pytest.importorskip("testcontainers")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +157,29 @@ def test_a_harness_killed_outright_still_leaves_no_container(engine: Engine, tmp
     while ours(engine, tmp_path) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert ours(engine, tmp_path) == []  # the follower saw its parent go and removed the container
+
+
+def test_the_reference_gateway_runs_in_a_container_from_its_generated_config(engine: Engine, tmp_path: Path) -> None:
+    """config: reference mounts gateway.json; the image here borrows this host's Python and the project read-only."""
+    import sys
+
+    import httpx
+
+    sc = scenario({"image": "gatedrill/nginx-local:1", "config": "reference", "env": {"PYTHONPATH": str(ROOT)},
+                   "command": [sys.executable, "-m", "harness.reference", "{config_file}"],
+                   "volumes": {sys.prefix: sys.prefix, sys.base_prefix: sys.base_prefix, str(ROOT): str(ROOT),
+                               "/usr/lib/x86_64-linux-gnu": "/lib/x86_64-linux-gnu"}})
+    assert limitations(sc) == []
+    with FakeServer(provider="openai", name="primary", models=[{"id": "gpt-4o-mini"}]) as primary, \
+            FakeServer(provider="openai", name="backup", models=[{"id": "gpt-4.1"}]) as backup, \
+            Processes(tmp_path) as procs:
+        primary.set_faults([{"fault": {"kind": "http_error", "status": 500}}])
+        eps = [UpstreamEndpoint(name=f.name, provider="openai", base_url=f.url, context_windows={m: 128000})
+               for f, m in ((primary, "gpt-4o-mini"), (backup, "gpt-4.1"))]
+        gw = get_adapter("container").start(procs, sc, eps, tmp_path)
+        r = httpx.post(f"{gw.url}/v1/chat/completions", headers=gw.client_headers(), timeout=10,
+                       json={"model": "drill", "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 200, r.text
+        assert [e["status"] for e in primary.journal.records()] == [500]
+        assert [e["model"] for e in backup.journal.records()] == ["gpt-4.1"]
+    assert "reference\thttp://127.0.0.1:" in (tmp_path / "container.log").read_text()

@@ -10,6 +10,7 @@ removes the container when the run ends, however it ends; the runner watches tha
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 import time
@@ -50,6 +51,8 @@ class ContainerAdapter:
             from .nginx_conf import plan
 
             return plan(scenario).limitations
+        if opts.config == "reference":
+            return []
         return [Limitation(feature="routing", checks=[],
                            reason=f"the image {opts.image} brings its own configuration; gatedrill does not "
                                   "translate the routing intent for it, so it must match the scenario by hand")]
@@ -70,7 +73,8 @@ class ContainerAdapter:
         config_dir = (workdir / "container").resolve()
         config_dir.mkdir(parents=True, exist_ok=True)
         command = opts.command
-        config_file = f"{opts.mount_path}/nginx.conf" if opts.config == "nginx" else ""
+        config_file = {"nginx": f"{opts.mount_path}/nginx.conf", "reference": f"{opts.mount_path}/gateway.json",
+                       "none": ""}[opts.config]
         if opts.config == "nginx":
             from .nginx import write_prefix
             from .nginx_conf import plan, render
@@ -80,10 +84,16 @@ class ContainerAdapter:
             write_prefix(config_dir, render(p, {e.name: e.base_url for e in endpoints}, f"127.0.0.1:{port}",
                                             opts.mount_path, opts.nginx_js_module))
             command = command or ["nginx", "-p", opts.mount_path, "-c", config_file]
+        elif opts.config == "reference":
+            gw = scenario.gateway
+            (config_dir / "gateway.json").write_text(json.dumps({
+                "intent": gw.routing.model_dump(mode="json"), "seed": scenario.seed, "host": "127.0.0.1",
+                "port": port, "upstreams": [e.model_dump(mode="json") for e in endpoints]}, indent=2))
+            command = command or ["python3", "-m", "harness.reference", config_file]
         fill = {"port": str(port), "config_dir": opts.mount_path, "config_file": config_file}
+        mounts = {str(config_dir): (opts.mount_path, "rw"), **{h: (c, "ro") for h, c in opts.volumes.items()}}
         container = _start(opts.image, [c.format(**fill) for c in command] if command else None,
-                           {k: v.format(**fill) for k, v in opts.env.items()},
-                           str(config_dir), opts.mount_path, str(workdir.resolve()))
+                           {k: v.format(**fill) for k, v in opts.env.items()}, mounts, str(workdir.resolve()))
         ready = workdir / "container.following"
         ready.unlink(missing_ok=True)
         try:
@@ -102,7 +112,7 @@ class ContainerAdapter:
                               api_key=opts.api_key or DEFAULT_API_KEY)
 
 
-def _start(image: str, command: list[str] | None, env: dict[str, str], config_dir: str, mount_path: str,
+def _start(image: str, command: list[str] | None, env: dict[str, str], mounts: dict[str, tuple[str, str]],
            workdir: str) -> Any:
     """The container, started by testcontainers on host networking with the config folder mounted (no Ryuk reaper:
     it would need a registry; our `follow` child removes the container instead)."""
@@ -111,7 +121,8 @@ def _start(image: str, command: list[str] | None, env: dict[str, str], config_di
 
     testcontainers_config.ryuk_disabled = True
     tc = DockerContainer(image).with_kwargs(network_mode="host", labels={LABEL: workdir})
-    tc = tc.with_volume_mapping(config_dir, mount_path, "rw")
+    for host, (path, mode) in mounts.items():
+        tc = tc.with_volume_mapping(host, path, mode)
     for key, value in env.items():
         tc = tc.with_env(key, value)
     if command:
