@@ -143,6 +143,23 @@ class ScenarioFile(pytest.File):
             return DrillFailed(str(exc))
 
 
+def pytest_outcome(v: Verdict, allow_inconclusive: bool) -> tuple[str, str]:
+    """How a verdict shows in pytest, as (outcome, reason): passed; failed (a critical Fail, and a critical
+    Inconclusive unless allowed: the gate's rule); skipped (an allowed Inconclusive); xfailed (a Fail a gateway
+    limitation predicted, or any non-pass of a non-critical check)."""
+    from .checks import Status
+
+    if v.status is Status.PASS:
+        return "passed", ""
+    if v.status is Status.FAIL and v.expected_failure:
+        return "xfailed", f"expected failure (gateway limitation: {v.expected_failure}): {v.summary}"
+    if not v.critical:
+        return "xfailed", f"{v.status.value} (not critical): {v.summary}"
+    if v.status is Status.INCONCLUSIVE and allow_inconclusive:
+        return "skipped", f"inconclusive: {v.summary}"
+    return "failed", v.summary
+
+
 def _skip(reason: str) -> BaseException:
     """A skip reported at the scenario's location (not at this module's line that raised it)."""
     return pytest.skip.Exception(reason, _use_item_location=True)
@@ -154,8 +171,6 @@ class CheckItem(pytest.Item):
     parent: ScenarioFile
 
     def runtest(self) -> None:
-        from .checks import Status
-
         run = self.parent.drill_run()
         self.user_properties.append(("run_record", str(run.path)))
         if self.name == RUN_ITEM and not run.record.scenario.checks:
@@ -164,16 +179,13 @@ class CheckItem(pytest.Item):
             raise _skip(f"check {self.name!r} is not available in this version of gatedrill")
         v = run.verdict(self.name)
         self.user_properties.append(("verdict", v.status.value))
-        if v.status is Status.PASS:
-            return
-        settings = self.config.stash[SETTINGS]
-        if v.status is Status.FAIL and v.expected_failure:
-            pytest.xfail(f"expected failure (gateway limitation: {v.expected_failure}): {v.summary}")
-        if not v.critical:
-            pytest.xfail(f"{v.status.value} (not critical): {v.summary}")
-        if v.status is Status.INCONCLUSIVE and settings.allow_inconclusive:
-            raise _skip(f"inconclusive: {v.summary}")
-        raise VerdictFailure(v, run.path)
+        outcome, reason = pytest_outcome(v, self.config.stash[SETTINGS].allow_inconclusive)
+        if outcome == "xfailed":
+            pytest.xfail(reason)
+        if outcome == "skipped":
+            raise _skip(reason)
+        if outcome == "failed":
+            raise VerdictFailure(v, run.path)
 
     def repr_failure(self, excinfo: ExceptionInfo[BaseException],
                      style: Any = None) -> str | TerminalRepr:

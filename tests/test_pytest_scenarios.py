@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import harness.checks  # noqa: F401 - loaded once here: in-process pytester runs must not re-import numpy
+from harness.checks import Status, Verdict, gate  # loaded here once: in-process pytester runs must not import numpy
+from harness.pytest_items import pytest_outcome
 from scenarios import builtin_dir
 
 pytest_plugins = ["pytester"]
@@ -53,6 +54,26 @@ def _tiny(pytester: pytest.Pytester, duration: float = 3) -> Path:
     path = pytester.path / "scen" / "tiny.yaml"
     path.write_text(TINY.format(duration=duration))
     return path
+
+
+@pytest.mark.parametrize(("status", "critical", "expected_failure", "allow", "outcome"), [
+    (Status.PASS, True, None, False, "passed"),
+    (Status.PASS, True, "sticky: not expressible", False, "passed"),
+    (Status.FAIL, True, None, True, "failed"),
+    (Status.FAIL, True, "sticky: not expressible", False, "xfailed"),  # the gateway cannot do it: as in the gate
+    (Status.FAIL, False, None, False, "xfailed"),
+    (Status.INCONCLUSIVE, True, None, False, "failed"),  # strict by default, as `gatedrill run`
+    (Status.INCONCLUSIVE, True, None, True, "skipped"),
+    (Status.INCONCLUSIVE, False, None, False, "xfailed"),
+])
+def test_a_verdict_maps_to_the_pytest_outcome_the_gate_implies(status: Status, critical: bool,
+                                                              expected_failure: str | None, allow: bool,
+                                                              outcome: str) -> None:
+    v = Verdict("rollback", status, "detection took 4 s", critical=critical, expected_failure=expected_failure)
+    got, reason = pytest_outcome(v, allow)
+    assert got == outcome
+    assert outcome in ("passed", "failed") or "detection took 4 s" in reason
+    assert (got != "failed") == gate([v], inconclusive_fails=not allow)  # a test fails exactly when the gate does
 
 
 def test_the_pytest11_entry_point_is_the_harness_plugin() -> None:
