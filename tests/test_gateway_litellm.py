@@ -53,7 +53,7 @@ def test_targets_become_weighted_deployments_of_the_public_model_group() -> None
     assert first["model"] == "openai/gpt-4o-mini" and first["api_base"] == "http://127.0.0.1:9000/v1"
     router = cfg["router_settings"]
     assert router["routing_strategy"] == "simple-shuffle" and "fallbacks" not in router
-    assert cfg["general_settings"] == {"master_key": MASTER_KEY}
+    assert cfg["general_settings"] == {"master_key": MASTER_KEY, "disable_model_info_refresh": True}
 
 
 def test_fallbacks_retries_cooldown_and_timeout_map_to_router_settings() -> None:
@@ -184,6 +184,8 @@ def test_canary_split_through_litellm_follows_the_weights(tmp_path: Path) -> Non
     assert len(served) >= 60 and 0.6 < stable / len(served) < 0.9, (stable, len(served))
     assert verdicts["canary_split"].status.value != "fail", verdicts["canary_split"].summary
     assert verdicts["streaming_integrity"].passed, verdicts["streaming_integrity"].summary
+    assert all(e.get("correlation_id") for entries in rec.journals.values() for e in entries), \
+        "upstream traffic no client asked for (model-info discovery must be off)"
     ids = [c["headers"].get("x-litellm-model-id") for c in rec.clients if c.get("status") == 200]
     assert ids and all(i in ("stable", "canary") for i in ids)  # the proxy's own claim is kept as evidence
 

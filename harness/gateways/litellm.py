@@ -112,8 +112,10 @@ def litellm_config(scenario: Scenario, endpoints: list[UpstreamEndpoint],
     router.update((scenario.gateway.litellm or LiteLLMOptions()).router_settings)
     settings: dict[str, Any] = {"drop_params": True}
     settings.update((scenario.gateway.litellm or LiteLLMOptions()).litellm_settings)
+    # disable_model_info_refresh: else the proxy GETs /v1/models from every OpenAI deployment at start-up and
+    # every 300 s, upstream traffic no client asked for (the accounting check counts it as orphaned)
     return {"model_list": model_list, "router_settings": router, "litellm_settings": settings,
-            "general_settings": {"master_key": master_key}}
+            "general_settings": {"master_key": master_key, "disable_model_info_refresh": True}}
 
 
 def litellm_limitations(scenario: Scenario) -> list[Limitation]:
