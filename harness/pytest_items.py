@@ -124,7 +124,7 @@ class ScenarioFile(pytest.File):
         if self._outcome is None:
             self._outcome = self._run()
         if isinstance(self._outcome, GatedrillError):
-            raise self._outcome
+            raise type(self._outcome)(str(self._outcome))  # a fresh one per item: no tracebacks pile up
         return self._outcome
 
     def _run(self) -> DrillRun | GatedrillError:
