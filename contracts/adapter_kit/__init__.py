@@ -6,7 +6,7 @@ journal the ground truth; the result is a property x target matrix with shrunk c
 >>> print(run_kit([LiteLLMTarget("anthropic")]).render())
 """
 
-from .gateway_target import HttpGatewayTarget, ReferenceGatewayTarget
+from .gateway_target import HttpGatewayTarget, ProcessGatewayTarget, ReferenceGatewayTarget
 from .kit import property_named, run_kit, run_property
 from .litellm_target import LiteLLMTarget
 from .matrix import Cell, Matrix
@@ -26,6 +26,7 @@ __all__ = [
     "LiteLLMTarget",
     "Matrix",
     "Outcome",
+    "ProcessGatewayTarget",
     "Property",
     "PythonAdapterTarget",
     "ReferenceGatewayTarget",

@@ -7,6 +7,9 @@ attempt and no fallbacks; for other gateways, configure the same before pointing
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,13 +26,13 @@ class HttpGatewayTarget(Target):
     """An OpenAI-compatible gateway at `base_url` (ending in /v1) whose upstream is `fake`."""
 
     def __init__(self, base_url: str, fake: Fake, provider: str, request_model: str, name: str = "gateway",
-                 api_key: str = "sk-gatedrill") -> None:
+                 api_key: str = "sk-gatedrill", headers: dict[str, str] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.fake = fake
         self.provider = provider
         self.request_model = request_model
         self.name = name
-        self.api_key = api_key
+        self.headers = headers or {"authorization": f"Bearer {api_key}"}
         self._client: httpx.Client | None = None
 
     def start(self) -> None:
@@ -43,7 +46,7 @@ class HttpGatewayTarget(Target):
     def send(self, request: dict[str, Any]) -> Outcome:
         assert self._client is not None, "start the target first"
         r = self._client.post(self.base_url + "/chat/completions", content=orjson.dumps(request),
-                              headers={"authorization": f"Bearer {self.api_key}", "content-type": "application/json"})
+                              headers={**self.headers, "content-type": "application/json"})
         headers = {k.lower(): v for k, v in r.headers.items()}
         if r.status_code != 200:
             return Outcome(r.status_code, headers=headers, error=r.text)
@@ -93,3 +96,47 @@ class ReferenceGatewayTarget(HttpGatewayTarget):
             self._gateway.stop()
             self._gateway = None
         self._server.stop()
+
+
+class ProcessGatewayTarget(HttpGatewayTarget):
+    """A gateway gatedrill knows how to start (`harness.gateways`: litellm proxy, portkey, reference, ...) as a
+    child process in front of one fake, with one attempt per request and no cooldown. State the gateway keeps
+    between requests (a cooldown it imposes anyway) is outside the kit's reset."""
+
+    def __init__(self, gateway: str, provider: str) -> None:
+        self._server = FakeServer(provider=provider)
+        super().__init__("", self._server.fake, provider, "drill", name=f"gateway:{gateway}")
+        self.gateway = gateway
+        self._stack: contextlib.ExitStack | None = None
+
+    def start(self) -> None:
+        from harness.gateways import get_adapter
+        from harness.intent import UpstreamEndpoint
+        from harness.processes import Processes
+        from harness.scenario import Scenario
+
+        with contextlib.ExitStack() as stack:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gatedrill-adapter-kit-")))
+            stack.enter_context(self._server)
+            model = self.upstream_model
+            scenario = Scenario.model_validate({
+                "name": "adapter-kit", "duration_s": 1,
+                "upstreams": {"up": {"provider": self.provider, "models": [{"id": model}]}},
+                "gateway": {"kind": self.gateway, "routing": {
+                    "targets": [{"upstream": "up", "model": model}], "retry": {"attempts": 1},
+                    "cooldown": {"enabled": False}}},
+                "load": {"mode": "closed", "concurrency": 1}})
+            endpoint = UpstreamEndpoint.model_validate({"name": "up", "provider": self.provider,
+                                                        "base_url": self._server.url})
+            procs = stack.enter_context(Processes(workdir))
+            running = get_adapter(scenario.gateway).start(procs, scenario, [endpoint], workdir)
+            self.base_url = running.url.rstrip("/").removesuffix("/v1") + "/v1"
+            self.headers = running.client_headers()
+            self._stack = stack.pop_all()
+        super().start()
+
+    def stop(self) -> None:
+        super().stop()
+        if self._stack is not None:
+            self._stack.close()
+            self._stack = None

@@ -45,6 +45,7 @@ class Property:
 
 
 _ABOVE_ONE = st.floats(1, 2, exclude_min=True, allow_nan=False)
+_MAX_TOKENS = st.integers(1, 1024)
 _STOP = st.text("ENDSTOP#", min_size=1, max_size=4)
 
 
@@ -73,15 +74,16 @@ def unified_requests(draw: st.DrawFn, model: str, stream: bool = False) -> dict[
 
 def requests(stream: bool = False, wide: bool = False) -> Callable[[Target], st.SearchStrategy[dict[str, Any]]]:
     """Requests addressed to the target's model: `wide` ones (with OpenAI-only extras) for the properties about
-    the upstream request; portable ones for the reply and error properties, so one translation gap does not
-    show up in every cell."""
+    the upstream request; portable ones with `max_tokens` set for the reply and error properties, so one
+    translation gap does not show up in every cell."""
 
     def strategy(target: Target) -> st.SearchStrategy[dict[str, Any]]:
         if wide:
             return unified_requests(target.request_model, stream)
         base = cs.openai_chat_requests(model=target.request_model, tools=None, max_turns=3, portable=True,
                                        long=False, stream=stream)
-        return base.map(lambda b: {**b, "stream_options": {"include_usage": True}}) if stream else base
+        extra: dict[str, Any] = {"stream_options": {"include_usage": True}} if stream else {}
+        return st.builds(lambda b, n: {"max_tokens": n, **b, **extra}, base, _MAX_TOKENS)
 
     return strategy
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from fakes.errors import ConfigError
 
-from .gateway_target import ReferenceGatewayTarget
+from .gateway_target import ProcessGatewayTarget, ReferenceGatewayTarget
 from .litellm_target import LiteLLMTarget
 from .python_adapter import PythonAdapterTarget
 from .target import Target
@@ -20,9 +20,18 @@ ADAPTERS: dict[str, tuple[Callable[[str], Target], tuple[str, ...]]] = {
 
 
 def targets_for(adapter: str, providers: Sequence[str] = ()) -> list[Target]:
-    """Targets for a named adapter and the providers asked for (default: every provider it supports)."""
+    """Targets for a named adapter and the providers asked for (default: every provider it supports).
+    `gateway:NAME` starts a gateway gatedrill knows (`gateway:litellm` is the LiteLLM proxy) over HTTP."""
+    if adapter.startswith("gateway:"):
+        from harness.gateways import ADAPTERS as GATEWAYS
+
+        name = adapter.split(":", 1)[1]
+        if name not in GATEWAYS or name == "url":
+            raise ConfigError(f"unknown gateway {name!r} in {adapter!r}: use one of "
+                              f"{', '.join(n for n in GATEWAYS if n != 'url')}")
+        return [ProcessGatewayTarget(name, p) for p in (tuple(providers) or PROVIDERS)]
     if adapter not in ADAPTERS:
-        raise ConfigError(f"unknown adapter {adapter!r}: use one of {', '.join(ADAPTERS)}")
+        raise ConfigError(f"unknown adapter {adapter!r}: use one of {', '.join(ADAPTERS)}, or gateway:NAME")
     make, supported = ADAPTERS[adapter]
     chosen = tuple(providers) or supported
     unsupported = [p for p in chosen if p not in supported]
