@@ -10,6 +10,7 @@ removes the container when the run ends, however it ends; the runner watches tha
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -60,6 +61,9 @@ class ContainerAdapter:
     def start(self, procs: Processes, scenario: Scenario, endpoints: list[UpstreamEndpoint],
               workdir: Path) -> RunningGateway:
         opts = options(scenario)
+        if importlib.util.find_spec("docker") is None:
+            raise ConfigError("the container gateway needs testcontainers (and the docker SDK it brings): "
+                              "pip install testcontainers")
         client = docker_client()
         if client is None:
             raise InfrastructureError("the container gateway needs a Docker engine, and none answers "
@@ -116,8 +120,11 @@ def _start(image: str, command: list[str] | None, env: dict[str, str], mounts: d
            workdir: str) -> Any:
     """The container, started by testcontainers on host networking with the config folder mounted (no Ryuk reaper:
     it would need a registry; our `follow` child removes the container instead)."""
-    from testcontainers.core.config import testcontainers_config
-    from testcontainers.core.container import DockerContainer
+    try:
+        from testcontainers.core.config import testcontainers_config
+        from testcontainers.core.container import DockerContainer
+    except ImportError:
+        raise ConfigError("the container gateway needs testcontainers: pip install testcontainers") from None
 
     testcontainers_config.ryuk_disabled = True
     tc = DockerContainer(image).with_kwargs(network_mode="host", labels={LABEL: workdir})
