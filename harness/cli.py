@@ -278,7 +278,7 @@ def init_cmd(directory: str, force: bool) -> None:
 @click.option("--budget", type=float, default=75.0, show_default=True, help="Seconds for the whole suite.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--part", "parts", multiple=True,
-              type=click.Choice(["positive", "negative", "rate_limit", "context_window", "stateful"]),
+              type=click.Choice(["positive", "negative", "rate_limit", "broken_stream", "context_window", "stateful"]),
               help="Run only these parts (repeatable; default all).")
 @click.option("--skip-operation", "skips", multiple=True, metavar="'METHOD PATH'",
               help="An operation the gateway does not serve, e.g. 'POST /v1/embeddings' (repeatable).")
@@ -303,7 +303,7 @@ def contract_cmd(gateway: str, mutant: str | None, junit: str | None, max_exampl
         from contracts.adapter_kit import run_kit, targets_for, title_for
 
         default_n = click.get_current_context().get_parameter_source("max_examples") == ParameterSource.DEFAULT
-        matrix = run_kit(targets_for(adapter, providers), title=title_for(adapter),
+        matrix = run_kit(targets_for(adapter, providers, mutant), title=title_for(adapter, mutant),
                          max_examples=None if default_n else max_examples, seed_value=seed)
         click.echo(matrix.render())
         if junit:

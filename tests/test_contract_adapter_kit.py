@@ -199,3 +199,26 @@ def test_a_target_that_reaches_no_upstream_fails_with_that_reason() -> None:
     with Silent() as target:
         cell = run_property(target, property_named("reply_translated"), max_examples=3)
     assert not cell.passed and "no request reached the anthropic upstream" in cell.message
+
+
+def test_the_reference_gateways_lose_stream_tail_mutant_is_caught() -> None:
+    with ReferenceGatewayTarget("anthropic", mutant="lose_stream_tail") as target:
+        cell = run_property(target, property_named("stream_translated"), max_examples=10)
+    assert not cell.passed and cell.message.startswith("stream:"), cell.message
+
+
+def test_gatedrill_contract_adapter_prints_the_matrix_writes_junit_and_exits_by_the_result(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    runner = CliRunner()
+    ok = runner.invoke(main, ["contract", "--adapter", "python", "--junit", str(tmp_path / "ok.xml")])
+    assert ok.exit_code == 0, ok.output
+    assert "7 of 7 passed" in ok.output and 'failures="0"' in (tmp_path / "ok.xml").read_text()
+    bad = runner.invoke(main, ["contract", "--adapter", "reference", "--provider", "openai", "--mutant",
+                               "rate_limit_to_500", "--max-examples", "5"])
+    assert bad.exit_code == 1, bad.output
+    assert "FAIL rate_limit_429 x reference[rate_limit_to_500]/openai" in bad.output
+    unknown = runner.invoke(main, ["contract", "--adapter", "nope"])
+    assert unknown.exit_code == 2 and "unknown adapter 'nope'" in unknown.output

@@ -16,6 +16,7 @@ import httpx
 import orjson
 
 from fakes import Fake, FakeServer
+from fakes.errors import ConfigError
 
 from .outcome import Outcome, reassemble
 from .python_adapter import sse_data
@@ -49,10 +50,15 @@ class HttpGatewayTarget(Target):
                               headers={**self.headers, "content-type": "application/json"})
         headers = {k.lower(): v for k, v in r.headers.items()}
         if r.status_code != 200:
-            return Outcome(r.status_code, headers=headers, error=r.text)
+            try:
+                parsed: Any = r.json()
+            except ValueError:
+                parsed = r.text
+            return Outcome(r.status_code, headers=headers, error=r.text, error_body=parsed)
         if request.get("stream"):
             chunks = [c for c in sse_data(r.text) if "error" not in c]
-            return Outcome(200, reassemble(chunks), chunks, headers)
+            done = r.text.rstrip().endswith("data: [DONE]")
+            return Outcome(200, reassemble(chunks), chunks, headers, done=done)
         return Outcome(200, r.json(), headers=headers)
 
 
@@ -60,6 +66,10 @@ class ReferenceGatewayTarget(HttpGatewayTarget):
     """gatedrill's reference gateway in a background thread, routing every request to one fake server."""
 
     def __init__(self, provider: str, mutant: str | None = None) -> None:
+        from harness.intent import MUTANTS
+
+        if mutant is not None and mutant not in MUTANTS:
+            raise ConfigError(f"unknown mutant {mutant!r}; choose one of: {', '.join(MUTANTS)}")
         self._server = FakeServer(provider=provider)
         super().__init__("", self._server.fake, provider, "drill", name="reference" + (f"[{mutant}]" if mutant else ""))
         self.mutant = mutant

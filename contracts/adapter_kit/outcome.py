@@ -20,6 +20,8 @@ class Outcome:
     chunks: list[dict[str, Any]] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    done: bool | None = None  # over HTTP: did the stream end with `data: [DONE]`? (None: not applicable)
+    error_body: Any = None  # over HTTP: the parsed error body (None for in-process adapters that raise)
 
     @property
     def retry_after(self) -> float | None:

@@ -208,6 +208,8 @@ def reply_problems(body: dict[str, Any] | None, entry: Entry) -> list[str]:
     choice = body["choices"][0]
     message = choice.get("message") or {}
     problems = []
+    if body.get("object") not in (None, "chat.completion"):
+        problems.append(f"object is {body.get('object')!r}, not 'chat.completion'")
     if message.get("role") != "assistant":
         problems.append(f"message role is {message.get('role')!r}, not 'assistant'")
     if (message.get("content") or "") != want["text"]:
@@ -248,6 +250,12 @@ def stream_translated(target: Target, request: dict[str, Any]) -> None:
         raise Violation(f"the upstream streamed {entry.status} but the adapter {outcome.summary()}")
     bad = [c.get("object") for c in outcome.chunks if c.get("object") != "chat.completion.chunk"]
     problems = [f"{len(bad)} chunks are not chat.completion.chunk ({bad[:3]})"] if bad else []
+    if outcome.done is False:
+        problems.append("the stream does not end with data: [DONE]")
+    finishes = [ch.get("finish_reason") for c in outcome.chunks for ch in c.get("choices") or ()
+                if ch.get("finish_reason")]
+    if len(finishes) != 1:
+        problems.append(f"{len(finishes)} chunks carry a finish_reason (expected exactly one): {finishes}")
     problems += reply_problems(outcome.body, entry)
     if problems:
         raise Violation("stream: " + "; ".join(problems))
@@ -265,6 +273,17 @@ def _with_fault(target: Target, request: dict[str, Any], fault: dict[str, Any]) 
         target.fake.clear_faults()
 
 
+def envelope_problem(outcome: Outcome) -> str | None:
+    """Over HTTP, a unified error is OpenAI's envelope: {"error": {"message": str, "type": str, ...}}."""
+    body = outcome.error_body
+    if body is None:
+        return None  # an in-process adapter raised: its exception is the unified error
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict) or not isinstance(err.get("message"), str) or "type" not in err:
+        return f"the error body is not OpenAI's error envelope: {str(body)[:200]}"
+    return None
+
+
 def rate_limit_maps_to_429(target: Target, drawn: tuple[dict[str, Any], int]) -> None:
     """An upstream 429 reaches the client as a 429 that still says how long to wait (retry-after)."""
     request, wait = drawn
@@ -273,6 +292,7 @@ def rate_limit_maps_to_429(target: Target, drawn: tuple[dict[str, Any], int]) ->
         raise Violation(f"upstream 429 (retry-after {wait}s) became {outcome.summary()}")
     if outcome.retry_after is None or outcome.retry_after < wait - 0.5:
         raise Violation(f"upstream 429 said retry-after {wait}s; the client was told {outcome.retry_after}")
+    _raise_if(envelope_problem(outcome))
 
 
 def overloaded_is_retryable(target: Target, request: dict[str, Any]) -> None:
@@ -281,6 +301,7 @@ def overloaded_is_retryable(target: Target, request: dict[str, Any]) -> None:
     outcome, _ = _with_fault(target, request, {"kind": "http_error", "status": status})
     if outcome.status == 200 or not outcome.retryable:
         raise Violation(f"upstream {status} became {outcome.summary()}, which clients do not retry")
+    _raise_if(envelope_problem(outcome))
 
 
 def context_error_maps_to_400(target: Target, request: dict[str, Any]) -> None:
@@ -293,6 +314,12 @@ def context_error_maps_to_400(target: Target, request: dict[str, Any]) -> None:
     outcome, _ = _with_fault(target, request, fault)
     if outcome.status != 400:
         raise Violation(f"upstream context error ({err.message[:60]}...) became {outcome.summary()}")
+    _raise_if(envelope_problem(outcome))
+
+
+def _raise_if(problem: str | None) -> None:
+    if problem:
+        raise Violation(problem)
 
 
 def _with_wait(target: Target) -> st.SearchStrategy[tuple[dict[str, Any], int]]:

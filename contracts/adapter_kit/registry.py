@@ -19,9 +19,12 @@ ADAPTERS: dict[str, tuple[Callable[[str], Target], tuple[str, ...]]] = {
 }
 
 
-def targets_for(adapter: str, providers: Sequence[str] = ()) -> list[Target]:
+def targets_for(adapter: str, providers: Sequence[str] = (), mutant: str | None = None) -> list[Target]:
     """Targets for a named adapter and the providers asked for (default: every provider it supports).
-    `gateway:NAME` starts a gateway gatedrill knows (`gateway:litellm` is the LiteLLM proxy) over HTTP."""
+    `gateway:NAME` starts a gateway gatedrill knows (`gateway:litellm` is the LiteLLM proxy) over HTTP; `mutant`
+    gives the reference gateway a deliberate bug."""
+    if mutant is not None and adapter != "reference":
+        raise ConfigError("--mutant applies to the reference gateway only (--adapter reference)")
     if adapter.startswith("gateway:"):
         from harness.gateways import ADAPTERS as GATEWAYS
 
@@ -32,6 +35,8 @@ def targets_for(adapter: str, providers: Sequence[str] = ()) -> list[Target]:
         return [ProcessGatewayTarget(name, p) for p in (tuple(providers) or PROVIDERS)]
     if adapter not in ADAPTERS:
         raise ConfigError(f"unknown adapter {adapter!r}: use one of {', '.join(ADAPTERS)}, or gateway:NAME")
+    if mutant is not None:
+        return [ReferenceGatewayTarget(p, mutant) for p in (tuple(providers) or PROVIDERS)]
     make, supported = ADAPTERS[adapter]
     chosen = tuple(providers) or supported
     unsupported = [p for p in chosen if p not in supported]
@@ -41,7 +46,9 @@ def targets_for(adapter: str, providers: Sequence[str] = ()) -> list[Target]:
     return [make(p) for p in chosen]
 
 
-def title_for(adapter: str) -> str:
+def title_for(adapter: str, mutant: str | None = None) -> str:
+    if mutant:
+        return f"adapter contract: {adapter} (mutant {mutant})"
     if adapter == "litellm":
         from importlib.metadata import PackageNotFoundError, version
 
