@@ -116,7 +116,8 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
                                           context_windows={m.id: m.context_window for m in cfg.models})
                          for name, cfg in scenario.upstreams.items()]
             gateway = _start_gateway(procs, scenario, endpoints, out)
-            writer.write_meta(gateway={**writer.meta["gateway"], "url": gateway.url}, fakes=fake_urls)
+            claims = {"claims": gateway.claims} if gateway.claims else {}
+            writer.write_meta(gateway={**writer.meta["gateway"], "url": gateway.url, **claims}, fakes=fake_urls)
             writer.write_meta(warm_up_status=_warm_up(gateway, scenario))
             children = {"the fakes": (fakes_proc, "fakes.log")}
             if gateway.proc is not None:

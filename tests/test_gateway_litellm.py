@@ -186,6 +186,7 @@ def test_canary_split_through_litellm_follows_the_weights(tmp_path: Path) -> Non
     assert verdicts["streaming_integrity"].passed, verdicts["streaming_integrity"].summary
     assert all(e.get("correlation_id") for entries in rec.journals.values() for e in entries), \
         "upstream traffic no client asked for (model-info discovery must be off)"
+    assert rec.meta["gateway"]["claims"]["upstream"] == "x-litellm-model-id"
     ids = [c["headers"].get("x-litellm-model-id") for c in rec.clients if c.get("status") == 200]
     assert ids and all(i in ("stable", "canary") for i in ids)  # the proxy's own claim is kept as evidence
 

@@ -151,6 +151,7 @@ def test_canary_split_through_portkey_follows_the_weights_with_streams_intact(tm
     assert len(served) >= 150 and 0.6 < stable / len(served) < 0.9, (stable, len(served))
     assert verdicts["canary_split"].status.value != "fail", verdicts["canary_split"].summary
     assert verdicts["streaming_integrity"].passed, verdicts["streaming_integrity"].summary
+    assert rec.meta["gateway"]["claims"]["upstream"] == "x-portkey-last-used-option-index"
     names = option_upstreams(json.loads((tmp_path / "run/logs/portkey-config.json").read_text()), rec.meta["fakes"])
     for c in rec.clients:
         if c.get("status") == 200 and c["correlation_id"] in served:

@@ -48,6 +48,9 @@ class RunningGateway:
     log: str | None = None  # its log file name under RUN/logs/
     headers: dict[str, str] = field(default_factory=dict)
     api_key: str | None = DEFAULT_API_KEY  # the key the load generator sends as Bearer
+    # response headers that carry the gateway's own claims (kept in clients.jsonl), by meaning: "upstream",
+    # "retries", "fallbacks", "overhead_ms"; written to meta.json so reports can read them next to the journals
+    claims: dict[str, str] = field(default_factory=dict)
 
     def client_headers(self) -> dict[str, str]:
         """Every header a client request carries: the Bearer key and the gateway's own headers."""

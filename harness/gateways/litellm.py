@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 MASTER_KEY = "sk-gatedrill-master"
 LOG = "litellm.log"
 CONFIG = "litellm-config.yaml"
+# Response headers with the proxy's own account of a request (deployment id = upstream name, see litellm_config)
+CLAIMS = {"upstream": "x-litellm-model-id", "retries": "x-litellm-attempted-retries",
+          "fallbacks": "x-litellm-attempted-fallbacks", "overhead_ms": "x-litellm-overhead-duration-ms"}
 # What LiteLLM 1.106.2 retries (utils.should_retry): 408, 409, 429 and every status >= 500.
 RETRIED = frozenset({408, 409, 429})
 RETRY_AFTER_CAP_S = 60.0  # utils.calculate_retry_after: a longer retry-after is ignored (exponential backoff instead)
@@ -200,4 +203,4 @@ class LiteLLMAdapter:
                             "--num_workers", "1"], LOG, env=env)
         url = f"http://127.0.0.1:{port}"
         wait_ready(f"{url}/health/liveliness", proc, opts.start_timeout_s, "the LiteLLM proxy", workdir / LOG)
-        return RunningGateway(url=url, proc=proc, log=LOG, api_key=MASTER_KEY)
+        return RunningGateway(url=url, proc=proc, log=LOG, api_key=MASTER_KEY, claims=CLAIMS)

@@ -37,6 +37,8 @@ CONFIG = "portkey-config.json"
 CONFIG_HEADER = "x-portkey-config"
 ENTRY = Path("node_modules/@portkey-ai/gateway/build/start-server.js")
 NPM_TIMEOUT_S = 600.0
+# Response headers with the gateway's own account ("upstream" is a target path: see option_upstreams)
+CLAIMS = {"upstream": "x-portkey-last-used-option-index", "retries": "x-portkey-retry-attempt-count"}
 RETRY_AFTER_CAP_S = 60.0  # Portkey gives up on a retry-after of 60 s or more (and on 60 s of waits in total)
 # Preloaded with `node --require`: listening sockets without a host bind to GATEDRILL_BIND_HOST (127.0.0.1).
 LOOPBACK_PRELOAD = """\
@@ -229,5 +231,5 @@ class PortkeyAdapter:
                            LOG, env=env)
         url = f"http://127.0.0.1:{port}"
         wait_ready(url + "/", proc, opts.start_timeout_s, "the Portkey gateway", workdir / LOG)
-        return RunningGateway(url=url, proc=proc, log=LOG,
+        return RunningGateway(url=url, proc=proc, log=LOG, claims=CLAIMS,
                               headers={CONFIG_HEADER: json.dumps(config, separators=(",", ":"))})
