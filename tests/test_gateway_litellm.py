@@ -207,3 +207,13 @@ def test_failover_through_litellm_moves_traffic_to_the_fallback_and_back(tmp_pat
     assert rollback.expected_failure and "cooldown_probe" in rollback.expected_failure
     fallbacks = [c["headers"].get("x-litellm-attempted-fallbacks") for c in ok]
     assert "1" in fallbacks  # the proxy's own count of fallbacks is kept in the client records
+
+
+def test_a_missing_proxy_is_one_clear_config_error(tmp_path: Path) -> None:
+    from fakes.errors import ConfigError
+
+    data = split_drill("litellm").model_dump(mode="json")
+    data["gateway"]["litellm"] = {"executable": "no-such-litellm-proxy"}
+    sc = Scenario.model_validate(data)
+    with Processes(tmp_path) as procs, pytest.raises(ConfigError, match=r"pip install 'gatedrill\[litellm\]'"):
+        get_adapter("litellm").start(procs, sc, endpoints(sc), tmp_path)

@@ -176,3 +176,13 @@ def test_failover_through_portkey_works_but_a_failing_target_is_paid_on_every_re
     assert verdicts["error_mapping"].passed, verdicts["error_mapping"].summary
     rollback = verdicts["rollback"]
     assert rollback.xfail and "cooldown" in (rollback.expected_failure or "")
+
+
+def test_missing_node_or_npm_is_one_clear_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fakes.errors import ConfigError
+    from harness.gateways.portkey import ensure_installed
+    from harness.scenario import PortkeyOptions
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no node, no npm
+    with pytest.raises(ConfigError, match="needs node and npm"):
+        ensure_installed(PortkeyOptions(install_dir=str(tmp_path / "cache")))
