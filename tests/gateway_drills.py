@@ -51,8 +51,10 @@ def failover_drill(kind: str, rate: float = 12.0) -> Scenario:
     })
 
 
-def run_drill(scenario: Scenario, out: Path) -> tuple[RunRecord, dict[str, Verdict]]:
-    outcome = run(scenario, RunOptions(gateway=scenario.gateway.kind, out=out))
+def run_drill(scenario: Scenario, out: Path, notices: list[str] | None = None) -> tuple[RunRecord, dict[str, Verdict]]:
+    """Run and judge; `notices` collects what the runner says before the run (the gateway's limitations)."""
+    said = notices if notices is not None else []
+    outcome = run(scenario, RunOptions(gateway=scenario.gateway.kind, out=out, notice=said.append))
     rec = RunRecord.load(outcome.path)
     assert rec.meta["outcome"] == "completed"
     return rec, {v.check: v for v in judge(rec)}

@@ -160,7 +160,11 @@ def test_canary_split_through_portkey_follows_the_weights_with_streams_intact(tm
 
 def test_failover_through_portkey_works_but_a_failing_target_is_paid_on_every_request(tmp_path: Path) -> None:
     skip_unless(node_installed(), "the Portkey gateway needs node and npm (apt-get install nodejs npm)")
-    rec, verdicts = run_drill(failover_drill("portkey"), tmp_path / "run")
+    notices: list[str] = []
+    rec, verdicts = run_drill(failover_drill("portkey"), tmp_path / "run", notices)
+    assert notices[0].startswith("not expressible on the portkey gateway")
+    assert any(n.startswith("  - cooldown: Portkey has no cooldown") for n in notices)  # said before the run
+    assert any(lim["feature"] == "cooldown" for lim in rec.meta["gateway"]["limitations"])
     served = served_by(rec)
     clients = [c for c in rec.clients if c["correlation_id"] != "warm-up"]
     in_fault = [c for c in clients if FAULT_AT + 0.5 < load_t(rec, c) < CLEAR_AT]
