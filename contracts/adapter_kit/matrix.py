@@ -20,11 +20,15 @@ class Cell:
     seconds: float
     message: str = ""
     example: Any = None  # the shrunk counter-example (a unified request, or a (request, extra) pair)
+    findings: list[tuple[str, Any]] = field(default_factory=list)  # every distinct gap: (message, example)
 
-    def example_json(self, limit: int = 4000) -> str:
-        text = orjson.dumps(self.example, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS,
-                            default=str).decode()
+    def example_json(self, example: Any = None, limit: int = 4000) -> str:
+        text = orjson.dumps(self.example if example is None else example,
+                            option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str).decode()
         return text if len(text) <= limit else text[:limit] + f"\n... ({len(text) - limit} more characters)"
+
+    def all_findings(self) -> list[tuple[str, Any]]:
+        return self.findings or ([] if self.passed else [(self.message, self.example)])
 
 
 @dataclass(slots=True)
@@ -64,8 +68,9 @@ class Matrix:
                 row.append(("-" if c is None else "pass" if c.passed else "FAIL").ljust(w))
             lines.append(prop.ljust(width) + "  " + "  ".join(row))
         for c in self.failures:
-            lines += ["", f"FAIL {c.prop} x {c.target}: {c.message}", "  counter-example (shrunk):"]
-            lines += ["    " + line for line in c.example_json().splitlines()]
+            for message, example in c.all_findings():
+                lines += ["", f"FAIL {c.prop} x {c.target}: {message}", "  counter-example (shrunk):"]
+                lines += ["    " + line for line in c.example_json(example).splitlines()]
         lines += ["", f"{len(self.cells) - len(self.failures)} of {len(self.cells)} passed"]
         return "\n".join(lines)
 
@@ -82,7 +87,8 @@ class Matrix:
                                      time=f"{c.seconds:.3f}")
                 if not c.passed:
                     failure = ET.SubElement(case, "failure", message=c.message[:500], type="ContractViolation")
-                    failure.text = f"{c.message}\n\ncounter-example (shrunk):\n{c.example_json()}"
+                    failure.text = "\n\n".join(f"{m}\ncounter-example (shrunk):\n{c.example_json(e)}"
+                                                 for m, e in c.all_findings())
                 ET.SubElement(case, "system-out").text = f"{c.examples} examples"
         ET.indent(suites)
         return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

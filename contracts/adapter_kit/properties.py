@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hypothesis import reject
 from hypothesis import strategies as st
 
 from fakes import Entry, anthropic_atoms, openai_atoms
@@ -29,7 +30,12 @@ OVERLOADED_STATUS = {"anthropic": 529, "openai": 503}
 
 
 class Violation(AssertionError):
-    """The adapter broke the contract; the message says how."""
+    """The adapter broke the contract; the message says how. `problems` are its separate findings, so the kit can
+    set a known one aside and look for the next."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,13 @@ def upstream_entry(target: Target, outcome: Outcome) -> Entry:
     return entries[-1]
 
 
+def skip_if_rejected_upstream(entry: Entry) -> None:
+    """Reply and error properties judge only exchanges the upstream accepted: a request the adapter translated
+    invalidly is `upstream_request_valid`'s finding, and is not counted again in every other cell."""
+    if entry.status == 400 and entry.fault is None:
+        reject()
+
+
 def send(target: Target, request: dict[str, Any]) -> Outcome:
     try:
         return target.send(request)
@@ -114,7 +127,7 @@ def upstream_request_valid(target: Target, request: dict[str, Any]) -> None:
     if not problems and entry.status == 400:
         problems = [f"the upstream answered 400: {entry.error}"]
     if problems:
-        raise Violation("; ".join(problems))
+        raise Violation("; ".join(problems), problems)
 
 
 def _upstream_atoms(provider: str, body: dict[str, Any]) -> list[Any]:
@@ -180,8 +193,8 @@ def _lost_params(request: dict[str, Any], upstream: dict[str, Any], provider: st
         kept = (choice.get("disable_parallel_tool_use") is True if isinstance(choice, dict) else False) if (
             provider == "anthropic") else upstream.get("parallel_tool_calls") is False
         if not kept:
-            lost.append(f"parallel_tool_calls=false arrived as tool_choice={choice!r}" if provider == "anthropic"
-                        else f"parallel_tool_calls=false arrived as {upstream.get('parallel_tool_calls')!r}")
+            got = f"tool_choice {choice!r}" if provider == "anthropic" else repr(upstream.get("parallel_tool_calls"))
+            lost.append(f"parallel_tool_calls=false dropped (upstream {got})")
     return lost
 
 
@@ -191,7 +204,8 @@ def nothing_lost(target: Target, request: dict[str, Any]) -> None:
     entry = upstream_entry(target, outcome)
     lost = lost_pieces(request, entry.body or {}, target.provider)
     if lost:
-        raise Violation("lost on the way upstream: " + "; ".join(lost))
+        raise Violation("lost on the way upstream: " + "; ".join(lost),
+                        [f"lost on the way upstream: {x}" for x in lost])
 
 
 # -- what comes back ---------------------------------------------------------------------------------------
@@ -235,17 +249,19 @@ def reply_translated(target: Target, request: dict[str, Any]) -> None:
     """A JSON reply comes back with the same content, tool calls, finish reason and usage."""
     outcome = send(target, request)
     entry = upstream_entry(target, outcome)
+    skip_if_rejected_upstream(entry)
     if outcome.status != 200:
         raise Violation(f"the upstream answered {entry.status} but the adapter {outcome.summary()}")
     problems = reply_problems(outcome.body, entry)
     if problems:
-        raise Violation("; ".join(problems))
+        raise Violation("; ".join(problems), problems)
 
 
 def stream_translated(target: Target, request: dict[str, Any]) -> None:
     """A stream comes back as chunks that add up to the same content, tool calls, finish reason and usage."""
     outcome = send(target, request)
     entry = upstream_entry(target, outcome)
+    skip_if_rejected_upstream(entry)
     if outcome.status != 200 or outcome.chunks is None:
         raise Violation(f"the upstream streamed {entry.status} but the adapter {outcome.summary()}")
     bad = [c.get("object") for c in outcome.chunks if c.get("object") != "chat.completion.chunk"]
@@ -258,7 +274,7 @@ def stream_translated(target: Target, request: dict[str, Any]) -> None:
         problems.append(f"{len(finishes)} chunks carry a finish_reason (expected exactly one): {finishes}")
     problems += reply_problems(outcome.body, entry)
     if problems:
-        raise Violation("stream: " + "; ".join(problems))
+        raise Violation("stream: " + "; ".join(problems), [f"stream: {x}" for x in problems])
 
 
 # -- errors ------------------------------------------------------------------------------------------------
@@ -268,9 +284,11 @@ def _with_fault(target: Target, request: dict[str, Any], fault: dict[str, Any]) 
     target.fake.set_faults([{"fault": fault}])
     try:
         outcome = send(target, request)
-        return outcome, upstream_entry(target, outcome)
+        entry = upstream_entry(target, outcome)
     finally:
         target.fake.clear_faults()
+    skip_if_rejected_upstream(entry)
+    return outcome, entry
 
 
 def envelope_problem(outcome: Outcome) -> str | None:
