@@ -2,9 +2,9 @@
 
 # Hypothesis strategies (contracts.strategies) load on first use, so `import contracts` needs no test extra.
 _STRATEGIES = frozenset({
-    "anthropic_messages_requests", "chat_requests", "openai_chat_requests", "openai_conversations", "openai_tools",
-    "prompt_tokens", "requests_near_window", "sampling_params", "stop_sequences", "texts", "to_anthropic",
-    "tool_arguments", "tool_names", "window_overshoot",
+    "anthropic_conversations", "anthropic_messages_requests", "chat_requests", "openai_chat_requests",
+    "openai_conversations", "openai_tools", "prompt_tokens", "requests_near_window", "sampling_params",
+    "stop_sequences", "texts", "to_anthropic", "tool_arguments", "tool_names", "window_overshoot",
 })
 
 

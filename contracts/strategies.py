@@ -247,6 +247,19 @@ def anthropic_messages_requests(model: str = ANTHROPIC_MODEL, tools: bool | None
     return st.builds(lambda b, e: {**to_anthropic(b), **e}, base, extra)
 
 
+def anthropic_conversations(max_turns: int = 4, tools: list[Body] | None = None, system: bool | None = None,
+                            long: bool = True) -> st.SearchStrategy[Body]:
+    """An Anthropic conversation: `{"messages": [...]}` plus `system` when there is one (the OpenAI
+    conversation translated by `to_anthropic`: alternating turns, tool_use answered by tool_result). With `tools`
+    (OpenAI definitions), send them along as Anthropic `tools`: the API wants every tool_use's tool defined."""
+
+    def translate(messages: list[Body]) -> Body:
+        out = to_anthropic({"model": "", "messages": messages})
+        return {k: out[k] for k in ("system", "messages") if k in out}
+
+    return openai_conversations(max_turns=max_turns, tools=tools, system=system, long=long).map(translate)
+
+
 def chat_requests(dialect: Dialect = "openai", **kwargs: Any) -> st.SearchStrategy[Body]:
     """`openai_chat_requests` or `anthropic_messages_requests` by dialect name."""
     if dialect == "anthropic":
@@ -396,6 +409,7 @@ __all__ = [
     "ANTHROPIC_MODEL",
     "DEFAULT_MAX_TOKENS",
     "OPENAI_MODEL",
+    "anthropic_conversations",
     "anthropic_messages_requests",
     "chat_requests",
     "openai_chat_requests",

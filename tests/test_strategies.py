@@ -67,6 +67,15 @@ def test_anthropic_requests_are_accepted_by_the_anthropic_fake(fakes: Any, body:
 
 
 @FEW
+@given(conversation=cs.anthropic_conversations(long=False),
+       params=cs.sampling_params("anthropic"))
+def test_anthropic_conversations_with_anthropic_params_are_accepted(
+        fakes: Any, conversation: dict[str, Any], params: dict[str, Any]) -> None:
+    r = post(fakes[1], "anthropic", {"model": cs.ANTHROPIC_MODEL, **conversation, **params})
+    assert accepted(r), r.text
+
+
+@FEW
 @given(body=cs.openai_chat_requests(model=cs.ANTHROPIC_MODEL, tools=True, portable=True, long=False))
 def test_converted_requests_pass_the_anthropic_fake_and_keep_the_conversation(
         fakes: Any, body: dict[str, Any]) -> None:
