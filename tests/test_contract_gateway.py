@@ -44,6 +44,7 @@ def test_the_reference_gateway_meets_the_contract(reference_result: SuiteResult)
     assert ran["GET /v1/models [positive]"] >= 1
     assert ran["rate_limit_passthrough"] == 2
     assert ran["context_window_respected"] == 1
+    assert ran["broken_stream_surfaces"] == 2
     assert ran["conversation_continuity (stateful)"] == QUICK["sessions"] * 3
 
 

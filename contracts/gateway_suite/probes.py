@@ -5,6 +5,9 @@ cannot express:
   or the `x-gatedrill-fault` header for a gateway at a URL); the client must get a 429 (streamed or not), a
   positive `retry-after`, and the OpenAI error envelope; and (journals) no upstream was called again before its
   retry-after had passed.
+- `broken_stream_surfaces`: every upstream breaks its stream after two content chunks (an error event, or a
+  connection reset); the client's stream must end in an error (or be an error response), never in a clean `[DONE]`
+  that passes a short reply off as complete.
 - `context_window_respected` (fakes we own, with known windows): a prompt larger than every upstream's window gets
   a 400 in OpenAI's envelope; it is never answered 200 after being silently cut to fit.
 - `conversation_continuity` (stateful): Hypothesis-generated sessions continued over several calls, the reply of
@@ -29,7 +32,7 @@ from hypothesis import strategies as st
 
 from fakes import digest, make_marker, openai_atoms
 
-from ..validate import ContractViolation, check_response
+from ..validate import ContractViolation, StreamSummary, check_response
 from .results import Finding, Part
 from .target import SuiteTarget
 
@@ -105,6 +108,52 @@ def _early_retry(target: SuiteTarget, cid: str) -> str | None:
         if early:
             return (f"upstream {fake} answered 429 with retry-after {RETRY_AFTER_S} s, yet was called "
                     f"{len(times)} times for one client request, again after {min(early):.3f} s")
+    return None
+
+
+BROKEN_STREAMS = {
+    "stream_error": {"kind": "stream_error", "status": 500, "after_chunks": 2},
+    "reset_mid_stream": {"kind": "reset_mid_stream", "after_chunks": 2},
+}
+
+
+def broken_stream_surfaces(target: SuiteTarget, model: str, client: httpx.Client) -> Part:
+    part = Part("broken_stream_surfaces")
+    t0 = time.monotonic()
+    url = target.url + "/v1/chat/completions"
+    for name, fault in BROKEN_STREAMS.items():
+        extra = {} if target.fakes else {FAULT_HEADER: json.dumps(fault)}
+        target.set_faults([{"name": f"contract-{name}", "fault": fault}])
+        body = {"model": model, "max_tokens": 64, "stream": True,
+                "messages": [{"role": "user", "content": "broken stream probe"}]}
+        headers = {**target.headers, **extra, "x-gatedrill-correlation-id": f"contract-{name}"}
+        try:
+            r = client.post(url, json=body, headers=headers)
+            problem = _broken_stream_problem(r, name)
+        except httpx.HTTPError as exc:
+            problem = None if name == "reset_mid_stream" else f"{name}: the connection failed: {exc}"
+        finally:
+            target.clear_faults()
+        part.cases += 1
+        if problem:
+            part.findings.append(Finding(part.name, ["broken_stream_surfaces"], problem, curl(url, body, headers)))
+    part.seconds = time.monotonic() - t0
+    return part
+
+
+def _broken_stream_problem(r: httpx.Response, name: str) -> str | None:
+    """None when a stream every upstream broke reached the client as a failure (an error event or status)."""
+    try:
+        out = check_response("gateway", "post", "/v1/chat/completions", r.status_code, r.headers.get("content-type"),
+                             r.content)
+    except ContractViolation as exc:
+        if r.status_code == 200 and name == "reset_mid_stream" and "without [DONE] or an error event" in str(exc):
+            return None  # the gateway passed the reset on: the client sees a cut stream, which is a failure
+        return f"{name}: {exc}"
+    if isinstance(out, StreamSummary) and out.done:
+        return (f"{name}: every upstream broke the stream after two chunks, yet the client got a clean stream "
+                f"ending in [DONE] ({len(out.text.get(0, ''))} characters, finish {out.finish}): a short reply "
+                "passed off as complete")
     return None
 
 

@@ -20,13 +20,18 @@ from fakes.errors import GatedrillError
 
 from ..documents import document
 from .checks import one_upstream_call_per_request, openai_error_envelope, sse_stream_conformance, stream_reassembly
-from .probes import context_window_respected, conversation_continuity, rate_limit_passthrough
+from .probes import (
+    broken_stream_surfaces,
+    context_window_respected,
+    conversation_continuity,
+    rate_limit_passthrough,
+)
 from .results import Finding, Part, SuiteResult
 from .target import SuiteTarget
 
 BUILTIN_CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
                   "response_schema_conformance", "negative_data_rejection", "positive_data_acceptance")
-PARTS = ("positive", "negative", "rate_limit", "context_window", "stateful")
+PARTS = ("positive", "negative", "rate_limit", "broken_stream", "context_window", "stateful")
 REQUEST_TIMEOUT_S = 15.0
 SENSITIVE_MARKERS = ["authorization", "api-key", "api_key", "apikey", "secret", "password", "passwd", "credential",
                      "cookie"]
@@ -180,6 +185,8 @@ def run_suite(target: SuiteTarget, opts: SuiteOptions | None = None) -> SuiteRes
         result.parts += _schemathesis_parts(target, model, opts, deadline)
         if "rate_limit" in opts.parts:
             result.parts.append(rate_limit_passthrough(target, model, client))
+        if "broken_stream" in opts.parts:
+            result.parts.append(broken_stream_surfaces(target, model, client))
         if "context_window" in opts.parts:
             result.parts.append(context_window_respected(target, model, client))
         if "stateful" in opts.parts:
