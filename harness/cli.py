@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from fakes.errors import GatedrillError
 
@@ -116,18 +117,21 @@ def _report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @main.command("run")
 @click.argument("scenario")
-@click.option("--gateway", default="reference", show_default=True,
-              help="The system under test: reference (embedded), litellm (LiteLLM proxy), portkey (Portkey gateway), "
+@click.option("--gateway", default=None,
+              help="The system under test (default: gatedrill.yaml's gateway, else reference): "
+                   "reference (embedded), litellm (LiteLLM proxy), portkey (Portkey gateway), "
                    "nginx, container (the scenario's image), or url:http://HOST:PORT (yours, set up by hand). Real "
                    "gateways are configured from the scenario's routing intent; what they cannot express is listed "
                    "before the run and the checks it affects are marked expected to fail.")
 @click.option("--mutant", default=None, help="Reference gateway only: run with a deliberate bug (see --help-mutants).")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
-              help="Run record folder (default runs/NAME-TIME).")
-@click.option("--scale", type=float, default=1.0, show_default=True, help="Multiply durations and timeline times.")
+              help="Run record folder (default runs/NAME-TIME, or gatedrill.yaml's out/NAME-TIME).")
+@click.option("--scale", type=float, default=None,
+              help="Multiply durations and timeline times (default: gatedrill.yaml's scale, else 1).")
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @_report_options
-def run_cmd(scenario: str, gateway: str, mutant: str | None, out: str | None, scale: float, seed: int | None,
+def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | None, scale: float | None,
+            seed: int | None,
             html: str | None, junit: str | None, json_out: str | None) -> None:
     """Run a drill (a built-in name like canary-rollback, or a scenario file) and write a run record.
 
@@ -137,23 +141,23 @@ def run_cmd(scenario: str, gateway: str, mutant: str | None, out: str | None, sc
       gatedrill run canary-split --scale 0.2 --out runs/split
       gatedrill run my-drill.yaml --gateway url:http://127.0.0.1:4000
     """
-    from pathlib import Path
-
     from .intent import MUTANTS
+    from .project_config import run_defaults
     from .runner import RunOptions, run
 
     if mutant is not None and mutant not in MUTANTS:
         raise GatedrillError(f"unknown mutant {mutant!r}; choose one of: {', '.join(MUTANTS)}")
     from .load import console_progress
 
+    gateway, out_dir, scale = run_defaults(gateway, out, scale, scenario)  # flags, else gatedrill.yaml, else defaults
     progress = console_progress(sys.stderr)
-    opts = RunOptions(gateway=gateway, mutant=mutant, out=Path(out) if out else None, scale=scale, seed=seed,
+    opts = RunOptions(gateway=gateway, mutant=mutant, out=out_dir, scale=scale, seed=seed,
                       progress=progress, notice=click.echo)
     restore_signals = _stop_on_signals()
     try:
         outcome = run(scenario, opts)
     except KeyboardInterrupt:
-        where = f"; the partial run record is in {out}" if out else ""
+        where = f"; the partial run record is in {out_dir}" if out_dir else ""
         click.echo(f"gatedrill: interrupted; every process it started is stopped{where}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     finally:
@@ -249,6 +253,22 @@ def report_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool, ht
         sys.exit(EXIT_FAILED)
 
 
+@main.command("init")
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+def init_cmd(directory: str, force: bool) -> None:
+    """Scaffold gatedrill in a repository: gatedrill.yaml (project defaults) and a canary scenario to fill in.
+
+    Refuses to overwrite existing files unless --force.
+    """
+    from .scaffold import init_project
+
+    for path in init_project(directory, force=force):
+        click.echo(f"wrote {path}")
+    click.echo("next: fill in the FILL IN parts of gatedrill.yaml and the scenario, then run "
+               "`gatedrill run scenarios/my-gateway-canary.yaml` or `pytest scenarios/`")
+
+
 @main.command("contract")
 @click.option("--gateway", default="reference", show_default=True,
               help="'reference', another adapter (litellm, portkey, ...) started in front of fakes, or 'url:URL'.")
@@ -257,12 +277,18 @@ def report_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool, ht
 @click.option("--max-examples", type=int, default=25, show_default=True, help="Generated cases per operation and mode.")
 @click.option("--budget", type=float, default=75.0, show_default=True, help="Seconds for the whole suite.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--part", "parts", multiple=True, type=click.Choice(["positive", "negative", "rate_limit", "stateful"]),
+@click.option("--part", "parts", multiple=True,
+              type=click.Choice(["positive", "negative", "rate_limit", "broken_stream", "context_window", "stateful"]),
               help="Run only these parts (repeatable; default all).")
 @click.option("--skip-operation", "skips", multiple=True, metavar="'METHOD PATH'",
               help="An operation the gateway does not serve, e.g. 'POST /v1/embeddings' (repeatable).")
+@click.option("--adapter", default=None, metavar="NAME",
+              help="Run the adapter contract kit on an adapter instead (litellm, reference, python).")
+@click.option("--provider", "providers", multiple=True, type=click.Choice(["openai", "anthropic"]),
+              help="With --adapter: the providers to check (repeatable; default every one it supports).")
 def contract_cmd(gateway: str, mutant: str | None, junit: str | None, max_examples: int, budget: float, seed: int,
-                 parts: tuple[str, ...], skips: tuple[str, ...]) -> None:
+                 parts: tuple[str, ...], skips: tuple[str, ...], adapter: str | None = None,
+                 providers: tuple[str, ...] = ()) -> None:
     """Check a gateway against the OpenAI-compatible contract (contracts/openapi/gateway.yaml): Schemathesis with
     SSE and error checks, a 429 passthrough probe and stateful conversations. Exit 1 on any finding.
 
@@ -271,7 +297,20 @@ def contract_cmd(gateway: str, mutant: str | None, junit: str | None, max_exampl
       gatedrill contract
       gatedrill contract --mutant rate_limit_to_500 --junit contract.xml
       gatedrill contract --gateway url:http://127.0.0.1:4000 --skip-operation 'POST /v1/embeddings'
+      gatedrill contract --adapter litellm --junit adapter.xml
     """
+    if adapter:
+        from contracts.adapter_kit import run_kit, targets_for, title_for
+
+        default_n = click.get_current_context().get_parameter_source("max_examples") == ParameterSource.DEFAULT
+        matrix = run_kit(targets_for(adapter, providers, mutant), title=title_for(adapter, mutant),
+                         max_examples=None if default_n else max_examples, seed_value=seed)
+        click.echo(matrix.render())
+        if junit:
+            matrix.write_junit(junit)
+        if not matrix.passed:
+            sys.exit(EXIT_FAILED)
+        return
     from contracts.gateway_suite import PARTS, SuiteOptions, run_suite, start_target
 
     opts = SuiteOptions(max_examples=max_examples, budget_s=budget, seed=seed, parts=parts or PARTS)
