@@ -1,4 +1,6 @@
-"""Contracts: OpenAPI documents, Hypothesis strategies and contract suites (built in a later issue)."""
+"""Contracts: the curated OpenAPI documents (`contracts.documents`, `contracts/openapi/`) and their validators
+(`contracts.validate`), Hypothesis strategies, the gateway contract suite (`contracts.gateway_suite`) and the
+adapter contract kit."""
 
 # Hypothesis strategies (contracts.strategies) load on first use, so `import contracts` needs no test extra.
 _STRATEGIES = frozenset({
