@@ -1,4 +1,5 @@
-"""The adapter contract kit against LiteLLM used as a library (`litellm.completion`), for OpenAI and Anthropic.
+"""The adapter contract kit against LiteLLM used as a library (`litellm.completion` and `litellm.acompletion`), for
+OpenAI and Anthropic.
 
 Where LiteLLM 1.106.2 breaks the contract, the cell is a strict xfail naming the gap, with the shrunk
 counter-example the kit found; a LiteLLM upgrade that closes a gap turns its xfail into a failure to update.
@@ -25,15 +26,16 @@ TEMPERATURE_GAP = ("LiteLLM 1.106.2: temperature above 1 reaches Anthropic uncha
 SYSTEM_GAP = ("LiteLLM 1.106.2: a mid-conversation system message is demoted into the user turn with an "
               "invented 'Operator note (not from the user)' prefix instead of being hoisted into `system`")
 KNOWN_GAPS = {
-    ("upstream_request_valid", "litellm/anthropic"): TEMPERATURE_GAP,
-    ("nothing_lost", "litellm/anthropic"): f"{TEMPERATURE_GAP}; {SYSTEM_GAP}",
+    (prop, f"{name}/anthropic"): gap for name in ("litellm", "litellm-async") for prop, gap in (
+        ("upstream_request_valid", TEMPERATURE_GAP), ("nothing_lost", f"{TEMPERATURE_GAP}; {SYSTEM_GAP}"))
 }
-TARGETS = ("litellm/openai", "litellm/anthropic")
+TARGETS = ("litellm/openai", "litellm/anthropic", "litellm-async/openai", "litellm-async/anthropic")
 
 
 @pytest.fixture(scope="module")
 def matrix() -> Matrix:
-    return run_kit([LiteLLMTarget("openai"), LiteLLMTarget("anthropic")], title="litellm", seed_value=0)
+    targets = [LiteLLMTarget(p, use_async=a) for a in (False, True) for p in ("openai", "anthropic")]
+    return run_kit(targets, title="litellm", seed_value=0)
 
 
 @pytest.mark.parametrize(("prop", "target"), [
@@ -46,16 +48,18 @@ def test_litellm_keeps_the_adapter_contract(matrix: Matrix, prop: str, target: s
     assert cell.passed, f"{cell.message}\n{cell.example_json()}"
 
 
-def test_the_known_gaps_shrink_to_the_documented_counter_examples(matrix: Matrix) -> None:
+@pytest.mark.parametrize("target", ["litellm/anthropic", "litellm-async/anthropic"])
+def test_the_known_gaps_shrink_to_the_documented_counter_examples(matrix: Matrix, target: str) -> None:
     for prop in ("upstream_request_valid", "nothing_lost"):
-        cell = matrix.cell(prop, "litellm/anthropic")
+        cell = matrix.cell(prop, target)
         assert cell is not None and not cell.passed
         assert "temperature" in cell.message
         assert cell.example["messages"] == [{"role": "user", "content": "0"}]
         assert cell.example["temperature"] == 2.0
-    cell = matrix.cell("nothing_lost", "litellm/anthropic")
-    assert cell is not None and len(cell.findings) == 2, cell.findings
-    message, example = cell.findings[1]
+    lost = matrix.cell("nothing_lost", target)
+    assert lost is not None
+    assert len(lost.findings) == 2, lost.findings
+    message, example = lost.findings[1]
     assert message == "lost on the way upstream: system text '0'"
     roles = [m["role"] for m in example["messages"]]
     assert "system" in roles[1:] and len(roles) <= 4 and "temperature" not in example, example

@@ -14,6 +14,7 @@ from .target import Target
 PROVIDERS = ("openai", "anthropic")
 ADAPTERS: dict[str, tuple[Callable[[str], Target], tuple[str, ...]]] = {
     "litellm": (LiteLLMTarget, PROVIDERS),  # LiteLLM as a library (litellm.completion), intercepted
+    "litellm-async": (lambda provider: LiteLLMTarget(provider, use_async=True), PROVIDERS),  # litellm.acompletion
     "reference": (ReferenceGatewayTarget, PROVIDERS),  # the reference gateway over HTTP, routing to one fake
     "python": (lambda provider: PythonAdapterTarget(), ("anthropic",)),  # the kit's own baseline adapter
 }
@@ -49,11 +50,11 @@ def targets_for(adapter: str, providers: Sequence[str] = (), mutant: str | None 
 def title_for(adapter: str, mutant: str | None = None) -> str:
     if mutant:
         return f"adapter contract: {adapter} (mutant {mutant})"
-    if adapter == "litellm":
+    if adapter.startswith("litellm"):
         from importlib.metadata import PackageNotFoundError, version
 
         try:
-            return f"adapter contract: litellm {version('litellm')}"
+            return f"adapter contract: {adapter} {version('litellm')}"
         except PackageNotFoundError:
             return "adapter contract: litellm (not installed)"
     return f"adapter contract: {adapter}"
