@@ -134,3 +134,19 @@ def test_unknown_gateway_and_mutant_are_usage_errors() -> None:
         proc = subprocess.run([sys.executable, "-m", "harness.cli", "contract", *argv], capture_output=True,
                               text=True, timeout=60)
         assert proc.returncode == 2 and proc.stderr.startswith("gatedrill: error:"), proc.stderr
+
+
+def test_a_gateway_at_a_url_is_judged_with_header_forced_faults_and_embeddings() -> None:
+    """url: mode, against the OpenAI fake itself (an OpenAI-compatible surface): faults travel in the
+    x-gatedrill-fault header, embeddings are exercised, and what needs our own fakes is skipped with a reason."""
+    from fakes import FakeServer
+
+    with FakeServer(provider="openai") as srv, start_target("url:" + srv.url + "/v1") as target:
+        assert target.url == srv.url and not target.fakes
+        result = run_suite(target, SuiteOptions(**QUICK))  # type: ignore[arg-type]
+    assert result.ok, "\n".join(result.summary_lines())
+    parts = {p.name: p for p in result.parts}
+    assert parts["POST /v1/embeddings [positive]"].cases >= QUICK["max_examples"]
+    assert parts["POST /v1/embeddings [negative]"].cases >= QUICK["max_examples"]
+    assert parts["rate_limit_passthrough"].cases == 2 and parts["broken_stream_surfaces"].cases == 2
+    assert parts["context_window_respected"].skipped and parts["conversation_continuity (stateful)"].skipped

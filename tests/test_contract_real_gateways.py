@@ -43,7 +43,7 @@ def test_litellm_meets_the_contract_but_for_known_findings() -> None:
     broken = by_part["broken_stream_surfaces"].findings  # its error events and 500s carry `"type": null`
     assert broken and all("Error" in f.message and "conform" in f.message for f in broken), \
         "\n".join(result.summary_lines())
-    assert by_part["POST /v1/chat/completions [positive]"].cases >= 12
+    assert by_part[positive].cases >= (1 if by_part[positive].findings else 12)  # a failure ends generation early
 
 
 def test_portkey_runs_the_contract_suite_and_turns_an_upstream_429_into_a_500() -> None:
