@@ -167,3 +167,48 @@ def test_models_and_embeddings_conform(openai_fake: FakeServer, anthropic_fake: 
     r = client.post(anthropic_fake.url + "/v1/messages/count_tokens", headers=ANTHROPIC_HEADERS,
                     json={"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "hi"}]})
     _judge("anthropic", "/v1/messages/count_tokens", r)
+
+
+def _anthropic_error_type(ctx: Any, response: Any, case: Any) -> bool | None:
+    if response.status_code >= 400:
+        anthropic_error_type_matches(response.status_code, json.loads(response.content))
+    return None
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_every_response_to_schemathesis_requests_valid_or_not_is_documented(provider: str) -> None:
+    """Schemathesis drives each fake from its own document, positive and negative: every status, content type,
+    header and body the fake answers with is documented (errors included, in the provider's envelope)."""
+    import schemathesis
+    from schemathesis import GenerationMode
+    from schemathesis.checks import CHECKS, load_all_checks
+
+    from contracts.documents import document
+
+    load_all_checks()
+    checks = [CHECKS.get_one(name) for name in ("not_a_server_error", "status_code_conformance",
+                                                "content_type_conformance", "response_schema_conformance",
+                                                "response_headers_conformance")]
+    if provider == "anthropic":
+        checks.append(_anthropic_error_type)
+    headers = OPENAI_HEADERS if provider == "openai" else ANTHROPIC_HEADERS
+    schema = schemathesis.openapi.from_dict(document(provider),
+                                            config=schemathesis.Config.from_dict({"max-stream-events": 100_000}))
+    calls = 0
+    with FakeServer(provider=provider) as srv:
+        for result in schema.get_all_operations():
+            op = result.ok()
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                if mode is GenerationMode.NEGATIVE and op.method.upper() == "GET":
+                    continue  # nothing to negate
+
+                @settings(max_examples=25, deadline=None, database=None, derandomize=True,
+                          suppress_health_check=list(HealthCheck))
+                @given(case=op.as_strategy(generation_mode=mode))
+                def call(case: Any) -> None:
+                    nonlocal calls
+                    calls += 1
+                    case.call_and_validate(base_url=srv.url, headers=headers, checks=checks, timeout=10)
+
+                call()
+    assert calls > 100
