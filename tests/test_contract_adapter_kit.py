@@ -68,6 +68,17 @@ class RateLimitTo500(AnthropicAdapter):
         return (500 if code == 429 else code), kept
 
 
+class SwallowsStreamErrors(AnthropicAdapter):
+    """Drops a mid-stream error event and ends the stream as if it were complete."""
+
+    def chunks(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = [c for c in super().chunks(events) if "error" not in c]
+        if not any(ch.get("finish_reason") for c in out for ch in c.get("choices") or ()):
+            out.append({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {},
+                                                                        "finish_reason": "stop"}]})
+        return out
+
+
 def run(adapter: AnthropicAdapter, prop: str) -> Cell:
     with PythonAdapterTarget(adapter, name=type(adapter).__name__) as target:
         return run_property(target, property_named(prop), max_examples=EXAMPLES)
@@ -84,8 +95,8 @@ def test_the_correct_python_adapter_passes_every_property() -> None:
     matrix = run_kit([PythonAdapterTarget()], max_examples=EXAMPLES)
     assert matrix.passed, matrix.render()
     assert {c.prop for c in matrix.cells} == {
-        "upstream_request_valid", "nothing_lost", "reply_translated", "stream_translated", "rate_limit_429",
-        "overloaded_retryable", "context_error_400"}
+        "upstream_request_valid", "nothing_lost", "reply_translated", "stream_translated", "stream_error_surfaces",
+        "rate_limit_429", "overloaded_retryable", "context_error_400"}
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +154,13 @@ def test_a_429_mapped_to_500_is_caught_with_a_minimal_example() -> None:
     assert not cell.passed and "became status 500" in cell.message, cell.message
     request, wait = cell.example
     assert wait == 1 and request["messages"] == [{"role": "user", "content": "0"}], cell.example_json()
+
+
+def test_a_swallowed_mid_stream_error_is_caught_with_a_minimal_example() -> None:
+    cell = run(SwallowsStreamErrors(), "stream_error_surfaces")
+    assert not cell.passed and "became a 200 stream with finish_reason 'stop'" in cell.message, cell.message
+    request, after = cell.example
+    assert after == 0 and request["messages"] == [{"role": "user", "content": "0"}], cell.example_json()
 
 
 def test_the_reference_gateways_rate_limit_to_500_mutant_is_caught() -> None:
@@ -215,7 +233,7 @@ def test_gatedrill_contract_adapter_prints_the_matrix_writes_junit_and_exits_by_
     runner = CliRunner()
     ok = runner.invoke(main, ["contract", "--adapter", "python", "--junit", str(tmp_path / "ok.xml")])
     assert ok.exit_code == 0, ok.output
-    assert "7 of 7 passed" in ok.output and 'failures="0"' in (tmp_path / "ok.xml").read_text()
+    assert "8 of 8 passed" in ok.output and 'failures="0"' in (tmp_path / "ok.xml").read_text()
     bad = runner.invoke(main, ["contract", "--adapter", "reference", "--provider", "openai", "--mutant",
                                "rate_limit_to_500", "--max-examples", "5"])
     assert bad.exit_code == 1, bad.output

@@ -1,11 +1,14 @@
 """The adapter contract kit over HTTP against the Portkey gateway (npm @portkey-ai/gateway 1.15.2) routing to an
-Anthropic fake (`gatedrill contract --adapter gateway:portkey`). Replies, streams and errors translate correctly;
+Anthropic fake (`gatedrill contract --adapter gateway:portkey`). Replies, streams and HTTP errors translate correctly;
 the requests it builds for Anthropic do not. Known gaps, as the kit shrinks them:
 
 - no default `max_tokens` (the Messages API requires it): {"messages": [user "0"]}
 - consecutive user turns are not merged (also parallel tool results, one user turn each): [user "0", user "0"]
 - `stop` as a string is passed as `stop_sequences: "D"`, not a list: {"messages": [user "0"], "stop": "D", ...}
 - `parallel_tool_calls: false` is dropped (no `tool_choice.disable_parallel_tool_use`)
+- a mid-stream Anthropic error (`event: error`, overloaded) becomes a chunk with finish_reason "overloaded_error"
+  and `[DONE]`: the stream looks complete to an OpenAI client. Counter-example: one user message "0", the error
+  before any content.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ KNOWN_GAPS = {
     "upstream_request_valid": "Portkey 1.15.2: no default max_tokens for Anthropic, consecutive user turns not "
     "merged, stop string sent as stop_sequences string",
     "nothing_lost": "Portkey 1.15.2: parallel_tool_calls=false dropped on the way to Anthropic",
+    "stream_error_surfaces": "Portkey 1.15.2: a mid-stream Anthropic error ends the stream with finish_reason "
+    "'overloaded_error' and [DONE] instead of an error",
 }
 
 

@@ -56,9 +56,12 @@ class HttpGatewayTarget(Target):
                 parsed = r.text
             return Outcome(r.status_code, headers=headers, error=r.text, error_body=parsed)
         if request.get("stream"):
-            chunks = [c for c in sse_data(r.text) if "error" not in c]
+            data = sse_data(r.text)
+            chunks = [c for c in data if "error" not in c]
+            errors = [c["error"] for c in data if "error" in c]
             done = r.text.rstrip().endswith("data: [DONE]")
-            return Outcome(200, reassemble(chunks), chunks, headers, done=done)
+            return Outcome(200, reassemble(chunks), chunks, headers, done=done,
+                           stream_error=errors[0] if errors else None)
         return Outcome(200, r.json(), headers=headers)
 
 

@@ -22,6 +22,7 @@ class Outcome:
     error: str | None = None
     done: bool | None = None  # over HTTP: did the stream end with `data: [DONE]`? (None: not applicable)
     error_body: Any = None  # over HTTP: the parsed error body (None for in-process adapters that raise)
+    stream_error: Any = None  # an error reported inside a 200 stream (OpenAI's `data: {"error": ...}`)
 
     @property
     def retry_after(self) -> float | None:

@@ -340,6 +340,21 @@ def _raise_if(problem: str | None) -> None:
         raise Violation(problem)
 
 
+def stream_error_surfaces(target: Target, drawn: tuple[dict[str, Any], int]) -> None:
+    """An upstream failure in the middle of a stream reaches the client as an error (an error status or
+    exception, or an error chunk), never as a stream that ends like a complete one."""
+    request, after = drawn
+    outcome, _ = _with_fault(target, {**request, "stream": True},
+                             {"kind": "stream_error", "status": OVERLOADED_STATUS[target.provider],
+                              "after_chunks": after})
+    if outcome.status != 200 or outcome.stream_error is not None:
+        return
+    finish = (outcome.body or {}).get("choices", [{}])[0].get("finish_reason")
+    ending = f"finish_reason {finish!r}" if finish else "no finish_reason and no error"
+    raise Violation(f"an upstream error after {after} chunks became a 200 stream with {ending}"
+                    + ("" if outcome.done is None else f", [DONE] {'sent' if outcome.done else 'missing'}"))
+
+
 def _with_wait(target: Target) -> st.SearchStrategy[tuple[dict[str, Any], int]]:
     return st.tuples(requests()(target), st.integers(1, 120))
 
@@ -353,6 +368,8 @@ PROPERTIES: tuple[Property, ...] = (
              reply_translated),
     Property("stream_translated", "streams add up to the same content, finish reason and usage",
              requests(stream=True), stream_translated),
+    Property("stream_error_surfaces", "a mid-stream upstream error reaches the client as an error",
+             lambda t: st.tuples(requests()(t), st.integers(0, 3)), stream_error_surfaces, 5),
     Property("rate_limit_429", "429 stays 429 with retry-after", _with_wait, rate_limit_maps_to_429, 5),
     Property("overloaded_retryable", "529/503 overload becomes a retryable error", requests(),
              overloaded_is_retryable, 5),

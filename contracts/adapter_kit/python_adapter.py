@@ -74,6 +74,8 @@ class AnthropicAdapter:
                 elif d["type"] == "input_json_delta":
                     out.append(chunk({"tool_calls": [{"index": tool_index[ev["index"]],
                                                       "function": {"arguments": d["partial_json"]}}]}))
+            elif kind == "error":  # a mid-stream failure: OpenAI-style streams carry it as an error chunk
+                out.append({"error": {"message": ev["error"]["message"], "type": ev["error"]["type"]}})
             elif kind == "message_delta":
                 out.append(chunk({}, FINISH_REASON.get(ev["delta"].get("stop_reason"), "stop")))
                 usage = self.usage(prompt, ev["usage"]["output_tokens"])
@@ -130,7 +132,8 @@ class PythonAdapterTarget(Target):
             status, headers = self.adapter.error(r.status_code, dict(r.headers), r.json())
             return Outcome(status, headers=headers, error=r.text)
         if body.get("stream"):
-            events = sse_data(r.text)
-            chunks = self.adapter.chunks(events)
-            return Outcome(200, reassemble(chunks), chunks)
+            out = self.adapter.chunks(sse_data(r.text))
+            chunks = [c for c in out if "error" not in c]
+            errors = [c["error"] for c in out if "error" in c]
+            return Outcome(200, reassemble(chunks), chunks, stream_error=errors[0] if errors else None)
         return Outcome(200, self.adapter.reply(r.json()))
