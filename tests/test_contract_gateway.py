@@ -150,3 +150,16 @@ def test_a_gateway_at_a_url_is_judged_with_header_forced_faults_and_embeddings()
     assert parts["POST /v1/embeddings [negative]"].cases >= QUICK["max_examples"]
     assert parts["rate_limit_passthrough"].cases == 2 and parts["broken_stream_surfaces"].cases == 2
     assert parts["context_window_respected"].skipped and parts["conversation_continuity (stateful)"].skipped
+
+
+def test_a_gateway_that_resets_connections_gets_no_answer_findings_not_a_crash() -> None:
+    from fakes import FakeServer
+
+    with FakeServer(provider="openai", faults=[{"fault": {"kind": "reset"}}]) as srv, \
+            start_target("url:" + srv.url) as target:
+        result = run_suite(target, SuiteOptions(parts=("positive", "stateful"), max_examples=5))
+    parts = {p.name: p for p in result.parts}
+    (chat,) = parts["POST /v1/chat/completions [positive]"].findings
+    assert chat.checks == ["no answer"] and chat.curl and "/v1/chat/completions" in chat.curl
+    assert parts["conversation_continuity (stateful)"].findings[0].checks == ["no answer"]
+    assert not parts["GET /v1/models [positive]"].findings

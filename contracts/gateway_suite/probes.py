@@ -215,7 +215,12 @@ def conversation_continuity(target: SuiteTarget, model: str, client: httpx.Clien
             headers = {**target.headers, "x-gatedrill-correlation-id": cid, "x-gatedrill-session-id": sid,
                        "x-gatedrill-turn": str(turn)}
             url = target.url + "/v1/chat/completions"
-            r = client.post(url, json=body, headers=headers)
+            try:
+                r = client.post(url, json=body, headers=headers)
+            except httpx.HTTPError as exc:
+                message = f"turn {turn}: no HTTP answer: {type(exc).__name__}: {exc}"
+                found["no answer"] = Finding(part.name, ["no answer"], message, curl(url, body, headers))
+                raise AssertionError(message) from None
             part.cases += 1
             problem = _turn_problem(target, r, cid, messages, turn)
             if problem is None:

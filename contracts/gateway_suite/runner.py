@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,6 +125,7 @@ def _schemathesis_parts(target: SuiteTarget, model: str, opts: SuiteOptions, dea
 def _run_operation(part: Part, op: Any, mode: Any, checks: list[Any], target: SuiteTarget, opts: SuiteOptions,
                    deadline: float, counter: Any) -> None:
     """Hypothesis drives Schemathesis cases for one operation and mode; distinct failures land in `part`."""
+    import requests
     from hypothesis import HealthCheck, Phase, given, seed, settings
     from schemathesis import GenerationMode
     from schemathesis.errors import FailureGroup
@@ -140,7 +142,13 @@ def _run_operation(part: Part, op: Any, mode: Any, checks: list[Any], target: Su
             # the marker in `user` joins the fakes' journal when a gateway drops our headers (LiteLLM does)
             case.body = {**_integral_floats_to_ints(case.body), "user": make_marker(cid)}
         headers = {**target.headers, "x-gatedrill-correlation-id": cid}
-        response = case.call(base_url=target.url, headers=headers, timeout=REQUEST_TIMEOUT_S)
+        try:
+            response = case.call(base_url=target.url, headers=headers, timeout=REQUEST_TIMEOUT_S)
+        except requests.RequestException as exc:  # no answer (refused, reset, timed out) is a finding too
+            message = f"no HTTP answer: {type(exc).__name__}: {exc}"
+            found[("no answer",)] = Finding(part.name, ["no answer"], message,
+                                            case.as_curl_command(headers=headers, base_url=target.url))
+            raise AssertionError(message) from None
         part.cases += 1
         try:
             case.validate_response(response, checks=checks, headers=headers)
@@ -168,7 +176,17 @@ def _run_operation(part: Part, op: Any, mode: Any, checks: list[Any], target: Su
         elif not found and kind not in ("Flaky", "FlakyFailure"):
             part.findings.append(Finding(part.name, ["suite error"], f"{kind}: {exc}"))
     part.findings.extend(found.values())
+    if not part.cases and not part.findings and not part.skipped:
+        part.skipped = "the time budget was spent before this part"
     part.seconds = time.monotonic() - t0
+
+
+def _guarded(name: str, probe: Callable[[], Part]) -> Part:
+    """A probe whose gateway gave no HTTP answer (refused, reset, timed out) reports it as its finding."""
+    try:
+        return probe()
+    except httpx.HTTPError as exc:
+        return Part(name, findings=[Finding(name, ["no answer"], f"no HTTP answer: {type(exc).__name__}: {exc}")])
 
 
 def run_suite(target: SuiteTarget, opts: SuiteOptions | None = None) -> SuiteResult:
@@ -183,13 +201,15 @@ def run_suite(target: SuiteTarget, opts: SuiteOptions | None = None) -> SuiteRes
     with httpx.Client(timeout=REQUEST_TIMEOUT_S * 2) as client:
         model = served_model(target, client)
         result.parts += _schemathesis_parts(target, model, opts, deadline)
-        if "rate_limit" in opts.parts:
-            result.parts.append(rate_limit_passthrough(target, model, client))
-        if "broken_stream" in opts.parts:
-            result.parts.append(broken_stream_surfaces(target, model, client))
-        if "context_window" in opts.parts:
-            result.parts.append(context_window_respected(target, model, client))
-        if "stateful" in opts.parts:
-            result.parts.append(conversation_continuity(target, model, client, opts.sessions, opts.turns, opts.seed))
+        probes: dict[str, tuple[str, Callable[[], Part]]] = {
+            "rate_limit": ("rate_limit_passthrough", lambda: rate_limit_passthrough(target, model, client)),
+            "broken_stream": ("broken_stream_surfaces", lambda: broken_stream_surfaces(target, model, client)),
+            "context_window": ("context_window_respected", lambda: context_window_respected(target, model, client)),
+            "stateful": ("conversation_continuity (stateful)", lambda: conversation_continuity(
+                target, model, client, opts.sessions, opts.turns, opts.seed)),
+        }
+        for key, (name, probe) in probes.items():
+            if key in opts.parts:
+                result.parts.append(_guarded(name, probe))
     result.seconds = time.monotonic() - t0
     return result
