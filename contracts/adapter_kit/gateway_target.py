@@ -19,7 +19,7 @@ from fakes import Fake, FakeServer
 from fakes.errors import ConfigError
 
 from .outcome import Outcome, reassemble
-from .python_adapter import sse_data
+from .sse import sse_data
 from .target import Target
 
 

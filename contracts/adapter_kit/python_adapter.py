@@ -17,6 +17,7 @@ from fakes.interception import Interception
 
 from ..strategies import to_anthropic
 from .outcome import Outcome, reassemble
+from .sse import sse_data
 from .target import Target
 
 ANTHROPIC_URL = "https://api.anthropic.com/v1/messages"
@@ -86,16 +87,6 @@ class AnthropicAdapter:
         """The unified status and headers for an upstream error (retry hints kept)."""
         kept = {k: v for k, v in headers.items() if k in ("retry-after", "retry-after-ms", "x-should-retry")}
         return ERROR_STATUS.get(status, status), kept
-
-
-def sse_data(text: str) -> list[dict[str, Any]]:
-    """The JSON `data:` payloads of an SSE body, in order (`[DONE]` and comments left out)."""
-    out = []
-    for event in text.replace("\r\n", "\n").split("\n\n"):
-        data = "\n".join(line[5:].lstrip(" ") for line in event.split("\n") if line.startswith("data:"))
-        if data and data != "[DONE]":
-            out.append(orjson.loads(data))
-    return out
 
 
 class PythonAdapterTarget(Target):
