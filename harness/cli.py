@@ -314,9 +314,16 @@ def contract_cmd(gateway: str, mutant: str | None, junit: str | None, max_exampl
     from contracts.gateway_suite import PARTS, SuiteOptions, run_suite, start_target
 
     opts = SuiteOptions(max_examples=max_examples, budget_s=budget, seed=seed, parts=parts or PARTS)
-    with start_target(gateway, mutant) as target:
-        target.skip_operations += skips
-        result = run_suite(target, opts)
+    restore_signals = _stop_on_signals()
+    try:
+        with start_target(gateway, mutant) as target:  # stops the fakes and gateway it started, however it ends
+            target.skip_operations += skips
+            result = run_suite(target, opts)
+    except KeyboardInterrupt:
+        click.echo("gatedrill: interrupted; every process it started is stopped", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        restore_signals()
     for line in result.summary_lines():
         click.echo(line)
     if junit:

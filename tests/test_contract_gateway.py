@@ -163,3 +163,36 @@ def test_a_gateway_that_resets_connections_gets_no_answer_findings_not_a_crash()
     assert chat.checks == ["no answer"] and chat.curl and "/v1/chat/completions" in chat.curl
     assert parts["conversation_continuity (stateful)"].findings[0].checks == ["no answer"]
     assert not parts["GET /v1/models [positive]"].findings
+
+
+def test_ctrl_c_stops_the_gateway_it_started_and_exits_130() -> None:
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "contract", "--max-examples", "5000",
+                             "--budget", "120"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        child = None
+        deadline = time.monotonic() + 20
+        while child is None and time.monotonic() < deadline:
+            out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(proc.pid)], capture_output=True, text=True)
+            child = next((int(line.split()[0]) for line in out.stdout.splitlines() if "harness.reference" in line),
+                         None)
+            time.sleep(0.1)
+        assert child is not None, "the reference gateway never started"
+        time.sleep(1.0)  # the suite is generating cases now
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130, proc.stderr.read() if proc.stderr else ""
+        for _ in range(50):
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the reference gateway (pid {child}) outlived gatedrill contract")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
