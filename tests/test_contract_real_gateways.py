@@ -1,4 +1,4 @@
-"""The gateway contract suite against real gateways (LiteLLM proxy 1.106.2, Portkey 1.15.2) in front of the fakes.
+"""The gateway contract suite against real gateways in front of the fakes: LiteLLM 1.106.2, Portkey 1.15.2, nginx.
 
 What it measured, pinned so an upgrade that changes it is noticed. LiteLLM: generated chat requests (JSON and SSE),
 models, conversations across an OpenAI and an Anthropic upstream and over-window prompts meet the contract; three
@@ -60,3 +60,25 @@ def test_portkey_runs_the_contract_suite_and_turns_an_upstream_429_into_a_500() 
     assert findings and all("the client got 500" in f.message for f in findings)
     for f in by_part["broken_stream_surfaces"].findings:  # when its random choice was the Anthropic upstream
         assert "'api_error' is not valid" in f.message, f.message
+
+
+def test_nginx_relaying_the_openai_fake_meets_the_contract() -> None:
+    """nginx relays bytes to the OpenAI upstream only (the adapter leaves Anthropic out), so what the client sees is
+    the fake's own answers: the contract holds end to end, probes included."""
+    from fakes.errors import ConfigError
+    from harness.gateways.nginx import find_js_module
+
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    try:
+        find_js_module()
+        njs = True
+    except ConfigError:
+        njs = False
+    skip_unless(nginx is not None and njs, "nginx and its njs module are not installed "
+                                           "(apt-get install -y nginx libnginx-mod-http-js)")
+    with start_target("nginx") as target:
+        result = run_suite(target, SuiteOptions(max_examples=10, sessions=3))
+    assert result.ok, "\n".join(result.summary_lines())
+    ran = {p.name for p in result.parts if p.cases}
+    assert ran >= {"POST /v1/chat/completions [positive]", "rate_limit_passthrough", "broken_stream_surfaces",
+                   "context_window_respected", "conversation_continuity (stateful)"}
