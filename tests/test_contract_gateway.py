@@ -176,9 +176,7 @@ def test_ctrl_c_stops_the_gateway_it_started_and_exits_130() -> None:
         child = None
         deadline = time.monotonic() + 20
         while child is None and time.monotonic() < deadline:
-            out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(proc.pid)], capture_output=True, text=True)
-            child = next((int(line.split()[0]) for line in out.stdout.splitlines() if "harness.reference" in line),
-                         None)
+            child = next((pid for pid in _children(proc.pid) if b"harness.reference" in _cmdline(pid)), None)
             time.sleep(0.1)
         assert child is not None, "the reference gateway never started"
         time.sleep(1.0)  # the suite is generating cases now
@@ -196,3 +194,23 @@ def test_ctrl_c_stops_the_gateway_it_started_and_exits_130() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _children(ppid: int) -> list[int]:
+    """Child pids of `ppid`, from /proc (no `ps` needed)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == ppid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return b""
