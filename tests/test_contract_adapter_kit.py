@@ -62,6 +62,14 @@ class LosesToolCallIds(AnthropicAdapter):
         return out
 
 
+class ExplainsEmptyMessages(AnthropicAdapter):
+    """Replaces an empty user message with a note of its own instead of dropping it."""
+
+    def request(self, unified: dict[str, Any], model: str) -> dict[str, Any]:
+        filled = [{**m, "content": "(empty message)"} if m.get("content") == "" else m for m in unified["messages"]]
+        return super().request({**unified, "messages": filled}, model)
+
+
 class RateLimitTo500(AnthropicAdapter):
     def error(self, status: int, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, str]]:
         code, kept = super().error(status, headers, body)
@@ -95,8 +103,8 @@ def test_the_correct_python_adapter_passes_every_property() -> None:
     matrix = run_kit([PythonAdapterTarget()], max_examples=EXAMPLES)
     assert matrix.passed, matrix.render()
     assert {c.prop for c in matrix.cells} == {
-        "upstream_request_valid", "nothing_lost", "reply_translated", "stream_translated", "stream_error_surfaces",
-        "rate_limit_429", "overloaded_retryable", "context_error_400"}
+        "upstream_request_valid", "nothing_lost", "nothing_invented", "reply_translated", "stream_translated",
+        "stream_error_surfaces", "rate_limit_429", "overloaded_retryable", "context_error_400"}
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +155,13 @@ def test_a_lost_tool_call_id_is_caught_with_a_minimal_example() -> None:
     (call,) = cell.example["messages"][1]["tool_calls"]
     assert call["function"]["arguments"] == "{}", call
     assert size(cell.example) < 400, cell.example_json()
+
+
+def test_text_the_user_never_sent_is_caught_as_invented_with_a_minimal_example() -> None:
+    cell = run(ExplainsEmptyMessages(), "nothing_invented")
+    assert not cell.passed and "user text: (empty message)" in cell.message, cell.message
+    assert {m["content"] for m in cell.example["messages"]} == {"", "0"}, cell.example_json()
+    assert size(cell.example) < 150, cell.example_json()
 
 
 def test_a_429_mapped_to_500_is_caught_with_a_minimal_example() -> None:
@@ -233,7 +248,7 @@ def test_gatedrill_contract_adapter_prints_the_matrix_writes_junit_and_exits_by_
     runner = CliRunner()
     ok = runner.invoke(main, ["contract", "--adapter", "python", "--junit", str(tmp_path / "ok.xml")])
     assert ok.exit_code == 0, ok.output
-    assert "8 of 8 passed" in ok.output and 'failures="0"' in (tmp_path / "ok.xml").read_text()
+    assert "9 of 9 passed" in ok.output and 'failures="0"' in (tmp_path / "ok.xml").read_text()
     bad = runner.invoke(main, ["contract", "--adapter", "reference", "--provider", "openai", "--mutant",
                                "rate_limit_to_500", "--max-examples", "5"])
     assert bad.exit_code == 1, bad.output

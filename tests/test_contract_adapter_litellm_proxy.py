@@ -3,6 +3,8 @@ as a child process (`gatedrill contract --adapter gateway:litellm`), one attempt
 
 Known gaps, each a strict xfail with its shrunk counter-example:
 - temperature above 1 reaches Anthropic unchanged (rejected): {"messages": [user "0"], "temperature": 2.0}
+- an empty user message becomes the invented text "[System: Empty message content sanitised to satisfy protocol]"
+  (and a mid-conversation system message gets an "Operator note (not from the user)" prefix)
 - an upstream 429's retry-after reaches the client only as `llm_provider-retry-after`, so OpenAI SDK clients
   (which read `retry-after`/`retry-after-ms`) cannot honour it: {"messages": [user "0"]} with retry-after 1 s
 """
@@ -18,8 +20,10 @@ TEMPERATURE_GAP = ("LiteLLM proxy 1.106.2: temperature above 1 reaches Anthropic
                    "counter-example: one user message '0' with temperature 2.0")
 RETRY_AFTER_GAP = ("LiteLLM proxy 1.106.2: an upstream 429 keeps its status but its retry-after arrives only as "
                    "llm_provider-retry-after; counter-example: one user message '0', upstream retry-after 1 s")
+INVENTED_GAP = ("LiteLLM proxy 1.106.2: text the user never sent reaches Anthropic (empty-message placeholder, "
+                "'Operator note' before a mid-conversation system message)")
 KNOWN_GAPS = {"upstream_request_valid": TEMPERATURE_GAP, "nothing_lost": TEMPERATURE_GAP,
-              "rate_limit_429": RETRY_AFTER_GAP}
+              "nothing_invented": INVENTED_GAP, "rate_limit_429": RETRY_AFTER_GAP}
 
 
 @pytest.fixture(scope="module")

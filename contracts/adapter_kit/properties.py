@@ -58,7 +58,8 @@ _STOP = st.text("ENDSTOP#", min_size=1, max_size=4)
 @st.composite
 def unified_requests(draw: st.DrawFn, model: str, stream: bool = False) -> dict[str, Any]:
     """What clients send a gateway: a portable request, sometimes with what only the OpenAI shape has (a
-    temperature above 1, a system message mid-conversation, `stop` as a string, `parallel_tool_calls`).
+    temperature above 1, a system message mid-conversation, an empty user message, `stop` as a string,
+    `parallel_tool_calls`).
     Each extra is drawn on or off, so counter-examples shrink to the extras that matter."""
     body = draw(cs.openai_chat_requests(model=model, tools=None, max_turns=3, portable=True, long=False,
                                         stream=stream))
@@ -69,6 +70,10 @@ def unified_requests(draw: st.DrawFn, model: str, stream: bool = False) -> dict[
         last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
         if last_user > 0:
             messages.insert(last_user, {"role": "system", "content": draw(cs.texts(long=False))})
+    if draw(st.booleans()):  # valid for OpenAI; Anthropic has no empty turns, so an adapter must drop it
+        messages = body["messages"]
+        last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
+        messages.insert(last_user, {"role": "user", "content": ""})
     if draw(st.booleans()):
         body["stop"] = draw(_STOP)
     if body.get("tools") and draw(st.booleans()):
@@ -206,6 +211,32 @@ def nothing_lost(target: Target, request: dict[str, Any]) -> None:
     if lost:
         raise Violation("lost on the way upstream: " + "; ".join(lost),
                         [f"lost on the way upstream: {x}" for x in lost])
+
+
+def invented_texts(request: dict[str, Any], upstream: dict[str, Any], provider: str) -> list[str]:
+    """Upstream texts made of more than the user's own texts (and whitespace): what the adapter made up."""
+    pieces = sorted({p for _, kind, p in openai_atoms(request["messages"]) if kind == "text" and p.strip()},
+                    key=len, reverse=True)
+    invented = []
+    for role, kind, payload in _upstream_atoms(provider, upstream):
+        if kind != "text":
+            continue
+        rest = payload
+        for piece in pieces:
+            rest = rest.replace(piece.rstrip(), "")
+        if rest.strip():  # unquoted: each distinct made-up text is its own finding
+            invented.append(f"{role} text: {rest.strip()[:80]}")
+    return invented
+
+
+def nothing_invented(target: Target, request: dict[str, Any]) -> None:
+    """The upstream conversation holds only what the user sent: no placeholder or explanatory text added."""
+    outcome = send(target, request)
+    entry = upstream_entry(target, outcome)
+    invented = invented_texts(request, entry.body or {}, target.provider)
+    if invented:
+        raise Violation("invented on the way upstream: " + "; ".join(invented),
+                        [f"invented on the way upstream: {x}" for x in invented])
 
 
 # -- what comes back ---------------------------------------------------------------------------------------
@@ -364,6 +395,8 @@ PROPERTIES: tuple[Property, ...] = (
              upstream_request_valid),
     Property("nothing_lost", "every text, tool call, tool result and parameter reaches upstream",
              requests(wide=True), nothing_lost),
+    Property("nothing_invented", "no text the user did not send is added upstream", requests(wide=True),
+             nothing_invented),
     Property("reply_translated", "JSON replies keep content, tool calls, finish reason and usage", requests(),
              reply_translated),
     Property("stream_translated", "streams add up to the same content, finish reason and usage",
