@@ -311,10 +311,13 @@ def contract_cmd(gateway: str, mutant: str | None, junit: str | None, max_exampl
         if not matrix.passed:
             sys.exit(EXIT_FAILED)
         return
+    import threading
+
     from contracts.gateway_suite import PARTS, SuiteOptions, run_suite, start_target
 
-    opts = SuiteOptions(max_examples=max_examples, budget_s=budget, seed=seed, parts=parts or PARTS)
-    restore_signals = _stop_on_signals()
+    opts = SuiteOptions(max_examples=max_examples, budget_s=budget, seed=seed, parts=parts or PARTS,
+                        stop=threading.Event())
+    restore_signals = _stop_suite_on_signals(opts.stop)
     try:
         with start_target(gateway, mutant) as target:  # stops the fakes and gateway it started, however it ends
             target.skip_operations += skips
@@ -330,6 +333,32 @@ def contract_cmd(gateway: str, mutant: str | None, junit: str | None, max_exampl
         result.write_junit(junit)
     if not result.ok:
         sys.exit(EXIT_FAILED)
+
+
+def _stop_suite_on_signals(stop: Any) -> Callable[[], None]:
+    """Ctrl-C, SIGTERM and SIGHUP stop the contract suite once: the first raises KeyboardInterrupt and sets `stop`
+    (Hypothesis runs gc callbacks, where Python drops a raised exception; the suite then raises it again at its
+    next request); later signals only set it, so clean-up finishes. Returns a function restoring the handlers."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def _stop(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            return
+        stop.set()
+        raise KeyboardInterrupt
+
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, _stop) for sig in sigs}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
 
 
 @main.group()

@@ -9,6 +9,7 @@ request Hypothesis found, rendered as a curl line with credentials redacted.
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,14 @@ class SuiteOptions:
     turns: int = 3
     seed: int = 0
     parts: tuple[str, ...] = PARTS
+    stop: threading.Event | None = None  # set (e.g. by a signal handler) to end the run at the next request
+
+
+def _check_stop(opts: SuiteOptions) -> None:
+    """A KeyboardInterrupt raised by a signal handler can land where Python ignores it (a gc callback); the event
+    makes the next request raise it again, from ordinary code."""
+    if opts.stop is not None and opts.stop.is_set():
+        raise KeyboardInterrupt
 
 
 def served_model(target: SuiteTarget, client: httpx.Client) -> str:
@@ -135,6 +144,7 @@ def _run_operation(part: Part, op: Any, mode: Any, checks: list[Any], target: Su
     t0 = time.monotonic()
 
     def run_case(case: Any) -> None:
+        _check_stop(opts)
         if time.monotonic() > deadline:
             return  # the budget is spent: pass quietly, which also ends shrinking
         cid = f"contract-{opts.seed}-{next(counter)}"
@@ -209,6 +219,7 @@ def run_suite(target: SuiteTarget, opts: SuiteOptions | None = None) -> SuiteRes
                 target, model, client, opts.sessions, opts.turns, opts.seed)),
         }
         for key, (name, probe) in probes.items():
+            _check_stop(opts)
             if key in opts.parts:
                 result.parts.append(_guarded(name, probe))
     result.seconds = time.monotonic() - t0
