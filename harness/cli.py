@@ -318,15 +318,18 @@ def contract_cmd(gateway: str, mutant: str | None, junit: str | None, max_exampl
     opts = SuiteOptions(max_examples=max_examples, budget_s=budget, seed=seed, parts=parts or PARTS,
                         stop=threading.Event())
     restore_signals = _stop_suite_on_signals(opts.stop)
+    interrupted = False
     try:
         with start_target(gateway, mutant) as target:  # stops the fakes and gateway it started, however it ends
             target.skip_operations += skips
             result = run_suite(target, opts)
     except KeyboardInterrupt:
+        interrupted = True
         click.echo("gatedrill: interrupted; every process it started is stopped", err=True)
         sys.exit(EXIT_INTERRUPTED)
     finally:
-        restore_signals()
+        if not interrupted:  # once interrupted, ours stay: a late signal only sets `stop` (Python's would kill us)
+            restore_signals()
     for line in result.summary_lines():
         click.echo(line)
     if junit:
