@@ -214,3 +214,63 @@ def _cmdline(pid: int) -> bytes:
         return (Path("/proc") / str(pid) / "cmdline").read_bytes()
     except OSError:
         return b""
+
+
+class _ChunkDroppingProxy:
+    """A gateway bug no mutant has: one middle content chunk of each stream is lost, yet the stream ends properly
+    (finish_reason, [DONE]). Only reassembly against the upstream's journal can see it."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.url = ""
+
+    def __enter__(self) -> _ChunkDroppingProxy:
+        import asyncio
+        import threading
+
+        from aiohttp import ClientSession, web
+
+        async def forward(request: web.Request) -> web.Response:
+            headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+            async with ClientSession() as s, s.request(request.method, self.upstream + request.path_qs,
+                                                       data=await request.read(), headers=headers) as r:
+                body = await r.read()
+                kind = r.headers.get("content-type", "application/json")
+            if kind.startswith("text/event-stream"):
+                events = body.split(b"\n\n")
+                content = [i for i, e in enumerate(events) if b'"delta":{"content":"' in e]
+                if len(content) >= 3:
+                    del events[content[1]]
+                body = b"\n\n".join(events)
+            return web.Response(body=body, status=r.status, content_type=kind.split(";")[0])
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", forward)
+        self._loop = asyncio.new_event_loop()
+        runner = web.AppRunner(app)
+        self._loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        self._runner = runner
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+def test_a_stream_missing_a_middle_chunk_fails_reassembly_alone(reference: SuiteTarget) -> None:
+    with _ChunkDroppingProxy(reference.url) as proxy:
+        target = SuiteTarget(name="chunk-dropping proxy", url=proxy.url, headers=reference.headers,
+                             fakes=reference.fakes, skip_operations=reference.skip_operations)
+        result = run_suite(target, SuiteOptions(parts=("positive",), max_examples=15, seed=3))
+    assert result.failed_checks() == {"Custom check failed: `stream_reassembly`"}, "\n".join(result.summary_lines())
+    (finding,) = result.findings
+    assert "first difference at character" in finding.message
