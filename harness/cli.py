@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 a check failed, 2 a usage or configuration error, 3 an 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
@@ -326,7 +327,11 @@ def contract_cmd(gateway: str, mutant: str | None, junit: str | None, max_exampl
     except KeyboardInterrupt:
         interrupted = True
         click.echo("gatedrill: interrupted; every process it started is stopped", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        # everything we started is stopped; interpreter finalization (atexit, thread joins, handler reset) has
+        # nothing left to do and once killed the process with SIGINT (-2) in a full CI run instead of 130
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     finally:
         if not interrupted:  # once interrupted, ours stay: a late signal only sets `stop` (Python's would kill us)
             restore_signals()
