@@ -117,7 +117,7 @@ def test_the_pytest_plugin_takes_its_gateway_from_gatedrill_yaml(pytester: pytes
     _scaffold_on_free_ports(pytester.path)
     (closed,) = _free_ports(1)  # nothing listens there: every item fails fast, naming the gateway it tried
     (pytester.path / "gatedrill.yaml").write_text(f"gateway: url:http://127.0.0.1:{closed}\nscale: 0.1\n")
-    result = pytester.runpytest("scenarios", "-p", "no:cacheprovider", "-p", "no:randomly")
+    result = pytester.runpytest("scenarios", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:benchmark")
     result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines([f"gatedrill: gateway url:http://127.0.0.1:{closed}, scale 0.1, run records in "
                                  f"basetemp/gatedrill (defaults from *gatedrill.yaml)"])
