@@ -277,7 +277,7 @@ def test_a_gap_longer_than_the_read_timeout_ends_the_stream_with_read_timeout() 
             t0 = time.monotonic()
             with pytest.raises(httpx.ReadTimeout):
                 next(chunks)
-            assert 0.09 <= time.monotonic() - t0 < 0.2
+            assert time.monotonic() - t0 >= 0.09   # a timeout, not an early close (a late one reads the chunk)
         assert ic.fakes["openai"].entries()[0].outcome == "client_closed"
 
 
