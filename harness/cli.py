@@ -17,6 +17,8 @@ from click.core import ParameterSource
 
 from fakes.errors import GatedrillError
 
+from .intent import MUTANTS
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
@@ -41,11 +43,26 @@ class _Group(click.Group):
 def main(debug: bool) -> None:
     """gatedrill: test and drill LLM gateways against provider-accurate fake upstreams.
 
+    A drill starts fake upstreams, puts the gateway under test in front of them, drives load through it while a
+    fault timeline breaks things, and judges canary split, rollback, context continuity, context windows,
+    streaming, overhead and lost requests from what the fakes received.
+
     \b
-    Start a fake OpenAI upstream on a free port:
-      gatedrill fake serve openai
-    Start several named fakes from one file:
-      gatedrill fake serve --config fakes.yaml
+    Run a built-in drill against the embedded reference gateway:
+      gatedrill scenarios list
+      gatedrill run canary-rollback --html report.html
+    Run it against your gateway (it must route to the fake URLs printed):
+      gatedrill run canary-rollback --gateway url:http://127.0.0.1:4000
+    Or let gatedrill configure and start a real one:
+      gatedrill run canary-rollback --gateway litellm
+    Gate a CI job (one testcase per check):
+      gatedrill run canary-split --junit junit.xml
+    Scaffold your own drill, check a gateway's API contract:
+      gatedrill init && gatedrill contract --gateway url:http://127.0.0.1:4000
+
+    \b
+    Exit codes: 0 passed, 1 a check failed, 2 usage or configuration error,
+    3 infrastructure failure (a fake, gateway or worker did not start), 130 interrupted.
     """
 
 
@@ -77,6 +94,12 @@ def fake_serve(provider: str | None, config_path: str | None, port: int | None, 
 
     The control API lives on each fake's own port under /_gatedrill/ (health, config, faults, journal,
     reset, metrics).
+
+    \b
+    Examples:
+      gatedrill fake serve openai --port 8081
+      gatedrill fake serve anthropic --seed 7 --journal anthropic.jsonl
+      gatedrill fake serve --config fakes.yaml      # several named fakes, one port each
     """
     from fakes import Fake, FakeConfig, load_fakes_file, serve_forever
 
@@ -106,14 +129,19 @@ def fake_serve(provider: str | None, config_path: str | None, port: int | None, 
     serve_forever(fakes, announce)
 
 
-def _report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--html/--junit/--json FILE: the report files `run`, `check` and `report` can write."""
+def _judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """How `run`, `check` and `report` judge (--set, --allow-inconclusive) and the report files they write
+    (--html/--junit/--json FILE)."""
     fn = click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
                       help="Write verdicts and run figures as JSON to FILE.")(fn)
     fn = click.option("--junit", type=click.Path(dir_okay=False), default=None,
                       help="Write JUnit XML to FILE (one testcase per check) for CI test reporters.")(fn)
-    return click.option("--html", type=click.Path(dir_okay=False), default=None,
-                        help="Write the offline HTML drill report (charts, verdicts, evidence) to FILE.")(fn)
+    fn = click.option("--html", type=click.Path(dir_okay=False), default=None,
+                      help="Write the offline HTML drill report (charts, verdicts, evidence) to FILE.")(fn)
+    fn = click.option("--allow-inconclusive", is_flag=True,
+                      help="Do not fail the gate on Inconclusive verdicts.")(fn)
+    return click.option("--set", "sets", multiple=True, metavar="CHECK.PARAM=VALUE",
+                        help="Override a check parameter, e.g. --set canary_split.alpha=0.01 (repeatable).")(fn)
 
 
 @main.command("run")
@@ -124,15 +152,16 @@ def _report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                    "nginx, container (the scenario's image), or url:http://HOST:PORT (yours, set up by hand). Real "
                    "gateways are configured from the scenario's routing intent; what they cannot express is listed "
                    "before the run and the checks it affects are marked expected to fail.")
-@click.option("--mutant", default=None, help="Reference gateway only: run with a deliberate bug (see --help-mutants).")
+@click.option("--mutant", default=None, metavar="NAME",
+              help=f"Reference gateway only: run with a deliberate bug the checks should catch: {', '.join(MUTANTS)}.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="Run record folder (default runs/NAME-TIME, or gatedrill.yaml's out/NAME-TIME).")
 @click.option("--scale", type=float, default=None,
               help="Multiply durations and timeline times (default: gatedrill.yaml's scale, else 1).")
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
-@_report_options
+@_judge_options
 def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | None, scale: float | None,
-            seed: int | None,
+            seed: int | None, sets: tuple[str, ...], allow_inconclusive: bool,
             html: str | None, junit: str | None, json_out: str | None) -> None:
     """Run a drill (a built-in name like canary-rollback, or a scenario file) and write a run record.
 
@@ -142,14 +171,12 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
       gatedrill run canary-split --scale 0.2 --out runs/split
       gatedrill run my-drill.yaml --gateway url:http://127.0.0.1:4000
     """
-    from .intent import MUTANTS
+    from .load import console_progress
     from .project_config import run_defaults
     from .runner import RunOptions, run
 
     if mutant is not None and mutant not in MUTANTS:
         raise GatedrillError(f"unknown mutant {mutant!r}; choose one of: {', '.join(MUTANTS)}")
-    from .load import console_progress
-
     gateway, out_dir, scale = run_defaults(gateway, out, scale, scenario)  # flags, else gatedrill.yaml, else defaults
     progress = console_progress(sys.stderr)
     opts = RunOptions(gateway=gateway, mutant=mutant, out=out_dir, scale=scale, seed=seed,
@@ -167,7 +194,7 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
         if close is not None:
             close()
     _print_run_summary(outcome.path)
-    if not _judge_and_print(outcome.path, [], allow_inconclusive=False, html=html, junit=junit, json_out=json_out):
+    if not _judge_and_print(outcome.path, list(sets), allow_inconclusive, html=html, junit=junit, json_out=json_out):
         sys.exit(EXIT_FAILED)
 
 
@@ -224,10 +251,7 @@ def _print_run_summary(path: Any) -> None:
 
 @main.command("check")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--set", "sets", multiple=True, metavar="CHECK.PARAM=VALUE",
-              help="Override a check parameter, e.g. --set canary_split.alpha=0.01 (repeatable).")
-@click.option("--allow-inconclusive", is_flag=True, help="Do not fail the gate on Inconclusive verdicts.")
-@_report_options
+@_judge_options
 def check_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool, html: str | None, junit: str | None,
               json_out: str | None) -> None:
     """Judge a stored run record again (offline: no process is started). Exit 1 if the gate fails."""
@@ -237,10 +261,7 @@ def check_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool, htm
 
 @main.command("report")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--set", "sets", multiple=True, metavar="CHECK.PARAM=VALUE",
-              help="Override a check parameter, e.g. --set canary_split.alpha=0.01 (repeatable).")
-@click.option("--allow-inconclusive", is_flag=True, help="Do not fail the gate on Inconclusive verdicts.")
-@_report_options
+@_judge_options
 def report_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool, html: str | None, junit: str | None,
                json_out: str | None) -> None:
     """Summarise a stored run record and write reports (offline). Exit 1 if the gate fails.
@@ -273,7 +294,8 @@ def init_cmd(directory: str, force: bool) -> None:
 @main.command("contract")
 @click.option("--gateway", default="reference", show_default=True,
               help="'reference', another adapter (litellm, portkey, ...) started in front of fakes, or 'url:URL'.")
-@click.option("--mutant", default=None, help="Reference gateway only: a deliberate bug the suite should catch.")
+@click.option("--mutant", default=None, metavar="NAME",
+              help=f"Reference gateway only: a deliberate bug the suite should catch: {', '.join(MUTANTS)}.")
 @click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Write the results as JUnit XML.")
 @click.option("--max-examples", type=int, default=25, show_default=True, help="Generated cases per operation and mode.")
 @click.option("--budget", type=float, default=75.0, show_default=True, help="Seconds for the whole suite.")

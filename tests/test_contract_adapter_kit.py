@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 import pytest
+from kit_cells import assert_cell_passes, cell_params
 
 from contracts.adapter_kit import (
-    PROPERTIES,
     AnthropicAdapter,
     Cell,
     Matrix,
@@ -112,21 +112,9 @@ def reference_matrix() -> Matrix:
     return run_kit([ReferenceGatewayTarget("anthropic"), ReferenceGatewayTarget("openai")], max_examples=15)
 
 
-REFERENCE_GAPS = {
-    ("nothing_lost", "reference/anthropic"): "reference gateway: parallel_tool_calls=false is dropped on the way to "
-    "Anthropic (no tool_choice.disable_parallel_tool_use); counter-example: one user message '0', one tool, "
-    "parallel_tool_calls=false",
-}
-
-
-@pytest.mark.parametrize(("prop", "target"), [
-    pytest.param(p.name, t, marks=[pytest.mark.xfail(strict=True, reason=REFERENCE_GAPS[(p.name, t)])]
-                 if (p.name, t) in REFERENCE_GAPS else [])
-    for t in ("reference/anthropic", "reference/openai") for p in PROPERTIES])
+@pytest.mark.parametrize(("prop", "target"), cell_params(("reference/anthropic", "reference/openai"), {}))
 def test_the_reference_gateway_keeps_the_contract_over_http(reference_matrix: Matrix, prop: str, target: str) -> None:
-    cell = reference_matrix.cell(prop, target)
-    assert cell is not None
-    assert cell.passed, f"{cell.message}\n{cell.example_json()}"
+    assert_cell_passes(reference_matrix, prop, target)
 
 
 # -- broken adapters are caught with small counter-examples -----------------------------------------------

@@ -21,8 +21,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from kit_cells import assert_cell_passes, cell_params
 
-from contracts.adapter_kit import PROPERTIES, LiteLLMTarget, Matrix, lost_pieces, request_problems, run_kit
+from contracts.adapter_kit import LiteLLMTarget, Matrix, lost_pieces, request_problems, run_kit
 
 TEMPERATURE_GAP = ("LiteLLM 1.106.2: temperature above 1 reaches Anthropic unchanged and is rejected; "
                    "counter-example: one user message '0' with temperature 2.0")
@@ -45,14 +46,9 @@ def matrix() -> Matrix:
     return run_kit(targets, title="litellm", seed_value=0)
 
 
-@pytest.mark.parametrize(("prop", "target"), [
-    pytest.param(p.name, t, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[(p.name, t)])]
-                 if (p.name, t) in KNOWN_GAPS else [])
-    for t in TARGETS for p in PROPERTIES])
+@pytest.mark.parametrize(("prop", "target"), cell_params(TARGETS, KNOWN_GAPS))
 def test_litellm_keeps_the_adapter_contract(matrix: Matrix, prop: str, target: str) -> None:
-    cell = matrix.cell(prop, target)
-    assert cell is not None
-    assert cell.passed, f"{cell.message}\n{cell.example_json()}"
+    assert_cell_passes(matrix, prop, target)
 
 
 @pytest.mark.parametrize("target", ["litellm/anthropic", "litellm-async/anthropic"])

@@ -115,3 +115,11 @@ def test_run_prints_the_summary_and_verdicts_and_writes_the_three_reports() -> N
     for name in ("report.html", "junit.xml", "report.json"):
         assert f"report: {out / name}" in output
         assert (out / name).stat().st_size > 500
+
+
+def test_run_takes_check_overrides_and_an_inconclusive_check_fails_its_gate(tmp_path: Path) -> None:
+    args = ["run", "canary-split", "--scale", "0.1", "--out", str(tmp_path / "run"),
+            "--set", "context_continuity.min_turns=1"]
+    result = CliRunner().invoke(main, args, env={"CI": "true"})
+    assert result.exit_code == 1, result.output
+    assert re.search(r"^INCONCLUSIVE\s+context_continuity", result.output, re.M), result.output

@@ -203,14 +203,19 @@ def _lost_params(request: dict[str, Any], upstream: dict[str, Any], provider: st
     return lost
 
 
+def _compare_upstream(target: Target, request: dict[str, Any],
+                      differences: Callable[[dict[str, Any], dict[str, Any], str], list[str]], what: str) -> None:
+    """Send `request`, compare it with what the upstream received; each difference is its own finding."""
+    entry = upstream_entry(target, send(target, request))
+    found = differences(request, entry.body or {}, target.provider)
+    if found:
+        raise Violation(f"{what} on the way upstream: " + "; ".join(found),
+                        [f"{what} on the way upstream: {x}" for x in found])
+
+
 def nothing_lost(target: Target, request: dict[str, Any]) -> None:
     """Every text, tool call, tool result and shared parameter the user sent reaches the upstream."""
-    outcome = send(target, request)
-    entry = upstream_entry(target, outcome)
-    lost = lost_pieces(request, entry.body or {}, target.provider)
-    if lost:
-        raise Violation("lost on the way upstream: " + "; ".join(lost),
-                        [f"lost on the way upstream: {x}" for x in lost])
+    _compare_upstream(target, request, lost_pieces, "lost")
 
 
 def invented_texts(request: dict[str, Any], upstream: dict[str, Any], provider: str) -> list[str]:
@@ -231,12 +236,7 @@ def invented_texts(request: dict[str, Any], upstream: dict[str, Any], provider: 
 
 def nothing_invented(target: Target, request: dict[str, Any]) -> None:
     """The upstream conversation holds only what the user sent: no placeholder or explanatory text added."""
-    outcome = send(target, request)
-    entry = upstream_entry(target, outcome)
-    invented = invented_texts(request, entry.body or {}, target.provider)
-    if invented:
-        raise Violation("invented on the way upstream: " + "; ".join(invented),
-                        [f"invented on the way upstream: {x}" for x in invented])
+    _compare_upstream(target, request, invented_texts, "invented")
 
 
 # -- what comes back ---------------------------------------------------------------------------------------

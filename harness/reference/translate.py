@@ -62,6 +62,9 @@ def to_anthropic(body: dict[str, Any], model: str, default_max_tokens: int = DEF
     if tools:
         out["tools"] = anthropic_tools(tools)
         choice = _tool_choice(body.get("tool_choice"))
+        if body.get("parallel_tool_calls") is False and (choice or {}).get("type") != "none":
+            # Anthropic's switch lives on tool_choice (auto/any/tool, not none): one tool call per turn
+            choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
         if choice is not None:
             out["tool_choice"] = choice
     user = body.get("user")
