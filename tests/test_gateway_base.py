@@ -107,3 +107,25 @@ def test_client_headers_carry_the_key_and_the_gateways_headers() -> None:
     assert gw.client_headers() == {"authorization": "Bearer sk-master", "x-portkey-config": "{}"}
     assert RunningGateway(url="u", api_key=None).client_headers() == {}
     assert Limitation(feature="f", reason="r", checks=["a", "b"]).line() == "f: r (affects a, b)"
+
+
+def test_a_url_gateway_is_told_the_fake_urls_and_routing_before_the_run(tmp_path: Path) -> None:
+    """Nothing listens at the URL, so the run stops at warm-up; what the owner must configure was said first, with
+    the URLs the fakes really got (meta.json) and the scenario's weights."""
+    import socket
+
+    from harness.runner import run
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    lines: list[str] = []
+    opts = RunOptions(gateway=f"url:http://127.0.0.1:{closed}", out=tmp_path / "run", scale=0.1, notice=lines.append)
+    with pytest.raises(Exception, match="did not answer a warm-up request"):
+        run("canary-split", opts)
+    fakes = orjson.loads((tmp_path / "run" / "meta.json").read_bytes())["fakes"]
+    assert lines[0].startswith("the drill sends model 'drill' to your gateway")
+    assert f"  stable: openai at {fakes['stable']}, model 'gpt-4o-mini', weight 90%" in lines
+    assert f"  canary: openai at {fakes['canary']}, model 'gpt-4o-mini', weight 10%" in lines
+    assert any(line.startswith("  cooldown: out for") for line in lines)
+    assert any("pin `port:`" in line for line in lines)  # canary-split leaves its ports free
