@@ -238,7 +238,9 @@ def test_closed_mode_keeps_the_concurrency_and_stops_at_the_duration(tmp_path: P
         journal = _journal(srv)
     recs = read_records(tmp_path / "clients.jsonl")
     assert set(_by_id(recs)) == set(journal)
-    assert 40 <= len(recs) <= 4 * 1.0 / 0.02 + 4
+    # 4 at a time, each >= 19.8 ms (the fake may send up to 0.2 ms early): per worker at most 51 start within the
+    # second, and the session running at the end finishes its second turn (CI once saw 208 = 4 x 52)
+    assert 40 <= len(recs) <= 4 * (1.0 / 0.0198 + 2)
     assert result.summary()["max_in_flight_seen"] == 4
     assert all(r.ok for r in recs)
     t0 = result.summary()["t0_mono"]
