@@ -33,7 +33,7 @@ SCALES = {
     "streaming-integrity": 0.15,  # 4.5 s at 20/s
 }
 WARM_UP = "warm-up"
-TIMELINE_TOLERANCE_S = 0.05
+TIMELINE_TOLERANCE_S = 0.25  # the runner's own send lateness (a timer thread on a loaded 2-core machine)
 
 Record = dict[str, Any]
 
@@ -92,7 +92,8 @@ def assert_record_complete_and_consistent(rec: RunRecord, name: str, opts: RunOp
     for ev, act in zip(rec.timeline, sorted(sc.timeline, key=lambda a: a.at_s), strict=True):
         assert ev["ok"], ev
         assert ev["action"] == act.action and ev["planned_s"] == pytest.approx(act.at_s)
-        assert abs(ev["applied_s"] - ev["planned_s"]) < TIMELINE_TOLERANCE_S, ev
+        assert 0 <= ev["sent_s"] - ev["planned_s"] < TIMELINE_TOLERANCE_S, ev
+        assert ev["applied_s"] >= ev["sent_s"], ev  # after the fake's control round trip
         # applied_s is on the load's clock: the wall time agrees with the load's own t0 from its summary
         assert since_load_start(rec, ev["applied_wall"]) == pytest.approx(ev["applied_s"], abs=0.02)
 
