@@ -321,23 +321,28 @@ class _Run:
         out: list[bytes] = []
         i = self.i
         n = len(chunks)
+        limit = now + 0.0002 - self.base
         while i < n:
-            due = self.base + chunks[i][0]
-            if due > now + 0.0002:
+            off, data = chunks[i]
+            if off > limit:
                 break
-            data = chunks[i][1]
-            out.append(b"%x\r\n%s\r\n" % (len(data), data) if p.stream else data)
+            out.append(data)
             i += 1
         self.i = i
         if out:
+            # everything due now goes out in one write; a stream's due events share one HTTP chunk (chunk
+            # boundaries mean nothing to SSE, and framing each event cost a third of a zero-delay stream's CPU)
+            body = b"".join(out) if len(out) > 1 else out[0]
+            if p.stream and body:  # an empty chunk would end the chunked body
+                body = b"%x\r\n%s\r\n" % (len(body), body)
             if not self.sent_head:
-                out.insert(0, self._head())
+                body = self._head() + body
                 self.sent_head = True
                 if p.entry is not None:
                     p.entry.first_byte_mono = time.monotonic()
             if i >= n and p.stream and p.end == END_COMPLETE:
-                out.append(b"0\r\n\r\n")
-            transport.write(b"".join(out))
+                body += b"0\r\n\r\n"
+            transport.write(body)
         elif not chunks and not self.sent_head:
             transport.write(self._head() + (b"0\r\n\r\n" if p.stream else b""))
             self.sent_head = True
