@@ -171,12 +171,14 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
       gatedrill run canary-split --scale 0.2 --out runs/split
       gatedrill run my-drill.yaml --gateway url:http://127.0.0.1:4000
     """
+    from .checks import parse_overrides
     from .load import console_progress
     from .project_config import run_defaults
     from .runner import RunOptions, run
 
     if mutant is not None and mutant not in MUTANTS:
         raise GatedrillError(f"unknown mutant {mutant!r}; choose one of: {', '.join(MUTANTS)}")
+    parse_overrides(list(sets))  # a bad --set fails before the drill, not after it
     gateway, out_dir, scale = run_defaults(gateway, out, scale, scenario)  # flags, else gatedrill.yaml, else defaults
     progress = console_progress(sys.stderr)
     opts = RunOptions(gateway=gateway, mutant=mutant, out=out_dir, scale=scale, seed=seed,

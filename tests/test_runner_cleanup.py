@@ -244,8 +244,10 @@ def test_fake_port_in_use_is_a_config_error_with_exit_2_and_one_line(tmp_path: P
     (["no-such-drill"], "no scenario file 'no-such-drill' and no built-in drill of that name"),
     (["canary-split", "--mutant", "no_such_bug"], "unknown mutant 'no_such_bug'"),
     (["canary-split", "--gateway", "bogus"], "unknown --gateway 'bogus'"),
-], ids=["scenario", "mutant", "gateway"])
-def test_unknown_scenario_mutant_or_gateway_exits_2_with_one_line(args: list[str], expected: str,
+    (["canary-split", "--set", "nope.alpha=1"], "unknown check 'nope'"),
+    (["canary-split", "--set", "canary_split.alpha=abc"], "check canary_split: alpha: Input should be a valid number"),
+], ids=["scenario", "mutant", "gateway", "set-check", "set-value"])
+def test_unknown_scenario_mutant_gateway_or_check_setting_exits_2_with_one_line(args: list[str], expected: str,
                                                                  tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = cli(*args, "--out", str(out), cwd=tmp_path)

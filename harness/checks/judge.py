@@ -22,6 +22,8 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
         if not sep or not dot or not name or not param:
             raise ConfigError(f"--set takes check.param=value, e.g. canary_split.alpha=0.01 (got {item!r})")
         out.setdefault(name, {})[param] = yaml.safe_load(value)
+    for name, params in out.items():
+        parse_params(name, params)  # an unknown check or a bad value is a usage error now, not after a drill
     return out
 
 
