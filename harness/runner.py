@@ -115,13 +115,10 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
             endpoints = [UpstreamEndpoint(name=name, provider=cfg.provider, base_url=fake_urls[name],
                                           context_windows={m.id: m.context_window for m in cfg.models})
                          for name, cfg in scenario.upstreams.items()]
-            if gw.kind == "url" and opts.notice is not None:
-                from .gateways.url import expected_routing
-
-                pinned = {name for name, cfg in scenario.upstreams.items() if cfg.port}
-                for line in expected_routing(gw.routing, endpoints, pinned):
-                    opts.notice(line)
             gateway = _start_gateway(procs, scenario, endpoints, out)
+            if opts.notice is not None:
+                for line in gateway.briefing:
+                    opts.notice(line)
             claims = {"claims": gateway.claims} if gateway.claims else {}
             writer.write_meta(gateway={**writer.meta["gateway"], "url": gateway.url, **claims}, fakes=fake_urls)
             writer.write_meta(warm_up_status=_warm_up(gateway, scenario))

@@ -51,6 +51,8 @@ class RunningGateway:
     # response headers that carry the gateway's own claims (kept in clients.jsonl), by meaning: "upstream",
     # "retries", "fallbacks", "overhead_ms"; written to meta.json so reports can read them next to the journals
     claims: dict[str, str] = field(default_factory=dict)
+    # lines to show the user before traffic starts (a hand-configured gateway is told what to match)
+    briefing: list[str] = field(default_factory=list)
 
     def client_headers(self) -> dict[str, str]:
         """Every header a client request carries: the Bearer key and the gateway's own headers."""

@@ -26,7 +26,9 @@ class UrlAdapter:
     def start(self, procs: Processes, scenario: Scenario, endpoints: list[UpstreamEndpoint],
               workdir: Path) -> RunningGateway:
         assert scenario.gateway.url is not None  # GatewaySpec requires it for kind: url
-        return RunningGateway(url=scenario.gateway.url.rstrip("/"))
+        pinned = {name for name, cfg in scenario.upstreams.items() if cfg.port}
+        return RunningGateway(url=scenario.gateway.url.rstrip("/"),
+                              briefing=expected_routing(scenario.gateway.routing, endpoints, pinned))
 
 
 def expected_routing(routing: RoutingIntent, endpoints: list[UpstreamEndpoint], pinned: set[str]) -> list[str]:
