@@ -24,11 +24,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fakes.errors import ConfigError  # noqa: E402
-from harness.checks import gate, judge  # noqa: E402
-from harness.record import RunRecord  # noqa: E402
-from harness.runner import RunOptions, run  # noqa: E402
-from scenarios import builtin_names  # noqa: E402
+from gatedrill.fakes.errors import ConfigError  # noqa: E402
+from gatedrill.harness.checks import gate, judge  # noqa: E402
+from gatedrill.harness.record import RunRecord  # noqa: E402
+from gatedrill.harness.runner import RunOptions, run  # noqa: E402
+from gatedrill.scenarios import builtin_names  # noqa: E402
 
 GATEWAYS = ("reference", "litellm", "portkey", "nginx")
 RESULTS = ROOT / "bench" / "results"
@@ -41,7 +41,7 @@ MARK = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCL."}
 def missing(gateway: str) -> str | None:
     """Why `gateway` cannot run here (not installed), or None."""
     if gateway == "nginx":
-        from harness.gateways.nginx import find_js_module
+        from gatedrill.harness.gateways.nginx import find_js_module
 
         if shutil.which("nginx") is None and shutil.which("nginx", path="/usr/sbin") is None:
             return "nginx is not installed (apt-get install -y nginx libnginx-mod-http-js)"

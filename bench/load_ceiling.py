@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from procs import LOAD_CORE, Processes, pin_self, pinning_available
 from targets import start_fake
 
-from harness.load import LoadSpec, RequestMix, read_records, run_load
-from harness.load.histogram import LatencyHistogram
+from gatedrill.harness.load import LoadSpec, RequestMix, read_records, run_load
+from gatedrill.harness.load.histogram import LatencyHistogram
 
 MAX_LAG_P99_MS = 50.0
 ON_TIME_S = 0.010

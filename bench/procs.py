@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
-from harness.processes import Processes as _Processes
+from gatedrill.harness.processes import Processes as _Processes
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SERVER_CORE = 0

@@ -35,7 +35,7 @@ from procs import (
 from targets import Target, start_fake, start_nginx
 from wrk import WrkResult, run_wrk, settle, write_script
 
-from harness.processes import exit_on_sigterm
+from gatedrill.harness.processes import exit_on_sigterm
 
 HERE = Path(__file__).resolve().parent
 CHAT = "/v1/chat/completions"

@@ -32,7 +32,7 @@ class Target:
 def start_fake(procs: Processes, workdir: Path, name: str, config: dict[str, object] | None = None) -> Target:
     """`gatedrill fake serve openai --port P [--config C]`, journal on (the default), pinned to the server core."""
     port = free_port()
-    argv = [sys.executable, "-m", "harness.cli", "fake", "serve", "openai", "--port", str(port)]
+    argv = [sys.executable, "-m", "gatedrill", "fake", "serve", "openai", "--port", str(port)]
     gatedrill = shutil.which("gatedrill")
     if gatedrill:
         argv = [gatedrill, "fake", "serve", "openai", "--port", str(port)]

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from fakes.errors import ConfigError
+from gatedrill.fakes.errors import ConfigError
 
 OPENAPI_DIR = Path(__file__).parent / "openapi"
 DOCUMENTS = ("gateway", "openai", "anthropic")

@@ -20,8 +20,8 @@ import orjson
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from fakes.conversation import canonical_args
-from fakes.tokenizer import count_approx, count_atoms
+from gatedrill.fakes.conversation import canonical_args
+from gatedrill.fakes.tokenizer import count_approx, count_atoms
 
 Dialect = Literal["openai", "anthropic"]
 Body = dict[str, Any]
@@ -364,10 +364,10 @@ def prompt_tokens(body: Body, dialect: Dialect = "openai") -> int:
 
 def _parse(body: Body, dialect: Dialect) -> Any:
     if dialect == "anthropic":
-        from fakes.providers.anthropic.requests import parse_messages
+        from gatedrill.fakes.providers.anthropic.requests import parse_messages
 
         return parse_messages(body)
-    from fakes.providers.openai.requests import parse_chat
+    from gatedrill.fakes.providers.openai.requests import parse_chat
 
     return parse_chat(body)
 

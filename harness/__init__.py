@@ -1,5 +1,5 @@
 """The gatedrill harness: scenarios, load, gateways under test, checks and reports."""
 
-from fakes.errors import ConfigError, GatedrillError
+from gatedrill.fakes.errors import ConfigError, GatedrillError
 
 __all__ = ["ConfigError", "GatedrillError"]

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
-from fakes.errors import GatedrillError
+from gatedrill import __version__
+from gatedrill.fakes.errors import GatedrillError
 
 from .intent import MUTANTS
 
@@ -40,6 +40,7 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+@click.version_option(__version__, "-V", "--version", prog_name="gatedrill", message="%(prog)s %(version)s")
 def main(debug: bool) -> None:
     """gatedrill: test and drill LLM gateways against provider-accurate fake upstreams.
 
@@ -69,10 +70,7 @@ def main(debug: bool) -> None:
 @main.command("version")
 def version_cmd() -> None:
     """Print the gatedrill version."""
-    try:
-        click.echo(version("gatedrill"))
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-        click.echo("unknown")
+    click.echo(__version__)
 
 
 @main.group()
@@ -101,7 +99,7 @@ def fake_serve(provider: str | None, config_path: str | None, port: int | None, 
       gatedrill fake serve anthropic --seed 7 --journal anthropic.jsonl
       gatedrill fake serve --config fakes.yaml      # several named fakes, one port each
     """
-    from fakes import Fake, FakeConfig, load_fakes_file, serve_forever
+    from gatedrill.fakes import Fake, FakeConfig, load_fakes_file, serve_forever
 
     if config_path:
         configs = load_fakes_file(config_path)
@@ -325,7 +323,7 @@ def contract_cmd(gateway: str, mutant: str | None, junit: str | None, max_exampl
       gatedrill contract --adapter litellm --junit adapter.xml
     """
     if adapter:
-        from contracts.adapter_kit import run_kit, targets_for, title_for
+        from gatedrill.contracts.adapter_kit import run_kit, targets_for, title_for
 
         default_n = click.get_current_context().get_parameter_source("max_examples") == ParameterSource.DEFAULT
         matrix = run_kit(targets_for(adapter, providers, mutant), title=title_for(adapter, mutant),
@@ -338,7 +336,7 @@ def contract_cmd(gateway: str, mutant: str | None, junit: str | None, max_exampl
         return
     import threading
 
-    from contracts.gateway_suite import PARTS, SuiteOptions, run_suite, start_target
+    from gatedrill.contracts.gateway_suite import PARTS, SuiteOptions, run_suite, start_target
 
     opts = SuiteOptions(max_examples=max_examples, budget_s=budget, seed=seed, parts=parts or PARTS,
                         stop=threading.Event())
@@ -401,7 +399,7 @@ def scenarios() -> None:
 @scenarios.command("list")
 def scenarios_list() -> None:
     """List the built-in drills with a one-line description."""
-    from scenarios import builtin_names, resolve
+    from gatedrill.scenarios import builtin_names, resolve
 
     from .scenario import load_scenario
 
@@ -415,7 +413,7 @@ def scenarios_list() -> None:
 @click.argument("scenario")
 def scenarios_show(scenario: str) -> None:
     """Print a scenario (a built-in name or a path) as YAML."""
-    from scenarios import resolve
+    from gatedrill.scenarios import resolve
 
     click.echo(resolve(scenario).read_text(), nl=False)
 
@@ -424,7 +422,7 @@ def scenarios_show(scenario: str) -> None:
 @click.argument("files", nargs=-1, required=True)
 def scenarios_validate(files: tuple[str, ...]) -> None:
     """Validate scenario files; errors give file:line, the key path and what is expected."""
-    from scenarios import resolve
+    from gatedrill.scenarios import resolve
 
     from .scenario import load_scenario
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from fakes.errors import GatedrillError
+from gatedrill.fakes.errors import GatedrillError
 
 
 class InfrastructureError(GatedrillError):

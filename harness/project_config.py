@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from fakes.errors import ConfigError
+from gatedrill.fakes.errors import ConfigError
 
 FILE_NAME = "gatedrill.yaml"
 
@@ -62,7 +62,7 @@ def run_defaults(gateway: str | None, out: str | None, scale: float | None, scen
     cfg = load_project_config(directory) or ProjectConfig()
     run_dir: Path | None = Path(out) if out else None
     if run_dir is None and cfg.out is not None:
-        from scenarios import resolve
+        from gatedrill.scenarios import resolve
 
         from .runner import default_out
         from .scenario import load_scenario

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from fakes.pytest_plugin import fake_anthropic, fake_factory, fake_openai, intercepted_providers
+from gatedrill.fakes.pytest_plugin import fake_anthropic, fake_factory, fake_openai, intercepted_providers
 
 if TYPE_CHECKING:
     from .drill import DrillRun
@@ -96,7 +96,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 def _overrides(items: list[str]) -> dict[str, dict[str, Any]]:
     if not items:  # the checks import numpy and scipy: only when asked
         return {}
-    from fakes.errors import GatedrillError
+    from gatedrill.fakes.errors import GatedrillError
 
     from .checks import parse_overrides
 
@@ -111,7 +111,7 @@ def _first(*values: Any) -> Any:
 
 
 def _project_config(config: pytest.Config) -> Any:
-    from fakes.errors import GatedrillError
+    from gatedrill.fakes.errors import GatedrillError
 
     from .project_config import FILE_NAME, load_project_config
 

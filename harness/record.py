@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from fakes.errors import ConfigError
+from gatedrill.fakes.errors import ConfigError
 
 from .scenario import Scenario
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import yaml
 
-from fakes.correlation import CORRELATION_HEADER, make_marker
-from fakes.errors import ConfigError, GatedrillError
+from gatedrill.fakes.correlation import CORRELATION_HEADER, make_marker
+from gatedrill.fakes.errors import ConfigError, GatedrillError
 
 from .gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
 from .gateways.base import log_hint, start_error
@@ -61,7 +61,7 @@ def resolve_scenario(ref: str | Path | Scenario, opts: RunOptions) -> Scenario:
     if isinstance(ref, Scenario):
         scenario = ref
     else:
-        from scenarios import resolve
+        from gatedrill.scenarios import resolve
 
         scenario = load_scenario(resolve(str(ref)))
     if opts.scale != 1.0:
@@ -208,7 +208,7 @@ def _start_fakes(procs: Processes, scenario: Scenario,
         fakes.append(data)
     path = writer.path / "logs" / "fakes.yaml"
     path.write_text(yaml.safe_dump({"fakes": fakes}, sort_keys=False))
-    proc = procs.start([sys.executable, "-m", "harness.cli", "fake", "serve", "--config", str(path)], "fakes.log",
+    proc = procs.start([sys.executable, "-m", "gatedrill", "fake", "serve", "--config", str(path)], "fakes.log",
                        stdout=subprocess.PIPE)
     try:
         lines = read_lines(proc, len(fakes), START_TIMEOUT_S, "the fakes")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fakes.errors import ConfigError
+from gatedrill.fakes.errors import ConfigError
 
 SCENARIO_PATH = "scenarios/my-gateway-canary.yaml"
 SCHEMA_PATH = "scenarios/scenario.schema.json"

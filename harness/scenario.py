@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from fakes.config import FakeConfig, merge_patch
-from fakes.errors import ConfigError
-from fakes.faults import FaultRule
+from gatedrill.fakes.config import FakeConfig, merge_patch
+from gatedrill.fakes.errors import ConfigError
+from gatedrill.fakes.faults import FaultRule
 
 from .intent import Mutant, RoutingIntent
 from .load.spec import LoadSpec
@@ -60,7 +60,7 @@ class ContainerOptions(_Strict):
 
     image: str = Field(description="a local image (no registry is contacted unless `pull: true`)")
     command: list[str] | None = Field(default=None, description="default: the image's own, or the generated "
-                                      "config's server (nginx, python3 -m harness.reference)")
+                                      "config's server (nginx, python3 -m gatedrill.harness.reference)")
     env: dict[str, str] = Field(default_factory=dict)
     config: Literal["nginx", "reference", "none"] = Field(
         default="none", description="which adapter generates the config mounted at `mount_path`: nginx (the image "

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fakes.errors import GatedrillError
+from gatedrill.fakes.errors import GatedrillError
 
 if TYPE_CHECKING:
     from .drill import DrillRun

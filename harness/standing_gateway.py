@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fakes.errors import ConfigError
+from gatedrill.fakes.errors import ConfigError
 
 from .intent import UpstreamEndpoint
 from .processes import InfrastructureError, Processes, read_lines
@@ -60,7 +60,7 @@ def default_scenario() -> Scenario:
 def standing_gateway(scenario: Scenario | None, workdir: Path, start_fakes: bool = True,
                      mutant: str | None = None) -> Iterator[StandingGateway]:
     """Start the reference gateway (and, by default, the fakes) for `scenario`; stop all of it on exit."""
-    from fakes import FakeServer
+    from gatedrill.fakes import FakeServer
 
     scenario = scenario or default_scenario()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -90,7 +90,8 @@ def _start_reference(procs: Processes, scenario: Scenario, endpoints: list[Upstr
               "upstreams": [e.model_dump(mode="json") for e in endpoints]}
     path = workdir / "gateway.json"
     path.write_text(json.dumps(config, indent=2))
-    proc = procs.start([sys.executable, "-m", "harness.reference", str(path)], "gateway.log", stdout=subprocess.PIPE)
+    proc = procs.start([sys.executable, "-m", "gatedrill.harness.reference", str(path)], "gateway.log",
+                       stdout=subprocess.PIPE)
     try:
         (line,) = read_lines(proc, 1, START_TIMEOUT_S, "the reference gateway")
     except InfrastructureError as exc:

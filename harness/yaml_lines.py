@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from fakes.errors import ConfigError
+from gatedrill.fakes.errors import ConfigError
 
 Loc = tuple[str | int, ...]
 

@@ -24,7 +24,7 @@ def resolve(name_or_path: str) -> Path:
     builtin = builtin_dir() / f"{name_or_path}.yaml"
     if builtin.exists():
         return builtin
-    from fakes.errors import ConfigError
+    from gatedrill.fakes.errors import ConfigError
 
     raise ConfigError(f"no scenario file {name_or_path!r} and no built-in drill of that name; "
                       f"built-in drills: {', '.join(builtin_names())}")

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from harness.checks import Verdict, judge
-from harness.record import RunRecord
-from harness.runner import RunOptions, run
-from harness.scenario import Scenario
+from gatedrill.harness.checks import Verdict, judge
+from gatedrill.harness.record import RunRecord
+from gatedrill.harness.runner import RunOptions, run
+from gatedrill.harness.scenario import Scenario
 
 LATENCY = {"ttft_ms": {"dist": "lognormal", "median": 20, "sigma": 0.3}, "itl_ms": 2}
 FAULT_AT, CLEAR_AT = 3.0, 9.0
@@ -75,10 +75,3 @@ def load_t(rec: RunRecord, client: dict[str, Any]) -> float:
     return float(client["intended_s"]) - float(rec.meta["load_start_wall"])
 
 
-def skip_unless(ok: bool, why: str) -> None:
-    """Skip a test whose third-party gateway is missing, except on CI, which must install it and run the test."""
-    if ok:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{why} (CI must install it: see .ci/run)")
-    pytest.skip(why)

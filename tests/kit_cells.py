@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from contracts.adapter_kit import PROPERTIES, Matrix
+from gatedrill.contracts.adapter_kit import PROPERTIES, Matrix
 
 
 def cell_params(targets: tuple[str, ...], known_gaps: dict[tuple[str, str], str]) -> list[Any]:

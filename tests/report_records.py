@@ -12,12 +12,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fakes.conversation import digest, openai_atoms
-from harness.checks.synthetic import T0_MONO, T0_WALL, record_of
-from harness.record import RunRecord
-from harness.runner import RunOptions, run
-from harness.scenario import Scenario, load_scenario
-from scenarios import resolve
+from gatedrill.fakes.conversation import digest, openai_atoms
+from gatedrill.harness.checks.synthetic import T0_MONO, T0_WALL, record_of
+from gatedrill.harness.record import RunRecord
+from gatedrill.harness.runner import RunOptions, run
+from gatedrill.harness.scenario import Scenario, load_scenario
+from gatedrill.scenarios import resolve
 
 _ROOT = Path(tempfile.mkdtemp(prefix="gd-report-runs-"))
 atexit.register(shutil.rmtree, _ROOT, True)
@@ -39,7 +39,7 @@ def rollback_cli_run() -> tuple[Path, int, str]:
     on the canary, rollback and recovery. Returns the record folder (reports inside it), exit code and output."""
     from click.testing import CliRunner
 
-    from harness.cli import main
+    from gatedrill.harness.cli import main
 
     out = _ROOT / "canary-rollback-cli"
     args = ["run", "canary-rollback", "--scale", "0.3", "--out", str(out), "--html", str(out / "report.html"),

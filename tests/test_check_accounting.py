@@ -10,9 +10,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.checks import Status, parse_params
-from harness.checks.check_accounting import accounting
-from harness.checks.synthetic import (
+from gatedrill.harness.checks import Status, parse_params
+from gatedrill.harness.checks.check_accounting import accounting
+from gatedrill.harness.checks.synthetic import (
     client_record,
     journal_entry,
     record_of,
@@ -20,7 +20,7 @@ from harness.checks.synthetic import (
     shuffle_record,
     split_record,
 )
-from harness.record import RunRecord
+from gatedrill.harness.record import RunRecord
 
 SC = scenario_with({"stable": 90, "canary": 10})
 

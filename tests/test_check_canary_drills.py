@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from harness.checks import Status, Verdict, judge
-from harness.record import RunRecord
-from harness.runner import RunOptions, run
+from gatedrill.harness.checks import Status, Verdict, judge
+from gatedrill.harness.record import RunRecord
+from gatedrill.harness.runner import RunOptions, run
 
 SCALE = 0.15
 SMALL_RUN: dict[str, dict[str, Any]] = {"canary_split": {"min_detectable": 0.15}, "overhead": {"min_samples": 10}}

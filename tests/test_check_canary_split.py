@@ -9,10 +9,17 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.checks import Status, parse_params
-from harness.checks.check_canary_split import canary_split, obrien_fleming_spend, required_n
-from harness.checks.synthetic import T0_WALL, client_record, record_of, scenario_with, shuffle_record, split_record
-from harness.record import RunRecord
+from gatedrill.harness.checks import Status, parse_params
+from gatedrill.harness.checks.check_canary_split import canary_split, obrien_fleming_spend, required_n
+from gatedrill.harness.checks.synthetic import (
+    T0_WALL,
+    client_record,
+    record_of,
+    scenario_with,
+    shuffle_record,
+    split_record,
+)
+from gatedrill.harness.record import RunRecord
 
 SPLIT = {"stable": 90.0, "canary": 10.0}
 SC = scenario_with(SPLIT)

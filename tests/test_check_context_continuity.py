@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fakes.conversation import digest, openai_atoms
-from harness.checks import REGISTRY, Status, parse_params
-from harness.checks.check_context_continuity import first_break
-from harness.record import RunRecord
-from harness.runner import RunOptions, run
-from harness.scenario import load_scenario
-from scenarios import resolve
+from gatedrill.fakes.conversation import digest, openai_atoms
+from gatedrill.harness.checks import REGISTRY, Status, parse_params
+from gatedrill.harness.checks.check_context_continuity import first_break
+from gatedrill.harness.record import RunRecord
+from gatedrill.harness.runner import RunOptions, run
+from gatedrill.harness.scenario import load_scenario
+from gatedrill.scenarios import resolve
 
 T0 = 1000.0
 SCENARIO = load_scenario(resolve("context-continuity"))  # upstreams: openai (openai), anthropic (anthropic)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.checks import Status, judge
-from harness.record import RunRecord
-from harness.runner import RunOptions, run
+from gatedrill.harness.checks import Status, judge
+from gatedrill.harness.record import RunRecord
+from gatedrill.harness.runner import RunOptions, run
 
 
 def verdict(rec: RunRecord):  # type: ignore[no-untyped-def]

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.checks import REGISTRY, Status, parse_params
-from harness.record import RunRecord
-from harness.runner import RunOptions, run
-from harness.scenario import Scenario, load_scenario
-from scenarios import resolve
+from gatedrill.harness.checks import REGISTRY, Status, parse_params
+from gatedrill.harness.record import RunRecord
+from gatedrill.harness.runner import RunOptions, run
+from gatedrill.harness.scenario import Scenario, load_scenario
+from gatedrill.scenarios import resolve
 
 T0 = 1000.0
 SCENARIO = load_scenario(resolve("rate-limit-storm"))

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.checks import Status, parse_params
-from harness.checks.check_overhead import overhead
-from harness.checks.synthetic import client_record, journal_entry, record_of, scenario_with, split_record
-from harness.record import RunRecord
+from gatedrill.harness.checks import Status, parse_params
+from gatedrill.harness.checks.check_overhead import overhead
+from gatedrill.harness.checks.synthetic import client_record, journal_entry, record_of, scenario_with, split_record
+from gatedrill.harness.record import RunRecord
 
 SC = scenario_with({"stable": 50, "canary": 50})
 HALF = {"stable": 0.5, "canary": 0.5}

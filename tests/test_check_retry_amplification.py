@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.checks import REGISTRY, Status, parse_params
-from harness.checks.fault_windows import advertised_retry_after
-from harness.checks.synthetic import shuffle_record
-from harness.record import RunRecord
-from harness.runner import RunOptions, run
-from harness.scenario import load_scenario
-from scenarios import resolve
+from gatedrill.harness.checks import REGISTRY, Status, parse_params
+from gatedrill.harness.checks.fault_windows import advertised_retry_after
+from gatedrill.harness.checks.synthetic import shuffle_record
+from gatedrill.harness.record import RunRecord
+from gatedrill.harness.runner import RunOptions, run
+from gatedrill.harness.scenario import load_scenario
+from gatedrill.scenarios import resolve
 
 T0 = 1000.0
 SCENARIO = load_scenario(resolve("rate-limit-storm"))  # 429 (retry_after 1 s) with p=0.3 from 10 s to 20 s

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-CMD = [sys.executable, "-m", "harness.cli"]
+CMD = [sys.executable, "-m", "gatedrill"]
 
 
 def start(*args: str) -> subprocess.Popen[str]:

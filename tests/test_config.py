@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fakes import ConfigError, Fake, FakeConfig, load_fakes_file
+from gatedrill.fakes import ConfigError, Fake, FakeConfig, load_fakes_file
 
 
 def test_defaults_fill_models_and_name() -> None:

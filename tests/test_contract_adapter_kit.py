@@ -9,7 +9,7 @@ import orjson
 import pytest
 from kit_cells import assert_cell_passes, cell_params
 
-from contracts.adapter_kit import (
+from gatedrill.contracts.adapter_kit import (
     AnthropicAdapter,
     Cell,
     Matrix,
@@ -20,7 +20,7 @@ from contracts.adapter_kit import (
     run_kit,
     run_property,
 )
-from contracts.adapter_kit.rules import anthropic_problems
+from gatedrill.contracts.adapter_kit.rules import anthropic_problems
 
 EXAMPLES = 25
 
@@ -212,7 +212,7 @@ def test_the_matrix_renders_failures_with_their_example_and_as_junit(tmp_path: A
 def test_a_target_that_reaches_no_upstream_fails_with_that_reason() -> None:
     class Silent(PythonAdapterTarget):
         def send(self, request: dict[str, Any]) -> Any:
-            from contracts.adapter_kit import Outcome
+            from gatedrill.contracts.adapter_kit import Outcome
 
             return Outcome(200, {"choices": []})
 
@@ -231,7 +231,7 @@ def test_the_reference_gateways_lose_stream_tail_mutant_is_caught() -> None:
 def test_gatedrill_contract_adapter_prints_the_matrix_writes_junit_and_exits_by_the_result(tmp_path: Any) -> None:
     from click.testing import CliRunner
 
-    from harness.cli import main
+    from gatedrill.harness.cli import main
 
     runner = CliRunner()
     ok = runner.invoke(main, ["contract", "--adapter", "python", "--junit", str(tmp_path / "ok.xml")])

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from kit_cells import assert_cell_passes, cell_params
 
-from contracts.adapter_kit import LiteLLMTarget, Matrix, lost_pieces, request_problems, run_kit
+from gatedrill.contracts.adapter_kit import LiteLLMTarget, Matrix, lost_pieces, request_problems, run_kit
 
 TEMPERATURE_GAP = ("LiteLLM 1.106.2: temperature above 1 reaches Anthropic unchanged and is rejected; "
                    "counter-example: one user message '0' with temperature 2.0")

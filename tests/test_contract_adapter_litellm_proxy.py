@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 from kit_cells import assert_cell_passes, cell_params
 
-from contracts.adapter_kit import Matrix, ProcessGatewayTarget, run_kit
+from gatedrill.contracts.adapter_kit import Matrix, ProcessGatewayTarget, run_kit
 
 TARGET = "gateway:litellm/anthropic"
 TEMPERATURE_GAP = ("LiteLLM proxy 1.106.2: temperature above 1 reaches Anthropic unchanged and is rejected; "

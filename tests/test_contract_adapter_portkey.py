@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 from kit_cells import assert_cell_passes, cell_params
 
-from contracts.adapter_kit import Matrix, ProcessGatewayTarget, run_kit
+from gatedrill.contracts.adapter_kit import Matrix, ProcessGatewayTarget, run_kit
 
 TARGET = "gateway:portkey/anthropic"
 KNOWN_GAPS = {

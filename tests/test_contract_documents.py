@@ -11,9 +11,9 @@ import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
-from contracts.documents import DOCUMENTS, document, pointer
-from contracts.validate import ContractViolation, check_response, check_schema, parse_sse
-from fakes import FakeServer
+from gatedrill.contracts.documents import DOCUMENTS, document, pointer
+from gatedrill.contracts.validate import ContractViolation, check_response, check_schema, parse_sse
+from gatedrill.fakes import FakeServer
 
 
 def _walk(node: Any) -> typing.Iterator[Any]:

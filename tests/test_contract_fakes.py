@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.strategies import anthropic_messages_requests, openai_chat_requests
-from contracts.validate import StreamSummary, anthropic_error_type_matches, check_response
-from fakes import FakeServer
+from gatedrill.contracts.strategies import anthropic_messages_requests, openai_chat_requests
+from gatedrill.contracts.validate import StreamSummary, anthropic_error_type_matches, check_response
+from gatedrill.fakes import FakeServer
 
 SETTINGS = settings(max_examples=40, deadline=None, database=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -183,7 +183,7 @@ def test_every_response_to_schemathesis_requests_valid_or_not_is_documented(prov
     from schemathesis import GenerationMode
     from schemathesis.checks import CHECKS, load_all_checks
 
-    from contracts.documents import document
+    from gatedrill.contracts.documents import document
 
     load_all_checks()
     checks = [CHECKS.get_one(name) for name in ("not_a_server_error", "status_code_conformance",

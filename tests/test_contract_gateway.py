@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from contracts.gateway_suite import (
+from gatedrill.contracts.gateway_suite import (
     SuiteOptions,
     SuiteResult,
     SuiteTarget,
@@ -111,7 +111,7 @@ def test_a_lost_stream_tail_shrinks_to_a_minimal_request() -> None:
 
 def test_gatedrill_contract_exits_1_and_writes_junit_on_a_finding(tmp_path: Path) -> None:
     junit = tmp_path / "contract.xml"
-    argv = [sys.executable, "-m", "harness.cli", "contract", "--mutant", "rate_limit_to_500", "--junit", str(junit),
+    argv = [sys.executable, "-m", "gatedrill", "contract", "--mutant", "rate_limit_to_500", "--junit", str(junit),
             "--max-examples", "5", "--part", "rate_limit", "--part", "positive"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -122,7 +122,7 @@ def test_gatedrill_contract_exits_1_and_writes_junit_on_a_finding(tmp_path: Path
 
 
 def test_gatedrill_contract_passes_the_reference_gateway(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "contract", "--max-examples", "5",
+    proc = subprocess.run([sys.executable, "-m", "gatedrill", "contract", "--max-examples", "5",
                            "--junit", str(tmp_path / "c.xml")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "passed" in proc.stdout.splitlines()[-1]
@@ -131,7 +131,7 @@ def test_gatedrill_contract_passes_the_reference_gateway(tmp_path: Path) -> None
 def test_unknown_gateway_and_mutant_are_usage_errors() -> None:
     for argv in (["--gateway", "nope"], ["--mutant", "nope"], ["--gateway", "url:http://127.0.0.1:9", "--mutant",
                                                                "lose_stream_tail"]):
-        proc = subprocess.run([sys.executable, "-m", "harness.cli", "contract", *argv], capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "gatedrill", "contract", *argv], capture_output=True,
                               text=True, timeout=60)
         assert proc.returncode == 2 and proc.stderr.startswith("gatedrill: error:"), proc.stderr
 
@@ -139,7 +139,7 @@ def test_unknown_gateway_and_mutant_are_usage_errors() -> None:
 def test_a_gateway_at_a_url_is_judged_with_header_forced_faults_and_embeddings() -> None:
     """url: mode, against the OpenAI fake itself (an OpenAI-compatible surface): faults travel in the
     x-gatedrill-fault header, embeddings are exercised, and what needs our own fakes is skipped with a reason."""
-    from fakes import FakeServer
+    from gatedrill.fakes import FakeServer
 
     with FakeServer(provider="openai") as srv, start_target("url:" + srv.url + "/v1") as target:
         assert target.url == srv.url and not target.fakes
@@ -153,7 +153,7 @@ def test_a_gateway_at_a_url_is_judged_with_header_forced_faults_and_embeddings()
 
 
 def test_a_gateway_that_resets_connections_gets_no_answer_findings_not_a_crash() -> None:
-    from fakes import FakeServer
+    from gatedrill.fakes import FakeServer
 
     with FakeServer(provider="openai", faults=[{"fault": {"kind": "reset"}}]) as srv, \
             start_target("url:" + srv.url) as target:
@@ -170,13 +170,13 @@ def test_ctrl_c_stops_the_gateway_it_started_and_exits_130() -> None:
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "contract", "--max-examples", "5000",
+    proc = subprocess.Popen([sys.executable, "-m", "gatedrill", "contract", "--max-examples", "5000",
                              "--budget", "120"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         child = None
         deadline = time.monotonic() + 20
         while child is None and time.monotonic() < deadline:
-            child = next((pid for pid in _children(proc.pid) if b"harness.reference" in _cmdline(pid)), None)
+            child = next((pid for pid in _children(proc.pid) if b"gatedrill.harness.reference" in _cmdline(pid)), None)
             time.sleep(0.1)
         assert child is not None, "the reference gateway never started"
         time.sleep(1.0)  # the suite is generating cases now

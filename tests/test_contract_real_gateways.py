@@ -17,16 +17,15 @@ import importlib.util
 import shutil
 
 import pytest
-from gateway_drills import skip_unless
 
-from contracts.gateway_suite import SuiteOptions, run_suite, start_target
+from gatedrill.contracts.gateway_suite import SuiteOptions, run_suite, start_target
 
 pytestmark = pytest.mark.timeout(240)
 
 
 def test_litellm_meets_the_contract_but_for_known_findings() -> None:
     installed = shutil.which("litellm") is not None and importlib.util.find_spec("litellm.proxy") is not None
-    skip_unless(installed, "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')")
+    need(installed, "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')")
     with start_target("litellm") as target:
         result = run_suite(target, SuiteOptions(max_examples=12, sessions=3, budget_s=90))
     by_part = {p.name: p for p in result.parts}
@@ -48,7 +47,7 @@ def test_litellm_meets_the_contract_but_for_known_findings() -> None:
 
 def test_portkey_runs_the_contract_suite_and_turns_an_upstream_429_into_a_500() -> None:
     """`--gateway portkey` works the same way; Portkey 1.15.2 answers an upstream 429 with a 500 (a TypeError)."""
-    skip_unless(shutil.which("node") is not None and shutil.which("npm") is not None,
+    need(shutil.which("node") is not None and shutil.which("npm") is not None,
                 "the Portkey gateway needs node and npm (apt-get install nodejs npm)")
     with start_target("portkey") as target:
         result = run_suite(target, SuiteOptions(parts=("rate_limit", "broken_stream", "stateful", "context_window"),
@@ -65,8 +64,8 @@ def test_portkey_runs_the_contract_suite_and_turns_an_upstream_429_into_a_500() 
 def test_nginx_relaying_the_openai_fake_meets_the_contract() -> None:
     """nginx relays bytes to the OpenAI upstream only (the adapter leaves Anthropic out), so what the client sees is
     the fake's own answers: the contract holds end to end, probes included."""
-    from fakes.errors import ConfigError
-    from harness.gateways.nginx import find_js_module
+    from gatedrill.fakes.errors import ConfigError
+    from gatedrill.harness.gateways.nginx import find_js_module
 
     nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
     try:
@@ -74,7 +73,7 @@ def test_nginx_relaying_the_openai_fake_meets_the_contract() -> None:
         njs = True
     except ConfigError:
         njs = False
-    skip_unless(nginx is not None and njs, "nginx and its njs module are not installed "
+    need(nginx is not None and njs, "nginx and its njs module are not installed "
                                            "(apt-get install -y nginx libnginx-mod-http-js)")
     with start_target("nginx") as target:
         result = run_suite(target, SuiteOptions(max_examples=10, sessions=3))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fakes.conversation import anthropic_atoms, digest, openai_atoms, turn_of
-from fakes.correlation import make_marker, parse_marker
+from gatedrill.fakes.conversation import anthropic_atoms, digest, openai_atoms, turn_of
+from gatedrill.fakes.correlation import make_marker, parse_marker
 
 OPENAI = [
     {"role": "system", "content": "You are terse."},

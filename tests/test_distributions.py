@@ -9,7 +9,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 from scipy import stats
 
-from fakes.distributions import Distribution
+from gatedrill.fakes.distributions import Distribution
 
 ADAPTER: TypeAdapter = TypeAdapter(Distribution)
 

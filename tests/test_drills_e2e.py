@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from harness.checks import Status, judge
-from harness.record import RunRecord, config_hash
-from harness.runner import RunOptions, resolve_scenario, run
-from scenarios import builtin_names
+from gatedrill.harness.checks import Status, judge
+from gatedrill.harness.record import RunRecord, config_hash
+from gatedrill.harness.runner import RunOptions, resolve_scenario, run
+from gatedrill.scenarios import builtin_names
 
 SCALES = {
     "canary-split": 0.15,  # 4.5 s at 40/s

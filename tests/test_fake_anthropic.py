@@ -18,7 +18,7 @@ import httpx2
 import pytest
 from anthropic.types import Message, TextBlock, ToolUseBlock
 
-from fakes import FakeServer
+from gatedrill.fakes import FakeServer
 
 MODEL = "claude-haiku-4-5"
 VERSION = {"anthropic-version": "2023-06-01"}

@@ -26,7 +26,7 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseStreamEvent
 
-from fakes import FakeServer
+from gatedrill.fakes import FakeServer
 
 MODEL = "gpt-4o-mini"
 HI: Any = [{"role": "user", "content": "hi"}]

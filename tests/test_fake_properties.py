@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from fakes import FakeServer
-from fakes.tokenizer import count_approx
+from gatedrill.fakes import FakeServer
+from gatedrill.fakes.tokenizer import count_approx
 
 WINDOW = 400
 

@@ -9,7 +9,7 @@ import httpx
 import orjson
 import pytest
 
-from fakes import FakeServer
+from gatedrill.fakes import FakeServer
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
 
@@ -110,7 +110,7 @@ def test_echo_and_witness_modes(srv: FakeServer, client: httpx.Client) -> None:
     r = client.post("/v1/chat/completions", json={**CHAT, "messages": [{"role": "user", "content": "say it back"}]})
     assert r.json()["choices"][0]["message"]["content"] == "say it back"
     srv.patch({"reply": {"mode": "witness"}})
-    from fakes import digest, openai_atoms
+    from gatedrill.fakes import digest, openai_atoms
 
     conv = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "one"},
             {"role": "assistant", "content": "two"}, {"role": "user", "content": "three"}]

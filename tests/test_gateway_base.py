@@ -10,13 +10,13 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from fakes.errors import ConfigError
-from harness.checks import gate, judge
-from harness.checks.synthetic import scenario_with, split_record
-from harness.cli import main
-from harness.gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
-from harness.record import RecordWriter
-from harness.runner import RunOptions, resolve_scenario
+from gatedrill.fakes.errors import ConfigError
+from gatedrill.harness.checks import gate, judge
+from gatedrill.harness.checks.synthetic import scenario_with, split_record
+from gatedrill.harness.cli import main
+from gatedrill.harness.gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
+from gatedrill.harness.record import RecordWriter
+from gatedrill.harness.runner import RunOptions, resolve_scenario
 
 SPLIT_LIMIT = {"feature": "weights", "reason": "this gateway splits evenly", "checks": ["canary_split"]}
 
@@ -69,7 +69,7 @@ def test_check_command_shows_xfail_with_its_reason_and_exits_0(tmp_path: Path) -
 def test_every_kind_of_the_scenario_schema_has_an_adapter_entry() -> None:
     from typing import get_args
 
-    from harness.scenario import GatewayKind
+    from gatedrill.harness.scenario import GatewayKind
 
     assert set(get_args(GatewayKind)) == set(ADAPTERS)
 
@@ -114,7 +114,7 @@ def test_a_url_gateway_is_told_the_fake_urls_and_routing_before_the_run(tmp_path
     the URLs the fakes really got (meta.json) and the scenario's weights."""
     import socket
 
-    from harness.runner import run
+    from gatedrill.harness.runner import run
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

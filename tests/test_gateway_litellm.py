@@ -10,15 +10,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gateway_drills import CLEAR_AT, FAULT_AT, failover_drill, load_t, run_drill, served_by, skip_unless, split_drill
+from needs import need
+from gateway_drills import CLEAR_AT, FAULT_AT, failover_drill, load_t, run_drill, served_by, split_drill
 
-from fakes import FakeServer
-from harness.gateways import get_adapter
-from harness.gateways.litellm import MASTER_KEY, litellm_config, litellm_limitations
-from harness.intent import UpstreamEndpoint
-from harness.processes import Processes
-from harness.scenario import Scenario
-from scenarios import resolve
+from gatedrill.fakes import FakeServer
+from gatedrill.harness.gateways import get_adapter
+from gatedrill.harness.gateways.litellm import MASTER_KEY, litellm_config, litellm_limitations
+from gatedrill.harness.intent import UpstreamEndpoint
+from gatedrill.harness.processes import Processes
+from gatedrill.harness.scenario import Scenario
+from gatedrill.scenarios import resolve
 
 PROXY_DEPS = ("fastapi", "uvicorn", "websockets", "apscheduler", "backoff", "orjson")
 
@@ -33,7 +34,7 @@ def endpoints(sc: Scenario) -> list[UpstreamEndpoint]:
 
 
 def builtin(name: str, **routing: object) -> Scenario:
-    from harness.scenario import load_scenario
+    from gatedrill.harness.scenario import load_scenario
 
     sc = load_scenario(resolve(name))
     data = sc.model_dump(mode="json")
@@ -121,7 +122,7 @@ def test_a_plain_canary_split_has_no_limitation_that_touches_its_checks() -> Non
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """One LiteLLM proxy in front of an in-process OpenAI fake, started by the adapter."""
-    skip_unless(proxy_installed(), "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')")
+    need(proxy_installed(), "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')")
     work = tmp_path_factory.mktemp("litellm")
     data = split_drill("litellm").model_dump(mode="json")
     data["upstreams"]["claude"] = {"provider": "anthropic", "models": [{"id": "claude-haiku-4-5"}]}
@@ -177,7 +178,7 @@ def test_a_truncated_anthropic_stream_reaches_the_client_as_an_error(proxy) -> N
 
 
 def test_canary_split_through_litellm_follows_the_weights(tmp_path: Path) -> None:
-    skip_unless(proxy_installed(), "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')")
+    need(proxy_installed(), "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')")
     rec, verdicts = run_drill(split_drill("litellm", rate=10), tmp_path / "run")  # LiteLLM is CPU-heavy: go easy
     served = served_by(rec)
     stable = sum(1 for u in served.values() if u == "stable")
@@ -192,7 +193,7 @@ def test_canary_split_through_litellm_follows_the_weights(tmp_path: Path) -> Non
 
 
 def test_failover_through_litellm_moves_traffic_to_the_fallback_and_back(tmp_path: Path) -> None:
-    skip_unless(proxy_installed(), "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')")
+    need(proxy_installed(), "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')")
     rec, verdicts = run_drill(failover_drill("litellm", rate=8), tmp_path / "run")
     served = served_by(rec)
     clients = [c for c in rec.clients if c["correlation_id"] != "warm-up"]
@@ -210,7 +211,7 @@ def test_failover_through_litellm_moves_traffic_to_the_fallback_and_back(tmp_pat
 
 
 def test_a_missing_proxy_is_one_clear_config_error(tmp_path: Path) -> None:
-    from fakes.errors import ConfigError
+    from gatedrill.fakes.errors import ConfigError
 
     data = split_drill("litellm").model_dump(mode="json")
     data["gateway"]["litellm"] = {"executable": "no-such-litellm-proxy"}

@@ -12,18 +12,19 @@ from typing import Any
 
 import httpx
 import pytest
+from needs import requires
 
-from fakes import FakeServer
-from fakes.errors import ConfigError
-from harness.checks import gate, judge
-from harness.gateways import get_adapter, limitations
-from harness.gateways.nginx import find_js_module, write_prefix
-from harness.gateways.nginx_conf import plan, render
-from harness.intent import UpstreamEndpoint
-from harness.processes import Processes
-from harness.record import RunRecord
-from harness.runner import RunOptions, resolve_scenario, run
-from harness.scenario import Scenario
+from gatedrill.fakes import FakeServer
+from gatedrill.fakes.errors import ConfigError
+from gatedrill.harness.checks import gate, judge
+from gatedrill.harness.gateways import get_adapter, limitations
+from gatedrill.harness.gateways.nginx import find_js_module, write_prefix
+from gatedrill.harness.gateways.nginx_conf import plan, render
+from gatedrill.harness.intent import UpstreamEndpoint
+from gatedrill.harness.processes import Processes
+from gatedrill.harness.record import RunRecord
+from gatedrill.harness.runner import RunOptions, resolve_scenario, run
+from gatedrill.harness.scenario import Scenario
 
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
 
@@ -36,9 +37,8 @@ def _has_njs() -> bool:
     return True
 
 
-needs_nginx = pytest.mark.skipif(NGINX is None or not _has_njs(),
-                                 reason="nginx and its njs module are not installed "
-                                        "(apt-get install -y nginx libnginx-mod-http-js)")
+needs_nginx = requires(NGINX is not None and _has_njs(),
+                       "nginx and its njs module are not installed (apt-get install -y nginx libnginx-mod-http-js)")
 
 
 def scenario(routing: dict[str, Any], upstreams: dict[str, Any] | None = None, **extra: Any) -> Scenario:

@@ -11,15 +11,16 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from gateway_drills import CLEAR_AT, FAULT_AT, failover_drill, load_t, run_drill, served_by, skip_unless, split_drill
+from needs import need
+from gateway_drills import CLEAR_AT, FAULT_AT, failover_drill, load_t, run_drill, served_by, split_drill
 
-from fakes import FakeServer
-from harness.gateways import get_adapter
-from harness.gateways.portkey import CONFIG_HEADER, option_upstreams, portkey_config, portkey_limitations
-from harness.intent import UpstreamEndpoint
-from harness.processes import Processes
-from harness.scenario import Scenario, load_scenario
-from scenarios import resolve
+from gatedrill.fakes import FakeServer
+from gatedrill.harness.gateways import get_adapter
+from gatedrill.harness.gateways.portkey import CONFIG_HEADER, option_upstreams, portkey_config, portkey_limitations
+from gatedrill.harness.intent import UpstreamEndpoint
+from gatedrill.harness.processes import Processes
+from gatedrill.harness.scenario import Scenario, load_scenario
+from gatedrill.scenarios import resolve
 
 
 def node_installed() -> bool:
@@ -95,7 +96,7 @@ def test_sticky_retry_after_and_context_window_limits_are_declared() -> None:
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    skip_unless(node_installed(), "the Portkey gateway needs node and npm (apt-get install nodejs npm)")
+    need(node_installed(), "the Portkey gateway needs node and npm (apt-get install nodejs npm)")
     work = tmp_path_factory.mktemp("portkey")
     sc = split_drill("portkey")
     with FakeServer(provider="openai", name="stable") as a, FakeServer(provider="openai", name="canary") as b, \
@@ -144,7 +145,7 @@ def test_an_anthropic_mid_stream_error_reaches_the_client_as_an_error(gateway) -
 
 
 def test_canary_split_through_portkey_follows_the_weights_with_streams_intact(tmp_path: Path) -> None:
-    skip_unless(node_installed(), "the Portkey gateway needs node and npm (apt-get install nodejs npm)")
+    need(node_installed(), "the Portkey gateway needs node and npm (apt-get install nodejs npm)")
     rec, verdicts = run_drill(split_drill("portkey", rate=25), tmp_path / "run")
     served = served_by(rec)
     stable = sum(1 for u in served.values() if u == "stable")
@@ -159,7 +160,7 @@ def test_canary_split_through_portkey_follows_the_weights_with_streams_intact(tm
 
 
 def test_failover_through_portkey_works_but_a_failing_target_is_paid_on_every_request(tmp_path: Path) -> None:
-    skip_unless(node_installed(), "the Portkey gateway needs node and npm (apt-get install nodejs npm)")
+    need(node_installed(), "the Portkey gateway needs node and npm (apt-get install nodejs npm)")
     notices: list[str] = []
     rec, verdicts = run_drill(failover_drill("portkey"), tmp_path / "run", notices)
     assert notices[0].startswith("not expressible on the portkey gateway")
@@ -183,9 +184,9 @@ def test_failover_through_portkey_works_but_a_failing_target_is_paid_on_every_re
 
 
 def test_missing_node_or_npm_is_one_clear_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fakes.errors import ConfigError
-    from harness.gateways.portkey import ensure_installed
-    from harness.scenario import PortkeyOptions
+    from gatedrill.fakes.errors import ConfigError
+    from gatedrill.harness.gateways.portkey import ensure_installed
+    from gatedrill.harness.scenario import PortkeyOptions
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no node, no npm
     with pytest.raises(ConfigError, match="needs node and npm"):

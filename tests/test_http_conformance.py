@@ -28,8 +28,8 @@ from rawhttp import (
     request_bytes,
 )
 
-from fakes import CORRELATION_HEADER, FAULT_HEADER, FakeServer
-from fakes.journal import Entry
+from gatedrill.fakes import CORRELATION_HEADER, FAULT_HEADER, FakeServer
+from gatedrill.fakes.journal import Entry
 
 BODY_LIMIT = 1024
 

@@ -13,20 +13,20 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import harness.checks  # noqa: F401 - loaded once here: an in-process pytester run must not import numpy first
-from fakes.errors import ConfigError
-from harness.cli import main
-from harness.project_config import load_project_config, run_defaults
-from harness.scaffold import CANARY_PORT, SCENARIO_PATH, SCHEMA_PATH, STABLE_PORT
-from harness.scenario import load_scenario
-from harness.schema_export import scenario_json_schema
+import gatedrill.harness.checks  # noqa: F401 - loaded once here: an in-process pytester run must not import numpy first
+from gatedrill.fakes.errors import ConfigError
+from gatedrill.harness.cli import main
+from gatedrill.harness.project_config import load_project_config, run_defaults
+from gatedrill.harness.scaffold import CANARY_PORT, SCENARIO_PATH, SCHEMA_PATH, STABLE_PORT
+from gatedrill.harness.scenario import load_scenario
+from gatedrill.harness.schema_export import scenario_json_schema
 
 pytest_plugins = ["pytester"]
 
 # The console script, as users run it. (`python -m` would put the current folder, with the scaffold's `scenarios/`,
 # first on sys.path, where it shadows gatedrill's own `scenarios` package in editable installs.)
 _SCRIPT = Path(sys.executable).parent / "gatedrill"
-GATEDRILL = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-P", "-m", "harness.cli"]
+GATEDRILL = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-P", "-m", "gatedrill"]
 
 
 def _free_ports(n: int) -> list[int]:

@@ -22,7 +22,7 @@ import httpx2
 import openai
 import pytest
 
-from fakes import Fake, FakeServer, Interception, intercept
+from gatedrill.fakes import Fake, FakeServer, Interception, intercept
 
 MODEL = "gpt-4o-mini"
 CLAUDE = "claude-haiku-4-5"
@@ -384,7 +384,7 @@ def test_decorator_wraps_sync_and_async_functions_and_passes_the_interception() 
 
 
 def test_two_fakes_claiming_one_host_is_a_config_error() -> None:
-    from fakes import ConfigError
+    from gatedrill.fakes import ConfigError
 
     with pytest.raises(ConfigError, match="both claim host"):
         intercept("openai", {"provider": "openai", "name": "second"})

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from rawhttp import AUTH, ConnectionEnded, RawConnection, chat_body, request_bytes
 
-from fakes import CORRELATION_HEADER, FAULT_HEADER, FakeServer
-from fakes.journal import REDACTED
+from gatedrill.fakes import CORRELATION_HEADER, FAULT_HEADER, FakeServer
+from gatedrill.fakes.journal import REDACTED
 
 THREADS = 8
 PER_THREAD = 200

@@ -20,10 +20,10 @@ from typing import Any
 
 import orjson
 
-from fakes import FakeServer
-from fakes.conversation import digest, openai_atoms
-from harness.load import LoadRun, LoadSpec, Progress, RequestMix, read_records, run_load
-from harness.load.records import ClientRecord
+from gatedrill.fakes import FakeServer
+from gatedrill.fakes.conversation import digest, openai_atoms
+from gatedrill.harness.load import LoadRun, LoadSpec, Progress, RequestMix, read_records, run_load
+from gatedrill.harness.load.records import ClientRecord
 
 MODEL = "gpt-4o-mini"
 WITNESS = re.compile(r"witness fake=(\S+) turn=(\d+) digest=([0-9a-f]{16}) atoms=(\d+)")
@@ -267,7 +267,7 @@ def test_cancelling_a_run_kills_the_worker_and_leaves_no_process(tmp_path: Path)
 
 _ORPHAN_PARENT = """
 import sys, time
-from harness.load import LoadRun, LoadSpec, RequestMix
+from gatedrill.harness.load import LoadRun, LoadSpec, RequestMix
 spec = LoadSpec(arrivals={"profile": "constant", "rate": 20}, mix=RequestMix(model="gpt-4o-mini"))
 run = LoadRun(spec, sys.argv[1], 60.0, 1, sys.argv[2]).start()
 print(run.pid, flush=True)

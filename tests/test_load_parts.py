@@ -15,11 +15,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from fakes import FakeServer
-from fakes.conversation import digest, openai_atoms
-from fakes.correlation import CORRELATION_HEADER, SESSION_HEADER, TURN_HEADER, parse_marker
-from fakes.tokenizer import count_approx
-from harness.load import (
+from gatedrill.fakes import FakeServer
+from gatedrill.fakes.conversation import digest, openai_atoms
+from gatedrill.fakes.correlation import CORRELATION_HEADER, SESSION_HEADER, TURN_HEADER, parse_marker
+from gatedrill.fakes.tokenizer import count_approx
+from gatedrill.harness.load import (
     ClientRecord,
     LatencyHistogram,
     Progress,
@@ -33,9 +33,9 @@ from harness.load import (
     prompt_text,
     read_records,
 )
-from harness.load.connection import IncompleteBody, Pool, parse_head
-from harness.load.conversation import atom_tokens, chat_path
-from harness.load.summary import Tally
+from gatedrill.harness.load.connection import IncompleteBody, Pool, parse_head
+from gatedrill.harness.load.conversation import atom_tokens, chat_path
+from gatedrill.harness.load.summary import Tally
 
 # -- requests ---------------------------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness.load.schedule import arrival_list, expected_arrivals, rate_at, segments
-from harness.load.spec import Constant, Poisson, Ramp, Soak, Spike, Step, Steps
+from gatedrill.harness.load.schedule import arrival_list, expected_arrivals, rate_at, segments
+from gatedrill.harness.load.spec import Constant, Poisson, Ramp, Soak, Spike, Step, Steps
 
 ALPHA = 1e-3  # a correct generator fails one of these tests about once in a thousand seeds
 

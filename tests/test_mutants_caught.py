@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.checks import Status, judge
-from harness.intent import MUTANTS
-from harness.record import RunRecord
-from harness.runner import RunOptions, run
+from gatedrill.harness.checks import Status, judge
+from gatedrill.harness.intent import MUTANTS
+from gatedrill.harness.record import RunRecord
+from gatedrill.harness.runner import RunOptions, run
 
 # mutant -> (drill, scale, checks that must fail, parameter overrides for the short run)
 TABLE: dict[str, tuple[str, float, set[str], dict[str, dict[str, object]]]] = {

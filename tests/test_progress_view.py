@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.load import PlainProgress, Progress, RichProgress, console_progress
+from gatedrill.harness.load import PlainProgress, Progress, RichProgress, console_progress
 
 
 class _Tty(io.StringIO):
@@ -105,7 +105,7 @@ def _run_in_terminal(args: list[str], cwd: Path, timeout: float = 90) -> str:
 
 def test_gatedrill_run_shows_the_live_panel_in_a_terminal(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "gatedrill"
-    cmd = [str(script)] if script.exists() else [sys.executable, "-P", "-m", "harness.cli"]
+    cmd = [str(script)] if script.exists() else [sys.executable, "-P", "-m", "gatedrill"]
     text = _run_in_terminal([*cmd, "run", "canary-split", "--scale", "0.1", "--out", str(tmp_path / "run")], tmp_path)
     assert "load: running" in text and "achieved of 40.0/s" in text, text[-2000:]
     assert "stable" in text and "canary" in text

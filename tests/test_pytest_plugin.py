@@ -14,7 +14,7 @@ import anthropic
 import httpx
 import openai
 
-from fakes import intercept
+from gatedrill.fakes import intercept
 
 USER = [{"role": "user", "content": "hi"}]
 SEEN = {}

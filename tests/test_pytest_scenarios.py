@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.checks import Status, Verdict, gate  # loaded here once: in-process pytester runs must not import numpy
-from harness.pytest_items import pytest_outcome
-from scenarios import builtin_dir
+from gatedrill.harness.checks import (  # loaded here once: in-process pytester runs must not import numpy
+    Status,
+    Verdict,
+    gate,
+)
+from gatedrill.harness.pytest_items import pytest_outcome
+from gatedrill.scenarios import builtin_dir
 
 pytest_plugins = ["pytester"]
 
@@ -78,7 +82,7 @@ def test_a_verdict_maps_to_the_pytest_outcome_the_gate_implies(status: Status, c
 
 def test_the_pytest11_entry_point_is_the_harness_plugin() -> None:
     plugins = {ep.name: ep.value for ep in entry_points(group="pytest11")}
-    assert plugins.get("gatedrill") == "harness.pytest_plugin", (
+    assert plugins.get("gatedrill") == "gatedrill.harness.pytest_plugin", (
         "the installed entry point is stale: re-run `pip install -e '.[test]'`")
 
 
@@ -182,9 +186,9 @@ def test_xdist_workers_never_run_two_drills_on_the_same_fixed_port_at_once(pytes
 FIXTURE_TESTS = '''
 import httpx
 
-from harness.scenario import Scenario
-from scenarios import resolve
-from harness.scenario import load_scenario
+from gatedrill.harness.scenario import Scenario
+from gatedrill.scenarios import resolve
+from gatedrill.harness.scenario import load_scenario
 
 
 def test_gateway_url_serves_chat_completions(gateway_url):

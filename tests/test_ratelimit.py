@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 
-from fakes import FakeServer
-from fakes.ratelimit import RateLimiter, format_duration
+from gatedrill.fakes import FakeServer
+from gatedrill.fakes.ratelimit import RateLimiter, format_duration
 
 
 def test_rpm_allows_the_limit_then_refuses_with_the_exact_wait() -> None:

@@ -14,9 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.scaffold import SCENARIO_YAML
-from harness.scenario import load_scenario
-from harness.standing_gateway import standing_gateway
+from gatedrill.harness.scaffold import SCENARIO_YAML
+from gatedrill.harness.scenario import load_scenario
+from gatedrill.harness.standing_gateway import standing_gateway
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 YOUR_GATEWAY = "http://127.0.0.1:4000"

@@ -27,9 +27,9 @@ import openai
 import orjson
 import pytest
 
-from fakes import FakeServer, digest, openai_atoms
-from harness.reference import ReferenceGateway
-from harness.reference.streams import DONE
+from gatedrill.fakes import FakeServer, digest, openai_atoms
+from gatedrill.harness.reference import ReferenceGateway
+from gatedrill.harness.reference.streams import DONE
 
 OA = "gpt-4o-mini"
 AN = "claude-haiku-4-5"
@@ -523,8 +523,8 @@ def test_module_entry_point_announces_its_url_and_exits_cleanly_on_sigterm(tmp_p
         path = tmp_path / "gateway.json"
         path.write_text(json.dumps({"intent": {"targets": [{"upstream": "gpt", "model": OA}]},
                                     "upstreams": [endpoint(oa)], "seed": 1}))
-        proc = subprocess.Popen([sys.executable, "-m", "harness.reference", str(path)], stdout=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen([sys.executable, "-m", "gatedrill.harness.reference", str(path)],
+                                stdout=subprocess.PIPE, text=True)
         try:
             assert proc.stdout is not None
             name, url = proc.stdout.readline().strip().split("\t")

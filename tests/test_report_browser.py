@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from needs import need
 from report_records import XSS, hostile_record, rollback_run
 
-from harness.checks import judge
-from harness.report import JudgedRun, judge_run, write_html
+from gatedrill.harness.checks import judge
+from gatedrill.harness.report import JudgedRun, judge_run, write_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install -y chromium)")
+@pytest.fixture(autouse=True)
+def _chromium() -> None:
+    need(CHROMIUM is not None, "no chromium on PATH (Debian: apt-get install -y chromium)")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 # Every chart: how many drawn shapes (path/rect/line/circle) have a non-empty box.

@@ -12,12 +12,12 @@ import numpy as np
 from click.testing import CliRunner
 from report_records import SECRET, XSS, hostile_record, rollback_run
 
-from harness.checks import judge
-from harness.checks.fault_windows import load_start
-from harness.cli import main
-from harness.record import RunRecord
-from harness.report import JudgedRun, html_report, judge_run
-from harness.report.html.series import latency_percentiles, percentile, traffic_per_upstream
+from gatedrill.harness.checks import judge
+from gatedrill.harness.checks.fault_windows import load_start
+from gatedrill.harness.cli import main
+from gatedrill.harness.record import RunRecord
+from gatedrill.harness.report import JudgedRun, html_report, judge_run
+from gatedrill.harness.report.html.series import latency_percentiles, percentile, traffic_per_upstream
 
 EXTERNAL = re.compile(r"""\b(?:src|href|xlink:href)\s*=|@import|url\((?!#)|<script|<link|<iframe|<object""", re.I)
 CHART_IDS = ("traffic", "errors", "latency-ttft", "latency-total", "canary-split")
@@ -113,7 +113,7 @@ def test_judge_run_drops_checks_this_version_lacks_and_fails_the_gate(tmp_path: 
 
 
 def test_canary_split_chart_shows_each_weight_period_with_its_interval() -> None:
-    from harness.checks.synthetic import T0_WALL, scenario_with, split_record
+    from gatedrill.harness.checks.synthetic import T0_WALL, scenario_with, split_record
 
     sc = scenario_with({"stable": 90, "canary": 10}, checks={"canary_split": {"min_detectable": 0.1}})
     rec = split_record(sc, {"stable": 0.9, "canary": 0.1}, 800, random.Random(1))

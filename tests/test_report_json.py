@@ -10,11 +10,11 @@ from pathlib import Path
 from click.testing import CliRunner
 from report_records import SECRET, hostile_record, rollback_run
 
-from harness.checks import Status, Verdict, judge
-from harness.cli import main
-from harness.record import RunRecord
-from harness.report import FORMAT_VERSION, JudgedRun, json_report, report_dict
-from harness.report.redact import redact
+from gatedrill.harness.checks import Status, Verdict, judge
+from gatedrill.harness.cli import main
+from gatedrill.harness.record import RunRecord
+from gatedrill.harness.report import FORMAT_VERSION, JudgedRun, json_report, report_dict
+from gatedrill.harness.report.redact import redact
 
 
 def test_a_real_run_round_trips_with_verdicts_and_run_figures(tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ import junitparser
 from click.testing import CliRunner
 from report_records import SECRET, SPLIT_SETS, XSS, failing_split_run, hostile_record
 
-from harness.checks import Status, Verdict, judge
-from harness.cli import main
-from harness.report import JudgedRun, junit_xml
+from gatedrill.harness.checks import Status, Verdict, judge
+from gatedrill.harness.cli import main
+from gatedrill.harness.report import JudgedRun, junit_xml
 
 # The JUnit XSD shape CI reporters read: allowed children in order (with max count) and required attributes.
 CHILDREN: dict[str, list[tuple[str, int | None]]] = {

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 from report_records import SECRET, hostile_record, rollback_cli_run, rollback_run
 
-from harness.checks import Status, Verdict, judge
-from harness.cli import main
-from harness.report import JudgedRun, verdict_lines
-from harness.report.terminal import print_verdicts, use_rich
+from gatedrill.harness.checks import Status, Verdict, judge
+from gatedrill.harness.cli import main
+from gatedrill.harness.report import JudgedRun, verdict_lines
+from gatedrill.harness.report.terminal import print_verdicts, use_rich
 
 LABEL = re.compile(r"^(PASS|FAIL|INCONCLUSIVE|XFAIL|PASS\*)\s+(\w+)\s")
 

@@ -25,12 +25,12 @@ import psutil
 import pytest
 import yaml
 
-from fakes.errors import ConfigError
-from harness.processes import InfrastructureError
-from harness.runner import RunOptions, RunOutcome, run
-from scenarios import resolve
+from gatedrill.fakes.errors import ConfigError
+from gatedrill.harness.processes import InfrastructureError
+from gatedrill.harness.runner import RunOptions, RunOutcome, run
+from gatedrill.scenarios import resolve
 
-ROLES = {"fakes": "fake serve", "gateway": "harness.reference", "load worker": "load_spec.json"}
+ROLES = {"fakes": "fake serve", "gateway": "gatedrill.harness.reference", "load worker": "load_spec.json"}
 
 
 def references(proc: psutil.Process, run_dir: Path, session: int | None) -> bool:
@@ -57,7 +57,7 @@ def children_of_run(run_dir: Path) -> dict[str, psutil.Process]:
     out: dict[str, psutil.Process] = {}
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if str(run_dir) not in cmd or "harness.cli run" in cmd:
+        if str(run_dir) not in cmd or "-m gatedrill run" in cmd:
             continue
         for role, mark in ROLES.items():
             if mark in cmd:
@@ -106,7 +106,7 @@ def wait_until_load_runs(out: Path) -> dict[str, psutil.Process]:
 
 
 def cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "harness.cli", "run", *args], cwd=cwd, text=True,
+    return subprocess.Popen([sys.executable, "-m", "gatedrill", "run", *args], cwd=cwd, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from fakes import ConfigError
-from harness.scenario import load_scenario
-from harness.schema_export import scenario_json_schema
-from scenarios import SCHEMA_FILE, builtin_dir, builtin_names, resolve
+from gatedrill.fakes import ConfigError
+from gatedrill.harness.scenario import load_scenario
+from gatedrill.harness.schema_export import scenario_json_schema
+from gatedrill.scenarios import SCHEMA_FILE, builtin_dir, builtin_names, resolve
 
 DRILLS = ["canary-split", "canary-rollback", "failover-drill", "rate-limit-storm", "context-continuity",
           "context-window-fallback", "streaming-integrity"]
@@ -113,7 +113,7 @@ def test_committed_json_schema_is_current() -> None:
 
 def test_cli_validate_reports_errors_with_exit_2(tmp_path: Path) -> None:
     p = write(tmp_path, VALID.replace("rate: 5", "rate: -5"))
-    run = subprocess.run([sys.executable, "-m", "harness.cli", "scenarios", "validate", "canary-split", str(p)],
+    run = subprocess.run([sys.executable, "-m", "gatedrill", "scenarios", "validate", "canary-split", str(p)],
                          capture_output=True, text=True)
     assert run.returncode == 2
     assert "canary-split: ok" in run.stdout

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
-from contracts import strategies as cs
-from fakes import anthropic_atoms, openai_atoms
-from fakes.interception import Interception, intercept
+from gatedrill.contracts import strategies as cs
+from gatedrill.fakes import anthropic_atoms, openai_atoms
+from gatedrill.fakes.interception import Interception, intercept
 
 FEW = settings(max_examples=40, deadline=None, derandomize=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 from pydantic import TypeAdapter
 
-from fakes import FakeServer
-from harness.scenario import TimelineAction
-from harness.timeline import TimelineRunner
+from gatedrill.fakes import FakeServer
+from gatedrill.harness.scenario import TimelineAction
+from gatedrill.harness.timeline import TimelineRunner
 
 ACTIONS: TypeAdapter[list[TimelineAction]] = TypeAdapter(list[TimelineAction])
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}

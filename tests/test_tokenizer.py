@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fakes.tokenizer import count_approx, get_counter
+from gatedrill.fakes.tokenizer import count_approx, get_counter
 
 ENGLISH = [
     (Path(__file__).parent / "data" / "english.txt").read_text(),
@@ -28,7 +28,7 @@ def test_short_common_words_are_one_token_each() -> None:
 
 
 def test_every_character_is_accounted_for() -> None:
-    from fakes.tokenizer import PIECE
+    from gatedrill.fakes.tokenizer import PIECE
 
     for text in [*ENGLISH, "snake_case_name = 42", "emoji 🎉 and 日本語", "tabs\tand\nnewlines\r\n  "]:
         assert "".join(PIECE.findall(text)) == text

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import orjson
 
-from fakes import Fake, FakeServer
-from fakes.errors import ConfigError
+from gatedrill.fakes import Fake, FakeServer
+from gatedrill.fakes.errors import ConfigError
 
 from .outcome import Outcome, reassemble
 from .sse import sse_data
@@ -69,7 +69,7 @@ class ReferenceGatewayTarget(HttpGatewayTarget):
     """gatedrill's reference gateway in a background thread, routing every request to one fake server."""
 
     def __init__(self, provider: str, mutant: str | None = None) -> None:
-        from harness.intent import MUTANTS
+        from gatedrill.harness.intent import MUTANTS
 
         if mutant is not None and mutant not in MUTANTS:
             raise ConfigError(f"unknown mutant {mutant!r}; choose one of: {', '.join(MUTANTS)}")
@@ -79,7 +79,7 @@ class ReferenceGatewayTarget(HttpGatewayTarget):
         self._gateway: Any = None
 
     def start(self) -> None:
-        from harness.reference import ReferenceGateway
+        from gatedrill.harness.reference import ReferenceGateway
 
         self._server.start()
         try:
@@ -98,7 +98,7 @@ class ReferenceGatewayTarget(HttpGatewayTarget):
         """Also forget the gateway's circuit breakers: a 429 example must not cool down the next example."""
         super().reset()
         if self._gateway is not None:
-            from harness.reference.breaker import Breaker
+            from gatedrill.harness.reference.breaker import Breaker
 
             router = self._gateway.gateway.router
             router.breakers = {name: Breaker() for name in router.breakers}
@@ -123,10 +123,10 @@ class ProcessGatewayTarget(HttpGatewayTarget):
         self._stack: contextlib.ExitStack | None = None
 
     def start(self) -> None:
-        from harness.gateways import get_adapter
-        from harness.intent import UpstreamEndpoint
-        from harness.processes import Processes
-        from harness.scenario import Scenario
+        from gatedrill.harness.gateways import get_adapter
+        from gatedrill.harness.intent import UpstreamEndpoint
+        from gatedrill.harness.processes import Processes
+        from gatedrill.harness.scenario import Scenario
 
         with contextlib.ExitStack() as stack:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gatedrill-adapter-kit-")))

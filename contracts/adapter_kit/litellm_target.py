@@ -10,9 +10,9 @@ import asyncio
 import os
 from typing import Any
 
-from fakes import Fake
-from fakes.errors import ConfigError
-from fakes.interception import Interception
+from gatedrill.fakes import Fake
+from gatedrill.fakes.errors import ConfigError
+from gatedrill.fakes.interception import Interception
 
 from .outcome import Outcome, reassemble
 from .target import Target

@@ -15,9 +15,9 @@ from typing import Any
 from hypothesis import reject
 from hypothesis import strategies as st
 
-from fakes import Entry, anthropic_atoms, openai_atoms
-from fakes.conversation import canonical_args
-from fakes.journal import reply_dict
+from gatedrill.fakes import Entry, anthropic_atoms, openai_atoms
+from gatedrill.fakes.conversation import canonical_args
+from gatedrill.fakes.journal import reply_dict
 
 from .. import strategies as cs
 from .outcome import Outcome

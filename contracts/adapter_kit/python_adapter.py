@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import orjson
 
-from fakes import Fake
-from fakes.interception import Interception
+from gatedrill.fakes import Fake
+from gatedrill.fakes.interception import Interception
 
 from ..strategies import to_anthropic
 from .outcome import Outcome, reassemble

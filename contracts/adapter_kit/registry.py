@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from fakes.errors import ConfigError
+from gatedrill.fakes.errors import ConfigError
 
 from .gateway_target import ProcessGatewayTarget, ReferenceGatewayTarget
 from .litellm_target import LiteLLMTarget
@@ -27,7 +27,7 @@ def targets_for(adapter: str, providers: Sequence[str] = (), mutant: str | None 
     if mutant is not None and adapter != "reference":
         raise ConfigError("--mutant applies to the reference gateway only (--adapter reference)")
     if adapter.startswith("gateway:"):
-        from harness.gateways import ADAPTERS as GATEWAYS
+        from gatedrill.harness.gateways import ADAPTERS as GATEWAYS
 
         name = adapter.split(":", 1)[1]
         if name not in GATEWAYS or name == "url":

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakes.errors import GatedrillError
+from gatedrill.fakes.errors import GatedrillError
 
 
 def _parse_problem(provider: str, body: Any) -> str | None:
     """The provider's own validation (the fakes' parsers), as one message, or None."""
-    from fakes.plan import ApiError
+    from gatedrill.fakes.plan import ApiError
 
     try:
         if provider == "anthropic":
-            from fakes.providers.anthropic.requests import parse_messages
+            from gatedrill.fakes.providers.anthropic.requests import parse_messages
 
             parse_messages(body)
         else:
-            from fakes.providers.openai.requests import parse_chat
+            from gatedrill.fakes.providers.openai.requests import parse_chat
 
             parse_chat(body)
     except ApiError as err:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-from fakes import Entry, Fake
+from gatedrill.fakes import Entry, Fake
 
 from .outcome import Outcome
 

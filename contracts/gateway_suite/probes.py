@@ -30,7 +30,7 @@ import orjson
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from fakes import digest, make_marker, openai_atoms
+from gatedrill.fakes import digest, make_marker, openai_atoms
 
 from ..validate import ContractViolation, StreamSummary, check_response
 from .results import Finding, Part

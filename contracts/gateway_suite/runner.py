@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from fakes import make_marker
-from fakes.errors import GatedrillError
+from gatedrill.fakes import make_marker
+from gatedrill.fakes.errors import GatedrillError
 
 from ..documents import document
 from .checks import one_upstream_call_per_request, openai_error_envelope, sse_stream_conformance, stream_reassembly

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fakes import FakeServer
-from fakes.errors import ConfigError
-from harness.intent import MUTANTS, UpstreamEndpoint
-from harness.processes import Processes
-from harness.scenario import Scenario
+from gatedrill.fakes import FakeServer
+from gatedrill.fakes.errors import ConfigError
+from gatedrill.harness.intent import MUTANTS, UpstreamEndpoint
+from gatedrill.harness.processes import Processes
+from gatedrill.harness.scenario import Scenario
 
 API_KEY = "sk-gatedrill-contract"
 UPSTREAMS = (("primary", "openai", "gpt-4o-mini"), ("secondary", "anthropic", "claude-haiku-4-5"))
@@ -77,7 +77,7 @@ def contract_scenario(kind: str, mutant: str | None) -> Scenario:
 def start_target(gateway: str, mutant: str | None = None, workdir: Path | None = None) -> Iterator[SuiteTarget]:
     """Start the gateway named `reference` (or another adapter: `litellm`, `portkey`, ...) in front of in-process
     fakes, or reach one at `url:http://HOST:PORT`; stop everything we started."""
-    from harness.gateways import ADAPTERS, get_adapter
+    from gatedrill.harness.gateways import ADAPTERS, get_adapter
 
     if mutant is not None and mutant not in MUTANTS:
         raise ConfigError(f"unknown mutant {mutant!r}; choose one of: {', '.join(MUTANTS)}")

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import Field
-from scipy import stats
 
 from ..record import RunRecord
 from .registry import CheckParams, check
@@ -83,6 +82,8 @@ def periods_of(record: RunRecord) -> list[Period]:
 def required_n(weights: dict[str, float], delta: float, alpha: float, power: float) -> int:
     """Requests needed to detect any one share off by `delta` (normal approximation; Bonferroni over shares
     when there are more than two)."""
+    from scipy import stats
+
     k = len(weights)
     a = alpha if k <= 2 else alpha / k
     z_a = stats.norm.ppf(1 - a / 2)
@@ -98,6 +99,8 @@ def required_n(weights: dict[str, float], delta: float, alpha: float, power: flo
 
 def split_test(counts: dict[str, int], weights: dict[str, float]) -> tuple[str, float, float]:
     """(test name, statistic, p-value) of the observed counts against the weights."""
+    from scipy import stats
+
     names = list(weights)
     n = sum(counts.get(u, 0) for u in names)
     if len(names) == 2:
@@ -113,12 +116,16 @@ def split_test(counts: dict[str, int], weights: dict[str, float]) -> tuple[str, 
 def obrien_fleming_spend(alpha: float, looks: int) -> list[float]:
     """Per-look alpha for `looks` equally spaced looks: increments of the Lan-DeMets O'Brien-Fleming spending
     function 2 - 2 Phi(z_{alpha/2} / sqrt(t)). They sum to alpha, so the family-wise rate stays at or under it."""
+    from scipy import stats
+
     z = stats.norm.ppf(1 - alpha / 2)
     spent = [2 - 2 * stats.norm.cdf(z / math.sqrt(i / looks)) for i in range(1, looks + 1)]
     return [spent[0]] + [spent[i] - spent[i - 1] for i in range(1, looks)]
 
 
 def judge_period(p: Period, alpha: float, params: Params) -> dict[str, Any]:
+    from scipy import stats
+
     counts = {u: 0 for u in p.weights}
     for _, u in p.served:
         counts[u] += 1

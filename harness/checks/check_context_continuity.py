@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import Field
 
-from fakes.conversation import Atom, anthropic_atoms, digest, openai_atoms, turn_of
+from gatedrill.fakes.conversation import Atom, anthropic_atoms, digest, openai_atoms, turn_of
 
 from ..record import RunRecord
 from .registry import CheckParams, check

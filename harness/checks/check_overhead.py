@@ -20,9 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 from pydantic import Field
-from scipy import stats
 
 from ..record import RunRecord
 from .registry import CheckParams, check
@@ -102,6 +100,9 @@ def overhead_samples(record: RunRecord, exclude_first_s: float = 0.0) -> tuple[d
 def quantile_ci(values: list[float], q: float, confidence: float, n_resamples: int, seed: int) -> tuple[float, float,
                                                                                                          float]:
     """(estimate, CI low, CI high) of the q-th percentile, by a seeded percentile bootstrap."""
+    import numpy as np
+    from scipy import stats
+
     data = np.asarray(values, dtype=float)
     est = float(np.percentile(data, q))
     if np.ptp(data) == 0:
@@ -123,6 +124,9 @@ def judge_budget(est: float, low: float, high: float, budget: float) -> str:
 
 def compare_latency(base: list[float], other: list[float], params: Params) -> dict[str, Any]:
     """One-sided Mann-Whitney U (other slower than base) with a rank-biserial effect-size gate."""
+    import numpy as np
+    from scipy import stats
+
     res = stats.mannwhitneyu(other, base, alternative="greater")
     effect = 2 * float(res.statistic) / (len(other) * len(base)) - 1  # > 0: other tends to be slower
     med_b, med_o = float(np.median(base)), float(np.median(other))

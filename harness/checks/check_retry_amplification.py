@@ -5,9 +5,9 @@ request attempted more often than the routing allows)."""
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
-import numpy as np
 from pydantic import Field
 
 from ..record import RunRecord
@@ -38,11 +38,11 @@ def _single_cap(record: RunRecord, params: RetryAmplificationParams) -> int:
 
 
 def _mean_ci(counts: list[int]) -> list[float]:
-    a = np.asarray(counts, dtype=float)
-    if len(a) < 2:
-        return [float(a.mean()), float(a.mean())] if len(a) else [math.nan, math.nan]
-    half = 1.96 * float(a.std(ddof=1)) / math.sqrt(len(a))
-    return [round(float(a.mean()) - half, 4), round(float(a.mean()) + half, 4)]
+    if len(counts) < 2:
+        return [float(counts[0]), float(counts[0])] if counts else [math.nan, math.nan]
+    mean = statistics.fmean(counts)
+    half = 1.96 * statistics.stdev(counts) / math.sqrt(len(counts))
+    return [round(mean - half, 4), round(mean + half, 4)]
 
 
 @check(NAME, RetryAmplificationParams)
@@ -89,8 +89,8 @@ def retry_amplification(record: RunRecord, params: RetryAmplificationParams) -> 
                               "status": a["status"], "retry_after_s": wait, "waited_s": round(waited, 4),
                               "at_s": round(a["arrival_wall"] - t0, 3)})
 
-    mean = float(np.mean(counts))
-    mean_fault = float(np.mean(in_fault)) if in_fault else None
+    mean = statistics.fmean(counts) if counts else math.nan
+    mean_fault = statistics.fmean(in_fault) if in_fault else None
     problems = []
     if mean > params.max_attempts_per_request:
         problems.append(f"{mean:.3f} attempts per request > {params.max_attempts_per_request}")

@@ -15,7 +15,6 @@ import math
 from typing import Any
 
 from pydantic import Field
-from scipy.stats import binomtest
 
 from ..record import RunRecord
 from .fault_windows import FaultWindow, attempts, client_requests, fault_windows, load_start, run_end
@@ -142,6 +141,8 @@ def rollback(record: RunRecord, params: RollbackParams) -> Verdict:
                             sample_size=in_fault, windows=per_window)
 
     rate = len(failed) / in_fault
+    from scipy.stats import binomtest
+
     ci = binomtest(len(failed), in_fault).proportion_ci(0.95)
     if rate > params.max_client_error_rate:
         problems.append(f"client error rate {rate:.4f} > {params.max_client_error_rate}")

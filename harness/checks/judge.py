@@ -13,7 +13,7 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
     """`--set check.param=value` items, values parsed as YAML scalars (numbers, booleans, strings)."""
     import yaml
 
-    from fakes.errors import ConfigError
+    from gatedrill.fakes.errors import ConfigError
 
     out: dict[str, dict[str, Any]] = {}
     for item in items:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from fakes.errors import ConfigError
+from gatedrill.fakes.errors import ConfigError
 
 from ..record import RunRecord
 from .verdict import Verdict

@@ -20,7 +20,7 @@ T0_MONO = 1_000.0
 def scenario_with(weights: dict[str, float], sticky: str = "none", checks: dict[str, dict[str, Any]] | None = None,
                   timeline: list[dict[str, Any]] | None = None, duration_s: float = 60.0) -> Scenario:
     """The built-in canary-split drill with one OpenAI upstream per weight (all alike)."""
-    from scenarios import resolve
+    from gatedrill.scenarios import resolve
 
     from ..scenario import load_scenario
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from fakes.errors import ConfigError
+from gatedrill.fakes.errors import ConfigError
 
 from ..processes import InfrastructureError
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from fakes.errors import ConfigError
+from gatedrill.fakes.errors import ConfigError
 
 from ..processes import InfrastructureError
 from .base import DEFAULT_API_KEY, Limitation, RunningGateway, free_port, log_hint
@@ -93,7 +93,7 @@ class ContainerAdapter:
             (config_dir / "gateway.json").write_text(json.dumps({
                 "intent": gw.routing.model_dump(mode="json"), "seed": scenario.seed, "host": "127.0.0.1",
                 "port": port, "upstreams": [e.model_dump(mode="json") for e in endpoints]}, indent=2))
-            command = command or ["python3", "-m", "harness.reference", config_file]
+            command = command or ["python3", "-m", "gatedrill.harness.reference", config_file]
         fill = {"port": str(port), "config_dir": opts.mount_path, "config_file": config_file}
         mounts = {str(config_dir): (opts.mount_path, "rw"), **{h: (c, "ro") for h, c in opts.volumes.items()}}
         container = _start(opts.image, [c.format(**fill) for c in command] if command else None,
@@ -101,8 +101,8 @@ class ContainerAdapter:
         ready = workdir / "container.following"
         ready.unlink(missing_ok=True)
         try:
-            proc = procs.start([sys.executable, "-m", "harness.gateways.docker_engine", "follow", container.id,
-                                str(ready)], LOG)
+            proc = procs.start([sys.executable, "-m", "gatedrill.harness.gateways.docker_engine", "follow",
+                                container.id, str(ready)], LOG)
             wait_following(ready, proc)
         except BaseException:
             _remove(container)

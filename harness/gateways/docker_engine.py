@@ -2,8 +2,8 @@
 small local nginx image without any registry, and tie a container's life to a child process (`follow`), so the
 harness's process handling stops and removes the container on success, failure, Ctrl-C and parent death.
 
-`python -m harness.gateways.docker_engine follow CONTAINER_ID READY_FILE` streams the container's log to stdout and
-removes the container when it is signalled, when its parent process goes away, or when the container exits.
+`python -m gatedrill.harness.gateways.docker_engine follow CONTAINER_ID READY_FILE` streams the container's log to
+stdout and removes the container when it is signalled, when its parent process goes away, or when the container exits.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from fakes.errors import GatedrillError
+from gatedrill.fakes.errors import GatedrillError
 
 NGINX_IMAGE = "gatedrill/nginx-local:1"  # built by `import_nginx_image` from the host's own nginx
 _DOCKERD_ARGS = ["--storage-driver=vfs", "--iptables=false", "--bridge=none"]
@@ -235,5 +235,5 @@ def wait_following(ready_file: Path, proc: subprocess.Popen[bytes], timeout_s: f
 
 if __name__ == "__main__":
     if len(sys.argv) != 4 or sys.argv[1] != "follow":
-        sys.exit("usage: python -m harness.gateways.docker_engine follow CONTAINER_ID READY_FILE")
+        sys.exit("usage: python -m gatedrill.harness.gateways.docker_engine follow CONTAINER_ID READY_FILE")
     sys.exit(follow(sys.argv[2], sys.argv[3]))

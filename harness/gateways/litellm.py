@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from fakes.errors import ConfigError
+from gatedrill.fakes.errors import ConfigError
 
 from ..scenario import LiteLLMOptions
 from .base import Limitation, RunningGateway, free_port, wait_ready

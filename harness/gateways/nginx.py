@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fakes.errors import ConfigError
+from gatedrill.fakes.errors import ConfigError
 
 from .base import Limitation, RunningGateway, free_port, wait_ready
 from .nginx_conf import BODY_JS, plan, render

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fakes.errors import ConfigError
+from gatedrill.fakes.errors import ConfigError
 
 from .base import Limitation
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fakes.errors import ConfigError
+from gatedrill.fakes.errors import ConfigError
 
 from ..processes import InfrastructureError
 from ..scenario import PortkeyOptions

@@ -33,7 +33,8 @@ class ReferenceAdapter:
                   "upstreams": [e.model_dump(mode="json") for e in endpoints]}
         path = workdir / "gateway.json"
         path.write_text(json.dumps(config, indent=2))
-        proc = procs.start([sys.executable, "-m", "harness.reference", str(path)], LOG, stdout=subprocess.PIPE)
+        proc = procs.start([sys.executable, "-m", "gatedrill.harness.reference", str(path)], LOG,
+                           stdout=subprocess.PIPE)
         try:
             (line,) = read_lines(proc, 1, START_TIMEOUT_S, "the reference gateway")
         except InfrastructureError as exc:

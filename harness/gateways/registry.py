@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from fakes.errors import ConfigError
+from gatedrill.fakes.errors import ConfigError
 
 from .base import GatewayAdapter, Limitation
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fakes.correlation import SESSION_HEADER
+from gatedrill.fakes.correlation import SESSION_HEADER
 
 from .base import Limitation, RunningGateway
 

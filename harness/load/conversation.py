@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from fakes.conversation import Atom, digest, openai_atoms
-from fakes.correlation import CORRELATION_HEADER, SESSION_HEADER, TURN_HEADER, make_marker
-from fakes.tokenizer import REPLY_PRIMING, TOKENS_PER_MESSAGE, count_approx
+from gatedrill.fakes.conversation import Atom, digest, openai_atoms
+from gatedrill.fakes.correlation import CORRELATION_HEADER, SESSION_HEADER, TURN_HEADER, make_marker
+from gatedrill.fakes.tokenizer import REPLY_PRIMING, TOKENS_PER_MESSAGE, count_approx
 
 from .spec import RequestMix
 

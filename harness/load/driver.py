@@ -1,7 +1,7 @@
 """The load engine, run inside the worker process: Locust users on gevent that send the schedule.
 
 Importing this module imports Locust, which monkey-patches the whole process for gevent. Import it only
-in the worker subprocess (`python -m harness.load.worker`), never where asyncio servers run in threads.
+in the worker subprocess (`python -m gatedrill.harness.load.worker`), never where asyncio servers run in threads.
 
 Open model: one Locust user is the dispatcher. It walks the arrival schedule, waits for each intended
 time and hands the arrival to a gevent pool of at most `max_in_flight` sessions, so a slow gateway never

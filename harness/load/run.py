@@ -26,7 +26,8 @@ from typing import IO, Any
 
 import orjson
 
-from fakes.errors import GatedrillError
+import gatedrill
+from gatedrill.fakes.errors import GatedrillError
 
 from .histogram import LatencyHistogram
 from .progress import Progress
@@ -44,8 +45,10 @@ MIN_ACHIEVED_SHARE = 0.95
 MAX_SEND_LAG_P99_MS = 50.0
 DEFAULT_API_KEY = "sk-gatedrill-load"
 STARTUP_S = 30.0  # time the worker may take to import Locust and start
-_BOOT = "from gevent import monkey; monkey.patch_all()\nfrom harness.load.worker import main\nraise SystemExit(main())"
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_BOOT = ("from gevent import monkey; monkey.patch_all()\n"
+         "from gatedrill.harness.load.worker import main\nraise SystemExit(main())")
+# the folder that holds the `gatedrill` package, for a worker started from a source tree without an install
+_PACKAGE_PARENT = Path(gatedrill.__file__).resolve().parent.parent
 
 
 @dataclass
@@ -169,7 +172,7 @@ class LoadRun:
         for k, v in self.headers.items():
             argv += ["--header", f"{k}: {v}"]
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_PARENT), env.get("PYTHONPATH")) if p)
         self._log = open(self.out_dir / LOG_FILE, "ab")  # noqa: SIM115 - closed in _close()
         try:
             self.proc = subprocess.Popen(argv, pass_fds=(w,), start_new_session=True, stdin=subprocess.DEVNULL,

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fakes.distributions import Distribution, Fixed
+from gatedrill.fakes.distributions import Distribution, Fixed
 
 
 class _Strict(BaseModel):

@@ -1,4 +1,4 @@
-"""The load generator's own process: `python -m harness.load.worker --spec FILE --url URL --duration S ...`.
+"""The load generator's own process: `python -m gatedrill.harness.load.worker --spec FILE --url URL --duration S ...`.
 
 Locust and gevent monkey-patch the process they run in, which would break asyncio servers running in
 threads (the fakes, the reference gateway), so the load always runs here, apart. `run.LoadRun` starts it
@@ -26,7 +26,7 @@ import orjson
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m harness.load.worker", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m gatedrill.harness.load.worker", description=__doc__.splitlines()[0])
     p.add_argument("--spec", required=True, help="LoadSpec as a JSON file")
     p.add_argument("--url", required=True, help="gateway base URL, e.g. http://127.0.0.1:8080")
     p.add_argument("--duration", type=float, required=True, help="seconds of arrivals")

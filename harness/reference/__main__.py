@@ -1,4 +1,4 @@
-"""`python -m harness.reference CONFIG`: serve the reference gateway from a JSON or YAML `GatewayConfig` file.
+"""`python -m gatedrill.harness.reference CONFIG`: serve the reference gateway from a JSON or YAML `GatewayConfig` file.
 
 Prints `reference<TAB>URL` once listening (the runner reads it), then serves until SIGINT/SIGTERM.
 Exit codes follow gatedrill's: 2 for a bad config or port, 3 when it cannot start otherwise.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from fakes.errors import ConfigError, GatedrillError
+from gatedrill.fakes.errors import ConfigError, GatedrillError
 
 from .server import serve
 
@@ -19,7 +19,7 @@ from .server import serve
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m harness.reference CONFIG.json|yaml", file=sys.stderr)
+        print("usage: python -m gatedrill.harness.reference CONFIG.json|yaml", file=sys.stderr)
         return 2
     path = Path(args[0])
     try:

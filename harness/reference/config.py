@@ -1,6 +1,6 @@
 """`GatewayConfig`: everything the reference gateway needs to run, as one pydantic model.
 
-The runner writes it as JSON for `python -m harness.reference CONFIG`; Python callers pass it (or a dict) to
+The runner writes it as JSON for `python -m gatedrill.harness.reference CONFIG`; Python callers pass it (or a dict) to
 `ReferenceGateway`. It joins the scenario's routing intent with where each upstream listens.
 """
 

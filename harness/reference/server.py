@@ -3,7 +3,7 @@
 Routes: `POST /v1/chat/completions` (JSON and SSE), `GET /v1/models`, `GET /health`, and a small control
 API under `/_gatedrill/` (`GET config`, `PUT weights`, `PUT intent`) so a drill's timeline can change
 weights at runtime. `ReferenceGateway` runs it in a background thread on an ephemeral loopback port (tests,
-in-process use); `serve` runs it in the foreground (`python -m harness.reference CONFIG`). aiohttp sets
+in-process use); `serve` runs it in the foreground (`python -m gatedrill.harness.reference CONFIG`). aiohttp sets
 TCP_NODELAY on every connection, server and client side, so small writes are not held back by Nagle.
 """
 
@@ -24,9 +24,9 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
-from fakes.config import format_validation_error
-from fakes.correlation import CORRELATION_HEADER, FAULT_HEADER, SESSION_HEADER, TURN_HEADER, parse_marker
-from fakes.errors import ConfigError, GatedrillError
+from gatedrill.fakes.config import format_validation_error
+from gatedrill.fakes.correlation import CORRELATION_HEADER, FAULT_HEADER, SESSION_HEADER, TURN_HEADER, parse_marker
+from gatedrill.fakes.errors import ConfigError, GatedrillError
 
 from ..intent import RoutingIntent
 from .config import GatewayConfig

@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from fakes.conversation import openai_atoms
-from fakes.tokenizer import count_atoms
+from gatedrill.fakes.conversation import openai_atoms
+from gatedrill.fakes.tokenizer import count_atoms
 
 from .translate import anthropic_tools
 

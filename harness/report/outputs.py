@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fakes.errors import ConfigError
+from gatedrill.fakes.errors import ConfigError
 
 from .html import write_html
 from .json_report import write_json

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fakes.journal import REDACTED, SECRET_HEADERS
+from gatedrill.fakes.journal import REDACTED, SECRET_HEADERS
 
 _KEY_LIKE = re.compile(r"\b(?:sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9._~+/=\-]{8,})")
 
