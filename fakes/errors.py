@@ -9,3 +9,12 @@ class GatedrillError(Exception):
 
 class ConfigError(GatedrillError):
     """A configuration (fake, scenario, patch) failed validation."""
+
+
+def require_extra(module: str, extra: str, feature: str) -> None:
+    """Raise one clear ConfigError, naming the pip extra to install, when an optional part's module is missing
+    (instead of an ImportError traceback from deep inside)."""
+    from importlib.util import find_spec
+
+    if find_spec(module) is None:
+        raise ConfigError(f"{feature} needs {module}: pip install 'gatedrill[{extra}]'")

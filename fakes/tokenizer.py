@@ -71,8 +71,8 @@ def _cl100k() -> Callable[[str], int]:
         enc = tiktoken.get_encoding("cl100k_base")
     except Exception as exc:  # network or missing file: tiktoken fetches from the internet otherwise
         raise ConfigError(
-            "tokenizer 'cl100k' needs tiktoken and its cl100k_base file offline: set TIKTOKEN_CACHE_DIR "
-            f"or install litellm, or use tokenizer 'approx' ({type(exc).__name__})"
+            "tokenizer 'cl100k' needs tiktoken (pip install 'gatedrill[tiktoken]') and its cl100k_base file offline: "
+            f"set TIKTOKEN_CACHE_DIR or install litellm, or use tokenizer 'approx' ({type(exc).__name__})"
         ) from None
     return lambda text: len(enc.encode(text, disallowed_special=()))
 

@@ -166,7 +166,7 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
     \b
     Examples:
       gatedrill run canary-rollback
-      gatedrill run canary-split --scale 0.2 --out runs/split
+      gatedrill run canary-split --scale 0.7 --out runs/split
       gatedrill run my-drill.yaml --gateway url:http://127.0.0.1:4000
     """
     from .checks import parse_overrides
@@ -176,7 +176,12 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
 
     if mutant is not None and mutant not in MUTANTS:
         raise GatedrillError(f"unknown mutant {mutant!r}; choose one of: {', '.join(MUTANTS)}")
-    parse_overrides(list(sets))  # a bad --set fails before the drill, not after it
+    if sets:  # a bad --set fails before the drill, not after it: judged merged with the scenario's own parameters
+        from gatedrill.scenarios import resolve
+
+        from .scenario import load_scenario
+
+        parse_overrides(list(sets), load_scenario(resolve(scenario)).checks)
     gateway, out_dir, scale = run_defaults(gateway, out, scale, scenario)  # flags, else gatedrill.yaml, else defaults
     progress = console_progress(sys.stderr)
     opts = RunOptions(gateway=gateway, mutant=mutant, out=out_dir, scale=scale, seed=seed,
@@ -268,7 +273,7 @@ def report_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool, ht
 
     \b
     Example:
-      gatedrill report runs/canary-rollback --html report.html --junit junit.xml --json verdicts.json
+      gatedrill report runs/canary-rollback-20261203-101500 --html report.html --junit junit.xml
     """
     _print_run_summary(run_dir)
     if not _judge_and_print(run_dir, list(sets), allow_inconclusive, html=html, junit=junit, json_out=json_out):
@@ -322,6 +327,10 @@ def contract_cmd(gateway: str, mutant: str | None, junit: str | None, max_exampl
       gatedrill contract --gateway url:http://127.0.0.1:4000 --skip-operation 'POST /v1/embeddings'
       gatedrill contract --adapter litellm --junit adapter.xml
     """
+    from gatedrill.fakes.errors import require_extra
+
+    for module in ("schemathesis", "hypothesis", "jsonschema"):
+        require_extra(module, "contracts", "gatedrill contract")
     if adapter:
         from gatedrill.contracts.adapter_kit import run_kit, targets_for, title_for
 

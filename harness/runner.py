@@ -102,6 +102,8 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
     out = opts.out or default_out(scenario)
     if (out / "meta.json").exists():
         raise ConfigError(f"{out} already holds a run record; choose another --out or remove it")
+    if out.is_file() or (out.is_dir() and any(out.iterdir())):
+        raise ConfigError(f"{out} is not empty and holds no run record; choose an empty or new --out folder")
     gw = scenario.gateway
     limits = limitations(scenario)
     writer = RecordWriter(out, scenario, opts.scale, {"kind": gw.kind, "url": gw.url, "mutant": gw.mutant,

@@ -20,9 +20,10 @@ PROJECT_YAML = """\
 # gatedrill project defaults, written by `gatedrill init`. `gatedrill run` and `pytest scenarios/` read this file
 # from the current directory; flags on the command line (--gateway, --out, --scale) win over it.
 
-# FILL IN: the gateway under test, as url: and its base URL without /v1 (e.g. url:http://127.0.0.1:4000).
-# `reference` runs gatedrill's embedded reference gateway instead: try a drill before pointing it at yours.
-gateway: url:http://127.0.0.1:4000
+# FILL IN, then uncomment: the gateway under test, as url: and its base URL without /v1. While this line is
+# commented out, every drill runs against gatedrill's embedded reference gateway (built-in drills too), and
+# `--gateway url:...` on the command line picks a gateway for one run.
+# gateway: url:http://127.0.0.1:4000
 
 # Where run records go: one folder per run (NAME-TIME), all JSON; `gatedrill check FOLDER` judges one again.
 out: runs

@@ -3,11 +3,8 @@ end to end in well under a minute each, plus what the tests read back from their
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from gatedrill.harness.checks import Verdict, judge
 from gatedrill.harness.record import RunRecord

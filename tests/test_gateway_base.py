@@ -125,7 +125,8 @@ def test_a_url_gateway_is_told_the_fake_urls_and_routing_before_the_run(tmp_path
         run("canary-split", opts)
     fakes = orjson.loads((tmp_path / "run" / "meta.json").read_bytes())["fakes"]
     assert lines[0].startswith("the drill sends model 'drill' to your gateway")
-    assert f"  stable: openai at {fakes['stable']}, model 'gpt-4o-mini', weight 90%" in lines
-    assert f"  canary: openai at {fakes['canary']}, model 'gpt-4o-mini', weight 10%" in lines
+    # base URLs as an OpenAI client or gateway takes them, with /v1 (what the docs tell owners to configure)
+    assert f"  stable: openai at {fakes['stable']}/v1, model 'gpt-4o-mini', weight 90%" in lines
+    assert f"  canary: openai at {fakes['canary']}/v1, model 'gpt-4o-mini', weight 10%" in lines
     assert any(line.startswith("  cooldown: out for") for line in lines)
     assert any("pin `port:`" in line for line in lines)  # canary-split leaves its ports free

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from needs import need
 from gateway_drills import CLEAR_AT, FAULT_AT, failover_drill, load_t, run_drill, served_by, split_drill
+from needs import need
 
 from gatedrill.fakes import FakeServer
 from gatedrill.harness.gateways import get_adapter

@@ -56,7 +56,10 @@ def test_init_writes_a_valid_scenario_with_its_schema_and_project_defaults(tmp_p
     assert {u.port for u in sc.upstreams.values()} == {STABLE_PORT, CANARY_PORT}
     assert "FILL IN" in scenario.read_text() and "FILL IN" in (tmp_path / "gatedrill.yaml").read_text()
     cfg = load_project_config(tmp_path)
-    assert cfg is not None and cfg.gateway.startswith("url:http://") and cfg.out_dir() == tmp_path / "runs"
+    # the gateway line is written commented out: until the user enables it, every drill keeps the reference gateway
+    assert cfg is not None and cfg.gateway == "reference" and cfg.out_dir() == tmp_path / "runs"
+    assert "# gateway: url:http://127.0.0.1:4000" in (tmp_path / "gatedrill.yaml").read_text()
+    assert run_defaults(None, None, None, "canary-rollback", tmp_path)[0] == "reference"
     validate = CliRunner().invoke(main, ["scenarios", "validate", str(scenario)])
     assert validate.exit_code == 0 and ": ok (my-gateway-canary" in validate.output
 
@@ -69,7 +72,7 @@ def test_init_refuses_to_overwrite_unless_forced(tmp_path: Path) -> None:
                                         f"written (--force overwrites)"]
     assert (tmp_path / "gatedrill.yaml").read_text() == "scale: 0.5\n" and not (tmp_path / "scenarios").exists()
     code, out = _init(tmp_path, "--force")
-    assert code == 0 and "gateway: url:" in (tmp_path / "gatedrill.yaml").read_text()
+    assert code == 0 and "# gateway: url:" in (tmp_path / "gatedrill.yaml").read_text()
 
 
 def test_run_defaults_come_from_gatedrill_yaml_and_flags_win(tmp_path: Path) -> None:

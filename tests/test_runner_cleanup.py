@@ -246,7 +246,10 @@ def test_fake_port_in_use_is_a_config_error_with_exit_2_and_one_line(tmp_path: P
     (["canary-split", "--gateway", "bogus"], "unknown --gateway 'bogus'"),
     (["canary-split", "--set", "nope.alpha=1"], "unknown check 'nope'"),
     (["canary-split", "--set", "canary_split.alpha=abc"], "check canary_split: alpha: Input should be a valid number"),
-], ids=["scenario", "mutant", "gateway", "set-check", "set-value"])
+    (["canary-rollback", "--set", "rollback.max_detection_s=-1"],
+     "check rollback: max_detection_s: Input should be greater than 0"),
+    (["canary-rollback", "--set", "rollback.max_detection=1"], "check rollback: max_detection: unknown parameter"),
+], ids=["scenario", "mutant", "gateway", "set-check", "set-value", "set-merged-value", "set-param"])
 def test_unknown_scenario_mutant_gateway_or_check_setting_exits_2_with_one_line(args: list[str], expected: str,
                                                                  tmp_path: Path) -> None:
     out = tmp_path / "run"
@@ -264,3 +267,12 @@ def test_an_existing_run_record_is_not_overwritten(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="already holds a run record"):
         run("canary-split", RunOptions(out=out, scale=0.05))
     assert (out / "meta.json").read_text() == "{}"
+
+
+def test_a_non_empty_folder_that_is_not_a_run_record_is_refused_as_out(tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("my own file")
+    with pytest.raises(ConfigError, match="is not empty and holds no run record"):
+        run("canary-split", RunOptions(out=out, scale=0.05))
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..record import RunRecord
-from .registry import REGISTRY, parse_params
+from .registry import REGISTRY, parse_param_values, parse_params
 from .verdict import Status, Verdict
 
 
-def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
-    """`--set check.param=value` items, values parsed as YAML scalars (numbers, booleans, strings)."""
+def parse_overrides(items: list[str], base: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """`--set check.param=value` items, values parsed as YAML scalars (numbers, booleans, strings). With `base`
+    (the scenario's `checks:`), each check's override is validated merged with the scenario's own parameters, as
+    `judge` will use it; without, each value alone."""
     import yaml
 
     from gatedrill.fakes.errors import ConfigError
@@ -22,8 +24,10 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
         if not sep or not dot or not name or not param:
             raise ConfigError(f"--set takes check.param=value, e.g. canary_split.alpha=0.01 (got {item!r})")
         out.setdefault(name, {})[param] = yaml.safe_load(value)
-    for name, params in out.items():
-        parse_params(name, params)  # an unknown check or a bad value is a usage error now, not after a drill
+    for name, params in out.items():  # an unknown check or a bad value is a usage error now, not after a drill
+        parse_param_values(name, params)
+        if base is not None:
+            parse_params(name, {**base.get(name, {}), **params})
     return out
 
 

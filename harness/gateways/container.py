@@ -10,7 +10,6 @@ removes the container when the run ends, however it ends; the runner watches tha
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from gatedrill.fakes.errors import ConfigError
+from gatedrill.fakes.errors import ConfigError, require_extra
 
 from ..processes import InfrastructureError
 from .base import DEFAULT_API_KEY, Limitation, RunningGateway, free_port, log_hint
@@ -61,9 +60,8 @@ class ContainerAdapter:
     def start(self, procs: Processes, scenario: Scenario, endpoints: list[UpstreamEndpoint],
               workdir: Path) -> RunningGateway:
         opts = options(scenario)
-        if importlib.util.find_spec("docker") is None:
-            raise ConfigError("the container gateway needs testcontainers (and the docker SDK it brings): "
-                              "pip install testcontainers")
+        require_extra("testcontainers", "container", "the container gateway")
+        require_extra("docker", "container", "the container gateway")
         client = docker_client()
         if client is None:
             raise InfrastructureError("the container gateway needs a Docker engine, and none answers "
@@ -124,7 +122,7 @@ def _start(image: str, command: list[str] | None, env: dict[str, str], mounts: d
         from testcontainers.core.config import testcontainers_config
         from testcontainers.core.container import DockerContainer
     except ImportError:
-        raise ConfigError("the container gateway needs testcontainers: pip install testcontainers") from None
+        raise ConfigError("the container gateway needs testcontainers: pip install 'gatedrill[container]'") from None
 
     testcontainers_config.ryuk_disabled = True
     tc = DockerContainer(image).with_kwargs(network_mode="host", labels={LABEL: workdir})

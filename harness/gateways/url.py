@@ -40,12 +40,12 @@ def expected_routing(routing: RoutingIntent, endpoints: list[UpstreamEndpoint], 
     lines = [f"the drill sends model {routing.public_model!r} to your gateway and expects it routed to these fakes:"]
     for t in routing.targets:
         e = by_name[t.upstream]
-        lines.append(f"  {t.upstream}: {e.provider} at {e.base_url}, model {t.model!r}, weight "
+        lines.append(f"  {t.upstream}: {e.provider} at {sdk_base_url(e)}, model {t.model!r}, weight "
                      f"{100 * t.weight / total:.0f}%")
     named = {t.upstream for t in routing.targets}
     for name in routing.upstreams() - named:
         e = by_name[name]
-        lines.append(f"  {name}: {e.provider} at {e.base_url} (fallback only)")
+        lines.append(f"  {name}: {e.provider} at {sdk_base_url(e)} (fallback only)")
     if routing.fallbacks:
         lines.append(f"  fallbacks, in order: {', '.join(routing.fallbacks)}")
     if routing.context_window_fallbacks:
@@ -65,3 +65,11 @@ def expected_routing(routing: RoutingIntent, endpoints: list[UpstreamEndpoint], 
         lines.append(f"  note: {', '.join(floating)} listen on a new free port every run; pin `port:` under "
                      "upstreams in the scenario so your gateway's configuration can name them")
     return lines
+
+
+def sdk_base_url(e: UpstreamEndpoint) -> str:
+    """The base URL to configure in a gateway for this fake, as the provider's SDKs take it: OpenAI's with /v1
+    (requests go to BASE/chat/completions), Anthropic's the origin (its clients add /v1/messages)."""
+    if e.provider == "anthropic":
+        return f"{e.base_url} (the origin: requests go to /v1/messages)"
+    return f"{e.base_url}/v1"

@@ -37,7 +37,7 @@ class JudgedRun:
 def judge_run(run_dir: str | Path, sets: list[str] | None = None, allow_inconclusive: bool = False) -> JudgedRun:
     """Load a run record and judge it with the checks its scenario lists, plus `--set check.param=value` items."""
     record = RunRecord.load(run_dir)
-    overrides = parse_overrides(list(sets or []))
+    overrides = parse_overrides(list(sets or []), record.scenario.checks)
     missing = [name for name in {**record.scenario.checks, **overrides} if name not in REGISTRY]
     for name in missing:  # named in CHECK_NAMES but not built yet: say so, never count it as a pass
         record.scenario.checks.pop(name, None)
