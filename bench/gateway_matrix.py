@@ -5,7 +5,8 @@ judged, as drill x check x gateway with key figures. One command:
     python bench/gateway_matrix.py --scale 0.3 --drills canary-split --gateways reference,nginx
 
 Writes bench/results/gateway-matrix.json (every cell: verdicts, figures, limitations) and the markdown tables into
-README.md between the `gateway-matrix` marker comments. A gateway that is not installed is skipped with a note.
+docs/behaviour-matrix.md between the `gateway-matrix` marker comments. A gateway that is not installed is skipped
+with a note.
 Each cell is cached in bench/results/gateway-matrix/ by (gateway, drill, scale, seed); a rerun only runs missing
 cells (`--fresh` runs them all again), so an interrupted matrix resumes. Run records go to runs/gateway-matrix/.
 """
@@ -173,14 +174,14 @@ def markdown(cells: list[dict[str, Any]], gateways: list[str], skipped: dict[str
     return "\n".join(lines) + "\n"
 
 
-def write_readme(readme: Path, text: str) -> bool:
-    """Replace what is between the markers; False when the README has no markers (nothing written)."""
-    doc = readme.read_text()
+def write_page(page: Path, text: str) -> bool:
+    """Replace what is between the markers; False when the page has no markers (nothing written)."""
+    doc = page.read_text()
     if BEGIN not in doc or END not in doc:
         return False
     head, rest = doc.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{BEGIN}\n{text}{END}{tail}")
+    page.write_text(f"{head}{BEGIN}\n{text}{END}{tail}")
     return True
 
 
@@ -191,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gateways", default=",".join(GATEWAYS), help=f"comma-separated (default: {','.join(GATEWAYS)})")
     ap.add_argument("--seed", type=int, default=None, help="override every drill's seed")
     ap.add_argument("--fresh", action="store_true", help="run every cell again, ignoring cached ones")
-    ap.add_argument("--readme", type=Path, default=ROOT / "README.md", help="README to update between the markers")
+    ap.add_argument("--page", type=Path, default=ROOT / "docs" / "behaviour-matrix.md",
+                    help="markdown page to update between the markers")
     ap.add_argument("--json", type=Path, default=RESULTS / "gateway-matrix.json")
     args = ap.parse_args(argv)
     drills = [d for d in args.drills.split(",") if d] or list(builtin_names())
@@ -218,9 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     args.json.write_text(json.dumps({"scale": args.scale, "seed": args.seed, "skipped": skipped, "cells": cells,
                                      "host": {"cpus": os.cpu_count()}}, indent=2))
     text = markdown(cells, gateways, skipped, args.scale)
-    written = write_readme(args.readme, text)
+    written = write_page(args.page, text)
     print(text)
-    print(f"wrote {args.json}" + (f" and {args.readme}" if written else f"; {args.readme} has no matrix markers"))
+    print(f"wrote {args.json}" + (f" and {args.page}" if written else f"; {args.page} has no matrix markers"))
     return 0
 
 

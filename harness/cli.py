@@ -166,7 +166,7 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
     \b
     Examples:
       gatedrill run canary-rollback
-      gatedrill run canary-split --scale 0.7 --out runs/split
+      gatedrill run canary-rollback --scale 0.3 --out runs/rollback-quick
       gatedrill run my-drill.yaml --gateway url:http://127.0.0.1:4000
     """
     from .checks import parse_overrides
@@ -272,8 +272,8 @@ def report_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool, ht
     """Summarise a stored run record and write reports (offline). Exit 1 if the gate fails.
 
     \b
-    Example:
-      gatedrill report runs/canary-rollback-20261203-101500 --html report.html --junit junit.xml
+    RUN_DIR is the folder a run printed (runs/NAME-TIME). Example:
+      gatedrill report runs/canary-rollback-20261203-041500 --html report.html --json verdicts.json
     """
     _print_run_summary(run_dir)
     if not _judge_and_print(run_dir, list(sets), allow_inconclusive, html=html, junit=junit, json_out=json_out):

@@ -75,7 +75,7 @@ load:
   arrivals: {{profile: poisson, rate: 20}}   # requests per second, Poisson arrivals (open model)
   mix: {{model: gpt-4o-mini, stream_share: 0.3}}   # model: the same as public_model above; 30% streamed
 
-checks:                        # each is one pytest test; README "Checks" lists them all
+checks:                        # each is one pytest test; docs/checks.md lists them all
   canary_split: {{min_detectable: 0.1}}              # shares match the weights (exact binomial test)
   accounting: {{}}                                   # every request answered once; no lost or extra upstream calls
   overhead: {{p99_budget_ms: 250, compare: false}}   # what the gateway adds to each request, p99, against a budget
