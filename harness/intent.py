@@ -19,6 +19,15 @@ Mutant = Literal[
     "lose_stream_tail",  # drops the last chunks and the finish of a stream, ends it cleanly
     "retry_storm",  # retries immediately, ignoring retry-after and backoff
     "duplicate_requests",  # sends every request upstream twice
+    # bugs real gateways shipped (the public report each is modelled on is in harness/reference/mutants.py)
+    "retry_after_dropped",  # relays an upstream 429 without its retry-after
+    "cooling_429_without_retry_after",  # its own "all upstreams cooling" 429/503 says nothing of when to return
+    "no_attempt_timeout",  # never times an attempt out: a silent upstream holds the request
+    "empty_tool_turn",  # sends an assistant tool-call turn to Anthropic as empty content, without tools
+    "stream_break_as_clean_end",  # ends a stream the upstream broke with finish_reason stop and [DONE]
+    "readmit_without_probe",  # after a cooldown, full traffic returns at once (no half-open probe)
+    "drop_system_prompt",  # forgets to hoist system messages into Anthropic's `system`
+    "fallback_ignored",  # never tries the declared fallbacks
 ]
 MUTANTS: tuple[str, ...] = Mutant.__args__  # type: ignore[attr-defined]
 

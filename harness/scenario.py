@@ -19,8 +19,10 @@ from .yaml_lines import key_path, line_of, load_with_lines
 
 CHECK_NAMES = (
     "canary_split", "rollback", "retry_amplification", "context_continuity", "context_window",
-    "streaming_integrity", "error_mapping", "accounting", "overhead",
+    "streaming_integrity", "error_mapping", "accounting", "overhead", "errors_explained",
 )
+# Checks every drill runs whether its scenario lists them or not (a scenario may still set their parameters).
+DEFAULT_CHECKS = ("errors_explained",)
 
 
 class _Strict(BaseModel):
@@ -169,7 +171,7 @@ class Scenario(_Strict):
         for name in v:
             if name not in CHECK_NAMES:
                 raise ValueError(f"unknown check {name!r}; known checks: {', '.join(CHECK_NAMES)}")
-        return v
+        return {**v, **{name: {} for name in DEFAULT_CHECKS if name not in v}}
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:

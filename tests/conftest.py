@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import os
 
+import numpy  # noqa: F401
+import scipy.stats  # noqa: F401
 from hypothesis import HealthCheck, settings
+
+# numpy and scipy are loaded here, once: gatedrill imports them lazily, and a pytester in-process run restores
+# sys.modules afterwards, so a first import inside one would leave numpy unable to load again ("cannot load module
+# more than once per process").
 
 # Tests talk only to loopback: stop LiteLLM (a test dependency) from fetching its cost map from GitHub.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

@@ -104,9 +104,10 @@ def harsh_storm() -> Scenario:
     """rate-limit-storm at scale 0.2 with 90% of requests limited and a retry-after (3 s) longer than the gateway
     may wait (2 s): it gives up at once, so clients see the 429s."""
     data = SCENARIO.scaled(0.2).model_dump(mode="json")
-    rule = data["timeline"][0]["faults"][0]
-    rule["when"]["probability"] = 0.9
-    rule["fault"]["retry_after"] = 3.0
+    for action in data["timeline"]:  # the primary's storm and the backup's
+        for rule in action.get("faults") or []:
+            rule["when"]["probability"] = 0.9
+            rule["fault"]["retry_after"] = 3.0
     return Scenario.model_validate(data)
 
 
@@ -116,3 +117,34 @@ def test_real_rate_limit_storm_run(tmp_path: Path, mutant: str | None, expected:
     v = judge(RunRecord.load(out.path))
     assert v.status is expected, (v.summary, v.figures)
     assert v.figures["judged"]["rate_limit"] > 0
+
+
+def _with_dialect(rec: RunRecord, dialect: str) -> RunRecord:
+    for c in rec.clients:
+        if c["status"] != 200:
+            c["error_dialect"] = dialect
+    return rec
+
+
+def test_an_anthropic_envelope_or_status_529_passed_to_an_openai_client_fails() -> None:
+    """The gateway relayed Anthropic's overloaded error as it was: an OpenAI SDK reads neither the body nor 529."""
+    overloaded = [(529, "Overloaded")]
+    relayed = judge(_with_dialect(record([(overloaded, 529, JSON, "Overloaded")]), "anthropic"))
+    assert relayed.status is Status.FAIL
+    (why,) = {e["why"] for e in relayed.evidence}
+    assert why == "client 529 body is Anthropic's error envelope, not OpenAI's" or "529 is not a status" in why
+    assert "529 is not a status the OpenAI API uses" in relayed.summary
+    mapped = judge(_with_dialect(record([(overloaded, 503, JSON, "Overloaded")]), "openai"))
+    assert mapped.status is Status.PASS, mapped.summary
+    envelope = judge(_with_dialect(record([(overloaded, 503, JSON, "Overloaded")]), "anthropic"))
+    assert envelope.status is Status.FAIL and "Anthropic's error envelope" in envelope.summary
+
+
+def test_the_gateways_own_429_must_say_when_to_come_back() -> None:
+    """Every upstream cooling down: the gateway answers 429 itself (no attempt); without retry-after clients guess."""
+    own_ok: Case = ([], 429, {**JSON, "retry-after": "2"}, "All upstreams are rate limited")
+    own_bad: Case = ([], 429, JSON, "All upstreams are rate limited")
+    assert judge(_with_dialect(record([GOOD_429, own_ok]), "openai")).status is Status.PASS
+    bad = judge(_with_dialect(record([GOOD_429, own_bad]), "openai"))
+    assert bad.status is Status.FAIL and bad.figures["judged"]["own_429"] == 1
+    assert [e["why"] for e in bad.evidence] == ["the gateway's own 429 without retry-after"]

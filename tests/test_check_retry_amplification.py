@@ -17,11 +17,14 @@ from gatedrill.harness.checks.fault_windows import advertised_retry_after
 from gatedrill.harness.checks.synthetic import shuffle_record
 from gatedrill.harness.record import RunRecord
 from gatedrill.harness.runner import RunOptions, run
-from gatedrill.harness.scenario import load_scenario
+from gatedrill.harness.scenario import Scenario, load_scenario
 from gatedrill.scenarios import resolve
 
 T0 = 1000.0
-SCENARIO = load_scenario(resolve("rate-limit-storm"))  # 429 (retry_after 1 s) with p=0.3 from 10 s to 20 s
+# rate-limit-storm's primary alone: 3 attempts and no fallback, so one request may make at most 3 attempts
+_STORM = load_scenario(resolve("rate-limit-storm")).model_dump(mode="json")
+_STORM["gateway"]["routing"].update(fallbacks=[], retry={**_STORM["gateway"]["routing"]["retry"], "attempts": 3})
+SCENARIO = Scenario.model_validate(_STORM)  # 429 (retry_after 1 s) with p=0.3 from 10 s to 20 s (the synthetic)
 
 
 def synthetic(seed: int = 0, wait: float = 1.01, duplicate: bool = False, extra: int = 0, n: int = 300,

@@ -121,7 +121,7 @@ def test_the_pytest_plugin_takes_its_gateway_from_gatedrill_yaml(pytester: pytes
     (closed,) = _free_ports(1)  # nothing listens there: every item fails fast, naming the gateway it tried
     (pytester.path / "gatedrill.yaml").write_text(f"gateway: url:http://127.0.0.1:{closed}\nscale: 0.1\n")
     result = pytester.runpytest("scenarios", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:benchmark")
-    result.assert_outcomes(failed=3)
+    result.assert_outcomes(failed=4)  # its three checks and errors_explained
     result.stdout.fnmatch_lines([f"gatedrill: gateway url:http://127.0.0.1:{closed}, scale 0.1, run records in "
                                  f"basetemp/gatedrill (defaults from *gatedrill.yaml)"])
     result.stdout.fnmatch_lines([f"gatedrill: the gateway at http://127.0.0.1:{closed} did not answer*"])

@@ -18,10 +18,19 @@ TABLE: dict[str, tuple[str, float, set[str], dict[str, dict[str, object]]]] = {
     "never_cooldown": ("canary-rollback", 0.2, {"rollback"}, {}),
     "drop_history_on_switch": ("context-continuity", 0.15, {"context_continuity"}, {}),
     "truncate_over_window": ("context-window-fallback", 0.2, {"context_window"}, {}),
-    "lose_stream_tail": ("streaming-integrity", 0.2, {"streaming_integrity"}, {}),
+    "lose_stream_tail": ("streaming-integrity", 0.2, {"streaming_integrity", "errors_explained"}, {}),
     "retry_storm": ("rate-limit-storm", 0.3, {"retry_amplification"}, {}),
     "duplicate_requests": ("canary-split", 0.2, {"accounting"}, {}),
     "rate_limit_to_500": ("rate-limit-storm", 0.3, {"error_mapping"}, {}),
+    # bugs real gateways shipped (harness/reference/mutants.py names the report each is modelled on)
+    "retry_after_dropped": ("rate-limit-storm", 0.3, {"error_mapping"}, {}),
+    "cooling_429_without_retry_after": ("rate-limit-storm", 0.3, {"error_mapping"}, {}),
+    "no_attempt_timeout": ("failover-drill", 0.3, {"rollback"}, {}),
+    "empty_tool_turn": ("context-continuity", 0.15, {"errors_explained"}, {}),
+    "stream_break_as_clean_end": ("streaming-integrity", 0.2, {"streaming_integrity"}, {}),
+    "readmit_without_probe": ("canary-rollback", 0.3, {"rollback"}, {}),
+    "drop_system_prompt": ("context-continuity", 0.15, {"context_continuity"}, {}),
+    "fallback_ignored": ("failover-drill", 0.3, {"rollback"}, {}),
 }
 
 

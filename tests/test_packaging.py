@@ -3,6 +3,7 @@ and a wheel that carries every module and data file of the four top-level folder
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -46,12 +47,19 @@ def test_a_missing_extra_is_one_line_that_names_it() -> None:
 
 
 def test_the_wheel_carries_every_module_and_data_file_under_the_gatedrill_name(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    src = tmp_path / "src"  # a copy of the tracked files: setuptools' build/ in the checkout may hold stale files
+    for name in tracked.decode().split("\0"):
+        if (name and (ROOT / name).exists()) or (name and (ROOT / name).is_symlink()):
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, src / name, follow_symlinks=False)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(src)],
                    check=True, capture_output=True, timeout=300)
     (wheel,) = tmp_path.glob("gatedrill-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert not {n.split("/")[0] for n in names} - {"gatedrill", f"gatedrill-{gatedrill.__version__}.dist-info"}, (
         "the wheel installs only the gatedrill import package")
-    wanted = {f"gatedrill/{p.relative_to(ROOT).as_posix()}" for folder in FOLDERS
-              for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    wanted = {f"gatedrill/{p.relative_to(src).as_posix()}" for folder in FOLDERS
+              for p in (src / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    assert len(wanted) > 100
     assert wanted - names == set(), "files missing from the wheel"

@@ -90,17 +90,17 @@ def test_each_check_is_an_item_reporting_its_verdict_from_one_run(pytester: pyte
     _tiny(pytester)
     out = pytester.path / "records"
     result = pytester.runpytest("scen", "--gatedrill-out", str(out), "--junitxml", "junit.xml", "-rs", *QUIET)
-    result.assert_outcomes(passed=1, failed=2)
+    result.assert_outcomes(passed=2, failed=2)  # accounting and errors_explained (every drill's default) pass
     text = result.stdout.str()
     result.stdout.fnmatch_lines(["*tiny.yaml::overhead*", "FAIL overhead: *", "  thresholds: *p99_budget_ms=0.001*",
                                  "  run record: *records*tiny-*"])
     result.stdout.fnmatch_lines(["INCONCLUSIVE canary_split: *needed*"])
     assert "Traceback" not in text and "harness/" not in text, "a verdict must not show gatedrill's internals"
     runs = [p for p in out.iterdir() if p.is_dir()]
-    assert len(runs) == 1, f"the scenario ran {len(runs)} times for its three checks"
+    assert len(runs) == 1, f"the scenario ran {len(runs)} times for its four checks"
     assert json.loads((runs[0] / "meta.json").read_text())["outcome"] == "completed"
     cases = {c.get("name"): c for c in ET.parse(pytester.path / "junit.xml").iter("testcase")}
-    assert set(cases) == {"accounting", "canary_split", "overhead"}
+    assert set(cases) == {"accounting", "canary_split", "overhead", "errors_explained"}
     assert cases["overhead"].find("failure") is not None and cases["accounting"].find("failure") is None
     props = {p.get("name"): p.get("value") for p in cases["accounting"].iter("property")}
     assert props == {"run_record": str(runs[0]), "verdict": "pass"}
@@ -126,7 +126,7 @@ def test_scenarios_are_collected_only_under_paths_named_on_the_command_line(pyte
     assert "tiny.yaml" not in pytester.runpytest("--collect-only", "-q", *QUIET).stdout.str()  # testpaths: no
     pytester.runpytest("scen", "--collect-only", "-q", *QUIET).stdout.fnmatch_lines(["scen/tiny.yaml::overhead"])
     pytester.runpytest("scen/tiny.yaml", "--collect-only", "-q", "-k", "split", *QUIET).stdout.fnmatch_lines(
-        ["scen/tiny.yaml::canary_split", "*1/3 tests collected*"])
+        ["scen/tiny.yaml::canary_split", "*1/4 tests collected*"])
     always = pytester.runpytest("--collect-only", "-q", "-o", "gatedrill_collect=always", *QUIET)
     always.stdout.fnmatch_lines(["scen/tiny.yaml::accounting"])
 
@@ -137,12 +137,12 @@ def test_a_drill_that_cannot_run_fails_each_item_with_one_line(pytester: pytest.
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]  # nothing listens once the socket closes
     result = pytester.runpytest("scen", f"--gatedrill-gateway=url:http://127.0.0.1:{closed}", *QUIET)
-    result.assert_outcomes(failed=3)
+    result.assert_outcomes(failed=4)
     result.stdout.fnmatch_lines([f"gatedrill: the gateway at http://127.0.0.1:{closed} did not answer*"])
     assert "Traceback" not in result.stdout.str()
     # each item's report is that one line (the short summary repeats it after "FAILED ...")
     own_lines = [line for line in result.stdout.lines if line.startswith("gatedrill: the gateway at")]
-    assert len(own_lines) == 3, result.stdout.str()
+    assert len(own_lines) == 4, result.stdout.str()
     assert all("did not answer a warm-up request" in line for line in own_lines)
 
 
@@ -159,8 +159,8 @@ def test_xdist_workers_share_one_run_per_scenario(pytester: pytest.Pytester) -> 
     result.stdout.fnmatch_lines(["*2 workers*"])
     outcomes = result.parseoutcomes()
     assert "failed" not in outcomes and "error" not in outcomes, result.stdout.str()
-    assert sum(outcomes.get(k, 0) for k in ("passed", "skipped", "xfailed")) == 6, outcomes  # 3 checks x 2 workers
-    assert outcomes.get("passed", 0) >= 2  # accounting, on each worker
+    assert sum(outcomes.get(k, 0) for k in ("passed", "skipped", "xfailed")) == 8, outcomes  # 4 checks x 2 workers
+    assert outcomes.get("passed", 0) >= 4  # accounting and errors_explained, on each worker
     runs = [p for p in out.iterdir() if p.is_dir()]
     assert [p.name.rsplit("-", 1)[0] for p in runs] == ["canary-split"], runs
     meta = json.loads((runs[0] / "meta.json").read_text())
@@ -180,7 +180,7 @@ def test_xdist_workers_never_run_two_drills_on_the_same_fixed_port_at_once(pytes
         (pytester.path / "scen" / f"{name}.yaml").write_text(text.split("checks:")[0] + "checks:\n  accounting: {}\n")
     result = pytester.runpytest_subprocess("scen", "-p", "xdist", "-n", "2", "--dist", "loadfile",
                                            "-p", "no:hypothesispytest", *QUIET)
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=4)  # accounting and errors_explained, per drill
 
 
 FIXTURE_TESTS = '''

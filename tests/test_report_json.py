@@ -26,7 +26,8 @@ def test_a_real_run_round_trips_with_verdicts_and_run_figures(tmp_path: Path) ->
     assert doc["format_version"] == FORMAT_VERSION and doc["gate"]["passed"] is True
     record = RunRecord.load(run_dir)
     verdicts = judge(record)
-    assert [v["check"] for v in doc["verdicts"]] == ["rollback", "retry_amplification", "accounting"]
+    assert [v["check"] for v in doc["verdicts"]] == ["rollback", "retry_amplification", "accounting",
+                                                     "errors_explained"]
     for got, v in zip(doc["verdicts"], verdicts, strict=True):
         want = json.loads(json.dumps(redact(v.to_dict()), default=str))
         assert {k: got[k] for k in want} == want

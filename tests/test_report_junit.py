@@ -63,7 +63,7 @@ def test_a_failing_drill_gives_a_failure_with_evidence(tmp_path: Path) -> None:
     (suite,) = root.findall("testsuite")
     assert suite.attrib["name"] == "canary-split"
     by_name = cases(root)
-    assert set(by_name) == {"canary_split", "accounting", "overhead"}
+    assert set(by_name) == {"canary_split", "accounting", "overhead", "errors_explained"}
     assert all(c.attrib["classname"] == "gatedrill.canary-split" for c in by_name.values())
     failure = by_name["canary_split"].find("failure")
     assert failure is not None and failure.attrib["type"] == "fail"
@@ -78,14 +78,14 @@ def test_a_failing_drill_gives_a_failure_with_evidence(tmp_path: Path) -> None:
     failed_names = [n for n, c in by_name.items() if c.find("failure") is not None]
     assert "canary_split" in failed_names and "accounting" not in failed_names
     assert suite.attrib["failures"] == root.attrib["failures"] == str(len(failed_names))
-    assert suite.attrib["tests"] == "3"
+    assert suite.attrib["tests"] == "4"
     props = {p.attrib["name"]: p.attrib["value"] for p in suite.iter("property")}
     assert props["mutant"] == "ignore_weights" and props["gateway"] == "reference" and props["config_hash"]
     assert "drill canary-split:" in (suite.findtext("system-out") or "")
     # junitparser, as CI reporters read it
     xml = junitparser.JUnitXml.fromfile(str(out))
     (jsuite,) = list(xml)
-    assert (jsuite.name, jsuite.tests, jsuite.failures, jsuite.errors) == ("canary-split", 3, len(failed_names), 0)
+    assert (jsuite.name, jsuite.tests, jsuite.failures, jsuite.errors) == ("canary-split", 4, len(failed_names), 0)
     failed = {c.name: c for c in jsuite if c.result and isinstance(c.result[0], junitparser.Failure)}
     assert set(failed) == set(failed_names) and failed["canary_split"].classname == "gatedrill.canary-split"
     assert failed["canary_split"].result[0].type == "fail"
@@ -127,7 +127,7 @@ def test_recorded_content_is_escaped_and_secrets_redacted() -> None:
     text = junit_xml([run, run])  # two drills: two suites
     root = ET.fromstring(text)  # well-formed despite markup in the content
     conforms(root)
-    assert len(root.findall("testsuite")) == 2 and root.attrib["tests"] == "4"
+    assert len(root.findall("testsuite")) == 2 and root.attrib["tests"] == "6"  # 2 x (2 checks + errors_explained)
     failure = cases(root)["context_continuity"].find("failure")
     assert failure is not None and "<script>" in (failure.text or "")  # as text, escaped in the XML
     assert "<script>" not in text and SECRET not in text and XSS not in text

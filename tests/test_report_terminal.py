@@ -27,14 +27,15 @@ def hostile_judged() -> JudgedRun:
 def test_plain_lines_start_with_the_label_and_carry_figures_evidence_and_the_gate() -> None:
     lines = verdict_lines(hostile_judged())
     verdicts = [m.groups() for m in map(LABEL.match, lines) if m]
-    assert verdicts == [("FAIL", "context_continuity"), ("PASS", "accounting")]
+    # its failed turns had successful upstream attempts: errors_explained finds no cause for them
+    assert verdicts == [("FAIL", "context_continuity"), ("PASS", "accounting"), ("FAIL", "errors_explained")]
     i = next(i for i, line in enumerate(lines) if line.startswith("FAIL"))
     assert lines[i + 1].strip().startswith("figures: later_turns=24 mismatched=24")
     assert "thresholds: max_mismatches=0" in lines[i + 1]
     evidence = [line for line in lines if line.strip().startswith("evidence: ")]
-    assert len(evidence) == 3 and '"session_id": "s0"' in evidence[0]
+    assert len(evidence) == 4 and '"session_id": "s0"' in evidence[0]  # 3 for context_continuity, 1 group
     assert any(line.strip().startswith("... ") and "more evidence" in line for line in lines)
-    assert lines[-1] == "gate: FAILED by context_continuity"
+    assert lines[-1] == "gate: FAILED by context_continuity, errors_explained"
     assert all(SECRET not in line for line in lines)
 
 

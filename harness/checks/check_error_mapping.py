@@ -1,9 +1,12 @@
-"""error_mapping: upstream errors reach clients the way the contract says. When a request's final upstream attempt
-failed and nothing served it: a 429 stays a 429 with `retry-after` (never a 500); a context-length error becomes a
-400; a 5xx or 529 becomes a 5xx; and the error body is OpenAI-shaped (JSON with an `error.message`).
+"""error_mapping: upstream errors reach clients the way the OpenAI contract says. When a request's final upstream
+attempt failed and nothing served it: a 429 stays a 429 with `retry-after` (never a 500); a context-length error
+becomes a 400; a 5xx or Anthropic's 529 becomes a 500, 502, 503 or 504 (statuses the OpenAI API uses; 529 is not
+one); and the body is OpenAI's envelope. The gateway's own 429s (nothing was tried, e.g. every upstream cooling down)
+must carry `retry-after` too, or clients cannot know when to come back.
 
-The client record keeps the error message the load generator parsed from an OpenAI (or Anthropic) envelope and the
-response's content-type, so "OpenAI-shaped" here means: a JSON body from which an `error.message` was read.
+The load generator records whose envelope an error body was (`error_dialect`: openai, anthropic or other), so an
+Anthropic envelope passed straight through to an OpenAI client is caught even though it has an `error.message`.
+Records written before that field existed fall back to: a JSON body from which an `error.message` was read.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from .verdict import Status, Verdict, inconclusive
 NAME = "error_mapping"
 MAX_EVIDENCE = 20
 _CONTEXT = re.compile(r"maximum context length|prompt is too long|context_length_exceeded|context window", re.I)
+OPENAI_SERVER_STATUSES = frozenset({500, 502, 503, 504})
 
 
 class ErrorMappingParams(CheckParams):
@@ -55,11 +59,31 @@ def _client_ok(kind: str, c: dict[str, Any], require_retry_after: bool) -> str |
             return "client 429 without retry-after"
     elif kind == "context" and status != 400:
         return f"upstream context error became client {status}"
-    elif kind == "server" and not 500 <= status <= 599:
-        return f"upstream {kind} error became client {status}"
+    elif kind == "server" and status not in OPENAI_SERVER_STATUSES:
+        return f"upstream {kind} error became client {status}" + (
+            f" ({status} is not a status the OpenAI API uses)" if status >= 500 else "")
+    return _envelope_problem(c)
+
+
+def _envelope_problem(c: dict[str, Any]) -> str | None:
+    status = c.get("status") or 0
+    dialect = c.get("error_dialect")
+    if dialect is not None:
+        return None if dialect == "openai" else f"client {status} body is {_DIALECT[dialect]}, not OpenAI's envelope"
     if "json" not in (c.get("headers") or {}).get("content-type", "") or not c.get("error"):
         return f"client {status} body is not an OpenAI error envelope"
     return None
+
+
+_DIALECT = {"anthropic": "Anthropic's error envelope", "other": "not an error envelope"}
+
+
+def _own_429_problem(c: dict[str, Any], require_retry_after: bool) -> str | None:
+    """Why the gateway's own 429 (no upstream attempt) breaks the contract, or None."""
+    headers = c.get("headers") or {}
+    if require_retry_after and "retry-after" not in headers and "retry-after-ms" not in headers:
+        return "the gateway's own 429 without retry-after"
+    return _envelope_problem(c)
 
 
 @check(NAME, ErrorMappingParams)
@@ -67,12 +91,19 @@ def error_mapping(record: RunRecord, params: ErrorMappingParams) -> Verdict:
     """Upstream 429 -> client 429 with retry-after, context -> 400, 5xx/529 -> 5xx or fallback; OpenAI-shaped."""
     t0 = load_start(record)
     by_cid = record.journal_by_correlation()
-    judged: dict[str, int] = {"rate_limit": 0, "context": 0, "server": 0}
+    judged: dict[str, int] = {"rate_limit": 0, "context": 0, "server": 0, "own_429": 0}
     served = 0
     bad: list[dict[str, Any]] = []
     for c in client_requests(record):
         atts = by_cid.get(c["correlation_id"], [])
         if not atts:
+            if (c.get("status") or 0) == 429:
+                judged["own_429"] += 1
+                why = _own_429_problem(c, params.require_retry_after)
+                if why:
+                    bad.append({"correlation_id": c["correlation_id"], "upstream": None, "upstream_status": None,
+                                "client_status": 429, "expected": "429 with retry-after", "why": why,
+                                "at_s": round((c.get("sent_s") or c["intended_s"]) - t0, 3)})
             continue
         final = atts[-1]
         kinds = [k for k in map(upstream_class, atts) if k]

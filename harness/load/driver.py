@@ -46,7 +46,7 @@ from .connection import Connection, IncompleteBody, Pool, ProtocolError, Respons
 from .conversation import Request, Session, chat_path
 from .progress import Progress
 from .records import ClientRecord, RecordWriter, kept_headers
-from .reply import Reply, StreamReader, error_message, parse_completion
+from .reply import Reply, StreamReader, error_dialect, error_message, parse_completion
 from .schedule import arrival_times, expected_arrivals
 from .spec import LoadSpec
 from .summary import Tally
@@ -297,6 +297,7 @@ class Driver:
                 else:
                     rec.error_class = f"http_{rec.status}"
                     rec.error = error_message(body)
+                    rec.error_dialect = error_dialect(body)
             reusable = resp.complete and resp.keep_alive
         except gevent.Timeout as exc:
             if exc is not timer:

@@ -45,6 +45,7 @@ class ClientRecord:
     status: int = 0  # 0: no HTTP response at all
     error_class: str | None = None  # None when the request succeeded and (for streams) finished cleanly
     error: str | None = None
+    error_dialect: str | None = None  # error responses: whose envelope the body was (openai, anthropic, other)
     bytes: int = 0  # response body bytes received
     chunks: int = 0  # SSE data events received, [DONE] excluded
     finished_cleanly: bool = False  # JSON: a complete body with choices; SSE: a finish_reason and [DONE]

@@ -32,6 +32,22 @@ class Reply:
         return self.error_class is None and self.finish_reason is not None and self.done
 
 
+def error_dialect(body: bytes) -> str:
+    """Whose error envelope a body is: `openai` ({"error": {"message", "type", ...}} and nothing claiming another
+    dialect), `anthropic` ({"type": "error", "error": {...}}), or `other` (not JSON, or neither shape). An OpenAI
+    SDK reads only the first."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return "other"
+    if not isinstance(obj, dict) or not isinstance(obj.get("error"), dict):
+        return "other"
+    if obj.get("type") == "error":
+        return "anthropic"
+    err = obj["error"]
+    return "openai" if isinstance(err.get("message"), str) and "type" in err else "other"
+
+
 def error_message(body: bytes) -> str | None:
     """The message of an OpenAI (or Anthropic) error envelope, or the start of the raw body."""
     try:

@@ -18,7 +18,8 @@ CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
 
 class Breaker:
-    def __init__(self) -> None:
+    def __init__(self, half_open: bool = True) -> None:
+        self.half_open = half_open  # False: a cooled upstream comes back with its full share (a mutant)
         self.state = CLOSED
         self.open_until = 0.0
         self.probing = False
@@ -31,7 +32,7 @@ class Breaker:
         if not policy.enabled:
             return True
         if self.state == OPEN and now >= self.open_until:
-            self.state = HALF_OPEN
+            self.state = HALF_OPEN if self.half_open else CLOSED
             self.probing = False
         if self.state == HALF_OPEN:
             return not self.probing

@@ -75,8 +75,9 @@ class Dispatcher:
                         break  # our own failures opened it: stop knocking, fall back
                     attempts += 1
                     if hooks.duplicates:
-                        self._spawn(client.discard(payload, stream, headers, intent.timeout_s))
-                    reply = await client.send(payload, stream, headers, intent.timeout_s, include_usage)
+                        self._spawn(client.discard(payload, stream, headers, hooks.timeout(intent.timeout_s)))
+                    reply = await client.send(payload, stream, headers, hooks.timeout(intent.timeout_s),
+                                              include_usage)
                     if not isinstance(reply, UpstreamError):
                         router.served(session, cand.upstream)
                         if isinstance(reply, StreamReply):  # judged when it ends: see stream_ended
@@ -108,20 +109,21 @@ class Dispatcher:
                 if probe and breaker.probing and not handed_over:
                     breaker.release()
         if last is None:
-            error = hooks.client_error(router.unavailable_error(time.monotonic()))
+            error = hooks.own_error(router.unavailable_error(time.monotonic()))
             return Outcome(None, error, None, None, attempts, False)
         return self._failed(*last, attempts)
 
     def _failed(self, err: UpstreamError, cand: Candidate, attempts: int) -> Outcome:
-        error = self.hooks.client_error(client_error_for(err, cand.upstream))
+        error = self.hooks.relayed_error(client_error_for(err, cand.upstream))
         return Outcome(None, error, cand.upstream, cand.model, attempts, cand.role != "primary")
 
     def _messages_for(self, body: dict[str, Any], cand: Candidate, session: str | None) -> dict[str, Any]:
         """The body to send to `cand`: the client's, unless a mutant (or allowed truncation) rewrites history."""
+        provider = self.router.endpoints[cand.upstream].provider
+        body = self.hooks.for_provider(body, provider)
         messages = body.get("messages") or []
         rewritten = self.hooks.history(messages, self.router.switched(session, cand.upstream))
         if cand.truncate_to is not None:
-            provider = self.router.endpoints[cand.upstream].provider
             rewritten = truncate_to_fit({**body, "messages": rewritten}, cand.truncate_to, provider)
         return body if rewritten is messages else {**body, "messages": rewritten}
 

@@ -13,11 +13,31 @@ gets it wrong, so that each bug is caught by the checks that judge that property
   with `[DONE]`, as if complete;
 - `retry_storm`: retries go out at once, ignoring retry-after and backoff, and three times as many;
 - `duplicate_requests`: every upstream attempt is sent twice; the copy's answer is thrown away.
+
+Bugs real gateways shipped, each modelled on a public report:
+
+- `retry_after_dropped`: an upstream 429 reaches the client without `retry-after` (LiteLLM #21553: only
+  `llm_provider-retry-after` is returned, so OpenAI SDKs never wait as told);
+- `cooling_429_without_retry_after`: the gateway's own answer while every upstream cools down carries no
+  `retry-after` (LiteLLM #27823, RouterRateLimitError);
+- `no_attempt_timeout`: an attempt is never timed out, so an upstream that accepts and stays silent holds every
+  request (LiteLLM #38358: request_timeout never fires on a silent upstream; Bifrost hung 130 s on one);
+- `empty_tool_turn`: an assistant turn that holds only tool calls goes to Anthropic as empty content, its
+  `tool_use` blocks and the request's `tools` dropped, so Anthropic answers 400 (the "all messages must have
+  non-empty content" family: LiteLLM PR #2549, LlamaIndex PR #17278);
+- `stream_break_as_clean_end`: a stream the upstream broke ends with `finish_reason: "stop"` and `[DONE]`, as if
+  complete (LiteLLM #40260; Portkey 1.15.2 ends Anthropic stream errors the same way);
+- `readmit_without_probe`: when a cooldown ends the upstream gets its full share back at once, with no half-open
+  probe (LiteLLM 1.106.2's router, measured by gatedrill's gateway matrix);
+- `drop_system_prompt`: system messages are not hoisted into Anthropic's `system` and are lost;
+- `fallback_ignored`: the declared fallbacks are never tried (a fallback chain that never fires).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import orjson
 
 from ..intent import CooldownPolicy, Target
 from .errors import ClientError
@@ -70,6 +90,55 @@ class Hooks:
 
     def stream_tail(self) -> StreamTail:
         return LoseStreamTail() if self.mutant == "lose_stream_tail" else StreamTail()
+
+    def relayed_error(self, err: ClientError) -> ClientError:
+        """An upstream's error as the client gets it (after `client_error`)."""
+        err = self.client_error(err)
+        if self.mutant == "retry_after_dropped" and err.status == 429:
+            return ClientError(err.status, err.message, err.type, err.code, err.param, {})
+        return err
+
+    def own_error(self, err: ClientError) -> ClientError:
+        """The gateway's own refusal (nothing could be tried) as the client gets it."""
+        err = self.client_error(err)
+        if self.mutant == "cooling_429_without_retry_after":
+            return ClientError(err.status, err.message, err.type, err.code, err.param, {})
+        return err
+
+    def timeout(self, timeout_s: float) -> float:
+        """The per-attempt timeout; the mutant waits as long as any client would (a silent upstream holds it)."""
+        return 3600.0 if self.mutant == "no_attempt_timeout" else timeout_s
+
+    def for_provider(self, body: dict[str, Any], provider: str) -> dict[str, Any]:
+        """The client body as prepared for an upstream of `provider` (before its dialect's translation)."""
+        if provider != "anthropic" or self.mutant not in ("empty_tool_turn", "drop_system_prompt"):
+            return body
+        messages = body.get("messages") or []
+        if self.mutant == "drop_system_prompt":
+            return {**body, "messages": [m for m in messages if m.get("role") not in ("system", "developer")]}
+        if not any(m.get("tool_calls") for m in messages):
+            return body
+        flat = [{"role": "assistant", "content": ""} if m.get("role") == "assistant" and m.get("tool_calls") else m
+                for m in messages]
+        return {k: v for k, v in body.items() if k not in ("tools", "tool_choice")} | {"messages": flat}
+
+    @property
+    def half_open(self) -> bool:
+        """Does a cooled upstream come back through one probe (else with its full share at once)?"""
+        return self.mutant != "readmit_without_probe"
+
+    @property
+    def uses_fallbacks(self) -> bool:
+        return self.mutant != "fallback_ignored"
+
+    def broken_stream_end(self, err: ClientError, model: str) -> bytes:
+        """How a stream the upstream broke ends for the client: an error event (no [DONE]); the mutant ends it
+        clean."""
+        if self.mutant != "stream_break_as_clean_end":
+            return err.event()
+        chunk = {"id": "chatcmpl-gatedrill-ref", "object": "chat.completion.chunk", "created": 0, "model": model,
+                 "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]}
+        return b"data: " + orjson.dumps(chunk) + b"\n\ndata: [DONE]\n\n"
 
 
 class StreamTail:

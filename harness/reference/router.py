@@ -43,7 +43,7 @@ class Router:
         self.hooks = hooks
         self.intent = config.intent
         self.cooldown: CooldownPolicy = hooks.cooldown(config.intent.cooldown)  # as the mutant sees it
-        self.breakers = {name: Breaker() for name in self.endpoints}
+        self.breakers = {name: Breaker(hooks.half_open) for name in self.endpoints}
         self._seed = config.seed
         self._rng = random.Random(config.seed)
         self._sticky: OrderedDict[str, tuple[str, str]] = OrderedDict()
@@ -89,7 +89,7 @@ class Router:
         chain: list[Candidate] = []
         if primary is not None:
             chain.append(Candidate(primary.upstream, primary.model, "primary"))
-        for name in intent.fallbacks:
+        for name in intent.fallbacks if self.hooks.uses_fallbacks else ():
             chain.append(Candidate(name, self.model_for(name, primary.model if primary else None), "fallback"))
         sizes: dict[str, int] = {}
         fitted = [self._fit(c, body, sizes) for c in chain]

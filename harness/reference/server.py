@@ -160,7 +160,8 @@ async def _relay_stream(request: web.Request, gw: Gateway, outcome: Outcome, rep
         err = reply.error
         if err is not None:
             assert outcome.upstream is not None
-            await resp.write(gw.hooks.client_error(client_error_for(err, outcome.upstream)).event())
+            await resp.write(gw.hooks.broken_stream_end(gw.hooks.relayed_error(client_error_for(err, outcome.upstream)),
+                                                        outcome.model or ""))
         await resp.write_eof()
     except ConnectionError:
         pass  # the client went away; the upstream response is closed below

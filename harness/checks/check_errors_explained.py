@@ -1,0 +1,115 @@
+"""errors_explained: every client failure has a cause the drill put there; the rest are the gateway's own defects.
+
+A failed client request (an error status, a transport error, or a stream that did not finish cleanly) is explained
+by, in this order:
+- `injected`: one of its upstream attempts met an injected fault (the journal names the fault);
+- `rate_limited`: an upstream's own configured limiter answered 429;
+- `context_overflow`: an upstream said the prompt does not fit its window (the context_window check judges whether
+  the gateway should have sent it elsewhere);
+- `cooling`: the gateway answered by itself, asking no upstream, while an upstream was faulted or within its
+  declared cooldown (plus `grace_s`) after the fault cleared;
+- `run_ended`: the run stopped before the response completed.
+Everything else fails the check, grouped by cause: an upstream rejected what the gateway sent (a translation bug,
+such as an assistant tool-call turn turned into empty content), every attempt succeeded yet the client got an error
+or a stream without its finish, or the gateway failed a request without asking any upstream outside any fault.
+Other checks count failures against budgets; this one asks why each happened, so a defect cannot hide in a drill
+whose checks look elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import Field
+
+from ..record import RunRecord
+from .fault_windows import FaultWindow, fault_windows
+from .registry import CheckParams, check
+from .served import Attempt, attempt_ok, capped, load_attempts, load_clients
+from .verdict import Status, Verdict, inconclusive
+
+NAME = "errors_explained"
+_CONTEXT = re.compile(r"context.length|maximum context|prompt is too long|too long for|exceeds the context", re.I)
+
+
+class Params(CheckParams):
+    max_unexplained: int = Field(default=0, ge=0, description="client failures with no drill-made cause tolerated")
+    grace_s: float = Field(default=2.0, ge=0, description="after a fault and the declared cooldown, how long a "
+                                                          "gateway's own refusal still counts as explained")
+
+
+def failed(client: dict[str, Any]) -> bool:
+    status = client.get("status") or 0
+    return bool(client.get("error_class")) or not 200 <= status < 300
+
+
+def explain(client: dict[str, Any], attempts: list[Attempt], windows: list[FaultWindow],
+            after_s: float) -> tuple[str, str]:
+    """(cause, detail): a cause from the module docstring's list, or `unexplained:...` with what was seen."""
+    if client.get("error_class") == "aborted":
+        return "run_ended", "the run stopped before the response completed"
+    injected = [a for a in attempts if a.get("fault")]
+    if injected:
+        a = injected[0]
+        return "injected", f"{a.get('fault')} on {a.get('upstream') or a.get('fake')}"
+    if any(a.get("status") == 429 for a in attempts):
+        return "rate_limited", "an upstream's own rate limiter answered 429"
+    if any(a.get("status") == 400 and _CONTEXT.search(a.get("error") or "") for a in attempts):
+        return "context_overflow", "an upstream said the prompt does not fit its window"
+    sent = float(client.get("sent_s") or client.get("intended_s") or 0.0)
+    if not attempts:
+        if any(w.start <= sent < w.end + after_s for w in windows):
+            return "cooling", "the gateway answered by itself while an upstream was faulted or cooling down"
+        return "unexplained:no_attempt", "the gateway failed the request without asking any upstream"
+    rejected = [a for a in attempts if not attempt_ok(a) and a.get("status")]
+    if rejected:
+        a = rejected[-1]
+        return (f"unexplained:upstream_{a.get('status')}",
+                f"{a.get('upstream') or a.get('fake')} rejected what the gateway sent: {(a.get('error') or '')[:160]}")
+    if all(attempt_ok(a) for a in attempts):
+        got = client.get("error_class") or f"http_{client.get('status')}"
+        return f"unexplained:{got}", f"every upstream attempt succeeded, yet the client got {got}"
+    return "unexplained:upstream_broke", "an upstream attempt failed with no injected fault"
+
+
+@check(NAME, Params)
+def errors_explained(record: RunRecord, params: Params) -> Verdict:
+    """Each client failure is explained by an injected fault or a declared intent; unexplained ones Fail."""
+    clients = load_clients(record)
+    if not clients:
+        return inconclusive(NAME, "no client records")
+    by_cid = load_attempts(record)
+    windows = fault_windows(record)
+    cooldown = record.scenario.gateway.routing.cooldown
+    after_s = (cooldown.cooldown_s if cooldown.enabled else 0.0) + params.grace_s
+    t0 = float(record.meta.get("load_start_wall") or 0.0)
+    causes: dict[str, int] = {}
+    groups: dict[str, dict[str, Any]] = {}
+    for c in clients:
+        if not failed(c):
+            continue
+        cause, detail = explain(c, by_cid.get(c["correlation_id"], []), windows, after_s)
+        causes[cause] = causes.get(cause, 0) + 1
+        if cause.startswith("unexplained:"):
+            g = groups.setdefault(cause, {"cause": cause.split(":", 1)[1], "count": 0, "detail": detail,
+                                          "client": c.get("error") or c.get("error_class") or c.get("status"),
+                                          "correlation_ids": [], "first_at_s": None})
+            g["count"] += 1
+            if len(g["correlation_ids"]) < 5:
+                g["correlation_ids"].append(c["correlation_id"])
+            if g["first_at_s"] is None:
+                g["first_at_s"] = round(float(c.get("sent_s") or 0.0) - t0, 3)
+    unexplained = sum(n for k, n in causes.items() if k.startswith("unexplained:"))
+    failures = sum(causes.values())
+    figures = {"failed": failures, "unexplained": unexplained,
+               **{k.split(":", 1)[-1] if not k.startswith("unexplained:") else k: n for k, n in sorted(causes.items())}}
+    thresholds = {"max_unexplained": params.max_unexplained, "grace_s": params.grace_s}
+    evidence = capped(sorted(groups.values(), key=lambda g: -g["count"]))
+    if unexplained > params.max_unexplained:
+        top = ", ".join(f"{g['count']} {g['cause']}" for g in evidence[:3])
+        return Verdict(NAME, Status.FAIL, f"{unexplained} of {len(clients)} client requests failed with no "
+                       f"drill-made cause ({top})", figures, thresholds, len(clients), evidence)
+    summary = (f"all {failures} client failures explained by the drill's faults and intents" if failures
+               else "no client request failed")
+    return Verdict(NAME, Status.PASS, summary, figures, thresholds, len(clients), evidence)
