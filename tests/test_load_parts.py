@@ -299,7 +299,8 @@ def test_progress_renders_as_a_plain_line_and_as_a_rich_panel():
 def test_an_error_body_is_read_as_openai_anthropic_or_other_envelope() -> None:
     from gatedrill.harness.load.reply import error_dialect
 
-    assert error_dialect(b'{"error": {"message": "m", "type": "server_error", "param": null, "code": null}}') == "openai"
+    openai = b'{"error": {"message": "m", "type": "server_error", "param": null, "code": null}}'
+    assert error_dialect(openai) == "openai"
     assert error_dialect(b'{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}') == (
         "anthropic")
     assert error_dialect(b"Internal Server Error") == "other"
