@@ -17,7 +17,7 @@ Provider = Literal["openai", "anthropic"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)  # numbers are numbers, never "500"
 
 
 class ModelSpec(_Model):
