@@ -74,7 +74,8 @@ class StreamError(_AfterChunks):
     """A provider error event after the 200 (Anthropic `event: error`, OpenAI `data: {"error": ...}`)."""
 
     kind: Literal["stream_error"]
-    status: int = Field(default=529, ge=400, le=599, description="selects the error type, e.g. 529 overloaded, 500 api_error")
+    status: int = Field(default=529, ge=400, le=599,
+                        description="selects the error type, e.g. 529 overloaded, 500 api_error")
     message: str | None = None
 
 

@@ -30,6 +30,7 @@ from .intent import UpstreamEndpoint
 from .processes import InfrastructureError, Processes, read_lines
 from .record import RecordWriter
 from .scenario import Scenario, load_scenario
+from .stale_runs import RunnerLock, mark_abandoned
 from .timeline import TimelineRunner
 
 if TYPE_CHECKING:
@@ -102,10 +103,14 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
     out = opts.out or default_out(scenario)
     if (out / "meta.json").exists():
         raise ConfigError(f"{out} already holds a run record; choose another --out or remove it")
+    for stale in mark_abandoned(out.parent):
+        if opts.notice is not None:
+            opts.notice(f"marked {stale} abandoned: its runner died without closing it")
     gw = scenario.gateway
     limits = limitations(scenario)
     writer = RecordWriter(out, scenario, opts.scale, {"kind": gw.kind, "url": gw.url, "mutant": gw.mutant,
                                                        "limitations": [x.model_dump() for x in limits]})
+    lock = RunnerLock(out)
     (out / "logs").mkdir(exist_ok=True)
     _announce(limits, gw.kind, opts)
     outcome = "failed"
@@ -149,6 +154,7 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
     finally:
         writer.write_meta(end_wall=time.time())
         writer.close(outcome)
+        lock.release()
 
 
 def _announce(limits: list[Limitation], kind: str, opts: RunOptions) -> None:

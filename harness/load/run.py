@@ -29,6 +29,7 @@ import orjson
 import gatedrill
 from gatedrill.fakes.errors import GatedrillError
 
+from ..child_reaper import die_with_parent, reaper
 from .histogram import LatencyHistogram
 from .progress import Progress
 from .records import iter_records
@@ -147,6 +148,7 @@ class LoadRun:
         self.records_path = self.out_dir / RECORDS_FILE
         self.summary_path = self.out_dir / SUMMARY_FILE
         self.proc: subprocess.Popen[bytes] | None = None
+        self._forgotten = False  # the reaper no longer watches the worker's group (it was reaped)
         self._fd: int | None = None
         self._buf = b""
         self._log: IO[bytes] | None = None
@@ -176,7 +178,9 @@ class LoadRun:
         self._log = open(self.out_dir / LOG_FILE, "ab")  # noqa: SIM115 - closed in _close()
         try:
             self.proc = subprocess.Popen(argv, pass_fds=(w,), start_new_session=True, stdin=subprocess.DEVNULL,
-                                         stdout=self._log, stderr=self._log, env=env)
+                                         stdout=self._log, stderr=self._log, env=env,
+                                         preexec_fn=die_with_parent())
+            reaper.watch(self.proc.pid)
         except BaseException:
             os.close(r)
             os.close(w)
@@ -306,6 +310,11 @@ class LoadRun:
         return "\n".join(lines[-n:])
 
     def _close(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.poll()
+        if self.proc is not None and self.proc.returncode is not None and not self._forgotten:
+            self._forgotten = True
+            reaper.forget(self.proc.pid)
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

@@ -108,8 +108,11 @@ def main(argv: list[str] | None = None) -> int:
                 driver.abort("parent_gone")
                 return
 
+    def on_signal() -> None:  # SIGTERM also arrives when the parent dies (PR_SET_PDEATHSIG, the reaper)
+        driver.abort("parent_gone" if os.getppid() != parent else "cancelled")
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(sig, driver.abort, "cancelled")
+        gevent.signal_handler(sig, on_signal)
     watchdog = gevent.spawn(watch_parent)
     # A last guard: whatever happens, this process ends a little after its run should have.
     guard = gevent.spawn_later(args.duration + driver.drain_s + 60.0, os._exit, 3)
