@@ -112,6 +112,9 @@ class FakeConfig(_Model):
     tokenizer: Literal["approx", "cl100k"] = "approx"
     api_keys: list[str] | None = Field(default=None, description="accepted keys; None accepts any non-empty key")
     max_body_bytes: int | None = Field(default=None, ge=1, description="defaults to the provider's limit")
+    control_token: str | None = Field(default=None, min_length=8, description=(
+        "when set, the control API (except health) answers only requests with header "
+        "x-gatedrill-control-token: TOKEN; the default (None) relies on the loopback bind"))
     journal: JournalSpec = JournalSpec()
 
     @model_validator(mode="after")

@@ -42,6 +42,7 @@ from .plan import END_CLOSE, END_COMPLETE, END_HANG, END_RESET, ApiError, HttpRe
 from .providers import get_dialect
 from .providers.base import Usage
 from .ratelimit import RateLimiter
+from .redaction import redact_body
 from .tokenizer import count_atoms, get_counter
 
 CONTROL_PREFIX = "/_gatedrill/"
@@ -108,7 +109,7 @@ class Fake:
             live = self._live
             current = live.config.model_dump(mode="json")
             merged = merge_patch(current, patch)
-            for fixed in ("name", "provider", "host", "port", "journal"):
+            for fixed in ("name", "provider", "host", "port", "journal", "control_token"):
                 if merged.get(fixed) != current.get(fixed):
                     raise ConfigError(f"`{fixed}` cannot change at runtime; start another fake instead")
             new = _validate(merged)
@@ -200,7 +201,7 @@ class Fake:
                 body = orjson.loads(req.body)
             except orjson.JSONDecodeError as exc:
                 raise d.invalid_json(str(exc)) from None
-            entry.body = body
+            entry.body = redact_body(body)  # the same object unless it names a credential
         if endpoint not in d.chat_endpoints:
             if isinstance(body, dict) and isinstance(body.get("model"), str):
                 entry.model = body["model"]

@@ -2,7 +2,7 @@
 
 It keeps counts exactly, holds recent entries in memory within a bound (entries and request bytes), and
 appends every finished entry to a JSONL file when a path is set, so nothing is lost however long the run.
-API keys and Authorization values are redacted before an entry is stored.
+Credentials (`redaction`) are redacted before an entry is stored.
 """
 
 from __future__ import annotations
@@ -16,19 +16,7 @@ from typing import IO, Any
 import orjson
 
 from .config import JournalSpec
-
-REDACTED = "[redacted]"
-SECRET_HEADERS = frozenset(
-    {"authorization", "x-api-key", "api-key", "proxy-authorization", "cookie", "x-goog-api-key", "openai-api-key"}
-)
-
-
-def redact_headers(headers: dict[str, str]) -> dict[str, str]:
-    out = dict(headers)
-    for k in SECRET_HEADERS:
-        if k in out:
-            out[k] = REDACTED
-    return out
+from .redaction import REDACTED, redact_headers
 
 
 def reply_dict(reply: Any) -> dict[str, Any] | None:
@@ -43,6 +31,9 @@ def reply_dict(reply: Any) -> dict[str, Any] | None:
         ],
         "digest": reply.digest,
     }
+
+
+__all__ = ["REDACTED", "Entry", "Journal", "reply_dict"]
 
 
 class Entry:

@@ -8,6 +8,7 @@ every process) as soon as it fixes it, and the timeline is anchored there.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -213,7 +214,8 @@ def _start_fakes(procs: Processes, scenario: Scenario,
         data["journal"] = {**data.get("journal", {}), "path": str(writer.journal_path(name).resolve())}
         fakes.append(data)
     path = writer.path / "logs" / "fakes.yaml"
-    path.write_text(yaml.safe_dump({"fakes": fakes}, sort_keys=False))
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:  # it names api_keys
+        f.write(yaml.safe_dump({"fakes": fakes}, sort_keys=False))
     proc = procs.start([sys.executable, "-m", "gatedrill", "fake", "serve", "--config", str(path)], "fakes.log",
                        stdout=subprocess.PIPE)
     try:

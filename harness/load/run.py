@@ -35,6 +35,7 @@ from .progress import Progress
 from .records import iter_records
 from .spec import LoadSpec
 from .summary import Tally
+from .worker import HEADERS_ENV
 
 RECORDS_FILE = "clients.jsonl"  # in out_dir: the run record's client records
 # The worker's own files, in out_dir/logs: what it was given, what it printed, its raw summary.
@@ -171,9 +172,9 @@ class LoadRun:
                 "--duration", repr(self.duration_s), "--seed", str(self.seed), "--out", str(self.records_path),
                 "--summary", str(self.summary_path), "--status-fd", str(w), "--run-id", self.run_id,
                 "--drain", repr(self.drain_s)]
-        for k, v in self.headers.items():
-            argv += ["--header", f"{k}: {v}"]
         env = dict(os.environ)
+        # headers carry the API key: through the environment (readable by this user only), never argv (`ps`)
+        env[HEADERS_ENV] = orjson.dumps(self.headers).decode()
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_PARENT), env.get("PYTHONPATH")) if p)
         self._log = open(self.out_dir / LOG_FILE, "ab")  # noqa: SIM115 - closed in _close()
         try:
