@@ -37,7 +37,7 @@ from .faults import (
     Truncate,
 )
 from .journal import Entry, Journal
-from .metrics import FakeMetrics
+from .metrics import OTHER_MODEL, FakeMetrics
 from .plan import END_CLOSE, END_COMPLETE, END_HANG, END_RESET, ApiError, HttpRequest, Plan
 from .providers import get_dialect
 from .providers.base import Usage
@@ -53,7 +53,7 @@ class _Live:
     """Everything a request reads from the configuration, built in full before it is swapped in, so a request
     sees either the old state or the new one, never half of each, and a failing change leaves no trace."""
 
-    __slots__ = ("config", "count", "dialect", "fault_plan", "no_latency", "timing_rng")
+    __slots__ = ("config", "count", "dialect", "fault_plan", "model_ids", "no_latency", "timing_rng")
 
     def __init__(self, config: FakeConfig, fault_plan: FaultPlan | None = None,
                  timing_rng: random.Random | None = None) -> None:
@@ -64,6 +64,12 @@ class _Live:
         self.timing_rng = timing_rng if timing_rng is not None else random.Random(config.seed)
         lat = config.latency
         self.no_latency = lat.ttft_ms.is_zero and lat.itl_ms.is_zero
+        self.model_ids = frozenset(m.id for m in config.models)
+
+    def model_label(self, model: str | None) -> str:
+        """A metrics label for a requested model: configured ids as they are, anything a client made up `other`
+        (one series, however many names clients invent)."""
+        return model if model in self.model_ids else (OTHER_MODEL if model else "")
 
 
 class Fake:
@@ -171,8 +177,8 @@ class Fake:
 
         def on_finish(outcome: str, _e: Entry = entry) -> None:
             journal.finish(_e, outcome)
-            metrics.count(_e.endpoint or "unknown", _e.model or "", _e.status or 0, _e.fault, _e.tokens_in,
-                          _e.tokens_out)
+            metrics.count(_e.endpoint or "unknown", live.model_label(_e.model), _e.status or 0, _e.fault,
+                          _e.tokens_in, _e.tokens_out)
 
         plan.on_finish = on_finish
         return plan
