@@ -115,7 +115,7 @@ class Fake:
             live = self._live
             current = live.config.model_dump(mode="json")
             merged = merge_patch(current, patch)
-            for fixed in ("name", "provider", "host", "port", "journal", "control_token"):
+            for fixed in ("name", "provider", "host", "port", "journal", "control_token", "http"):
                 if merged.get(fixed) != current.get(fixed):
                     raise ConfigError(f"`{fixed}` cannot change at runtime; start another fake instead")
             new = _validate(merged)
