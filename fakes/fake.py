@@ -299,9 +299,7 @@ class Fake:
                 filters[key] = int(q.pop(key))
         if q:
             raise ConfigError(f"unknown journal filter(s): {', '.join(sorted(q))}")
-        items = self.journal.records(since=since, limit=limit, **filters)
-        # A full page resumes after its last entry; a short one has seen everything up to now.
-        next_cursor = items[-1]["seq"] + 1 if len(items) == limit else max(since, self.journal.next_seq)
+        items, next_cursor = self.journal.page(since, max(1, limit), **filters)
         return {"entries": items, "next_cursor": next_cursor, **self.journal.stats()}
 
 

@@ -140,7 +140,8 @@ class Journal:
         self._next_seq = 0
         self.finished = 0
         self.evicted = 0
-        self._open = 0
+        self._open = 0  # requests in flight, also those that arrived before a `clear`
+        self._epoch_start = 0  # the first seq after the last `clear`: older entries no longer count
         self._buf: list[bytes] = []
         self._buf_size = 0
         self._file: IO[bytes] | None = None
@@ -178,7 +179,8 @@ class Journal:
         line = orjson.dumps(e.to_dict(), default=str)
         with self._lock:
             self._open -= 1
-            self.finished += 1
+            if e.seq >= self._epoch_start:
+                self.finished += 1
             if e.seq in self._records:
                 self._records[e.seq] = line
                 self._bytes += len(line)
@@ -220,6 +222,25 @@ class Journal:
                     break
         return out
 
+    def page(self, since: int, limit: int, **filters: Any) -> tuple[list[dict[str, Any]], int]:
+        """A cursor reader's page: finished entries from `since` on that match `filters`, and the cursor to resume
+        at. The page stops before the first entry still in flight, and the cursor points at it, so a reader sees
+        every entry once, finished, with its outcome (a request still open holds the cursor until it ends)."""
+        with self._lock:
+            snapshot = [(k, v) for k, v in self._records.items() if k >= since]
+            end = max(since, self._next_seq)
+        active = {k: v for k, v in filters.items() if v is not None}
+        out: list[dict[str, Any]] = []
+        for seq, item in snapshot:
+            if isinstance(item, Entry):  # in flight
+                return out, seq
+            d = orjson.loads(item)
+            if all(d.get(k) == v for k, v in active.items()):
+                out.append(d)
+                if len(out) >= limit:
+                    return out, seq + 1
+        return out, end
+
     def entries(self, since: int = 0, limit: int | None = None, **filters: Any) -> list[Entry]:
         """Like `records`, as `Entry` objects (finished ones rebuilt from their JSON; `reply` is a dict)."""
         return [Entry.from_dict(d) for d in self.records(since, limit, **filters)]
@@ -239,11 +260,14 @@ class Journal:
                 "evicted": self.evicted, "dropped": self.dropped, "open": self._open}
 
     def clear(self) -> None:
+        """Forget every entry and count; requests in flight stay counted as open until they end (then they are
+        written to the file, if any, but not kept or counted as finished)."""
         with self._lock:
             self._flush_locked()
             self._records.clear()
             self._bytes = 0
-            self.total = self.finished = self.evicted = self._open = 0
+            self.total = self.finished = self.evicted = 0
+            self._epoch_start = self._next_seq
 
     def close(self) -> None:
         """Finish entries still open (e.g. hung requests) and flush the file."""
