@@ -25,7 +25,15 @@ class ModelSpec(_Model):
 
     id: str = Field(min_length=1)
     context_window: int = Field(default=128_000, ge=1)
-    max_output_tokens: int = Field(default=16_384, ge=1)
+    max_output_tokens: int = Field(default=16_384, ge=1, description="a larger max_tokens gets the provider's 400")
+    kind: Literal["chat", "embedding"] | None = Field(default=None, description=(
+        "embedding models answer only /v1/embeddings; defaults to embedding when the id contains 'embedding'"))
+
+    @model_validator(mode="after")
+    def _kind(self) -> ModelSpec:
+        if self.kind is None:
+            self.kind = "embedding" if "embedding" in self.id else "chat"
+        return self
     rpm: int | None = Field(default=None, ge=1, description="requests per minute")
     tpm: int | None = Field(default=None, ge=1, description="tokens per minute, counted as prompt + max_tokens")
 

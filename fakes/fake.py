@@ -225,6 +225,10 @@ class Fake:
         model = cfg.model(chat.model)
         if model is None:
             raise d.unknown_model(chat.model)
+        if model.kind == "embedding":
+            raise d.not_chat_model(endpoint, chat.model)
+        if chat.max_tokens is not None and chat.max_tokens > model.max_output_tokens:
+            raise d.max_tokens_too_large(model, chat.max_tokens)
         forced = headers.get(FAULT_HEADER)
         fault_name, fault = live.fault_plan.choose(chat, chat.model, forced)
         if fault is None:
