@@ -176,7 +176,10 @@ class Journal:
         if e.outcome is not None:
             return
         e.outcome = outcome
-        line = orjson.dumps(e.to_dict(), default=str)
+        # An exact-size copy: orjson hands back bytes on an ~8 KiB allocation whatever their length, so a kept
+        # 1 KiB line held 8 KiB; a journal filling up then grew the heap ~8 KiB a request and the fake's timing
+        # degraded as it aged. The copy costs a memcpy of the line.
+        line = bytes(memoryview(orjson.dumps(e.to_dict(), default=str)))
         with self._lock:
             self._open -= 1
             if e.seq >= self._epoch_start:
