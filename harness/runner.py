@@ -24,6 +24,7 @@ import yaml
 
 from gatedrill.fakes.correlation import CORRELATION_HEADER, make_marker
 from gatedrill.fakes.errors import ConfigError, GatedrillError
+from gatedrill.fakes.redaction import redact_body
 
 from .gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
 from .gateways.base import log_hint, start_error
@@ -131,7 +132,8 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
             children = {"the fakes": (fakes_proc, "fakes.log")}
             if gateway.proc is not None:
                 children[f"the {gw.kind} gateway"] = (gateway.proc, gateway.log or "gateway.log")
-            timeline = TimelineRunner(scenario.timeline, fake_urls, gateway.control, writer.timeline_event)
+            timeline = TimelineRunner(scenario.timeline, fake_urls, gateway.control,  # a patch may name api_keys
+                                      lambda event: writer.timeline_event(redact_body(event)))
             try:
                 result = _drive_load(scenario, gateway, out, opts, timeline, writer, children)
             finally:

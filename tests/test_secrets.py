@@ -91,3 +91,24 @@ def test_the_load_worker_gets_its_key_outside_argv_and_writes_none(srv: FakeServ
     for f in tmp_path.rglob("*"):
         if f.is_file():
             assert SECRET not in f.read_text(errors="replace"), f
+
+
+def test_a_run_record_holds_no_key_even_when_the_timeline_patches_one(tmp_path: Path) -> None:
+    import yaml
+
+    from gatedrill.harness.runner import RunOptions, run
+    from gatedrill.scenarios import resolve
+
+    data = yaml.safe_load(resolve("canary-split").read_text())
+    data["timeline"] = [{"at_s": 0.2, "action": "patch", "upstream": "canary", "patch": {"api_keys": [SECRET]}}]
+    scenario = tmp_path / "keyed.yaml"
+    scenario.write_text(yaml.safe_dump(data))
+    out = tmp_path / "run"
+    try:
+        run(str(scenario), RunOptions(out=out, scale=0.05))
+    except Exception:  # noqa: BLE001 - the drill may fail (the canary now refuses the load's key); the record stays
+        pass
+    events = (out / "timeline.jsonl").read_text()
+    assert '"ok": true' in events.replace('"ok":true', '"ok": true'), events
+    leaks = [str(f) for f in out.rglob("*") if f.is_file() and SECRET in f.read_text(errors="replace")]
+    assert not leaks
