@@ -9,11 +9,13 @@ from .errors import ConfigError, GatedrillError
 from .fake import Fake
 from .faults import FaultRule, Trigger
 from .journal import Entry, Journal
+from .redaction import REDACTED, is_credential, redact, redact_body, redact_headers, redact_text
 from .server import FakeServer, serve, serve_forever
 
 __all__ = [
     "CORRELATION_HEADER",
     "FAULT_HEADER",
+    "REDACTED",
     "SESSION_HEADER",
     "TURN_HEADER",
     "ChatRequest",
@@ -35,10 +37,15 @@ __all__ = [
     "anthropic_atoms",
     "digest",
     "intercept",
+    "is_credential",
     "load_fakes_file",
     "make_marker",
     "openai_atoms",
     "parse_marker",
+    "redact",
+    "redact_body",
+    "redact_headers",
+    "redact_text",
     "serve",
     "serve_forever",
 ]

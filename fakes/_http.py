@@ -4,22 +4,31 @@ It follows uvicorn's httptools layer: one protocol object per connection, keep-a
 chunked request bodies, pipelining (answered in order), `Connection: close`, `Expect: 100-continue`, and a
 400 on bytes that are not HTTP. Writes that are due at the same moment go out in one write; later ones are
 scheduled against absolute deadlines so paced streams do not drift. TCP_NODELAY is set on every connection.
+
+Limits (`HttpLimits`, production servers' defaults): header bytes and count (431), a head that does not arrive
+or a body that stalls (408), idle keep-alive connections (closed). An error answer that ends the connection is
+followed by a lingering close (FIN, then unread bytes drained) so the client reads it instead of a reset.
+`Upgrade` (h2c) is ignored, as RFC 9110 allows: the request is answered over HTTP/1.1 and the connection stays
+usable. A request with a large body is handled on a helper thread so it does not stall every paced stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import struct
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import Any
 
 import httptools
 
+from .config import HttpLimits
 from .plan import END_CLOSE, END_COMPLETE, END_HANG, END_RESET, HttpRequest, Plan
 
 _LINGER_RST = struct.pack("ii", 1, 0)
@@ -28,9 +37,27 @@ for _s in list(HTTPStatus):
     _STATUS[_s.value] = f"HTTP/1.1 {_s.value} {_s.phrase}\r\n".encode()
 _STATUS[529] = b"HTTP/1.1 529 Site is overloaded\r\n"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_BAD_BODY = b"malformed HTTP request\n"
-_BAD_REQUEST = (b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
-                b"connection: close\r\n\r\n%s" % (len(_BAD_BODY), _BAD_BODY))
+
+
+def _closing_error(status: int, text: bytes) -> bytes:
+    return (b"%scontent-type: text/plain\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
+            % (f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode(), len(text), text))
+
+
+_CLOSING_ERRORS = {
+    400: _closing_error(400, b"malformed HTTP request\n"),
+    408: _closing_error(408, b"request timed out: the head or body did not arrive in time\n"),
+    431: _closing_error(431, b"request header fields too large\n"),
+}
+_IDLE, _HEAD, _BODY = 0, 1, 2  # what a connection is waiting for from its client
+_offload: list[ThreadPoolExecutor] = []
+
+
+def _offload_pool() -> ThreadPoolExecutor:
+    """One helper thread per process: large requests take turns, so they cannot pile up memory or threads."""
+    if not _offload:
+        _offload.append(ThreadPoolExecutor(1, thread_name_prefix="gatedrill-large-request"))
+    return _offload[0]
 
 _date_cache: list[Any] = [0, b""]
 
@@ -60,12 +87,18 @@ class HttpProtocol(asyncio.Protocol):
         "_body_size",
         "_continue_pending",
         "_discard",
+        "_head_bytes",
         "_headers",
         "_limit",
+        "_phase",
+        "_since",
+        "_upgrade_keep_alive",
+        "_upgrade_need",
         "_url",
         "busy",
         "current",
         "handler",
+        "limits",
         "loop",
         "parser",
         "queue",
@@ -75,7 +108,7 @@ class HttpProtocol(asyncio.Protocol):
     )
 
     def __init__(self, handler: Callable[[HttpRequest], Plan], body_limit: int,
-                 registry: set[HttpProtocol]) -> None:
+                 registry: set[HttpProtocol], limits: HttpLimits | None = None) -> None:
         self.handler = handler
         self.loop = asyncio.get_event_loop()
         self.parser = httptools.HttpRequestParser(self)
@@ -86,8 +119,14 @@ class HttpProtocol(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.registry = registry
         self._limit = body_limit
+        self.limits = limits or HttpLimits()
         self._discard = False
-        self._bad = False
+        self._bad = 0  # the status of a closing error owed once the answers in progress are sent
+        self._phase = _IDLE
+        self._since = time.monotonic()
+        self._head_bytes = 0
+        self._upgrade_need = 0  # body bytes of an Upgrade request still to read (llhttp leaves them to us)
+        self._upgrade_keep_alive = True
         self._continue_pending = False
         self._url = b""
         self._headers: dict[str, str] = {}
@@ -122,23 +161,77 @@ class HttpProtocol(asyncio.Protocol):
         self.transport = None
 
     def data_received(self, data: bytes) -> None:
+        while data and not self._discard:
+            if self._upgrade_need:
+                take = data[: self._upgrade_need]
+                data = data[len(take):]
+                self._body.append(take)
+                self._body_size += len(take)
+                self._upgrade_need -= len(take)
+                self._since = time.monotonic()
+                if self._upgrade_need:
+                    return
+                self._phase = _IDLE
+                self._dispatch(self._upgrade_keep_alive)
+                continue
+            try:
+                self.parser.feed_data(data)
+                return
+            except httptools.HttpParserUpgrade as exc:  # ignore the upgrade; go on with what follows the head
+                offset = exc.args[0] if exc.args and isinstance(exc.args[0], int) else len(data)
+                data = data[offset:]
+            except httptools.HttpParserError:
+                self._fatal(400)
+                return
+
+    def _fatal(self, status: int) -> None:
+        """Bytes that are not HTTP (400), a head over the limits (431) or too slow (408): answer and close, as
+        nginx does. Requests parsed before are still answered first."""
         if self._discard:
             return
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._fatal()
-        except httptools.HttpParserError:
-            self._fatal()
-
-    def _fatal(self) -> None:
-        """Bytes that are not HTTP: answer 400 and close, as nginx does."""
         self._discard = True
-        self._bad = True
+        self._bad = status
         if self.transport is not None and not self.busy:
-            self.transport.write(_BAD_REQUEST)
-            self.transport.close()
-        # busy: requests parsed before the bad bytes are still answered; `_next` sends the 400 after them
+            self._send_closing_error()
+        # busy: `_next` sends it after the answers in progress
+
+    def _send_closing_error(self) -> None:
+        if self.transport is not None:
+            self.transport.write(_CLOSING_ERRORS[self._bad])
+            self._bad = 0
+            self.linger_close()
+
+    def linger_close(self) -> None:
+        """Close after what was written, without a reset: send FIN, drop whatever the client still sends, and
+        close when it closes or after `linger_s`. Closing with unread bytes would make the kernel send RST,
+        and the client would see a reset instead of the answer."""
+        t = self.transport
+        if t is None:
+            return
+        self._discard = True
+        if self.limits.linger_s <= 0 or not t.can_write_eof():
+            t.close()
+            return
+        with contextlib.suppress(OSError, RuntimeError):
+            t.write_eof()
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.loop.call_later(self.limits.linger_s, t.close)
+
+    def eof_received(self) -> bool:
+        return False  # the client finished sending: close our side too (answers already queued still go out)
+
+    def check_timeouts(self, now: float) -> None:
+        """Called about once a second: close a connection whose client is too slow or idle too long."""
+        if self.transport is None or self._discard or self.busy or self.queue:
+            return
+        age = now - self._since
+        lim = self.limits
+        if self._phase == _IDLE:
+            if age > lim.keepalive_timeout_s:
+                self.transport.close()
+        elif age > (lim.header_timeout_s if self._phase == _HEAD else lim.body_timeout_s):
+            self._fatal(408)
 
     # -- parser callbacks -------------------------------------------------------------------------------
 
@@ -147,18 +240,32 @@ class HttpProtocol(asyncio.Protocol):
         self._headers = {}
         self._body = []
         self._body_size = 0
+        self._head_bytes = 0
         self._arrival = (time.monotonic(), time.time())
+        self._phase = _HEAD
+        self._since = self._arrival[0]
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._head_bytes += len(url)
+        if self._head_bytes > self.limits.max_header_bytes:
+            self._fatal(431)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value) + 4
+        if self._head_bytes > self.limits.max_header_bytes or len(self._headers) >= self.limits.max_headers:
+            self._fatal(431)
+            return
         key = name.decode("latin-1").lower()
         val = value.decode("latin-1")
         prev = self._headers.get(key)
         self._headers[key] = val if prev is None else prev + ", " + val
 
     def on_headers_complete(self) -> None:
+        if self._discard:
+            return
+        self._phase = _BODY
+        self._since = time.monotonic()
         cl = self._headers.get("content-length")
         if cl is not None and cl.isdigit() and int(cl) > self._limit:
             self._body_size = int(cl)
@@ -171,6 +278,7 @@ class HttpProtocol(asyncio.Protocol):
                 self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
+        self._since = time.monotonic()
         self._body_size += len(body)
         if self._body_size > self._limit:
             self._refuse()
@@ -181,15 +289,27 @@ class HttpProtocol(asyncio.Protocol):
         if self._discard:
             return
         self._continue_pending = False  # the body came anyway: no 100 is owed
-        self._dispatch(self.parser.should_keep_alive())
+        keep_alive = self.parser.should_keep_alive()
+        if self.parser.should_upgrade():  # llhttp stops at the head; a declared body is ours to read
+            cl = self._headers.get("content-length", "0")
+            if "chunked" in self._headers.get("transfer-encoding", "").lower() or not cl.isdigit():
+                self._fatal(400)
+                return
+            if int(cl) > 0:
+                self._upgrade_need = int(cl)
+                self._upgrade_keep_alive = keep_alive
+                return
+        self._phase = _IDLE
+        self._since = time.monotonic()
+        self._dispatch(keep_alive)
 
     def _refuse(self) -> None:
-        """A body over the limit: answer now (the fake renders 413), stop reading, close after."""
+        """A body over the limit: answer now (the fake renders 413), stop reading, close after (lingering)."""
         if self._discard:
             return
         self._body = []
+        self._discard = True  # before the dispatch, which may finish the answer (and close) at once
         self._dispatch(False)
-        self._discard = True
 
     def _dispatch(self, keep_alive: bool) -> None:
         raw = self._url
@@ -213,20 +333,52 @@ class HttpProtocol(asyncio.Protocol):
             req, keep_alive = self.queue.popleft()
             base = time.monotonic() if arrival is None else arrival
             arrival = None
-            plan = self.handler(req)
             self.busy = True
-            run = _Run(self, plan, keep_alive, base)
-            self.current = run
-            if not run.start():
+            if len(req.body) >= self.limits.offload_body_bytes:
+                fut = self.loop.run_in_executor(_offload_pool(), self.handler, req)
+                fut.add_done_callback(functools.partial(self._planned, keep_alive=keep_alive, base=base))
+                return  # `_planned` runs the plan and resumes the queue
+            if not self._run(self.handler(req), keep_alive, base):
                 return  # waiting on a timer; `_done` resumes the queue
         self.busy = False
+        self._since = time.monotonic()
         if self.transport is not None:
             if self._bad:  # garbage arrived behind the requests just answered
-                self.transport.write(_BAD_REQUEST)
-                self.transport.close()
+                self._send_closing_error()
             elif self._continue_pending:
                 self._continue_pending = False
                 self.transport.write(_CONTINUE)
+
+
+    def _run(self, plan: Plan, keep_alive: bool, base: float) -> bool:
+        run = _Run(self, plan, keep_alive, base)
+        self.current = run
+        return run.start()
+
+    def _planned(self, fut: asyncio.Future[Plan], keep_alive: bool, base: float) -> None:
+        """A large request's plan, back from the helper thread."""
+        plan = fut.result()
+        if self.transport is None:
+            if plan.on_finish is not None:
+                plan.on_finish("client_closed")
+            return
+        if self._run(plan, keep_alive, base):
+            self._next()
+
+
+def sweep(registry: set[HttpProtocol], period_s: float, while_: Callable[[], bool]) -> None:
+    """Check every connection's timeouts every `period_s`, for as long as `while_()` holds (the server serves)."""
+    loop = asyncio.get_running_loop()
+
+    def tick() -> None:
+        if not while_():
+            return
+        now = time.monotonic()
+        for conn in list(registry):
+            conn.check_timeouts(now)
+        loop.call_later(period_s, tick)
+
+    loop.call_later(period_s, tick)
 
 
 class _Run:
@@ -375,7 +527,10 @@ class _Run:
         conn.current = None
         if not self.keep_alive:
             if conn.transport is not None:
-                conn.transport.close()
+                if conn._discard:  # a refused body may still be arriving: drain it, or the client gets a reset
+                    conn.linger_close()
+                else:
+                    conn.transport.close()
             conn.busy = False
             return False
         return True
@@ -402,4 +557,4 @@ class _Run:
             conn.transport.close()
 
 
-__all__ = ["END_CLOSE", "HttpProtocol"]
+__all__ = ["END_CLOSE", "HttpProtocol", "sweep"]

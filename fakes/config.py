@@ -17,7 +17,7 @@ Provider = Literal["openai", "anthropic"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)  # numbers are numbers, never "500"
 
 
 class ModelSpec(_Model):
@@ -25,7 +25,15 @@ class ModelSpec(_Model):
 
     id: str = Field(min_length=1)
     context_window: int = Field(default=128_000, ge=1)
-    max_output_tokens: int = Field(default=16_384, ge=1)
+    max_output_tokens: int = Field(default=16_384, ge=1, description="a larger max_tokens gets the provider's 400")
+    kind: Literal["chat", "embedding"] | None = Field(default=None, description=(
+        "embedding models answer only /v1/embeddings; defaults to embedding when the id contains 'embedding'"))
+
+    @model_validator(mode="after")
+    def _kind(self) -> ModelSpec:
+        if self.kind is None:
+            self.kind = "embedding" if "embedding" in self.id else "chat"
+        return self
     rpm: int | None = Field(default=None, ge=1, description="requests per minute")
     tpm: int | None = Field(default=None, ge=1, description="tokens per minute, counted as prompt + max_tokens")
 
@@ -82,6 +90,26 @@ class JournalSpec(_Model):
     path: str | None = Field(default=None, description="append every entry to this JSONL file")
 
 
+class HttpLimits(_Model):
+    """Limits of the fake's HTTP server, at the values production servers use (nginx, h11/uvicorn, Node), so a
+    gateway's slow or oversized client traffic meets what a real provider edge would do."""
+
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024, description=(
+        "request line plus headers; over it: 431 and close (nginx: 4 x 8k buffers; h11 and Node: 16k)"))
+    max_headers: int = Field(default=100, ge=8, description="header fields per request; over it: 431 (Apache: 100)")
+    header_timeout_s: float = Field(default=60, gt=0, le=3600, description=(
+        "a request's head must arrive within this; else 408 and close (nginx client_header_timeout)"))
+    body_timeout_s: float = Field(default=60, gt=0, le=3600, description=(
+        "longest pause between two reads of a body; else 408 and close (nginx client_body_timeout)"))
+    keepalive_timeout_s: float = Field(default=75, gt=0, le=3600, description=(
+        "an idle keep-alive connection is closed after this (nginx keepalive_timeout)"))
+    linger_s: float = Field(default=5, ge=0, le=60, description=(
+        "after an error answer that closes the connection, unread request bytes are drained this long so the "
+        "client reads the answer instead of a reset (nginx lingering_timeout)"))
+    offload_body_bytes: int = Field(default=1 << 20, ge=1, description=(
+        "requests with a larger body are parsed and tokenized off the event loop, so streams stay on time"))
+
+
 _DEFAULT_MODELS: dict[str, list[dict[str, Any]]] = {
     "openai": [
         {"id": "gpt-4o-mini", "context_window": 128_000, "max_output_tokens": 16_384},
@@ -112,7 +140,11 @@ class FakeConfig(_Model):
     tokenizer: Literal["approx", "cl100k"] = "approx"
     api_keys: list[str] | None = Field(default=None, description="accepted keys; None accepts any non-empty key")
     max_body_bytes: int | None = Field(default=None, ge=1, description="defaults to the provider's limit")
+    control_token: str | None = Field(default=None, min_length=8, description=(
+        "when set, the control API (except health) answers only requests with header "
+        "x-gatedrill-control-token: TOKEN; the default (None) relies on the loopback bind"))
     journal: JournalSpec = JournalSpec()
+    http: HttpLimits = HttpLimits()
 
     @model_validator(mode="after")
     def _defaults(self) -> FakeConfig:

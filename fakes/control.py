@@ -4,10 +4,13 @@ GET  health | config | faults | journal?cursor=&limit=&model=&status=... | metri
 PATCH config (JSON merge patch)   PUT faults (replace)   POST faults (add one)   DELETE faults
 POST reset
 A change is validated first; a bad one gets 422 with the reason and changes nothing.
+Credentials never leave it (configured `api_keys` read as "[redacted]"). With `control_token` set, every endpoint
+but health wants the header `x-gatedrill-control-token`; without one, the loopback bind is the only guard.
 """
 
 from __future__ import annotations
 
+import hmac
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -15,6 +18,9 @@ import orjson
 from .errors import ConfigError
 from .metrics import render_metrics
 from .plan import HttpRequest, Plan
+from .redaction import redact_body
+
+CONTROL_TOKEN_HEADER = "x-gatedrill-control-token"
 
 if TYPE_CHECKING:
     from .fake import Fake
@@ -29,6 +35,18 @@ def _error(status: int, message: str) -> Plan:
     return _json(status, {"error": {"message": message}})
 
 
+def _shown(config: Any) -> Any:
+    return redact_body(config.model_dump(mode="json"))
+
+
+def _authorised(fake: Fake, req: HttpRequest) -> bool:
+    token = fake.config.control_token
+    if token is None:
+        return True
+    given = req.headers.get(CONTROL_TOKEN_HEADER, "")
+    return hmac.compare_digest(given.encode("latin-1"), token.encode("latin-1", "replace"))
+
+
 def handle_control(fake: Fake, req: HttpRequest) -> Plan:
     what = req.path[len("/_gatedrill/"):].strip("/")
     m = req.method
@@ -36,11 +54,14 @@ def handle_control(fake: Fake, req: HttpRequest) -> Plan:
         if what == "health" and m == "GET":
             return _json(200, {"status": "ok", "name": fake.config.name, "provider": fake.config.provider,
                                "journal": fake.journal.stats()})
+        if not _authorised(fake, req):
+            return _error(401, f"the control API wants the header {CONTROL_TOKEN_HEADER} with this fake's "
+                               "control token")
         if what == "config":
             if m == "GET":
-                return _json(200, fake.config.model_dump(mode="json"))
+                return _json(200, _shown(fake.config))
             if m == "PATCH":
-                return _json(200, fake.patch(_body(req)).model_dump(mode="json"))
+                return _json(200, _shown(fake.patch(_body(req))))
         if what == "faults":
             if m == "GET":
                 return _json(200, [r.model_dump(mode="json") for r in fake.config.faults])

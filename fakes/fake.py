@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -37,15 +37,39 @@ from .faults import (
     Truncate,
 )
 from .journal import Entry, Journal
-from .metrics import FakeMetrics
+from .metrics import OTHER_MODEL, FakeMetrics
 from .plan import END_CLOSE, END_COMPLETE, END_HANG, END_RESET, ApiError, HttpRequest, Plan
 from .providers import get_dialect
 from .providers.base import Usage
 from .ratelimit import RateLimiter
+from .redaction import redact_body
 from .tokenizer import count_atoms, get_counter
 
 CONTROL_PREFIX = "/_gatedrill/"
 _BODY_FAULTS = (ResetMidStream, Truncate, Malformed, StreamError)
+
+
+class _Live:
+    """Everything a request reads from the configuration, built in full before it is swapped in, so a request
+    sees either the old state or the new one, never half of each, and a failing change leaves no trace."""
+
+    __slots__ = ("config", "count", "dialect", "fault_plan", "model_ids", "no_latency", "timing_rng")
+
+    def __init__(self, config: FakeConfig, fault_plan: FaultPlan | None = None,
+                 timing_rng: random.Random | None = None) -> None:
+        self.config = config
+        self.dialect = get_dialect(config.provider)
+        self.count = get_counter(config.tokenizer)  # raises ConfigError (e.g. tiktoken missing) before any swap
+        self.fault_plan = fault_plan if fault_plan is not None else FaultPlan(config.faults, config.seed)
+        self.timing_rng = timing_rng if timing_rng is not None else random.Random(config.seed)
+        lat = config.latency
+        self.no_latency = lat.ttft_ms.is_zero and lat.itl_ms.is_zero
+        self.model_ids = frozenset(m.id for m in config.models)
+
+    def model_label(self, model: str | None) -> str:
+        """A metrics label for a requested model: configured ids as they are, anything a client made up `other`
+        (one series, however many names clients invent)."""
+        return model if model in self.model_ids else (OTHER_MODEL if model else "")
 
 
 class Fake:
@@ -62,45 +86,52 @@ class Fake:
         self.limiter = RateLimiter()
         self.started_mono = time.monotonic()
         self.started_wall = time.time()
-        self._apply(config)
+        self._live = _Live(config)
 
     # -- configuration -------------------------------------------------------------------------------------
 
-    def _apply(self, config: FakeConfig) -> None:
-        with self._lock:
-            self.config = config
-            self.dialect = get_dialect(config.provider)
-            self.count = get_counter(config.tokenizer)
-            self.fault_plan = FaultPlan(config.faults, config.seed)
-            self._timing_rng = random.Random(config.seed)
-            lat = config.latency
-            self._no_latency = lat.ttft_ms.is_zero and lat.itl_ms.is_zero
+    @property
+    def config(self) -> FakeConfig:
+        return self._live.config
+
+    @property
+    def dialect(self) -> Any:
+        return self._live.dialect
+
+    @property
+    def count(self) -> Callable[[str], int]:
+        return self._live.count
+
+    @property
+    def fault_plan(self) -> FaultPlan:
+        return self._live.fault_plan
 
     def patch(self, patch: dict[str, Any]) -> FakeConfig:
-        """Apply a JSON merge patch to the config; a bad patch raises ConfigError and changes nothing."""
+        """Apply a JSON merge patch to the config. The whole new state (schema, tokenizer, fault rules) is built
+        first and swapped in as one object; a bad patch raises ConfigError and changes nothing."""
         if not isinstance(patch, dict):
             raise ConfigError("a patch is a JSON object (merge patch), e.g. {\"latency\": {\"ttft_ms\": 200}}")
-        current = self.config.model_dump(mode="json")
-        merged = merge_patch(current, patch)
-        for fixed in ("name", "provider", "host", "port", "journal"):
-            if merged.get(fixed) != current.get(fixed):
-                raise ConfigError(f"`{fixed}` cannot change at runtime; start another fake instead")
-        new = _validate(merged)
-        faults_changed = merged.get("faults") != current.get("faults")
-        old_plan = self.fault_plan
-        self._apply(new)
-        if not faults_changed:
-            self.fault_plan = old_plan
-        return new
+        with self._lock:
+            live = self._live
+            current = live.config.model_dump(mode="json")
+            merged = merge_patch(current, patch)
+            for fixed in ("name", "provider", "host", "port", "journal", "control_token", "http"):
+                if merged.get(fixed) != current.get(fixed):
+                    raise ConfigError(f"`{fixed}` cannot change at runtime; start another fake instead")
+            new = _validate(merged)
+            faults_changed = merged.get("faults") != current.get("faults")
+            self._live = _Live(new, None if faults_changed else live.fault_plan, live.timing_rng)
+            return new
 
     def set_faults(self, rules: Sequence[FaultRule | dict[str, Any]]) -> None:
         """Replace every fault rule; their time windows and counters start now."""
         self.patch({"faults": [r.model_dump(mode="json") if isinstance(r, FaultRule) else r for r in rules]})
 
     def add_fault(self, rule: FaultRule | dict[str, Any]) -> None:
-        rules = [r.model_dump(mode="json") for r in self.config.faults]
-        rules.append(rule.model_dump(mode="json") if isinstance(rule, FaultRule) else rule)
-        self.set_faults(rules)
+        with self._lock:
+            rules = [r.model_dump(mode="json") for r in self.config.faults]
+            rules.append(rule.model_dump(mode="json") if isinstance(rule, FaultRule) else rule)
+            self.set_faults(rules)
 
     def clear_faults(self) -> None:
         self.set_faults([])
@@ -111,8 +142,7 @@ class Fake:
             self.journal.clear()
             self.metrics.clear()
             self.limiter.reset()
-            self.fault_plan = FaultPlan(self.config.faults, self.config.seed)
-            self._timing_rng = random.Random(self.config.seed)
+            self._live = _Live(self.config)
 
     def close(self) -> None:
         self.journal.close()
@@ -126,18 +156,19 @@ class Fake:
             return handle_control(self, req)
         entry = self.journal.open(req.method, req.path, req.headers, req.body_size, req.arrival_mono,
                                   req.arrival_wall)
-        rid = self.dialect.new_request_id()
+        live = self._live  # one state for the whole request, even if a patch lands meanwhile
+        rid = live.dialect.new_request_id()
         endpoint: str | None = None
         try:
-            plan = self._decide(req, entry, rid)
+            plan = self._decide(live, req, entry, rid)
         except ApiError as err:
             entry.status = err.status
             entry.error = err.message
-            plan = self.dialect.render_error(entry.endpoint, err, rid)
+            plan = live.dialect.render_error(entry.endpoint, err, rid)
         except Exception as exc:  # a bug of ours: answer like a provider would, never crash the server
             entry.status = 500
             entry.error = f"internal fake error: {type(exc).__name__}: {exc}"
-            plan = self.dialect.render_error(endpoint, ApiError(500, "The server had an error while processing "
+            plan = live.dialect.render_error(endpoint, ApiError(500, "The server had an error while processing "
                                                                 "your request. Sorry about that!"), rid)
         if entry.status is None:
             entry.status = plan.status
@@ -146,15 +177,15 @@ class Fake:
 
         def on_finish(outcome: str, _e: Entry = entry) -> None:
             journal.finish(_e, outcome)
-            metrics.count(_e.endpoint or "unknown", _e.model or "", _e.status or 0, _e.fault, _e.tokens_in,
-                          _e.tokens_out)
+            metrics.count(_e.endpoint or "unknown", live.model_label(_e.model), _e.status or 0, _e.fault,
+                          _e.tokens_in, _e.tokens_out)
 
         plan.on_finish = on_finish
         return plan
 
-    def _decide(self, req: HttpRequest, entry: Entry, rid: str) -> Plan:
-        d = self.dialect
-        cfg = self.config
+    def _decide(self, live: _Live, req: HttpRequest, entry: Entry, rid: str) -> Plan:
+        d = live.dialect
+        cfg = live.config
         endpoint, params = d.route(req.method, req.path)
         entry.endpoint = endpoint
         headers = req.headers
@@ -176,7 +207,7 @@ class Fake:
                 body = orjson.loads(req.body)
             except orjson.JSONDecodeError as exc:
                 raise d.invalid_json(str(exc)) from None
-            entry.body = body
+            entry.body = redact_body(body)  # the same object unless it names a credential
         if endpoint not in d.chat_endpoints:
             if isinstance(body, dict) and isinstance(body.get("model"), str):
                 entry.model = body["model"]
@@ -194,8 +225,12 @@ class Fake:
         model = cfg.model(chat.model)
         if model is None:
             raise d.unknown_model(chat.model)
+        if model.kind == "embedding":
+            raise d.not_chat_model(endpoint, chat.model)
+        if chat.max_tokens is not None and chat.max_tokens > model.max_output_tokens:
+            raise d.max_tokens_too_large(model, chat.max_tokens)
         forced = headers.get(FAULT_HEADER)
-        fault_name, fault = self.fault_plan.choose(chat, chat.model, forced)
+        fault_name, fault = live.fault_plan.choose(chat, chat.model, forced)
         if fault is None:
             scripted = script_fault(cfg, chat)
             if scripted is not None:
@@ -212,7 +247,8 @@ class Fake:
         if isinstance(fault, Hang):
             entry.status = 0
             return Plan(status=0, headers=[], end=END_HANG, hang_s=fault.max_seconds)
-        prompt_tokens = self.count_prompt(chat)
+        count = live.count
+        prompt_tokens = chat.extra_prompt_tokens + count_atoms(chat.atoms, count)
         entry.tokens_in = prompt_tokens
         completion_budget = chat.max_tokens or 0
         if prompt_tokens + completion_budget > model.context_window:
@@ -224,7 +260,7 @@ class Fake:
                 raise d.rate_limit_error(model, decision)
         if isinstance(fault, StreamError) and not chat.stream:
             raise d.fault_error(HttpError(kind="http_error", status=fault.status, message=fault.message), chat.model)
-        reply = compose_reply(cfg, chat, self.count, d.tool_id_prefix)
+        reply = compose_reply(cfg, chat, count, d.tool_id_prefix)
         completion_tokens = 0
         n_pieces = 0
         for ch in reply.choices:
@@ -232,81 +268,22 @@ class Fake:
             if ch.tokens >= 0:
                 completion_tokens += ch.tokens
             elif ch.pieces:
-                completion_tokens += self.count(ch.text)
+                completion_tokens += count(ch.text)
             for call in ch.tool_calls:
-                completion_tokens += self.count(call.name) + self.count(call.arguments)
+                completion_tokens += count(call.name) + count(call.arguments)
                 n_pieces += 1
         entry.tokens_out = completion_tokens
-        offsets, end_offset, injected = self._timing(max(1, n_pieces), extra_delay)
+        offsets, end_offset, injected = _timing(live, max(1, n_pieces), extra_delay)
         entry.latency_injected_ms = injected * 1000.0
         rendered = d.render_reply(endpoint, chat, reply, Usage(prompt_tokens, completion_tokens), offsets,
                                   end_offset, rid)
         rendered.headers.extend(d.ratelimit_headers(model, decision))
         entry.reply = reply
-        return self._shape(endpoint, rendered, fault, rid)
+        return _shape(d, endpoint, rendered, fault, rid)
 
     def count_prompt(self, chat: ChatRequest) -> int:
         """Prompt tokens: OpenAI's recipe (3 per message, 3 to prime the reply) over the neutral atoms."""
         return chat.extra_prompt_tokens + count_atoms(chat.atoms, self.count)
-
-    def _timing(self, pieces: int, extra: float) -> tuple[list[float], float, float]:
-        """Offsets of each content piece and of the end, from the seeded latency model."""
-        if self._no_latency and extra == 0:
-            return [0.0] * pieces, 0.0, 0.0
-        lat = self.config.latency
-        rng = self._timing_rng
-        t = extra + lat.ttft_ms.sample(rng) / 1000.0
-        offsets = [t]
-        itl = lat.itl_ms
-        if itl.is_zero:
-            offsets.extend([t] * (pieces - 1))
-        else:
-            for _ in range(pieces - 1):
-                t += itl.sample(rng) / 1000.0
-                offsets.append(t)
-        return offsets, t, t
-
-    def _shape(self, endpoint: str, r: Any, fault: Fault | None, rid: str) -> Plan:
-        """Turn rendered events into a plan, applying a body/stream fault if one was chosen."""
-        events = r.events
-        end = END_COMPLETE
-        drip = None
-        if isinstance(fault, _BODY_FAULTS):
-            if r.stream:
-                kept, seen = [], 0
-                last_t = 0.0
-                cut = False
-                for ev in events:
-                    if ev[2]:
-                        if seen >= fault.after_chunks:
-                            cut = True
-                            break
-                        seen += 1
-                    kept.append(ev)
-                    last_t = ev[0]
-                if isinstance(fault, ResetMidStream):
-                    end = END_RESET
-                elif isinstance(fault, Malformed):
-                    kept.append((last_t, self.dialect.malformed_event(endpoint), False))
-                elif isinstance(fault, StreamError):
-                    if not cut:  # the reply ran out of content first: fail before the stream's own ending
-                        kept = kept[: 1 + max((i for i, ev in enumerate(kept) if ev[2]), default=0)]
-                    kept.append((last_t, self.dialect.stream_error_event(endpoint, fault, rid, len(kept)), False))
-                events = kept
-            else:
-                t, body, _ = events[0]
-                if isinstance(fault, Malformed):
-                    broken = body[: max(1, len(body) // 2)] + b'\x00"}'
-                    return Plan(r.status, r.headers, [(t, broken)], content_length=len(broken))
-                half = body[: max(1, len(body) // 2)]
-                return Plan(r.status, r.headers, [(t, half)], content_length=len(body),
-                            end=END_RESET if isinstance(fault, ResetMidStream) else END_CLOSE)
-        elif isinstance(fault, SlowDrip):
-            drip = (fault.chunk_bytes, fault.interval_ms / 1000.0)
-        chunks = [(t, b) for t, b, _ in events]
-        if r.stream:
-            return Plan(r.status, r.headers, chunks, stream=True, end=end, drip=drip)
-        return Plan(r.status, r.headers, chunks, content_length=len(chunks[0][1]), end=end, drip=drip)
 
     # -- python handle -------------------------------------------------------------------------------------
 
@@ -326,9 +303,7 @@ class Fake:
                 filters[key] = int(q.pop(key))
         if q:
             raise ConfigError(f"unknown journal filter(s): {', '.join(sorted(q))}")
-        items = self.journal.records(since=since, limit=limit, **filters)
-        # A full page resumes after its last entry; a short one has seen everything up to now.
-        next_cursor = items[-1]["seq"] + 1 if len(items) == limit else max(since, self.journal.next_seq)
+        items, next_cursor = self.journal.page(since, max(1, limit), **filters)
         return {"entries": items, "next_cursor": next_cursor, **self.journal.stats()}
 
 
@@ -337,3 +312,63 @@ def _validate(data: dict[str, Any]) -> FakeConfig:
         return FakeConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
+
+
+def _timing(live: _Live, pieces: int, extra: float) -> tuple[list[float], float, float]:
+    """Offsets of each content piece and of the end, from the seeded latency model."""
+    if live.no_latency and extra == 0:
+        return [0.0] * pieces, 0.0, 0.0
+    lat = live.config.latency
+    rng = live.timing_rng
+    t = extra + lat.ttft_ms.sample(rng) / 1000.0
+    offsets = [t]
+    itl = lat.itl_ms
+    if itl.is_zero:
+        offsets.extend([t] * (pieces - 1))
+    else:
+        for _ in range(pieces - 1):
+            t += itl.sample(rng) / 1000.0
+            offsets.append(t)
+    return offsets, t, t
+
+def _shape(dialect: Any, endpoint: str, r: Any, fault: Fault | None, rid: str) -> Plan:
+    """Turn rendered events into a plan, applying a body/stream fault if one was chosen."""
+    events = r.events
+    end = END_COMPLETE
+    drip = None
+    if isinstance(fault, _BODY_FAULTS):
+        if r.stream:
+            kept, seen = [], 0
+            last_t = 0.0
+            cut = False
+            for ev in events:
+                if ev[2]:
+                    if seen >= fault.after_chunks:
+                        cut = True
+                        break
+                    seen += 1
+                kept.append(ev)
+                last_t = ev[0]
+            if isinstance(fault, ResetMidStream):
+                end = END_RESET
+            elif isinstance(fault, Malformed):
+                kept.append((last_t, dialect.malformed_event(endpoint), False))
+            elif isinstance(fault, StreamError):
+                if not cut:  # the reply ran out of content first: fail before the stream's own ending
+                    kept = kept[: 1 + max((i for i, ev in enumerate(kept) if ev[2]), default=0)]
+                kept.append((last_t, dialect.stream_error_event(endpoint, fault, rid, len(kept)), False))
+            events = kept
+        else:
+            t, body, _ = events[0]
+            if isinstance(fault, Malformed):
+                broken = body[: max(1, len(body) // 2)] + b'\x00"}'
+                return Plan(r.status, r.headers, [(t, broken)], content_length=len(broken))
+            half = body[: max(1, len(body) // 2)]
+            return Plan(r.status, r.headers, [(t, half)], content_length=len(body),
+                        end=END_RESET if isinstance(fault, ResetMidStream) else END_CLOSE)
+    elif isinstance(fault, SlowDrip):
+        drip = (fault.chunk_bytes, fault.interval_ms / 1000.0)
+    chunks = [(t, b) for t, b, _ in events]
+    if r.stream:
+        return Plan(r.status, r.headers, chunks, stream=True, end=end, drip=drip)
+    return Plan(r.status, r.headers, chunks, content_length=len(chunks[0][1]), end=end, drip=drip)

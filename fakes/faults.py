@@ -20,7 +20,7 @@ from .conversation import ChatRequest
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)  # "500" is not a status
 
 
 class HttpError(_Spec):
@@ -31,14 +31,15 @@ class HttpError(_Spec):
     error_type: str | None = None
     code: str | None = None
     message: str | None = None
-    retry_after: float | None = Field(default=None, ge=0, description="seconds; sets retry-after and retry-after-ms")
+    retry_after: float | None = Field(default=None, ge=0, le=86_400,
+                                      description="seconds; sets retry-after and retry-after-ms")
 
 
 class Hang(_Spec):
     """Accept the request and send nothing until the client gives up (or max_seconds pass, then close)."""
 
     kind: Literal["hang"]
-    max_seconds: float = Field(default=600, gt=0)
+    max_seconds: float = Field(default=600, gt=0, le=86_400)
 
 
 class Reset(_Spec):
@@ -73,7 +74,8 @@ class StreamError(_AfterChunks):
     """A provider error event after the 200 (Anthropic `event: error`, OpenAI `data: {"error": ...}`)."""
 
     kind: Literal["stream_error"]
-    status: int = Field(default=529, description="selects the error type, e.g. 529 overloaded, 500 api_error")
+    status: int = Field(default=529, ge=400, le=599,
+                        description="selects the error type, e.g. 529 overloaded, 500 api_error")
     message: str | None = None
 
 
@@ -82,14 +84,14 @@ class SlowDrip(_Spec):
 
     kind: Literal["slow_drip"]
     chunk_bytes: int = Field(default=16, ge=1)
-    interval_ms: float = Field(default=50, ge=0)
+    interval_ms: float = Field(default=50, ge=0, le=60_000)
 
 
 class Delay(_Spec):
     """Add latency before the first byte, on top of the latency model."""
 
     kind: Literal["delay"]
-    ms: float = Field(ge=0)
+    ms: float = Field(ge=0, le=3_600_000)
 
 
 Fault = Annotated[

@@ -2,7 +2,7 @@
 
 It keeps counts exactly, holds recent entries in memory within a bound (entries and request bytes), and
 appends every finished entry to a JSONL file when a path is set, so nothing is lost however long the run.
-API keys and Authorization values are redacted before an entry is stored.
+Credentials (`redaction`) are redacted before an entry is stored.
 """
 
 from __future__ import annotations
@@ -16,19 +16,7 @@ from typing import IO, Any
 import orjson
 
 from .config import JournalSpec
-
-REDACTED = "[redacted]"
-SECRET_HEADERS = frozenset(
-    {"authorization", "x-api-key", "api-key", "proxy-authorization", "cookie", "x-goog-api-key", "openai-api-key"}
-)
-
-
-def redact_headers(headers: dict[str, str]) -> dict[str, str]:
-    out = dict(headers)
-    for k in SECRET_HEADERS:
-        if k in out:
-            out[k] = REDACTED
-    return out
+from .redaction import REDACTED, redact_headers
 
 
 def reply_dict(reply: Any) -> dict[str, Any] | None:
@@ -43,6 +31,9 @@ def reply_dict(reply: Any) -> dict[str, Any] | None:
         ],
         "digest": reply.digest,
     }
+
+
+__all__ = ["REDACTED", "Entry", "Journal", "reply_dict"]
 
 
 class Entry:
@@ -149,7 +140,8 @@ class Journal:
         self._next_seq = 0
         self.finished = 0
         self.evicted = 0
-        self._open = 0
+        self._open = 0  # requests in flight, also those that arrived before a `clear`
+        self._epoch_start = 0  # the first seq after the last `clear`: older entries no longer count
         self._buf: list[bytes] = []
         self._buf_size = 0
         self._file: IO[bytes] | None = None
@@ -184,10 +176,14 @@ class Journal:
         if e.outcome is not None:
             return
         e.outcome = outcome
-        line = orjson.dumps(e.to_dict(), default=str)
+        # An exact-size copy: orjson hands back bytes on an ~8 KiB allocation whatever their length, so a kept
+        # 1 KiB line held 8 KiB; a journal filling up then grew the heap ~8 KiB a request and the fake's timing
+        # degraded as it aged. The copy costs a memcpy of the line.
+        line = bytes(memoryview(orjson.dumps(e.to_dict(), default=str)))
         with self._lock:
             self._open -= 1
-            self.finished += 1
+            if e.seq >= self._epoch_start:
+                self.finished += 1
             if e.seq in self._records:
                 self._records[e.seq] = line
                 self._bytes += len(line)
@@ -229,6 +225,25 @@ class Journal:
                     break
         return out
 
+    def page(self, since: int, limit: int, **filters: Any) -> tuple[list[dict[str, Any]], int]:
+        """A cursor reader's page: finished entries from `since` on that match `filters`, and the cursor to resume
+        at. The page stops before the first entry still in flight, and the cursor points at it, so a reader sees
+        every entry once, finished, with its outcome (a request still open holds the cursor until it ends)."""
+        with self._lock:
+            snapshot = [(k, v) for k, v in self._records.items() if k >= since]
+            end = max(since, self._next_seq)
+        active = {k: v for k, v in filters.items() if v is not None}
+        out: list[dict[str, Any]] = []
+        for seq, item in snapshot:
+            if isinstance(item, Entry):  # in flight
+                return out, seq
+            d = orjson.loads(item)
+            if all(d.get(k) == v for k, v in active.items()):
+                out.append(d)
+                if len(out) >= limit:
+                    return out, seq + 1
+        return out, end
+
     def entries(self, since: int = 0, limit: int | None = None, **filters: Any) -> list[Entry]:
         """Like `records`, as `Entry` objects (finished ones rebuilt from their JSON; `reply` is a dict)."""
         return [Entry.from_dict(d) for d in self.records(since, limit, **filters)]
@@ -248,11 +263,14 @@ class Journal:
                 "evicted": self.evicted, "dropped": self.dropped, "open": self._open}
 
     def clear(self) -> None:
+        """Forget every entry and count; requests in flight stay counted as open until they end (then they are
+        written to the file, if any, but not kept or counted as finished)."""
         with self._lock:
             self._flush_locked()
             self._records.clear()
             self._bytes = 0
-            self.total = self.finished = self.evicted = self._open = 0
+            self.total = self.finished = self.evicted = 0
+            self._epoch_start = self._next_seq
 
     def close(self) -> None:
         """Finish entries still open (e.g. hung requests) and flush the file."""

@@ -1,4 +1,8 @@
-"""Prometheus metrics for a fake, counted in plain dicts on the hot path and exposed at scrape time."""
+"""Prometheus metrics for a fake, counted in plain dicts on the hot path and exposed at scrape time.
+
+Every label takes a bounded set of values: the model label is a configured model id or `other`, so clients
+inventing model names cannot grow memory, series or scrape time.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 if TYPE_CHECKING:
     from .fake import Fake
+
+
+OTHER_MODEL = "other"  # the model label of every requested model the fake does not serve
 
 
 class FakeMetrics:

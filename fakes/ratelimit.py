@@ -8,6 +8,7 @@ capacity and time to full reset.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ class RateLimiter:
 
     def __init__(self) -> None:
         self._buckets: dict[tuple[str, str], Bucket] = {}
+        self._lock = threading.Lock()  # a large request is decided off the event loop's thread
 
     def _bucket(self, model: str, kind: str, limit: int | None, now: float) -> Bucket | None:
         if limit is None:
@@ -63,7 +65,10 @@ class RateLimiter:
         return b
 
     def check(self, model: str, rpm: int | None, tpm: int | None, tokens: int, now: float | None = None) -> Decision:
-        now = time.monotonic() if now is None else now
+        with self._lock:
+            return self._check(model, rpm, tpm, tokens, time.monotonic() if now is None else now)
+
+    def _check(self, model: str, rpm: int | None, tpm: int | None, tokens: int, now: float) -> Decision:
         rb = self._bucket(model, "requests", rpm, now)
         tb = self._bucket(model, "tokens", tpm, now)
         wait_r = rb.wait_for(1) if rb else 0.0

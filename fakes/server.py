@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from ._http import HttpProtocol
+from ._http import HttpProtocol, sweep
 from .config import FakeConfig
 from .errors import GatedrillError
 from .fake import Fake
@@ -39,8 +39,8 @@ async def start_listener(fake: Fake, registry: set[HttpProtocol]) -> asyncio.Ser
     assert cfg.max_body_bytes is not None
     loop = asyncio.get_running_loop()
     try:
-        return await loop.create_server(
-            lambda: HttpProtocol(fake.handle, cfg.max_body_bytes or 0, registry),
+        server = await loop.create_server(
+            lambda: HttpProtocol(fake.handle, cfg.max_body_bytes or 0, registry, cfg.http),
             host=cfg.host, port=cfg.port, reuse_address=True, backlog=4096,
         )
     except OSError as exc:
@@ -48,6 +48,10 @@ async def start_listener(fake: Fake, registry: set[HttpProtocol]) -> asyncio.Ser
             raise GatedrillError(f"fake {cfg.name!r}: port {cfg.port} on {cfg.host} is in use; pick another port "
                                  "or use 0 for a free one") from None
         raise GatedrillError(f"fake {cfg.name!r}: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror}") from None
+    lim = cfg.http
+    sweep(registry, min(1.0, lim.header_timeout_s / 4, lim.body_timeout_s / 4, lim.keepalive_timeout_s / 4),
+          server.is_serving)
+    return server
 
 
 class FakeServer:

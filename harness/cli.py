@@ -86,8 +86,11 @@ def fake() -> None:
 @click.option("--name", default=None, help="Name of the fake (default: the provider).")
 @click.option("--journal", "journal_path", default=None, help="Append every journal entry to this JSONL file.")
 @click.option("--seed", type=int, default=None, help="Seed for replies, latency and fault coins.")
+@click.option("--control-token", envvar="GATEDRILL_CONTROL_TOKEN", default=None, metavar="TOKEN",
+              help="Require header x-gatedrill-control-token: TOKEN on the control API (prefer the env var "
+                   "GATEDRILL_CONTROL_TOKEN: a command line is visible to every user). Default: none, loopback only.")
 def fake_serve(provider: str | None, config_path: str | None, port: int | None, host: str | None,
-               name: str | None, journal_path: str | None, seed: int | None) -> None:
+               name: str | None, journal_path: str | None, seed: int | None, control_token: str | None) -> None:
     """Serve fakes in the foreground until Ctrl-C. Prints `name<TAB>provider<TAB>url` per fake.
 
     The control API lives on each fake's own port under /_gatedrill/ (health, config, faults, journal,
@@ -113,7 +116,7 @@ def fake_serve(provider: str | None, config_path: str | None, port: int | None, 
         if len(configs) > 1:
             raise GatedrillError("--port applies to a single fake; set `port:` per fake in the config file")
         overrides["port"] = port
-    for key, val in (("host", host), ("name", name), ("seed", seed)):
+    for key, val in (("host", host), ("name", name), ("seed", seed), ("control_token", control_token)):
         if val is not None:
             overrides[key] = val
     if journal_path is not None:

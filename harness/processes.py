@@ -1,5 +1,6 @@
 """Child processes the harness starts (fakes, gateways, load workers): each in its own process group,
-always stopped (on success, failure, Ctrl-C and SIGTERM), never left as orphans."""
+always stopped (on success, failure, Ctrl-C and SIGTERM), and killed with the harness even on SIGKILL
+(`child_reaper`), never left as orphans."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from gatedrill.fakes.errors import GatedrillError
+
+from .child_reaper import die_with_parent, reaper
 
 
 class InfrastructureError(GatedrillError):
@@ -37,8 +40,10 @@ class Processes:
         """Start `argv` with stderr (and stdout unless given) appended to `workdir/log_name`."""
         log = open(self.workdir / log_name, "ab")  # noqa: SIM115 - owned by the child's lifetime
         proc = subprocess.Popen(argv, stdout=stdout if stdout is not None else log, stderr=log,
-                                stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+                                preexec_fn=die_with_parent())
         log.close()
+        reaper.watch(proc.pid)
         self._procs.append(proc)
         return proc
 
@@ -55,6 +60,7 @@ class Processes:
                 proc.wait(grace)
         with contextlib.suppress(ProcessLookupError):  # stragglers left in the group
             os.killpg(proc.pid, signal.SIGKILL)
+        reaper.forget(proc.pid)
         if proc in self._procs:
             self._procs.remove(proc)
 

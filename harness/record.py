@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from gatedrill.fakes.errors import ConfigError
+from gatedrill.fakes.redaction import redact_body
 
 from .scenario import Scenario
 
@@ -108,7 +109,7 @@ class RecordWriter:
             "config_hash": config_hash(scenario), "versions": versions(), "gateway": gateway,
             "outcome": "running",
         }
-        (path / "scenario.json").write_text(scenario.model_dump_json(indent=2))
+        (path / "scenario.json").write_text(json.dumps(redact_body(scenario.model_dump(mode="json")), indent=2))
         self.write_meta()
         self._timeline = (path / "timeline.jsonl").open("ab")
 

@@ -8,6 +8,7 @@ every process) as soon as it fixes it, and the timeline is anchored there.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import yaml
 
 from gatedrill.fakes.correlation import CORRELATION_HEADER, make_marker
 from gatedrill.fakes.errors import ConfigError, GatedrillError
+from gatedrill.fakes.redaction import redact_body
 
 from .gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
 from .gateways.base import log_hint, start_error
@@ -30,6 +32,7 @@ from .intent import UpstreamEndpoint
 from .processes import InfrastructureError, Processes, read_lines
 from .record import RecordWriter
 from .scenario import Scenario, load_scenario
+from .stale_runs import RunnerLock, mark_abandoned
 from .timeline import TimelineRunner
 
 if TYPE_CHECKING:
@@ -104,10 +107,14 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
         raise ConfigError(f"{out} already holds a run record; choose another --out or remove it")
     if out.is_file() or (out.is_dir() and any(out.iterdir())):
         raise ConfigError(f"{out} is not empty and holds no run record; choose an empty or new --out folder")
+    for stale in mark_abandoned(out.parent):
+        if opts.notice is not None:
+            opts.notice(f"marked {stale} abandoned: its runner died without closing it")
     gw = scenario.gateway
     limits = limitations(scenario)
     writer = RecordWriter(out, scenario, opts.scale, {"kind": gw.kind, "url": gw.url, "mutant": gw.mutant,
                                                        "limitations": [x.model_dump() for x in limits]})
+    lock = RunnerLock(out)
     (out / "logs").mkdir(exist_ok=True)
     _announce(limits, gw.kind, opts)
     outcome = "failed"
@@ -127,7 +134,8 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
             children = {"the fakes": (fakes_proc, "fakes.log")}
             if gateway.proc is not None:
                 children[f"the {gw.kind} gateway"] = (gateway.proc, gateway.log or "gateway.log")
-            timeline = TimelineRunner(scenario.timeline, fake_urls, gateway.control, writer.timeline_event)
+            timeline = TimelineRunner(scenario.timeline, fake_urls, gateway.control,  # a patch may name api_keys
+                                      lambda event: writer.timeline_event(redact_body(event)))
             try:
                 result = _drive_load(scenario, gateway, out, opts, timeline, writer, children)
             finally:
@@ -151,6 +159,7 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
     finally:
         writer.write_meta(end_wall=time.time())
         writer.close(outcome)
+        lock.release()
 
 
 def _announce(limits: list[Limitation], kind: str, opts: RunOptions) -> None:
@@ -209,7 +218,8 @@ def _start_fakes(procs: Processes, scenario: Scenario,
         data["journal"] = {**data.get("journal", {}), "path": str(writer.journal_path(name).resolve())}
         fakes.append(data)
     path = writer.path / "logs" / "fakes.yaml"
-    path.write_text(yaml.safe_dump({"fakes": fakes}, sort_keys=False))
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:  # it names api_keys
+        f.write(yaml.safe_dump({"fakes": fakes}, sort_keys=False))
     proc = procs.start([sys.executable, "-m", "gatedrill", "fake", "serve", "--config", str(path)], "fakes.log",
                        stdout=subprocess.PIPE)
     try:

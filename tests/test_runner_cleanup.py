@@ -9,6 +9,7 @@ nothing in that session or process group.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -276,3 +277,42 @@ def test_a_non_empty_folder_that_is_not_a_run_record_is_refused_as_out(tmp_path:
     with pytest.raises(ConfigError, match="is not empty and holds no run record"):
         run("canary-split", RunOptions(out=out, scale=0.05))
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+# -- (f) the runner itself killed with SIGKILL ----------------------------------------------------------------------
+
+
+def _gone(p: psutil.Process) -> bool:
+    """Exited: no such process, or a zombie its new parent (PID 1 or a subreaper) has yet to reap."""
+    try:
+        return p.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_sigkilled_runner_takes_its_children_along_and_the_next_run_marks_it_abandoned(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    killed = runs / "killed"
+    proc = cli("failover-drill", "--scale", "0.5", "--out", str(killed), cwd=tmp_path)  # 30 s of load
+    try:
+        seen = wait_until_load_runs(killed)
+        assert set(seen) == set(ROLES)
+        time.sleep(1.0)  # a few seconds into the drill
+        proc.send_signal(signal.SIGKILL)  # the runner alone: no finally, no signal handler runs
+        proc.wait(5)
+        t = time.monotonic()
+        wait_for(lambda: all(_gone(p) for p in seen.values()), 3, "every child of the killed runner to exit")
+        took = time.monotonic() - t
+    finally:
+        for p in children_of_run(killed).values():
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+    assert took < 3
+    assert meta(killed)["outcome"] == "running"  # nothing closed it
+    assert (killed / "journal").is_dir() and any((killed / "journal").glob("*.jsonl")), "the fakes flushed"
+    nxt = cli("canary-split", "--scale", "0.05", "--out", str(runs / "next"), cwd=tmp_path)
+    _, stderr = nxt.communicate(timeout=90)
+    assert nxt.returncode in (0, 1), stderr
+    m = meta(killed)
+    assert m["outcome"] == "abandoned" and "runner died" in str(m["error"])
+    assert meta(runs / "next")["outcome"] == "completed"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from ..ids import unique_ids
 from ..plan import ApiError, Plan
@@ -60,7 +61,7 @@ class Dialect:
             return ep, {}
         for m, prefix, name in self.prefix_routes:
             if method == m and path.startswith(prefix) and len(path) > len(prefix):
-                return name, {"id": path[len(prefix):]}
+                return name, {"id": unquote(path[len(prefix):])}  # /v1/models/ft%3Agpt-4o names ft:gpt-4o
         known = {p for (_, p) in self.routes} | {p.rstrip("/") for _, p, _ in self.prefix_routes}
         raise self.no_route(method, path, path in known or any(path.startswith(p) for _, p, _ in self.prefix_routes))
 
@@ -84,6 +85,14 @@ class Dialect:
         raise NotImplementedError
 
     def marker_text(self, body: dict[str, Any]) -> str | None:
+        raise NotImplementedError
+
+    def not_chat_model(self, endpoint: str, model: str) -> ApiError:
+        """A model that exists but does not chat (an embedding model) asked for a chat completion."""
+        raise NotImplementedError
+
+    def max_tokens_too_large(self, model: ModelSpec, requested: int) -> ApiError:
+        """`max_tokens` above what the model can produce."""
         raise NotImplementedError
 
     def unknown_model(self, model: str) -> ApiError:

@@ -21,6 +21,8 @@ from typing import IO, Any
 
 import orjson
 
+from gatedrill.fakes.redaction import redact_headers
+
 # Response headers a record keeps (besides every `x-*` header): what checks read about retries and limits.
 KEPT_HEADERS = frozenset({"retry-after", "retry-after-ms", "request-id", "content-type"})
 
@@ -153,10 +155,10 @@ def read_records(path: str | os.PathLike[str]) -> list[ClientRecord]:
 
 
 def kept_headers(items: Any) -> dict[str, str]:
-    """The response headers a record keeps: every `x-*` header and `KEPT_HEADERS`, lower-cased."""
+    """The response headers a record keeps: every `x-*` header and `KEPT_HEADERS`, lower-cased, redacted."""
     out: dict[str, str] = {}
     for k, v in items:
         key = k.lower()
         if key.startswith("x-") or key in KEPT_HEADERS:
             out[key] = v if isinstance(v, str) else ",".join(v)
-    return out
+    return redact_headers(out)

@@ -29,11 +29,13 @@ import orjson
 import gatedrill
 from gatedrill.fakes.errors import GatedrillError
 
+from ..child_reaper import die_with_parent, reaper
 from .histogram import LatencyHistogram
 from .progress import Progress
 from .records import iter_records
 from .spec import LoadSpec
 from .summary import Tally
+from .worker import HEADERS_ENV
 
 RECORDS_FILE = "clients.jsonl"  # in out_dir: the run record's client records
 # The worker's own files, in out_dir/logs: what it was given, what it printed, its raw summary.
@@ -147,6 +149,7 @@ class LoadRun:
         self.records_path = self.out_dir / RECORDS_FILE
         self.summary_path = self.out_dir / SUMMARY_FILE
         self.proc: subprocess.Popen[bytes] | None = None
+        self._forgotten = False  # the reaper no longer watches the worker's group (it was reaped)
         self._fd: int | None = None
         self._buf = b""
         self._log: IO[bytes] | None = None
@@ -169,14 +172,16 @@ class LoadRun:
                 "--duration", repr(self.duration_s), "--seed", str(self.seed), "--out", str(self.records_path),
                 "--summary", str(self.summary_path), "--status-fd", str(w), "--run-id", self.run_id,
                 "--drain", repr(self.drain_s)]
-        for k, v in self.headers.items():
-            argv += ["--header", f"{k}: {v}"]
         env = dict(os.environ)
+        # headers carry the API key: through the environment (readable by this user only), never argv (`ps`)
+        env[HEADERS_ENV] = orjson.dumps(self.headers).decode()
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_PARENT), env.get("PYTHONPATH")) if p)
         self._log = open(self.out_dir / LOG_FILE, "ab")  # noqa: SIM115 - closed in _close()
         try:
             self.proc = subprocess.Popen(argv, pass_fds=(w,), start_new_session=True, stdin=subprocess.DEVNULL,
-                                         stdout=self._log, stderr=self._log, env=env)
+                                         stdout=self._log, stderr=self._log, env=env,
+                                         preexec_fn=die_with_parent())
+            reaper.watch(self.proc.pid)
         except BaseException:
             os.close(r)
             os.close(w)
@@ -306,6 +311,11 @@ class LoadRun:
         return "\n".join(lines[-n:])
 
     def _close(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.poll()
+        if self.proc is not None and self.proc.returncode is not None and not self._forgotten:
+            self._forgotten = True
+            reaper.forget(self.proc.pid)
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

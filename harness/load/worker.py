@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+HEADERS_ENV = "GATEDRILL_LOAD_HEADERS"  # request headers (with the API key) as a JSON object, kept out of argv
+
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m gatedrill.harness.load.worker", description=__doc__.splitlines()[0])
@@ -36,7 +38,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--status-fd", type=int, default=None, help="write status lines to this descriptor")
     p.add_argument("--run-id", default="gd", help="prefix of session and correlation ids")
     p.add_argument("--drain", type=float, default=None, help="seconds in-flight requests get after the end")
-    p.add_argument("--header", action="append", default=[], help="extra request header 'name: value'")
+    p.add_argument("--header", action="append", default=[],
+                   help=f"extra request header 'name: value' (never a credential: a command line is public; "
+                        f"put those in ${HEADERS_ENV} as a JSON object)")
     return p.parse_args(argv)
 
 
@@ -85,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load worker: bad spec {args.spec}: {exc}", file=sys.stderr)
         return 2
     headers: dict[str, str] = {}
+    try:
+        from_env = orjson.loads(os.environ.pop(HEADERS_ENV, "{}"))
+    except orjson.JSONDecodeError:
+        from_env = None
+    if not isinstance(from_env, dict):
+        print(f"load worker: ${HEADERS_ENV} must be a JSON object of header names and values", file=sys.stderr)
+        return 2
+    headers.update({str(k).lower(): str(v) for k, v in from_env.items()})
     for h in args.header:
         name, sep, value = h.partition(":")
         if not sep:
@@ -108,8 +120,11 @@ def main(argv: list[str] | None = None) -> int:
                 driver.abort("parent_gone")
                 return
 
+    def on_signal() -> None:  # SIGTERM also arrives when the parent dies (PR_SET_PDEATHSIG, the reaper)
+        driver.abort("parent_gone" if os.getppid() != parent else "cancelled")
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(sig, driver.abort, "cancelled")
+        gevent.signal_handler(sig, on_signal)
     watchdog = gevent.spawn(watch_parent)
     # A last guard: whatever happens, this process ends a little after its run should have.
     guard = gevent.spawn_later(args.duration + driver.drain_s + 60.0, os._exit, 3)

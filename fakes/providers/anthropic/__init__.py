@@ -90,6 +90,13 @@ class AnthropicDialect(Dialect):
     def unknown_model(self, model: str) -> ApiError:
         return ApiError(404, f"model: {model}", "not_found_error")
 
+    def not_chat_model(self, endpoint: str, model: str) -> ApiError:
+        return ApiError(404, f"model: {model}", "not_found_error")
+
+    def max_tokens_too_large(self, model: ModelSpec, requested: int) -> ApiError:
+        return exc.invalid(f"max_tokens: {requested} > {model.max_output_tokens}, which is the maximum allowed "
+                           f"number of output tokens for {model.id}")
+
     def context_error(self, model: ModelSpec, prompt_tokens: int, completion_tokens: int) -> ApiError:
         window = model.context_window
         if prompt_tokens > window:

@@ -87,6 +87,16 @@ class OpenAIDialect(Dialect):
         return ApiError(404, f"The model `{model}` does not exist or you do not have access to it.",
                         "invalid_request_error", None, "model_not_found")
 
+    def not_chat_model(self, endpoint: str, model: str) -> ApiError:
+        path = "v1/responses" if endpoint == "responses" else "v1/chat/completions"
+        return ApiError(404, f"This is not a chat model and thus not supported in the {path} endpoint. Did you "
+                        "mean to use v1/completions?", "invalid_request_error", "model", None)
+
+    def max_tokens_too_large(self, model: ModelSpec, requested: int) -> ApiError:
+        return ApiError(400, f"max_tokens is too large: {requested}. This model supports at most "
+                        f"{model.max_output_tokens} completion tokens, whereas you provided {requested}.",
+                        "invalid_request_error", "max_tokens", "invalid_value")
+
     def context_error(self, model: ModelSpec, prompt_tokens: int, completion_tokens: int) -> ApiError:
         msg = (f"This model's maximum context length is {model.context_window} tokens. However, your messages "
                f"resulted in {prompt_tokens} tokens.")

@@ -13,7 +13,8 @@ KNOWN_CHAT_PARAMS = frozenset({
     "tools", "tool_choice", "response_format", "temperature", "top_p", "frequency_penalty", "presence_penalty",
     "logit_bias", "logprobs", "top_logprobs", "user", "metadata", "parallel_tool_calls", "service_tier", "store",
     "modalities", "audio", "prediction", "reasoning_effort", "web_search_options", "verbosity",
-    "prompt_cache_key", "safety_identifier", "functions", "function_call",
+    "prompt_cache_key", "prompt_cache_retention", "prompt_cache_options", "moderation", "safety_identifier",
+    "functions", "function_call",
 })
 
 

@@ -24,7 +24,8 @@ KNOWN_PARAMS = frozenset({
     "model", "input", "instructions", "max_output_tokens", "max_tool_calls", "metadata", "parallel_tool_calls",
     "previous_response_id", "reasoning", "store", "stream", "stream_options", "temperature", "text", "tool_choice",
     "tools", "top_logprobs", "top_p", "truncation", "user", "background", "include", "prompt", "prompt_cache_key",
-    "prompt_cache_retention", "safety_identifier", "service_tier", "conversation", "context_management",
+    "prompt_cache_retention", "prompt_cache_options", "moderation", "safety_identifier", "service_tier",
+    "conversation", "context_management",
 })
 MESSAGE_ROLES = ("user", "assistant", "system", "developer")
 # Input item types the API knows; the fake answers only messages and function calls/outputs by meaning and
@@ -43,6 +44,8 @@ HOSTED_TOOLS = frozenset({
     "computer_use_preview", "computer", "code_interpreter", "image_generation", "local_shell", "shell", "mcp",
     "custom", "apply_patch", "tool_search",
 })
+# tool_choice objects: a named function, custom or MCP tool, an allowed-tools list, or a hosted tool's type
+TOOL_CHOICE_TYPES = frozenset({"function", "allowed_tools"}) | HOSTED_TOOLS
 MIN_OUTPUT_TOKENS = 16
 _IDS = unique_ids()
 
@@ -224,6 +227,12 @@ def _tools(tools: Any) -> list[ToolSpec]:
     return out
 
 
+def _given(body: dict[str, Any], key: str, default: Any) -> Any:
+    """A parameter's value, or its default when absent or null (the API echoes defaults, never null)."""
+    value = body.get(key)
+    return default if value is None else value
+
+
 def _tool_choice(choice: Any, tools: list[ToolSpec]) -> Any:
     if choice is None:
         return None
@@ -233,6 +242,8 @@ def _tool_choice(choice: Any, tools: list[ToolSpec]) -> Any:
         return choice
     if not isinstance(choice, dict):
         raise bad_type("tool_choice", "one of a string or object", choice)
+    if choice.get("type") not in TOOL_CHOICE_TYPES:
+        raise _value_error(choice.get("type"), tuple(sorted(TOOL_CHOICE_TYPES)), "tool_choice.type")
     if choice.get("type") == "function":
         name = choice.get("name")
         if not isinstance(name, str):
@@ -329,9 +340,9 @@ def parse_responses(body: Any) -> ResponsesRequest:
         "instructions": instructions,
         "max_output_tokens": max_tokens,
         "metadata": body.get("metadata") or {},
-        "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "parallel_tool_calls": _given(body, "parallel_tool_calls", True),
         "reasoning": body.get("reasoning") or {"effort": None, "summary": None},
-        "store": body.get("store", True),
+        "store": _given(body, "store", True),
         "temperature": 1.0 if temperature is None else temperature,
         "text": {"format": (body.get("text") or {}).get("format") or {"type": "text"}, "verbosity": "medium"},
         "tool_choice": body.get("tool_choice") or "auto",
@@ -342,7 +353,7 @@ def parse_responses(body: Any) -> ResponsesRequest:
         "safety_identifier": body.get("safety_identifier"),
         "prompt_cache_key": body.get("prompt_cache_key"),
         "service_tier": body.get("service_tier") or "default",
-        "background": body.get("background", False),
+        "background": _given(body, "background", False),
     }
     extra = sum(len(t.name) + len(str(t.parameters)) for t in tools) // 4 if tools else 0
     return ResponsesRequest(

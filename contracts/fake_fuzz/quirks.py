@@ -1,0 +1,64 @@
+"""Where the official document and the real API disagree: findings that are the spec's quirk, not the fake's bug.
+
+Each quirk names the document, the operation, a pattern on the finding, and why the fake is right. Anything not
+listed here is a spec violation the fuzz benchmark counts against the fake.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Quirk:
+    document: str
+    operation: str  # an operation label, or "*"
+    pattern: str  # regex searched in the finding
+    why: str
+
+
+QUIRKS: tuple[Quirk, ...] = (
+    Quirk("*", "*", r"valid request rejected \(401\)",
+          "not a quirk of the spec: the fuzzer sends a key; kept so a misconfigured run is named, not hidden"),
+    Quirk("openai-official", "*", r"valid request rejected \(400\): stream_options: ",
+          "the API refuses stream_options without stream: true, which the schema cannot say"),
+    Quirk("openai-official", "*", r"valid request rejected \(400\): (messages|input): .*'json'",
+          "json_object output needs the word 'json' in the messages (API rule, not in the schema)"),
+    Quirk("openai-official", "*", r"valid request rejected \(400\): tool_choice: .*only allowed when 'tools'",
+          "the API refuses tool_choice without tools, which the schema cannot say"),
+    Quirk("openai-official", "*", r"valid request rejected \(400\): (messages|input): This model's maximum context",
+          "a generated prompt over the model's context window gets the provider's 400, as it should"),
+    Quirk("openai-official", "*", r"valid request rejected \(400\): max_tokens: max_tokens is too large",
+          "max_tokens above the model's output limit is refused by the API; the schema has no per-model bound"),
+    Quirk("openai-official", "*", r"valid request rejected \(404\): model: This is not a chat model",
+          "the document allows any model id; an embedding model on chat is the API's 404"),
+    Quirk("openai-official", "GET /models/{model}", r"valid request rejected \(404\)",
+          "a generated model id the fake does not serve is the API's 404"),
+    Quirk("*", "*", r"valid request rejected \(400\): .*(Unrecognized request argument supplied|Unknown parameter)",
+          "the document allows additional properties; the API refuses parameters it does not know"),
+    Quirk("openai-official", "POST /responses", r"valid request rejected \(400\): (model|input): Missing required",
+          "the document leaves model and input optional because a stored prompt or conversation can supply them; "
+          "the fake stores neither, so it asks for both, as the API does without them"),
+    Quirk("openai-official", "POST /responses", r"valid request rejected \(4\d\d\): previous_response_id: ",
+          "the fake stores no responses, so a previous_response_id is never found, as for an unknown id"),
+    Quirk("openai-official", "POST /embeddings", r"response breaks the schema",
+          "with encoding_format base64 the API returns each embedding as a base64 string; the document types "
+          "it as an array of numbers only"),
+    Quirk("openai-official", "POST /embeddings", r"valid request rejected \(400\): dimensions: ",
+          "the document gives dimensions no upper bound; the API refuses more than the model's size"),
+    Quirk("openai-official", "*", r"valid request rejected \(400\): [\w.\[\]]*: Invalid '[\w.\[\]]+': integer "
+          r"below minimum value",
+          "the document gives no minimum (e.g. max_tokens, n); the API refuses values below 1"),
+)
+
+
+def documented_quirk(document: str, operation: str, finding: str, body: Any = None) -> str | None:
+    """The quirk's `why` when a documented quirk explains `finding`, else None."""
+    for q in QUIRKS:
+        if q.document not in ("*", document) or q.operation not in ("*", operation):
+            continue
+        if re.search(q.pattern, finding):
+            return f"quirk: {q.why}"
+    return None
