@@ -9,29 +9,11 @@ import pytest
 
 from gatedrill.harness.checks import Status, judge
 from gatedrill.harness.intent import MUTANTS
+from gatedrill.harness.mutation import MUTATION_TABLE
 from gatedrill.harness.record import RunRecord
 from gatedrill.harness.runner import RunOptions, run
 
-# mutant -> (drill, scale, checks that must fail, parameter overrides for the short run)
-TABLE: dict[str, tuple[str, float, set[str], dict[str, dict[str, object]]]] = {
-    "ignore_weights": ("canary-split", 0.2, {"canary_split"}, {}),
-    "never_cooldown": ("canary-rollback", 0.2, {"rollback"}, {}),
-    "drop_history_on_switch": ("context-continuity", 0.15, {"context_continuity"}, {}),
-    "truncate_over_window": ("context-window-fallback", 0.2, {"context_window"}, {}),
-    "lose_stream_tail": ("streaming-integrity", 0.2, {"streaming_integrity", "errors_explained"}, {}),
-    "retry_storm": ("rate-limit-storm", 0.3, {"retry_amplification"}, {}),
-    "duplicate_requests": ("canary-split", 0.2, {"accounting"}, {}),
-    "rate_limit_to_500": ("rate-limit-storm", 0.3, {"error_mapping"}, {}),
-    # bugs real gateways shipped (harness/reference/mutants.py names the report each is modelled on)
-    "retry_after_dropped": ("rate-limit-storm", 0.3, {"error_mapping"}, {}),
-    "cooling_429_without_retry_after": ("rate-limit-storm", 0.3, {"error_mapping"}, {}),
-    "no_attempt_timeout": ("failover-drill", 0.3, {"rollback"}, {}),
-    "empty_tool_turn": ("context-continuity", 0.15, {"errors_explained"}, {}),
-    "stream_break_as_clean_end": ("streaming-integrity", 0.2, {"streaming_integrity"}, {}),
-    "readmit_without_probe": ("canary-rollback", 0.3, {"rollback"}, {}),
-    "drop_system_prompt": ("context-continuity", 0.15, {"context_continuity"}, {}),
-    "fallback_ignored": ("failover-drill", 0.3, {"rollback"}, {}),
-}
+TABLE = MUTATION_TABLE
 
 
 def test_every_mutant_is_in_the_table() -> None:
@@ -40,10 +22,20 @@ def test_every_mutant_is_in_the_table() -> None:
 
 @pytest.mark.parametrize("mutant", sorted(TABLE))
 def test_mutant_fails_exactly_its_checks(tmp_path: Path, mutant: str) -> None:
-    drill, scale, expected, overrides = TABLE[mutant]
-    out = run(drill, RunOptions(scale=scale, mutant=mutant, out=tmp_path / "run"))
-    verdicts = judge(RunRecord.load(out.path), overrides)  # type: ignore[arg-type]
+    case = TABLE[mutant]
+    expected = set(case.catches)
+    out = run(case.drill, RunOptions(scale=case.scale, mutant=mutant, out=tmp_path / "run"))
+    verdicts = judge(RunRecord.load(out.path), case.overrides)
     failed = {v.check for v in verdicts if v.status is Status.FAIL}
     summaries = {v.check: (v.status.value, v.summary) for v in verdicts}
     assert expected <= failed, summaries
     assert failed <= expected, f"unrelated checks failed: {failed - expected}: {summaries}"
+
+
+def test_the_docs_mutation_table_lists_every_mutant_with_its_checks() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "drills.md").read_text()
+    for name, case in TABLE.items():
+        row = next((line for line in text.splitlines() if line.startswith(f"| `{name}` |")), None)
+        assert row is not None, f"docs/drills.md has no row for {name}"
+        assert row.rstrip(" |").endswith(", ".join(sorted(case.catches))), (name, row)
+        assert case.source.split(" ")[0] in row, (name, row)
