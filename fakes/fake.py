@@ -155,7 +155,7 @@ class Fake:
     def _decide(self, req: HttpRequest, entry: Entry, rid: str) -> Plan:
         d = self.dialect
         cfg = self.config
-        endpoint, params = d.route(req.method, req.path)
+        endpoint, params = d.route_request(req)
         entry.endpoint = endpoint
         headers = req.headers
         entry.correlation_id = headers.get(CORRELATION_HEADER)
@@ -163,7 +163,7 @@ class Fake:
         turn_h = headers.get(TURN_HEADER)
         if turn_h and turn_h.isdigit():
             entry.turn = int(turn_h)
-        d.authenticate(endpoint, headers, cfg.api_keys)
+        d.authenticate(endpoint, headers, cfg.api_keys, params)
         assert cfg.max_body_bytes is not None
         if req.body_size > cfg.max_body_bytes:
             raise d.too_large(req.body_size, cfg.max_body_bytes)
@@ -181,7 +181,7 @@ class Fake:
             if isinstance(body, dict) and isinstance(body.get("model"), str):
                 entry.model = body["model"]
             return d.handle_other(endpoint, params, body, self, rid)
-        chat = d.parse_chat(endpoint, body)
+        chat = d.parse_chat(endpoint, body, params)
         entry.model = chat.model
         entry.stream = chat.stream
         if entry.correlation_id is None:

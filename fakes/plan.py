@@ -42,6 +42,7 @@ class ApiError(Exception):
     param: str | None = None
     code: str | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
+    details: list[dict[str, Any]] = field(default_factory=list)  # provider detail objects, e.g. google.rpc RetryInfo
 
     def __str__(self) -> str:
         return f"{self.status} {self.message}"

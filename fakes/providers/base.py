@@ -7,11 +7,12 @@ the journal.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..ids import unique_ids
-from ..plan import ApiError, Plan
+from ..plan import ApiError, HttpRequest, Plan
 
 if TYPE_CHECKING:
     from ..config import ModelSpec
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from ..fake import Fake
     from ..faults import HttpError, StreamError
     from ..ratelimit import Decision
+
+
+NO_PARAMS: Mapping[str, str] = {}
 
 
 @dataclass(slots=True)
@@ -64,11 +68,18 @@ class Dialect:
         known = {p for (_, p) in self.routes} | {p.rstrip("/") for _, p, _ in self.prefix_routes}
         raise self.no_route(method, path, path in known or any(path.startswith(p) for _, p, _ in self.prefix_routes))
 
+    def route_request(self, req: HttpRequest) -> tuple[str, dict[str, str]]:
+        """(endpoint, params) for the whole request. Dialects whose routes live in an encoded path or the query
+        string (Gemini's `:method` and `?alt=sse`, Azure's `?api-version=`, Bedrock's model ids) override it and
+        put what they read into params."""
+        return self.route(req.method, req.path)
+
     def no_route(self, method: str, path: str, path_known: bool) -> ApiError:
         """The provider's error for an unknown path (404) or a known path with the wrong method (405)."""
         raise NotImplementedError
 
-    def authenticate(self, endpoint: str, headers: dict[str, str], api_keys: list[str] | None) -> None:
+    def authenticate(self, endpoint: str, headers: dict[str, str], api_keys: list[str] | None,
+                     params: Mapping[str, str] = NO_PARAMS) -> None:
         raise NotImplementedError
 
     def invalid_json(self, detail: str) -> ApiError:
@@ -80,7 +91,7 @@ class Dialect:
     def too_large(self, size: int, limit: int) -> ApiError:
         raise NotImplementedError
 
-    def parse_chat(self, endpoint: str, body: Any) -> ChatRequest:
+    def parse_chat(self, endpoint: str, body: Any, params: Mapping[str, str] = NO_PARAMS) -> ChatRequest:
         raise NotImplementedError
 
     def marker_text(self, body: dict[str, Any]) -> str | None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ...plan import ApiError, Plan
-from ..base import Dialect, Rendered, Usage
+from ..base import NO_PARAMS, Dialect, Rendered, Usage
 from . import exceptions as exc
 from .requests import parse_count_tokens, parse_messages
 from .responses import render_message
@@ -55,7 +56,8 @@ class AnthropicDialect(Dialect):
             return ApiError(405, "Method Not Allowed", "invalid_request_error")
         return ApiError(404, "Not Found", "not_found_error")
 
-    def authenticate(self, endpoint: str, headers: dict[str, str], api_keys: list[str] | None) -> None:
+    def authenticate(self, endpoint: str, headers: dict[str, str], api_keys: list[str] | None,
+                     params: Mapping[str, str] = NO_PARAMS) -> None:
         """A key in `x-api-key` or `Authorization: Bearer`, then the `anthropic-version` header."""
         key = headers.get("x-api-key", "").strip()
         if not key:
@@ -77,7 +79,7 @@ class AnthropicDialect(Dialect):
     def too_large(self, size: int, limit: int) -> ApiError:
         return ApiError(413, "Request exceeds the maximum size", "request_too_large")
 
-    def parse_chat(self, endpoint: str, body: Any) -> ChatRequest:
+    def parse_chat(self, endpoint: str, body: Any, params: Mapping[str, str] = NO_PARAMS) -> ChatRequest:
         return parse_messages(body)
 
     def marker_text(self, body: dict[str, Any]) -> str | None:

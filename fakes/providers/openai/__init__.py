@@ -6,12 +6,13 @@ import base64
 import hashlib
 import math
 import struct
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ...plan import ApiError, Plan
-from ..base import Dialect, Rendered, Usage
+from ..base import NO_PARAMS, Dialect, Rendered, Usage
 from . import exceptions as exc
 from .requests import parse_chat
 from .responses import render_chat
@@ -44,7 +45,8 @@ class OpenAIDialect(Dialect):
             return ApiError(405, f"Invalid method for URL ({method} {path})", "invalid_request_error")
         return ApiError(404, f"Invalid URL ({method} {path})", "invalid_request_error")
 
-    def authenticate(self, endpoint: str, headers: dict[str, str], api_keys: list[str] | None) -> None:
+    def authenticate(self, endpoint: str, headers: dict[str, str], api_keys: list[str] | None,
+                     params: Mapping[str, str] = NO_PARAMS) -> None:
         auth = headers.get("authorization", "")
         key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
         if not key:
@@ -66,7 +68,7 @@ class OpenAIDialect(Dialect):
         return ApiError(413, f"Request too large: the body is {size} bytes; the limit is {limit} bytes.",
                         "invalid_request_error", None, "request_too_large")
 
-    def parse_chat(self, endpoint: str, body: Any) -> ChatRequest:
+    def parse_chat(self, endpoint: str, body: Any, params: Mapping[str, str] = NO_PARAMS) -> ChatRequest:
         if endpoint == "responses":
             from .responses_api import parse_responses
 
