@@ -80,9 +80,9 @@ class AzureDialect(OpenAIDialect):
     def fault_error(self, fault: HttpError, model: str | None) -> ApiError:
         if fault.status == 429 and not fault.message and fault.error_type is None:
             wait = 1.0 if fault.retry_after is None else fault.retry_after
-            headers = openai_exc.retry_headers(wait) + [
-                ("x-ratelimit-limit-requests", "500"), ("x-ratelimit-remaining-requests", "0"),
-                ("x-ratelimit-limit-tokens", "80000"), ("x-ratelimit-remaining-tokens", "0")]
+            headers = [*openai_exc.retry_headers(wait), ("x-ratelimit-limit-requests", "500"),
+                       ("x-ratelimit-remaining-requests", "0"), ("x-ratelimit-limit-tokens", "80000"),
+                       ("x-ratelimit-remaining-tokens", "0")]
             return ApiError(429, exc.rate_limited(wait), exc.AZURE, None, "429", headers)
         if fault.code == "content_filter":
             return exc.content_filter_error()
