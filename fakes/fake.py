@@ -23,7 +23,9 @@ from .conversation import ChatRequest
 from .correlation import CORRELATION_HEADER, FAULT_HEADER, SESSION_HEADER, TURN_HEADER, parse_marker
 from .errors import ConfigError
 from .faults import (
+    ContentFilter,
     Delay,
+    ErrorOnlyStream,
     Fault,
     FaultPlan,
     FaultRule,
@@ -42,6 +44,7 @@ from .plan import END_CLOSE, END_COMPLETE, END_HANG, END_RESET, ApiError, HttpRe
 from .providers import get_dialect
 from .providers.base import Usage
 from .ratelimit import RateLimiter
+from .stream_breaks import STREAM_BREAKS, filter_reply, shape_stream_break
 from .tokenizer import count_atoms, get_counter
 
 CONTROL_PREFIX = "/_gatedrill/"
@@ -222,9 +225,15 @@ class Fake:
             decision = self.limiter.check(model.id, model.rpm, model.tpm, prompt_tokens + completion_budget)
             if not decision.allowed:
                 raise d.rate_limit_error(model, decision)
-        if isinstance(fault, StreamError) and not chat.stream:
+        if isinstance(fault, StreamError | ErrorOnlyStream) and not chat.stream:
             raise d.fault_error(HttpError(kind="http_error", status=fault.status, message=fault.message), chat.model)
+        if isinstance(fault, ContentFilter) and fault.stage == "prompt":
+            blocked = d.prompt_filtered(endpoint, chat, Usage(prompt_tokens, 0), rid)
+            if blocked is not None:
+                return blocked
         reply = compose_reply(cfg, chat, self.count, d.tool_id_prefix)
+        if isinstance(fault, ContentFilter):
+            filter_reply(reply, fault)
         completion_tokens = 0
         n_pieces = 0
         for ch in reply.choices:
@@ -268,6 +277,8 @@ class Fake:
 
     def _shape(self, endpoint: str, r: Any, fault: Fault | None, rid: str) -> Plan:
         """Turn rendered events into a plan, applying a body/stream fault if one was chosen."""
+        if isinstance(fault, STREAM_BREAKS):
+            return shape_stream_break(fault, r, self.dialect, endpoint, rid)
         events = r.events
         end = END_COMPLETE
         drip = None

@@ -79,7 +79,8 @@ def fake() -> None:
 
 
 @fake.command("serve")
-@click.argument("provider", required=False, type=click.Choice(["openai", "anthropic", "gemini", "azure", "bedrock"]))
+@click.argument("provider", required=False,
+                type=click.Choice(["openai", "anthropic", "gemini", "azure", "bedrock"]))
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML: one fake, or {fakes: [...]}.")
 @click.option("--port", type=int, default=None, help="Port (0 = a free one). Single fake only.")
 @click.option("--host", default=None, help="Bind address (default 127.0.0.1).")

@@ -124,6 +124,11 @@ class Dialect:
         """The provider's mid-stream error event; `sent` is how many events went before it."""
         raise NotImplementedError
 
+    def prompt_filtered(self, endpoint: str, req: ChatRequest, usage: Usage, request_id: str) -> Plan | None:
+        """The provider's answer to a prompt its content filter blocks: raise its error, or return a plan for
+        a provider that answers 200 (Gemini's promptFeedback). None: reply with an empty filtered completion."""
+        return None
+
     def malformed_event(self, endpoint: str) -> bytes:
         return b'data: {"id": "broken", "choices": [{"delta": {"content": "\xff\n\n'
 

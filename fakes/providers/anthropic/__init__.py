@@ -163,6 +163,9 @@ class AnthropicDialect(Dialect):
         err = ApiError(fault.status, fault.message or exc.default_message(fault.status))
         return b"event: error\ndata: " + exc.envelope(err, request_id) + b"\n\n"
 
+    def prompt_filtered(self, endpoint: str, req: ChatRequest, usage: Usage, request_id: str) -> Plan | None:
+        raise exc.invalid("Output blocked by content filtering policy")
+
     def malformed_event(self, endpoint: str) -> bytes:
         return (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
                 b'"delta":{"type":"text_delta","text":"\xff\n\n')

@@ -88,6 +88,9 @@ class AzureDialect(OpenAIDialect):
             return exc.content_filter_error()
         return super().fault_error(fault, model)
 
+    def prompt_filtered(self, endpoint: str, req: ChatRequest, usage: Usage, request_id: str) -> Plan | None:
+        raise exc.content_filter_error()
+
     def _headers(self, rid: str, processing_ms: float) -> list[tuple[str, str]]:
         return [("apim-request-id", rid), ("x-request-id", rid), ("x-ms-region", "East US"),
                 ("x-ms-rai-invoked", "true"), ("azureml-model-session", "d001-20250101000000")]

@@ -17,7 +17,7 @@ from ...plan import ApiError, HttpRequest, Plan
 from ..base import NO_PARAMS, Dialect, Rendered, Usage
 from . import exceptions as exc
 from .requests import parse_count_tokens, parse_generate
-from .responses import FINISH, render_generate, sse_frame
+from .responses import FINISH, SSE_END, blocked_json, render_generate, sse_frame
 from .urls import CHAT_ENDPOINTS, STREAM_ENDPOINTS, route
 
 if TYPE_CHECKING:
@@ -123,6 +123,19 @@ class GeminiDialect(Dialect):
                      end_offset: float, request_id: str) -> Rendered:
         headers = [*_HEADERS, ("server-timing", f"gfet4t7; dur={int(end_offset * 1000)}")]
         return render_generate(endpoint, req, reply, usage, offsets, end_offset, self._response_id(), headers)
+
+    def prompt_filtered(self, endpoint: str, req: ChatRequest, usage: Usage, request_id: str) -> Plan | None:
+        """A 200 whose body has `promptFeedback.blockReason` and no candidates, streamed or not."""
+        body = blocked_json(req, usage, self._response_id())
+        headers = list(_HEADERS)
+        if endpoint == "stream":
+            headers.append(("content-type", "text/event-stream"))
+            return Plan(200, headers, [(0.0, b"data: " + body + SSE_END)], stream=True)
+        if endpoint == "stream_array":
+            headers.append(("content-type", "application/json; charset=UTF-8"))
+            return Plan(200, headers, [(0.0, b"[" + body + b"]")], stream=True)
+        headers.append(("content-type", "application/json; charset=UTF-8"))
+        return Plan(200, headers, [(0.0, body)], content_length=len(body))
 
     def _response_id(self) -> str:
         return next(self._ids)[:22]

@@ -179,6 +179,9 @@ class OpenAIDialect(Dialect):
         err = ApiError(fault.status, fault.message or message, etype, None, code)
         return b"data: " + exc.envelope(err) + b"\n\n"
 
+    def prompt_filtered(self, endpoint: str, req: ChatRequest, usage: Usage, request_id: str) -> Plan | None:
+        raise ApiError(400, exc.INVALID_PROMPT_MESSAGE, "invalid_request_error", None, "invalid_prompt")
+
     def handle_other(self, endpoint: str, params: dict[str, str], body: Any, fake: Fake, request_id: str) -> Plan:
         if endpoint == "models":
             data = [_model_obj(m.id, fake.started_wall) for m in fake.config.models]
