@@ -42,6 +42,21 @@ class Rendered:
     stream: bool
 
 
+INJECTED_RPM = 500  # the limits an injected 429 reports: requests used up, tokens untouched
+INJECTED_TPM = 200_000
+
+
+def injected_decision(wait: float) -> Decision:
+    """The limiter state an injected 429 stands for, so its headers come from the same code as a real one."""
+    import time
+
+    from ..ratelimit import Bucket, Decision
+
+    now = time.monotonic()
+    return Decision(False, "requests", wait, Bucket(INJECTED_RPM, 0.0, now),
+                    Bucket(INJECTED_TPM, float(INJECTED_TPM), now), 1)
+
+
 class Dialect:
     """Base class: subclasses fill in every method for their provider."""
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ...plan import ApiError, Plan
-from ..base import NO_PARAMS, Dialect, Rendered, Usage
+from ..base import NO_PARAMS, Dialect, Rendered, Usage, injected_decision
 from . import exceptions as exc
 from .requests import parse_count_tokens, parse_messages
 from .responses import render_message
@@ -139,6 +139,11 @@ class AnthropicDialect(Dialect):
             headers = exc.retry_after(fault.retry_after, with_ms=True)
         elif status == 429:
             headers = exc.retry_after(1.0, with_ms=False)
+        if status == 429:  # as the API's own limiter answers: which bucket ran out, and when it refills
+            from ...config import ModelSpec
+
+            headers += self.ratelimit_headers(ModelSpec(id=model or "unknown"),
+                                              injected_decision(fault.retry_after or 1.0))
         return ApiError(status, message, fault.error_type or exc.error_type(status), None, fault.code, headers)
 
     def _headers(self, rid: str) -> list[tuple[str, str]]:

@@ -111,7 +111,8 @@ def _tools(value: Any) -> tuple[list[ToolSpec], int]:
             if not isinstance(name, str) or not name:
                 raise invalid(f"* GenerateContentRequest.tools[{i}].function_declarations[{k}].name: "
                               "Name cannot be empty.\n")
-            schema = decl.get("parametersJsonSchema") or decl.get("parameters") or {}
+            schema = (decl.get("parametersJsonSchema") or decl.get("parameters_json_schema")
+                      or decl.get("parameters") or {"type": "object", "properties": {}})
             specs.append(ToolSpec(name, decl.get("description") or "", _lower_types(schema)))
             chars += len(orjson.dumps(decl))
     return specs, chars // 4

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ...plan import ApiError, Plan
-from ..base import NO_PARAMS, Dialect, Rendered, Usage
+from ..base import NO_PARAMS, Dialect, Rendered, Usage, injected_decision
 from . import exceptions as exc
 from .requests import parse_chat
 from .responses import render_chat
@@ -146,6 +146,8 @@ class OpenAIDialect(Dialect):
                        f"Limit 500, Used 500, Requested 1. Please try again in {_human(wait)}. "
                        f"{exc.RATE_LIMIT_DOCS}")
         headers = exc.retry_headers(wait) if wait is not None else []
+        if fault.status == 429 and etype != "insufficient_quota":
+            headers += self.ratelimit_headers(_spec(model), injected_decision(wait or 1.0))
         if etype == "insufficient_quota":
             headers.append(("x-should-retry", "false"))
         return ApiError(fault.status, fault.message or message, etype, None, code, headers)
@@ -200,6 +202,12 @@ class OpenAIDialect(Dialect):
         headers = self._headers(rid, 0)
         headers.append(("content-type", "application/json"))
         return Plan(200, headers, [(0.0, body)], content_length=len(body))
+
+
+def _spec(model: str | None) -> ModelSpec:
+    from ...config import ModelSpec
+
+    return ModelSpec(id=model or "unknown")
 
 
 def _human(seconds: float) -> str:
