@@ -210,9 +210,9 @@ def test_context_window_boundary_is_exact_and_the_overflow_is_invalid_argument()
         assert n is not None
         with FakeServer(provider="gemini", models=[{"id": MODEL, "context_window": n}]) as fits:
             assert client(fits).models.generate_content(model=MODEL, contents=words).text
-        with FakeServer(provider="gemini", models=[{"id": MODEL, "context_window": n - 1}]) as tight:
-            with pytest.raises(errors.ClientError) as info:
-                client(tight).models.generate_content(model=MODEL, contents=words)
+        tight = FakeServer(provider="gemini", models=[{"id": MODEL, "context_window": n - 1}])
+        with tight, pytest.raises(errors.ClientError) as info:
+            client(tight).models.generate_content(model=MODEL, contents=words)
     assert info.value.code == 400 and info.value.status == "INVALID_ARGUMENT"
     assert info.value.message == (f"The input token count ({n}) exceeds the maximum number of tokens allowed "
                                   f"({n - 1}).")
@@ -241,7 +241,8 @@ def test_unknown_model_is_not_found(fresh: FakeServer) -> None:
 
 
 def test_invalid_role_is_rejected_as_the_api_words_it(fresh: FakeServer) -> None:
-    r = raw(fresh, f"/v1beta/models/{MODEL}:generateContent", {"contents": [{"role": "system", "parts": [{"text": "x"}]}]})
+    body = {"contents": [{"role": "system", "parts": [{"text": "x"}]}]}
+    r = raw(fresh, f"/v1beta/models/{MODEL}:generateContent", body)
     assert r.status_code == 400
     assert r.json()["error"] == {"code": 400, "message": "Please use a valid role: user, model.",
                                  "status": "INVALID_ARGUMENT"}
@@ -274,7 +275,8 @@ def test_key_by_header_or_query_and_none_is_permission_denied(fresh: FakeServer)
 
 def test_configured_api_keys_reject_other_keys_as_api_key_invalid() -> None:
     with FakeServer(provider="gemini", api_keys=["gk-good"]) as s:
-        assert raw(s, f"/v1beta/models/{MODEL}:generateContent", HELLO, headers={"x-goog-api-key": "gk-good"}).is_success
+        good = {"x-goog-api-key": "gk-good"}
+        assert raw(s, f"/v1beta/models/{MODEL}:generateContent", HELLO, headers=good).is_success
         with pytest.raises(errors.ClientError) as info:
             client(s).models.generate_content(model=MODEL, contents="x")
     assert info.value.code == 400 and info.value.message == "API key not valid. Please pass a valid API key."
