@@ -123,7 +123,8 @@ class AnthropicDialect(Dialect):
         kinds = (("requests", decision.requests), ("tokens", decision.tokens), ("input-tokens", decision.tokens),
                  ("output-tokens", decision.tokens))
         for kind, b in kinds:
-            if b is None:
+            if b is None:  # not limited: the nominal unlimited values, as the API always sends every bucket
+                out += [h for h in _unlimited_headers() if h[0].startswith(f"anthropic-ratelimit-{kind}-")]
                 continue
             reset = (now + timedelta(seconds=math.ceil(b.reset_in()))).strftime("%Y-%m-%dT%H:%M:%SZ")
             out += [(f"anthropic-ratelimit-{kind}-limit", str(b.limit)),
