@@ -109,7 +109,7 @@ class ErrorOnlyStream(_Spec):
 
 class Stall(_Spec):
     """Send no bytes for `seconds`, then carry on: before the status line and headers (`after_chunks` unset),
-    or after the headers and `after_chunks` content chunks (0: right after the first event)."""
+    or after the headers and `after_chunks` content chunks (0: after the headers and any event before content)."""
 
     kind: Literal["stall"]
     seconds: float = Field(gt=0)

@@ -20,15 +20,22 @@ STREAM_BREAKS = (CloseMidStream, ErrorOnlyStream, Stall)
 
 
 def _cut_index(events: list[tuple[float, bytes, bool]], after_chunks: int) -> int:
-    """How many events go out before the break: everything up to the `after_chunks`-th content event, or up
-    to the first event when `after_chunks` is 0."""
+    """How many events go out before the break: every event before the (`after_chunks` + 1)-th content event
+    (with 0, only what precedes the first content: a role chunk, message_start, or nothing)."""
     seen = 0
     for i, (_, _, is_content) in enumerate(events):
         if is_content:
             if seen >= after_chunks:
-                return max(1, i) if after_chunks == 0 else i
+                return i
             seen += 1
     return len(events)
+
+
+def _with_head(r: Rendered, chunks: list[tuple[float, bytes]]) -> list[tuple[float, bytes]]:
+    """An empty first chunk makes the executor send the status line and headers at the first event's time,
+    even when no event precedes the break."""
+    t0 = r.events[0][0] if r.events else 0.0
+    return [(t0, b""), *chunks]
 
 
 def shape_stream_break(fault: Fault, r: Rendered, dialect: Dialect, endpoint: str, request_id: str) -> Plan:
@@ -36,7 +43,7 @@ def shape_stream_break(fault: Fault, r: Rendered, dialect: Dialect, endpoint: st
     if isinstance(fault, CloseMidStream):
         if r.stream:
             kept = r.events[: _cut_index(r.events, fault.after_chunks)]
-            return Plan(r.status, r.headers, [(t, b) for t, b, _ in kept], stream=True, end=END_CLOSE)
+            return Plan(r.status, r.headers, _with_head(r, [(t, b) for t, b, _ in kept]), stream=True, end=END_CLOSE)
         t, body, _ = r.events[0]
         return Plan(r.status, r.headers, [(t, body[: max(1, len(body) // 2)])], content_length=len(body),
                     end=END_CLOSE)
@@ -51,7 +58,7 @@ def shape_stream_break(fault: Fault, r: Rendered, dialect: Dialect, endpoint: st
         shifted = [(t + fault.seconds, b) for t, b in events]
     elif r.stream:
         cut = _cut_index(r.events, fault.after_chunks)
-        shifted = events[:cut] + [(t + fault.seconds, b) for t, b in events[cut:]]
+        shifted = _with_head(r, events[:cut] + [(t + fault.seconds, b) for t, b in events[cut:]])
     else:  # one body: half of it, then silence, then the rest
         t, body = events[0]
         half = max(1, len(body) // 2)

@@ -120,6 +120,7 @@ class Dispatcher:
         """The body to send to `cand`: the client's, unless a mutant (or allowed truncation) rewrites history."""
         messages = body.get("messages") or []
         rewritten = self.hooks.history(messages, self.router.switched(session, cand.upstream))
+        rewritten = self.hooks.tool_args(rewritten, self.router.endpoints[cand.upstream].provider)
         if cand.truncate_to is not None:
             provider = self.router.endpoints[cand.upstream].provider
             rewritten = truncate_to_fit({**body, "messages": rewritten}, cand.truncate_to, provider)
