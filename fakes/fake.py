@@ -48,6 +48,7 @@ from .stream_breaks import STREAM_BREAKS, filter_reply, shape_stream_break
 from .tokenizer import count_atoms, get_counter
 
 CONTROL_PREFIX = "/_gatedrill/"
+ERROR_EVENT = "error_event"  # journal outcome of a 200 stream that ended with the provider's error event
 _BODY_FAULTS = (ResetMidStream, Truncate, Malformed, StreamError)
 
 
@@ -147,7 +148,9 @@ class Fake:
         plan.entry = entry
         journal, metrics = self.journal, self.metrics
 
-        def on_finish(outcome: str, _e: Entry = entry) -> None:
+        def on_finish(outcome: str, _e: Entry = entry, _error_event: bool = plan.error_event) -> None:
+            if _error_event and outcome == "complete":
+                outcome = ERROR_EVENT
             journal.finish(_e, outcome)
             metrics.count(_e.endpoint or "unknown", _e.model or "", _e.status or 0, _e.fault, _e.tokens_in,
                           _e.tokens_out)
@@ -282,6 +285,7 @@ class Fake:
         events = r.events
         end = END_COMPLETE
         drip = None
+        error_event = False
         if isinstance(fault, _BODY_FAULTS):
             if r.stream:
                 kept, seen = [], 0
@@ -300,6 +304,7 @@ class Fake:
                 elif isinstance(fault, Malformed):
                     kept.append((last_t, self.dialect.malformed_event(endpoint), False))
                 elif isinstance(fault, StreamError):
+                    error_event = True
                     if not cut:  # the reply ran out of content first: fail before the stream's own ending
                         kept = kept[: 1 + max((i for i, ev in enumerate(kept) if ev[2]), default=0)]
                     kept.append((last_t, self.dialect.stream_error_event(endpoint, fault, rid, len(kept)), False))
@@ -316,7 +321,7 @@ class Fake:
             drip = (fault.chunk_bytes, fault.interval_ms / 1000.0)
         chunks = [(t, b) for t, b, _ in events]
         if r.stream:
-            return Plan(r.status, r.headers, chunks, stream=True, end=end, drip=drip)
+            return Plan(r.status, r.headers, chunks, stream=True, end=end, drip=drip, error_event=error_event)
         return Plan(r.status, r.headers, chunks, content_length=len(chunks[0][1]), end=end, drip=drip)
 
     # -- python handle -------------------------------------------------------------------------------------

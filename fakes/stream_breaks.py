@@ -51,7 +51,7 @@ def shape_stream_break(fault: Fault, r: Rendered, dialect: Dialect, endpoint: st
         err = StreamError(kind="stream_error", status=fault.status, message=fault.message, after_chunks=0)
         t0 = r.events[0][0] if r.events else 0.0
         return Plan(r.status, r.headers, [(t0, dialect.stream_error_event(endpoint, err, request_id, 0))],
-                    stream=True)
+                    stream=True, error_event=True)
     assert isinstance(fault, Stall)
     events = [(t, b) for t, b, _ in r.events]
     if fault.after_chunks is None:

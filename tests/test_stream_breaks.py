@@ -129,6 +129,14 @@ def send(wire: tuple[Wire, FakeServer], fault: dict[str, Any] | None = None) -> 
         return r.status_code, bytes(body), t_head, time.monotonic() - t0
 
 
+def last_outcome(srv: FakeServer) -> str | None:
+    """The last entry's outcome, once the server has finished writing it (just after the client's last byte)."""
+    deadline = time.monotonic() + 2
+    while srv.entries()[-1].outcome is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return srv.entries()[-1].outcome
+
+
 def test_a_clean_stream_has_content_then_its_terminator(wire: tuple[Wire, FakeServer]) -> None:
     status, body, _, _ = send(wire)
     labels = wire[0].labels(body)
@@ -140,11 +148,13 @@ def test_error_event_after_n_chunks_and_no_terminator(wire: tuple[Wire, FakeServ
     status, body, _, _ = send(wire, {"kind": "stream_error", "after_chunks": 4, "status": 500})
     labels = wire[0].labels(body)
     assert status == 200 and labels.count("content") == 4 and labels[-1] == "error" and "end" not in labels
+    assert last_outcome(wire[1]) == "error_event"  # a 200 that is not a success, in the ground truth
 
 
 def test_error_as_the_only_message_of_a_200_stream(wire: tuple[Wire, FakeServer]) -> None:
     status, body, _, _ = send(wire, {"kind": "error_only_stream", "status": 503})
     assert status == 200 and wire[0].labels(body) == ["error"]
+    assert last_outcome(wire[1]) == "error_event"
 
 
 def test_close_after_partial_content_leaves_no_terminator_and_an_incomplete_body(
@@ -158,7 +168,7 @@ def test_close_after_partial_content_leaves_no_terminator_and_an_incomplete_body
                 body += chunk
     labels = w.labels(bytes(body))
     assert labels.count("content") == 3 and "end" not in labels and "error" not in labels
-    assert srv.entries()[-1].outcome == "closed_early"
+    assert last_outcome(srv) == "closed_early"
 
 
 def test_stall_before_headers_holds_the_status_line(wire: tuple[Wire, FakeServer]) -> None:
