@@ -22,6 +22,9 @@ TABLE: dict[str, tuple[str, float, set[str], dict[str, dict[str, object]]]] = {
     "retry_storm": ("rate-limit-storm", 0.3, {"retry_amplification"}, {}),
     "duplicate_requests": ("canary-split", 0.2, {"accounting"}, {}),
     "rate_limit_to_500": ("rate-limit-storm", 0.3, {"error_mapping"}, {}),
+    "commit_on_first_byte": ("midstream-failover", 0.6, {"rollback"}, {}),
+    "stay_failed_over": ("recovery", 0.6, {"rollback"}, {}),
+    "stringify_tool_args": ("cross-provider-tools", 0.3, {"context_continuity"}, {}),
 }
 
 
