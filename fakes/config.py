@@ -13,7 +13,7 @@ from .distributions import Distribution, Fixed, Uniform
 from .errors import ConfigError
 from .faults import Fault, FaultRule
 
-Provider = Literal["openai", "anthropic"]
+Provider = Literal["openai", "anthropic", "gemini", "azure", "bedrock"]
 
 
 class _Model(BaseModel):
@@ -120,9 +120,24 @@ _DEFAULT_MODELS: dict[str, list[dict[str, Any]]] = {
         {"id": "claude-sonnet-4-5", "context_window": 200_000, "max_output_tokens": 64_000},
         {"id": "claude-haiku-4-5", "context_window": 200_000, "max_output_tokens": 64_000},
     ],
+    "gemini": [
+        {"id": "gemini-2.5-flash", "context_window": 1_048_576, "max_output_tokens": 65_536},
+        {"id": "gemini-2.5-pro", "context_window": 1_048_576, "max_output_tokens": 65_536},
+    ],
+    "azure": [  # deployment names; the fake names each deployment after its model
+        {"id": "gpt-4o-mini", "context_window": 128_000, "max_output_tokens": 16_384},
+        {"id": "gpt-4o", "context_window": 128_000, "max_output_tokens": 16_384},
+    ],
+    "bedrock": [
+        {"id": "anthropic.claude-3-5-haiku-20241022-v1:0", "context_window": 200_000, "max_output_tokens": 8_192},
+        {"id": "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "context_window": 200_000,
+         "max_output_tokens": 64_000},
+        {"id": "amazon.nova-lite-v1:0", "context_window": 300_000, "max_output_tokens": 5_120},
+    ],
 }
 
-_DEFAULT_BODY_LIMIT = {"openai": 32 * 2**20, "anthropic": 32 * 2**20}
+_DEFAULT_BODY_LIMIT = {"openai": 32 * 2**20, "anthropic": 32 * 2**20, "gemini": 20 * 2**20, "azure": 32 * 2**20,
+                       "bedrock": 20 * 2**20}
 
 
 class FakeConfig(_Model):

@@ -23,7 +23,9 @@ from .conversation import ChatRequest
 from .correlation import CORRELATION_HEADER, FAULT_HEADER, SESSION_HEADER, TURN_HEADER, parse_marker
 from .errors import ConfigError
 from .faults import (
+    ContentFilter,
     Delay,
+    ErrorOnlyStream,
     Fault,
     FaultPlan,
     FaultRule,
@@ -43,9 +45,11 @@ from .providers import get_dialect
 from .providers.base import Usage
 from .ratelimit import RateLimiter
 from .redaction import redact_body
+from .stream_breaks import STREAM_BREAKS, filter_reply, shape_stream_break
 from .tokenizer import count_atoms, get_counter
 
 CONTROL_PREFIX = "/_gatedrill/"
+ERROR_EVENT = "error_event"  # journal outcome of a 200 stream that ended with the provider's error event
 _BODY_FAULTS = (ResetMidStream, Truncate, Malformed, StreamError)
 
 
@@ -175,7 +179,9 @@ class Fake:
         plan.entry = entry
         journal, metrics = self.journal, self.metrics
 
-        def on_finish(outcome: str, _e: Entry = entry) -> None:
+        def on_finish(outcome: str, _e: Entry = entry, _error_event: bool = plan.error_event) -> None:
+            if _error_event and outcome == "complete":
+                outcome = ERROR_EVENT
             journal.finish(_e, outcome)
             metrics.count(_e.endpoint or "unknown", live.model_label(_e.model), _e.status or 0, _e.fault,
                           _e.tokens_in, _e.tokens_out)
@@ -186,7 +192,7 @@ class Fake:
     def _decide(self, live: _Live, req: HttpRequest, entry: Entry, rid: str) -> Plan:
         d = live.dialect
         cfg = live.config
-        endpoint, params = d.route(req.method, req.path)
+        endpoint, params = d.route_request(req)
         entry.endpoint = endpoint
         headers = req.headers
         entry.correlation_id = headers.get(CORRELATION_HEADER)
@@ -194,7 +200,7 @@ class Fake:
         turn_h = headers.get(TURN_HEADER)
         if turn_h and turn_h.isdigit():
             entry.turn = int(turn_h)
-        d.authenticate(endpoint, headers, cfg.api_keys)
+        d.authenticate(endpoint, headers, cfg.api_keys, params)
         assert cfg.max_body_bytes is not None
         if req.body_size > cfg.max_body_bytes:
             raise d.too_large(req.body_size, cfg.max_body_bytes)
@@ -212,7 +218,7 @@ class Fake:
             if isinstance(body, dict) and isinstance(body.get("model"), str):
                 entry.model = body["model"]
             return d.handle_other(endpoint, params, body, self, rid)
-        chat = d.parse_chat(endpoint, body)
+        chat = d.parse_chat(endpoint, body, params)
         entry.model = chat.model
         entry.stream = chat.stream
         if entry.correlation_id is None:
@@ -258,9 +264,15 @@ class Fake:
             decision = self.limiter.check(model.id, model.rpm, model.tpm, prompt_tokens + completion_budget)
             if not decision.allowed:
                 raise d.rate_limit_error(model, decision)
-        if isinstance(fault, StreamError) and not chat.stream:
+        if isinstance(fault, StreamError | ErrorOnlyStream) and not chat.stream:
             raise d.fault_error(HttpError(kind="http_error", status=fault.status, message=fault.message), chat.model)
+        if isinstance(fault, ContentFilter) and fault.stage == "prompt":
+            blocked = d.prompt_filtered(endpoint, chat, Usage(prompt_tokens, 0), rid)
+            if blocked is not None:
+                return blocked
         reply = compose_reply(cfg, chat, count, d.tool_id_prefix)
+        if isinstance(fault, ContentFilter):
+            filter_reply(reply, fault)
         completion_tokens = 0
         n_pieces = 0
         for ch in reply.choices:
@@ -333,9 +345,12 @@ def _timing(live: _Live, pieces: int, extra: float) -> tuple[list[float], float,
 
 def _shape(dialect: Any, endpoint: str, r: Any, fault: Fault | None, rid: str) -> Plan:
     """Turn rendered events into a plan, applying a body/stream fault if one was chosen."""
+    if isinstance(fault, STREAM_BREAKS):
+        return shape_stream_break(fault, r, dialect, endpoint, rid)
     events = r.events
     end = END_COMPLETE
     drip = None
+    error_event = False
     if isinstance(fault, _BODY_FAULTS):
         if r.stream:
             kept, seen = [], 0
@@ -354,6 +369,7 @@ def _shape(dialect: Any, endpoint: str, r: Any, fault: Fault | None, rid: str) -
             elif isinstance(fault, Malformed):
                 kept.append((last_t, dialect.malformed_event(endpoint), False))
             elif isinstance(fault, StreamError):
+                error_event = True
                 if not cut:  # the reply ran out of content first: fail before the stream's own ending
                     kept = kept[: 1 + max((i for i, ev in enumerate(kept) if ev[2]), default=0)]
                 kept.append((last_t, dialect.stream_error_event(endpoint, fault, rid, len(kept)), False))
@@ -370,5 +386,5 @@ def _shape(dialect: Any, endpoint: str, r: Any, fault: Fault | None, rid: str) -
         drip = (fault.chunk_bytes, fault.interval_ms / 1000.0)
     chunks = [(t, b) for t, b, _ in events]
     if r.stream:
-        return Plan(r.status, r.headers, chunks, stream=True, end=end, drip=drip)
+        return Plan(r.status, r.headers, chunks, stream=True, end=end, drip=drip, error_event=error_event)
     return Plan(r.status, r.headers, chunks, content_length=len(chunks[0][1]), end=end, drip=drip)

@@ -94,8 +94,42 @@ class Delay(_Spec):
     ms: float = Field(ge=0, le=3_600_000)
 
 
+class CloseMidStream(_AfterChunks):
+    """Send the 200 and some content, then close the connection (FIN) without the stream's terminator or the
+    chunked body's last chunk: the client sees a body that stops, not a reset."""
+
+    kind: Literal["close_mid_stream"]
+
+
+class ErrorOnlyStream(_Spec):
+    """A 200 stream whose only message is the provider's error event (no start, no content, no end)."""
+
+    kind: Literal["error_only_stream"]
+    status: int = Field(default=529, description="selects the error type, as for stream_error")
+    message: str | None = None
+
+
+class Stall(_Spec):
+    """Send no bytes for `seconds`, then carry on: before the status line and headers (`after_chunks` unset),
+    or after the headers and `after_chunks` content chunks (0: after the headers and any event before content)."""
+
+    kind: Literal["stall"]
+    seconds: float = Field(gt=0)
+    after_chunks: int | None = Field(default=None, ge=0)
+
+
+class ContentFilter(_AfterChunks):
+    """The provider's content filter: `prompt` blocks the request as the provider does (Azure 400
+    content_filter, Gemini 200 promptFeedback.blockReason, ...); `completion` stops the reply after
+    `after_chunks` chunks with the provider's content-filter stop reason."""
+
+    kind: Literal["content_filter"]
+    stage: Literal["prompt", "completion"] = "prompt"
+
+
 Fault = Annotated[
-    HttpError | Hang | Reset | ResetMidStream | Truncate | Malformed | StreamError | SlowDrip | Delay,
+    HttpError | Hang | Reset | ResetMidStream | Truncate | Malformed | StreamError | SlowDrip | Delay
+    | CloseMidStream | ErrorOnlyStream | Stall | ContentFilter,
     Field(discriminator="kind"),
 ]
 FAULT_ADAPTER: TypeAdapter[Fault] = TypeAdapter(Fault)

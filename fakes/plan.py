@@ -29,6 +29,7 @@ class Plan:
     drip: tuple[int, float] | None = None  # (bytes per write, seconds between writes)
     entry: Any = None  # the journal entry to stamp with first/last byte times
     on_finish: Any = None  # called once with the outcome, by the executor
+    error_event: bool = False  # a 200 stream that carries the provider's error event: not a success, whole or not
 
 
 
@@ -42,6 +43,7 @@ class ApiError(Exception):
     param: str | None = None
     code: str | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
+    details: list[dict[str, Any]] = field(default_factory=list)  # provider detail objects, e.g. google.rpc RetryInfo
 
     def __str__(self) -> str:
         return f"{self.status} {self.message}"

@@ -75,11 +75,12 @@ def version_cmd() -> None:
 
 @main.group()
 def fake() -> None:
-    """Run fake upstream providers (OpenAI, Anthropic)."""
+    """Run fake upstream providers (OpenAI, Anthropic, Gemini, Azure OpenAI, Bedrock)."""
 
 
 @fake.command("serve")
-@click.argument("provider", required=False, type=click.Choice(["openai", "anthropic"]))
+@click.argument("provider", required=False,
+                type=click.Choice(["openai", "anthropic", "gemini", "azure", "bedrock"]))
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML: one fake, or {fakes: [...]}.")
 @click.option("--port", type=int, default=None, help="Port (0 = a free one). Single fake only.")
 @click.option("--host", default=None, help="Bind address (default 127.0.0.1).")

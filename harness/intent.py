@@ -28,6 +28,9 @@ Mutant = Literal[
     "readmit_without_probe",  # after a cooldown, full traffic returns at once (no half-open probe)
     "drop_system_prompt",  # forgets to hoist system messages into Anthropic's `system`
     "fallback_ignored",  # never tries the declared fallbacks
+    "commit_on_first_byte",  # commits to a stream before any content, so a pre-content break is not failed over
+    "stay_failed_over",  # never probes an upstream its breaker took out, so traffic never returns
+    "stringify_tool_args",  # sends tool-call arguments to Gemini/Bedrock as a JSON string, not an object
 ]
 MUTANTS: tuple[str, ...] = Mutant.__args__  # type: ignore[attr-defined]
 
@@ -90,7 +93,7 @@ class UpstreamEndpoint(_Strict):
     """Where a gateway reaches one upstream (a running fake), and what it knows about its models."""
 
     name: str
-    provider: Literal["openai", "anthropic"]
+    provider: Literal["openai", "anthropic", "gemini", "azure", "bedrock"]
     base_url: str = Field(description="origin, e.g. http://127.0.0.1:PORT (no /v1)")
     api_key: str = "sk-gatedrill"
     context_windows: dict[str, int] = Field(default_factory=dict, description="model -> window, for pre-call checks")

@@ -38,4 +38,7 @@ MUTATION_TABLE: dict[str, MutantCase] = {
     "readmit_without_probe": _case("canary-rollback", 0.3, "rollback", source="LiteLLM 1.106.2 router"),
     "drop_system_prompt": _case("context-continuity", 0.15, "context_continuity"),
     "fallback_ignored": _case("failover-drill", 0.3, "rollback"),
+    "commit_on_first_byte": _case("midstream-failover", 0.6, "rollback", source="LiteLLM #40404"),
+    "stay_failed_over": _case("recovery", 0.6, "rollback"),
+    "stringify_tool_args": _case("cross-provider-tools", 0.3, "context_continuity"),
 }

@@ -33,7 +33,7 @@ def test_yaml_with_several_fakes(tmp_path: Path) -> None:
     "yaml_text, fragment",
     [
         ("provider: openai\nlatncy: {}\n", "latncy: unknown key"),
-        ("provider: gemini\n", "provider"),
+        ("provider: cohere\n", "provider"),
         ("fakes:\n  - {name: a}\n  - {name: a}\n", "fake names must be unique"),
         ("provider: openai\nmodels: [{id: m, context_window: zero}]\n", "models.0.context_window"),
         ("provider: openai\nfaults: [{fault: {kind: http_error, status: 200}}]\n", "faults.0.fault.http_error.status"),

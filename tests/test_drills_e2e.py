@@ -31,6 +31,9 @@ SCALES = {
     "context-continuity": 0.1,  # 4 s of 5-turn sessions
     "context-window-fallback": 0.15,  # 4.5 s at 10/s
     "streaming-integrity": 0.15,  # 4.5 s at 20/s
+    "midstream-failover": 0.25,  # 12.5 s: four 2 s windows need room for the 1.5 s timeout and 2 s cooldown
+    "recovery": 0.15,  # 6 s; down from 1.5 s to 3.3 s
+    "cross-provider-tools": 0.15,  # 6 s of 6-turn tool sessions over four providers
 }
 WARM_UP = "warm-up"
 TIMELINE_TOLERANCE_S = 0.25  # the runner's own send lateness (a timer thread on a loaded 2-core machine)
@@ -187,6 +190,34 @@ def clean_streams_match_the_fake_and_broken_ones_are_errors(rec: RunRecord) -> N
     assert clean == len(rec.clients) - faulted, "every stream the fake finished reached the client complete"
 
 
+def pre_content_breaks_fail_over_and_partial_ones_are_errors(rec: RunRecord) -> None:
+    partial = {"error-after-content", "close-after-content"}
+    by_cid = rec.journal_by_correlation()
+    first, clear = rec.timeline[0]["applied_wall"], rec.timeline[-1]["applied_wall"]
+    fell_back = 0
+    for c in rec.clients:
+        attempts = by_cid[c["correlation_id"]]
+        if c["error_class"] is not None:  # only a break after content may reach the client
+            assert attempts[-1]["upstream"] == "primary" and attempts[-1]["fault"] in partial, (c, attempts)
+        elif len(attempts) == 2:
+            assert [a["upstream"] for a in attempts] == ["primary", "secondary"], attempts
+            assert first <= attempts[0]["arrival_wall"] < clear
+            fell_back += 1
+    assert fell_back >= 4, "pre-content breaks were failed over"
+
+
+def tool_sessions_cross_providers_with_exact_history(rec: RunRecord) -> None:
+    by_cid = rec.journal_by_correlation()
+    sessions: dict[str, set[str]] = {}
+    for c in rec.clients:
+        assert c["status"] == 200, c
+        (entry,) = by_cid[c["correlation_id"]]
+        assert entry["reply"]["digest"] == c["sent_digest"], (c["correlation_id"], entry["upstream"])
+        sessions.setdefault(c["session_id"], set()).add(entry["upstream"])
+    assert sum(1 for c in rec.clients if c["tool_calls"]) >= 10, "tool calls were made"
+    assert sum(1 for ups in sessions.values() if len(ups) >= 3) >= 3, "sessions crossed three providers or more"
+
+
 SANITY: dict[str, Callable[[RunRecord], None]] = {
     "canary-split": canary_split_shares_are_near_90_10,
     "canary-rollback": canary_rollback_canary_fails_then_clients_are_still_served,
@@ -195,6 +226,9 @@ SANITY: dict[str, Callable[[RunRecord], None]] = {
     "context-continuity": continuity_witness_digest_matches_what_the_client_sent,
     "context-window-fallback": small_model_never_gets_an_over_window_request,
     "streaming-integrity": clean_streams_match_the_fake_and_broken_ones_are_errors,
+    "midstream-failover": pre_content_breaks_fail_over_and_partial_ones_are_errors,
+    "recovery": failover_moves_to_secondary_and_back,
+    "cross-provider-tools": tool_sessions_cross_providers_with_exact_history,
 }
 
 

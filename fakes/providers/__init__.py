@@ -7,7 +7,7 @@ from functools import cache
 from ..errors import ConfigError
 from .base import Dialect, Rendered, Usage
 
-PROVIDERS = ("openai", "anthropic")
+PROVIDERS = ("openai", "anthropic", "gemini", "azure", "bedrock")
 
 
 @cache
@@ -20,6 +20,18 @@ def get_dialect(provider: str) -> Dialect:
         from .anthropic import AnthropicDialect
 
         return AnthropicDialect()
+    if provider == "gemini":
+        from .gemini import GeminiDialect
+
+        return GeminiDialect()
+    if provider == "azure":
+        from .azure import AzureDialect
+
+        return AzureDialect()
+    if provider == "bedrock":
+        from .bedrock import BedrockDialect
+
+        return BedrockDialect()
     raise ConfigError(f"unknown provider {provider!r}: use one of {', '.join(PROVIDERS)}")
 
 

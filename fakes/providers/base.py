@@ -7,12 +7,13 @@ the journal.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from ..ids import unique_ids
-from ..plan import ApiError, Plan
+from ..plan import ApiError, HttpRequest, Plan
 
 if TYPE_CHECKING:
     from ..config import ModelSpec
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from ..fake import Fake
     from ..faults import HttpError, StreamError
     from ..ratelimit import Decision
+
+
+NO_PARAMS: Mapping[str, str] = {}
 
 
 @dataclass(slots=True)
@@ -37,6 +41,21 @@ class Rendered:
     headers: list[tuple[str, str]]
     events: list[tuple[float, bytes, bool]]
     stream: bool
+
+
+INJECTED_RPM = 500  # the limits an injected 429 reports: requests used up, tokens untouched
+INJECTED_TPM = 200_000
+
+
+def injected_decision(wait: float) -> Decision:
+    """The limiter state an injected 429 stands for, so its headers come from the same code as a real one."""
+    import time
+
+    from ..ratelimit import Bucket, Decision
+
+    now = time.monotonic()
+    return Decision(False, "requests", wait, Bucket(INJECTED_RPM, 0.0, now),
+                    Bucket(INJECTED_TPM, float(INJECTED_TPM), now), 1)
 
 
 class Dialect:
@@ -65,11 +84,18 @@ class Dialect:
         known = {p for (_, p) in self.routes} | {p.rstrip("/") for _, p, _ in self.prefix_routes}
         raise self.no_route(method, path, path in known or any(path.startswith(p) for _, p, _ in self.prefix_routes))
 
+    def route_request(self, req: HttpRequest) -> tuple[str, dict[str, str]]:
+        """(endpoint, params) for the whole request. Dialects whose routes live in an encoded path or the query
+        string (Gemini's `:method` and `?alt=sse`, Azure's `?api-version=`, Bedrock's model ids) override it and
+        put what they read into params."""
+        return self.route(req.method, req.path)
+
     def no_route(self, method: str, path: str, path_known: bool) -> ApiError:
         """The provider's error for an unknown path (404) or a known path with the wrong method (405)."""
         raise NotImplementedError
 
-    def authenticate(self, endpoint: str, headers: dict[str, str], api_keys: list[str] | None) -> None:
+    def authenticate(self, endpoint: str, headers: dict[str, str], api_keys: list[str] | None,
+                     params: Mapping[str, str] = NO_PARAMS) -> None:
         raise NotImplementedError
 
     def invalid_json(self, detail: str) -> ApiError:
@@ -81,7 +107,7 @@ class Dialect:
     def too_large(self, size: int, limit: int) -> ApiError:
         raise NotImplementedError
 
-    def parse_chat(self, endpoint: str, body: Any) -> ChatRequest:
+    def parse_chat(self, endpoint: str, body: Any, params: Mapping[str, str] = NO_PARAMS) -> ChatRequest:
         raise NotImplementedError
 
     def marker_text(self, body: dict[str, Any]) -> str | None:
@@ -121,6 +147,11 @@ class Dialect:
     def stream_error_event(self, endpoint: str, fault: StreamError, request_id: str, sent: int) -> bytes:
         """The provider's mid-stream error event; `sent` is how many events went before it."""
         raise NotImplementedError
+
+    def prompt_filtered(self, endpoint: str, req: ChatRequest, usage: Usage, request_id: str) -> Plan | None:
+        """The provider's answer to a prompt its content filter blocks: raise its error, or return a plan for
+        a provider that answers 200 (Gemini's promptFeedback). None: reply with an empty filtered completion."""
+        return None
 
     def malformed_event(self, endpoint: str) -> bytes:
         return b'data: {"id": "broken", "choices": [{"delta": {"content": "\xff\n\n'

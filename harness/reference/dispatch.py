@@ -123,6 +123,7 @@ class Dispatcher:
         body = self.hooks.for_provider(body, provider)
         messages = body.get("messages") or []
         rewritten = self.hooks.history(messages, self.router.switched(session, cand.upstream))
+        rewritten = self.hooks.tool_args(rewritten, self.router.endpoints[cand.upstream].provider)
         if cand.truncate_to is not None:
             rewritten = truncate_to_fit({**body, "messages": rewritten}, cand.truncate_to, provider)
         return body if rewritten is messages else {**body, "messages": rewritten}

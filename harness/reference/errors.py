@@ -16,6 +16,9 @@ import orjson
 
 _ANTHROPIC_PROMPT_TOO_LONG = re.compile(r"prompt is too long: (\d+) tokens > (\d+) maximum")
 _ANTHROPIC_WITH_COMPLETION = re.compile(r"input length and `max_tokens` exceed context limit: (\d+) \+ (\d+) > (\d+)")
+DEFAULT_RETRY_AFTER_S = 1.0
+_GEMINI_CONTEXT = re.compile(r"input token count \((\d+)\) exceeds the maximum number of tokens allowed \((\d+)\)")
+_BEDROCK_TOO_LONG = "Input is too long for requested model"
 _OPENAI_CONTEXT = re.compile(r"maximum context length is (\d+) tokens\. However, your messages resulted in (\d+)")
 
 
@@ -85,26 +88,47 @@ def retry_after_s(headers: Any) -> float | None:
 
 
 def from_upstream(provider: str, status: int, headers: Any, body: bytes) -> UpstreamError:
-    """Read an upstream HTTP error (OpenAI or Anthropic envelope, or anything else) into an `UpstreamError`."""
+    """Read an upstream HTTP error (OpenAI, Azure, Anthropic, google.rpc.Status or Bedrock's `{"message"}` with
+    `x-amzn-ErrorType`, or anything else) into an `UpstreamError`."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         data = None
     err = data.get("error") if isinstance(data, dict) else None
+    openai_like = provider in ("openai", "azure")
+    retry_after = retry_after_s(headers)
     if isinstance(err, dict):
         message = str(err.get("message") or "")
-        etype = str(err.get("type") or "api_error")
-        code = err.get("code") if provider == "openai" else None
-        param = err.get("param") if provider == "openai" else None
+        etype = str(err.get("type") or err.get("status") or "api_error")
+        code = err.get("code") if openai_like else None
+        param = err.get("param") if openai_like else None
+        if retry_after is None and provider == "gemini":
+            retry_after = _retry_info(err.get("details"))
+    elif isinstance(data, dict) and isinstance(data.get("message"), str):  # Bedrock
+        message = data["message"]
+        etype = (headers.get("x-amzn-errortype") or "api_error").split(":", 1)[0]
+        code, param = None, None
     else:
         message = body[:200].decode("utf-8", "replace") or f"upstream answered {status}"
         etype, code, param = "api_error", None, None
     should_retry = (headers.get("x-should-retry") or "").lower() != "false"
     out = UpstreamError("http", status, message, etype, code if isinstance(code, str) else None,
-                        param if isinstance(param, str) else None, retry_after_s(headers), should_retry)
+                        param if isinstance(param, str) else None, retry_after, should_retry)
     if status in (400, 413):
         out.context = _context_numbers(message, code)
     return out
+
+
+def _retry_info(details: Any) -> float | None:
+    """Seconds from a google.rpc RetryInfo detail (`retryDelay: "7s"`), Gemini's only retry hint."""
+    for d in details if isinstance(details, list) else ():
+        delay = d.get("retryDelay") if isinstance(d, dict) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return max(0.0, float(delay[:-1]))
+            except ValueError:
+                return None
+    return None
 
 
 def _context_numbers(message: str, code: Any) -> tuple[int, int, int] | None:
@@ -119,7 +143,10 @@ def _context_numbers(message: str, code: Any) -> tuple[int, int, int] | None:
     m = _ANTHROPIC_WITH_COMPLETION.search(message)
     if m:
         return int(m.group(3)), int(m.group(1)), int(m.group(2))
-    if code == "context_length_exceeded":
+    m = _GEMINI_CONTEXT.search(message)
+    if m:
+        return int(m.group(2)), int(m.group(1)), 0
+    if code == "context_length_exceeded" or _BEDROCK_TOO_LONG in message:
         return 0, 0, 0
     return None
 
@@ -145,7 +172,9 @@ def client_error_for(err: UpstreamError, upstream: str) -> ClientError:
     if status == 429:
         code = err.code or ("insufficient_quota" if err.type == "insufficient_quota" else "rate_limit_exceeded")
         etype = err.type if err.type != "rate_limit_error" else "requests"
-        return ClientError(429, err.message, etype, code, err.param, _retry_headers(err.retry_after))
+        # an upstream that gives no hint (Bedrock's ThrottlingException): the client still learns when to return
+        wait = err.retry_after if err.retry_after is not None else DEFAULT_RETRY_AFTER_S
+        return ClientError(429, err.message, etype, code, err.param, _retry_headers(wait))
     if status < 500:
         return ClientError(status, err.message, err.type, err.code, err.param)
     if status in (503, 529):

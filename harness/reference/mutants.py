@@ -12,7 +12,13 @@ gets it wrong, so that each bug is caught by the checks that judge that property
 - `lose_stream_tail`: the last content chunk and the finish chunk are dropped, and the stream still ends
   with `[DONE]`, as if complete;
 - `retry_storm`: retries go out at once, ignoring retry-after and backoff, and three times as many;
-- `duplicate_requests`: every upstream attempt is sent twice; the copy's answer is thrown away.
+- `duplicate_requests`: every upstream attempt is sent twice; the copy's answer is thrown away;
+- `commit_on_first_byte`: a stream is committed to on its first upstream event (a role chunk, message_start),
+  so a stream that breaks before any content reaches the client as an error instead of failing over;
+- `stay_failed_over`: once the circuit breaker opens, it never half-opens: the upstream is never probed and
+  traffic never returns after it recovers;
+- `stringify_tool_args`: tool-call arguments go to Gemini and Bedrock upstreams as `{"arguments": "<JSON
+  string>"}` instead of the object they encode (a translation that forgot to parse them).
 
 Bugs real gateways shipped, each modelled on a public report:
 
@@ -59,6 +65,8 @@ class Hooks:
     def cooldown(self, policy: CooldownPolicy) -> CooldownPolicy:
         if self.mutant == "never_cooldown":
             return policy.model_copy(update={"enabled": False})
+        if self.mutant == "stay_failed_over":  # a cooldown that outlasts any drill: no probe, no return
+            return policy.model_copy(update={"cooldown_s": 1e9})
         return policy
 
     def history(self, messages: list[dict[str, Any]], switched: bool) -> list[dict[str, Any]]:
@@ -87,6 +95,23 @@ class Hooks:
     @property
     def duplicates(self) -> bool:
         return self.mutant == "duplicate_requests"
+
+    @property
+    def commits_on_first_event(self) -> bool:
+        return self.mutant == "commit_on_first_byte"
+
+    def tool_args(self, messages: list[dict[str, Any]], provider: str) -> list[dict[str, Any]]:
+        """Assistant tool calls as the upstream gets them; the mutant wraps each one's arguments string."""
+        if self.mutant != "stringify_tool_args" or provider not in ("gemini", "bedrock"):
+            return messages
+        out = []
+        for m in messages:
+            if m.get("role") == "assistant" and m.get("tool_calls"):
+                calls = [{**c, "function": {**(c.get("function") or {}), "arguments": orjson.dumps(
+                    {"arguments": (c.get("function") or {}).get("arguments")}).decode()}} for c in m["tool_calls"]]
+                m = {**m, "tool_calls": calls}
+            out.append(m)
+        return out
 
     def stream_tail(self) -> StreamTail:
         return LoseStreamTail() if self.mutant == "lose_stream_tail" else StreamTail()

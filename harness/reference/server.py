@@ -49,7 +49,7 @@ class Gateway:
         self.config = config
         self.hooks = Hooks(config.mutant)
         self.router = Router(config, self.hooks)
-        self.clients = {u.name: UpstreamClient(u) for u in config.upstreams}
+        self.clients = {u.name: UpstreamClient(u, not self.hooks.commits_on_first_event) for u in config.upstreams}
         self.dispatcher = Dispatcher(self.router, self.clients, self.hooks)
         self.started = time.time()
 

@@ -79,10 +79,13 @@ class OpenAIRelay(StreamRelay):
                                        code if isinstance(code, str) else None)
             return []
         choices = obj.get("choices") or []
-        if not choices:
-            return [OutEvent("usage" if obj.get("usage") else "content", ev.raw)]
+        if not choices:  # a usage chunk, or Azure's prompt-filter annotations before any content
+            return [OutEvent("usage" if obj.get("usage") else "role", ev.raw)]
         if any(c.get("finish_reason") for c in choices):
             return [OutEvent("finish", ev.raw)]
+        if all(not (c.get("delta") or {}).get("content") and not (c.get("delta") or {}).get("tool_calls")
+               for c in choices):
+            return [OutEvent("role", ev.raw)]  # the opening chunk (role, empty content) is not content yet
         return [OutEvent("content", ev.raw)]
 
 

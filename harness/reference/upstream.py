@@ -17,12 +17,10 @@ import aiohttp
 import orjson
 
 from ..intent import UpstreamEndpoint
+from .dialects import DIALECTS, Request
 from .errors import UpstreamError, from_upstream
 from .sse import SseParser
-from .streams import AnthropicTranslator, OpenAIRelay, OutEvent, StreamRelay
-from .translate import from_anthropic_message, to_anthropic
-
-ANTHROPIC_VERSION = "2023-06-01"
+from .streams import OutEvent, StreamRelay
 
 
 class JsonReply:
@@ -33,7 +31,7 @@ class JsonReply:
 class StreamReply:
     """A stream the gateway has committed to: its first client events, and the rest as they arrive."""
 
-    def __init__(self, resp: aiohttp.ClientResponse, parser: SseParser, relay: StreamRelay,
+    def __init__(self, resp: aiohttp.ClientResponse, parser: SseParser | Any, relay: StreamRelay,
                  first: list[OutEvent]) -> None:
         self._resp = resp
         self._parser = parser
@@ -77,17 +75,15 @@ Reply = JsonReply | StreamReply | UpstreamError
 
 
 class UpstreamClient:
-    def __init__(self, endpoint: UpstreamEndpoint) -> None:
+    """One upstream provider over keep-alive HTTP. `hold_until_content`: commit to a stream only once content (or
+    its end) has arrived, so a stream that breaks before any content is still a failure to fall back from."""
+
+    def __init__(self, endpoint: UpstreamEndpoint, hold_until_content: bool = True) -> None:
         self.endpoint = endpoint
         self.provider = endpoint.provider
-        base = endpoint.base_url.rstrip("/")
-        if self.provider == "openai":
-            self.url = base + "/v1/chat/completions"
-            self._headers = {"authorization": f"Bearer {endpoint.api_key}", "content-type": "application/json"}
-        else:
-            self.url = base + "/v1/messages"
-            self._headers = {"x-api-key": endpoint.api_key, "anthropic-version": ANTHROPIC_VERSION,
-                             "content-type": "application/json"}
+        self.dialect = DIALECTS[endpoint.provider]
+        self.base = endpoint.base_url.rstrip("/")
+        self.hold_until_content = hold_until_content
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -100,29 +96,30 @@ class UpstreamClient:
             await self._session.close()
             self._session = None
 
-    def payload(self, body: dict[str, Any], model: str, default_max_tokens: int) -> dict[str, Any]:
-        """The request body in this upstream's dialect."""
-        if self.provider == "openai":
-            return {**body, "model": model}
-        return to_anthropic(body, model, default_max_tokens)
+    def payload(self, body: dict[str, Any], model: str, default_max_tokens: int) -> Request:
+        """The request in this upstream's dialect: its URL and body."""
+        return self.dialect.prepare(self.base, body, model, default_max_tokens)
 
-    async def send(self, payload: dict[str, Any], stream: bool, headers: dict[str, str], timeout_s: float,
+    async def send(self, payload: Request, stream: bool, headers: dict[str, str], timeout_s: float,
                    include_usage: bool) -> Reply:
         """One attempt. Never raises for upstream trouble: failures come back as `UpstreamError`."""
         if self._session is None or self._session.closed:
             return UpstreamError("reset", 0, "the gateway is shutting down")
         resp: aiohttp.ClientResponse | None = None
         committed = False
+        data = orjson.dumps(payload.body)
+        sent_headers = {"content-type": "application/json", **self.dialect.auth(self.endpoint, payload.url, data),
+                        **headers}
         try:
             async with asyncio.timeout(timeout_s):
                 resp = await self._session.post(
-                    self.url, data=orjson.dumps(payload), headers={**self._headers, **headers},
+                    payload.url, data=data, headers=sent_headers,
                     timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s))
                 if resp.status != 200:
                     return from_upstream(self.provider, resp.status, resp.headers, await resp.read())
                 if not stream:
-                    return self._json_reply(await resp.read())
-                reply = await self._first_events(resp, str(payload.get("model")), include_usage)
+                    return self._json_reply(await resp.read(), payload.model)
+                reply = await self._first_events(resp, payload.model, include_usage)
                 committed = isinstance(reply, StreamReply)
                 return reply
         except TimeoutError:
@@ -136,38 +133,45 @@ class UpstreamClient:
                 else:
                     resp.release()
 
+    def _ready(self, first: list[OutEvent]) -> bool:
+        if self.hold_until_content:
+            return any(ev.kind != "role" for ev in first)
+        return bool(first)
+
     async def _first_events(self, resp: aiohttp.ClientResponse, model: str, include_usage: bool) -> Reply:
-        parser = SseParser()
-        relay: StreamRelay = OpenAIRelay() if self.provider == "openai" else AnthropicTranslator(model, include_usage)
+        parser = self.dialect.parser()
+        relay: StreamRelay = self.dialect.relay(model, include_usage)
         first: list[OutEvent] = []
         async for chunk in resp.content.iter_any():
             for ev in parser.feed(chunk):
                 first.extend(relay.feed(ev))
-            if first or relay.error is not None:
+            if self._ready(first) or relay.error is not None:
                 break
-        if not first:
+        if not self._ready(first):
             relay.end_of_stream()
             assert relay.error is not None
             err = relay.error
             if err.message.startswith("upstream stream ended"):
-                err.message = "upstream stream ended before its first event"
+                err.message = "upstream stream ended before its first content" if first else \
+                    "upstream stream ended before its first event"
             return err
         return StreamReply(resp, parser, relay, first)
 
-    def _json_reply(self, body: bytes) -> Reply:
+    def _json_reply(self, body: bytes, model: str) -> Reply:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
             return UpstreamError("malformed", 200, "upstream reply is not valid JSON")
         if not isinstance(data, dict):
             return UpstreamError("malformed", 200, "upstream reply is not a JSON object")
-        if self.provider == "openai":
+        if self.provider in ("openai", "azure"):
             return JsonReply(body) if "choices" in data else UpstreamError("malformed", 200, "reply has no choices")
-        if data.get("type") != "message":
-            return UpstreamError("malformed", 200, "upstream reply is not a message")
-        return JsonReply(orjson.dumps(from_anthropic_message(data)))
+        reply = self.dialect.reply(data, model)
+        if reply is None:
+            return UpstreamError("malformed", 200, f"upstream reply is not a {self.provider} reply")
+        return JsonReply(orjson.dumps(reply))
 
-    async def discard(self, payload: dict[str, Any], stream: bool, headers: dict[str, str], timeout_s: float) -> None:
+    async def discard(self, payload: Request, stream: bool, headers: dict[str, str], timeout_s: float) -> None:
         """Send and throw the answer away (read to the end)."""
         reply = await self.send(payload, stream, headers, timeout_s, False)
         if isinstance(reply, StreamReply):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ...plan import ApiError, Plan
-from ..base import Dialect, Rendered, Usage
+from ..base import NO_PARAMS, Dialect, Rendered, Usage, injected_decision
 from . import exceptions as exc
 from .requests import parse_count_tokens, parse_messages
 from .responses import render_message
@@ -55,7 +56,8 @@ class AnthropicDialect(Dialect):
             return ApiError(405, "Method Not Allowed", "invalid_request_error")
         return ApiError(404, "Not Found", "not_found_error")
 
-    def authenticate(self, endpoint: str, headers: dict[str, str], api_keys: list[str] | None) -> None:
+    def authenticate(self, endpoint: str, headers: dict[str, str], api_keys: list[str] | None,
+                     params: Mapping[str, str] = NO_PARAMS) -> None:
         """A key in `x-api-key` or `Authorization: Bearer`, then the `anthropic-version` header."""
         key = headers.get("x-api-key", "").strip()
         if not key:
@@ -77,7 +79,7 @@ class AnthropicDialect(Dialect):
     def too_large(self, size: int, limit: int) -> ApiError:
         return ApiError(413, "Request exceeds the maximum size", "request_too_large")
 
-    def parse_chat(self, endpoint: str, body: Any) -> ChatRequest:
+    def parse_chat(self, endpoint: str, body: Any, params: Mapping[str, str] = NO_PARAMS) -> ChatRequest:
         return parse_messages(body)
 
     def marker_text(self, body: dict[str, Any]) -> str | None:
@@ -128,7 +130,8 @@ class AnthropicDialect(Dialect):
         kinds = (("requests", decision.requests), ("tokens", decision.tokens), ("input-tokens", decision.tokens),
                  ("output-tokens", decision.tokens))
         for kind, b in kinds:
-            if b is None:
+            if b is None:  # not limited: the nominal unlimited values, as the API always sends every bucket
+                out += [h for h in _unlimited_headers() if h[0].startswith(f"anthropic-ratelimit-{kind}-")]
                 continue
             reset = (now + timedelta(seconds=math.ceil(b.reset_in()))).strftime("%Y-%m-%dT%H:%M:%SZ")
             out += [(f"anthropic-ratelimit-{kind}-limit", str(b.limit)),
@@ -144,6 +147,11 @@ class AnthropicDialect(Dialect):
             headers = exc.retry_after(fault.retry_after, with_ms=True)
         elif status == 429:
             headers = exc.retry_after(1.0, with_ms=False)
+        if status == 429:  # as the API's own limiter answers: which bucket ran out, and when it refills
+            from ...config import ModelSpec
+
+            headers += self.ratelimit_headers(ModelSpec(id=model or "unknown"),
+                                              injected_decision(fault.retry_after or 1.0))
         return ApiError(status, message, fault.error_type or exc.error_type(status), None, fault.code, headers)
 
     def _headers(self, rid: str) -> list[tuple[str, str]]:
@@ -167,6 +175,9 @@ class AnthropicDialect(Dialect):
     def stream_error_event(self, endpoint: str, fault: StreamError, request_id: str, sent: int) -> bytes:
         err = ApiError(fault.status, fault.message or exc.default_message(fault.status))
         return b"event: error\ndata: " + exc.envelope(err, request_id) + b"\n\n"
+
+    def prompt_filtered(self, endpoint: str, req: ChatRequest, usage: Usage, request_id: str) -> Plan | None:
+        raise exc.invalid("Output blocked by content filtering policy")
 
     def malformed_event(self, endpoint: str) -> bytes:
         return (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'

@@ -16,7 +16,8 @@ from ...content import Choice
 from ...conversation import ChatRequest
 from ..base import Rendered, Usage
 
-STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "stop_sequence": "stop_sequence"}
+STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "stop_sequence": "stop_sequence",
+               "content_filter": "refusal"}
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 _JSON_CHUNK = 24  # characters of tool input per input_json_delta

@@ -6,12 +6,13 @@ import base64
 import hashlib
 import math
 import struct
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ...plan import ApiError, Plan
-from ..base import Dialect, Rendered, Usage
+from ..base import NO_PARAMS, Dialect, Rendered, Usage, injected_decision
 from . import exceptions as exc
 from .requests import parse_chat
 from .responses import render_chat
@@ -44,7 +45,8 @@ class OpenAIDialect(Dialect):
             return ApiError(405, f"Invalid method for URL ({method} {path})", "invalid_request_error")
         return ApiError(404, f"Invalid URL ({method} {path})", "invalid_request_error")
 
-    def authenticate(self, endpoint: str, headers: dict[str, str], api_keys: list[str] | None) -> None:
+    def authenticate(self, endpoint: str, headers: dict[str, str], api_keys: list[str] | None,
+                     params: Mapping[str, str] = NO_PARAMS) -> None:
         auth = headers.get("authorization", "")
         key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
         if not key:
@@ -66,7 +68,7 @@ class OpenAIDialect(Dialect):
         return ApiError(413, f"Request too large: the body is {size} bytes; the limit is {limit} bytes.",
                         "invalid_request_error", None, "request_too_large")
 
-    def parse_chat(self, endpoint: str, body: Any) -> ChatRequest:
+    def parse_chat(self, endpoint: str, body: Any, params: Mapping[str, str] = NO_PARAMS) -> ChatRequest:
         if endpoint == "responses":
             from .responses_api import parse_responses
 
@@ -154,6 +156,8 @@ class OpenAIDialect(Dialect):
                        f"Limit 500, Used 500, Requested 1. Please try again in {_human(wait)}. "
                        f"{exc.RATE_LIMIT_DOCS}")
         headers = exc.retry_headers(wait) if wait is not None else []
+        if fault.status == 429 and etype != "insufficient_quota":
+            headers += self.ratelimit_headers(_spec(model), injected_decision(wait or 1.0))
         if etype == "insufficient_quota":
             headers.append(("x-should-retry", "false"))
         return ApiError(fault.status, fault.message or message, etype, None, code, headers)
@@ -187,6 +191,9 @@ class OpenAIDialect(Dialect):
         err = ApiError(fault.status, fault.message or message, etype, None, code)
         return b"data: " + exc.envelope(err) + b"\n\n"
 
+    def prompt_filtered(self, endpoint: str, req: ChatRequest, usage: Usage, request_id: str) -> Plan | None:
+        raise ApiError(400, exc.INVALID_PROMPT_MESSAGE, "invalid_request_error", None, "invalid_prompt")
+
     def handle_other(self, endpoint: str, params: dict[str, str], body: Any, fake: Fake, request_id: str) -> Plan:
         if endpoint == "models":
             data = [_model_obj(m.id, fake.started_wall) for m in fake.config.models]
@@ -205,6 +212,12 @@ class OpenAIDialect(Dialect):
         headers = self._headers(rid, 0)
         headers.append(("content-type", "application/json"))
         return Plan(200, headers, [(0.0, body)], content_length=len(body))
+
+
+def _spec(model: str | None) -> ModelSpec:
+    from ...config import ModelSpec
+
+    return ModelSpec(id=model or "unknown")
 
 
 def _human(seconds: float) -> str:

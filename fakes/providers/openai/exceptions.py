@@ -19,6 +19,10 @@ INVALID_JSON_MESSAGE = (
     "library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you "
     "have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)"
 )
+INVALID_PROMPT_MESSAGE = (
+    "Invalid prompt: your prompt was flagged as potentially violating our usage policy. Please try again with a "
+    "different prompt: https://platform.openai.com/docs/guides/reasoning#advice-on-prompting"
+)
 NO_KEY_MESSAGE = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer "
     "auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're "

@@ -11,7 +11,8 @@ from ...content import Reply
 from ...conversation import ChatRequest
 from ..base import Rendered, Usage
 
-FINISH = {"stop": "stop", "stop_sequence": "stop", "length": "length", "tool_calls": "tool_calls"}
+FINISH = {"stop": "stop", "stop_sequence": "stop", "length": "length", "tool_calls": "tool_calls",
+          "content_filter": "content_filter"}
 FINGERPRINT = "fp_gatedrill"
 DONE = b"data: [DONE]\n\n"
 
