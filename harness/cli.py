@@ -435,7 +435,7 @@ def scenarios_validate(files: tuple[str, ...]) -> None:
             click.echo(str(exc), err=True)
             continue
         click.echo(f"{f}: ok ({sc.name}, {sc.duration_s:g} s, {len(sc.upstreams)} upstreams, "
-                   f"{len(sc.timeline)} timeline actions, checks: {', '.join(sc.checks) or 'none'})")
+                   f"{len(sc.timeline)} timeline actions, checks: {', '.join(sc.checks.names()) or 'none'})")
     if failed:
         sys.exit(EXIT_USAGE)
 
@@ -448,6 +448,21 @@ def scenarios_schema() -> None:
     from .schema_export import scenario_json_schema
 
     click.echo(json.dumps(scenario_json_schema(), indent=2, sort_keys=True))
+
+
+@main.group()
+def record() -> None:
+    """The run record's format, for tools that read records without gatedrill."""
+
+
+@record.command("schema")
+def record_schema() -> None:
+    """Print the run record's JSON Schema: one definition per file (meta.json, clients.jsonl, journal/*.jsonl...)."""
+    import json
+
+    from .record import record_json_schema
+
+    click.echo(json.dumps(record_json_schema(), indent=2, sort_keys=True))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,7 +27,7 @@ import pytest
 from gatedrill.fakes.pytest_plugin import fake_anthropic, fake_factory, fake_openai, intercepted_providers
 
 if TYPE_CHECKING:
-    from .drill import DrillRun
+    from .report import JudgedRun
     from .scenario import Scenario
 
 __all__ = ["fake_anthropic", "fake_factory", "fake_openai", "gatedrill_run", "gateway_url", "intercepted_providers"]
@@ -158,8 +158,8 @@ def _collects(config: pytest.Config, path: Path) -> bool:
 
 
 @pytest.fixture
-def gatedrill_run(request: pytest.FixtureRequest) -> Callable[..., DrillRun]:
-    """Run and judge a scenario: `gatedrill_run("canary-split", scale=0.2)` returns a DrillRun with `.path`,
+def gatedrill_run(request: pytest.FixtureRequest) -> Callable[..., JudgedRun]:
+    """Run and judge a scenario: `gatedrill_run("canary-split", scale=0.2)` returns a JudgedRun with `.path`,
     `.record`, `.verdicts`, `.passed` and `.verdict(name)`. Accepts a built-in name, a path or a Scenario; `scale`,
     `gateway`, `seed` and `mutant` default to the session's --gatedrill-* options. Each call is a fresh run in its
     own record folder (under --gatedrill-out, else the session's basetemp)."""
@@ -172,7 +172,7 @@ def gatedrill_run(request: pytest.FixtureRequest) -> Callable[..., DrillRun]:
     settings = request.config.stash[SETTINGS]
 
     def run(scenario: str | Path | Scenario, *, scale: float | None = None, gateway: str | None = None,
-            seed: int | None = None, mutant: str | None = None) -> DrillRun:
+            seed: int | None = None, mutant: str | None = None) -> JudgedRun:
         name = getattr(scenario, "name", None) or Path(str(scenario)).stem
         root = out_root(request.config)
         root.mkdir(parents=True, exist_ok=True)
@@ -180,7 +180,7 @@ def gatedrill_run(request: pytest.FixtureRequest) -> Callable[..., DrillRun]:
                           out=Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root)),
                           scale=scale if scale is not None else settings.scale,
                           seed=seed if seed is not None else settings.seed)
-        return drill(scenario, opts, settings.overrides)
+        return drill(scenario, opts, settings.overrides, settings.allow_inconclusive)
 
     return run
 

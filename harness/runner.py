@@ -28,7 +28,7 @@ from .gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitat
 from .gateways.base import log_hint, start_error
 from .intent import UpstreamEndpoint
 from .processes import InfrastructureError, Processes, read_lines
-from .record import RecordWriter
+from .record import COMPLETED, FAILED, INTERRUPTED, WARM_UP, GatewayMeta, LoadSummary, Outcome, RecordWriter
 from .scenario import Scenario, load_scenario
 from .timeline import TimelineRunner
 
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from .load import LoadResult, Progress
 
 START_TIMEOUT_S = 30.0
-WARM_UP = "warm-up"  # the warm-up request's correlation id (checks leave it out)
 
 
 @dataclass
@@ -54,7 +53,7 @@ class RunOptions:
 class RunOutcome:
     path: Path
     scenario: Scenario
-    load_summary: dict[str, Any]
+    load_summary: LoadSummary
 
 
 def resolve_scenario(ref: str | Path | Scenario, opts: RunOptions) -> Scenario:
@@ -104,11 +103,11 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
         raise ConfigError(f"{out} already holds a run record; choose another --out or remove it")
     gw = scenario.gateway
     limits = limitations(scenario)
-    writer = RecordWriter(out, scenario, opts.scale, {"kind": gw.kind, "url": gw.url, "mutant": gw.mutant,
-                                                       "limitations": [x.model_dump() for x in limits]})
+    writer = RecordWriter(out, scenario, opts.scale, GatewayMeta(kind=gw.kind, url=gw.url, mutant=gw.mutant,
+                                                                 limitations=limits))
     (out / "logs").mkdir(exist_ok=True)
     _announce(limits, gw.kind, opts)
-    outcome = "failed"
+    outcome: Outcome = FAILED
     try:
         with Processes(out / "logs") as procs:
             fakes_proc, fake_urls = _start_fakes(procs, scenario, writer)
@@ -119,8 +118,9 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
             if opts.notice is not None:
                 for line in gateway.briefing:
                     opts.notice(line)
-            claims = {"claims": gateway.claims} if gateway.claims else {}
-            writer.write_meta(gateway={**writer.meta["gateway"], "url": gateway.url, **claims}, fakes=fake_urls)
+            writer.write_meta(gateway=writer.meta.gateway.model_copy(update={"url": gateway.url,
+                                                                             "claims": gateway.claims}),
+                              fakes=fake_urls)
             writer.write_meta(warm_up_status=_warm_up(gateway, scenario))
             children = {"the fakes": (fakes_proc, "fakes.log")}
             if gateway.proc is not None:
@@ -130,18 +130,17 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
                 result = _drive_load(scenario, gateway, out, opts, timeline, writer, children)
             finally:
                 timeline.stop()
-            summary = result.summary()
+            summary = LoadSummary.model_validate(result.summary())
             writer.write_load(summary)
-            writer.write_meta(load_start_wall=summary.get("t0_wall", writer.meta.get("load_start_wall")))
-            if summary.get("failure"):
-                raise InfrastructureError("the load generator failed: "
-                                          + str(summary["failure"]).strip().splitlines()[-1])
+            writer.write_meta(load_start_wall=summary.t0_wall or writer.meta.load_start_wall)
+            if summary.failure:
+                raise InfrastructureError("the load generator failed: " + summary.failure.strip().splitlines()[-1])
             _check_alive(children, out / "logs")
             procs.stop(fakes_proc, sig=signal.SIGINT)  # the fakes flush their journals and exit cleanly
-        outcome = "completed"
+        outcome = COMPLETED
         return RunOutcome(out, scenario, summary)
     except (KeyboardInterrupt, SystemExit):
-        outcome = "interrupted"
+        outcome = INTERRUPTED
         raise
     except Exception as exc:
         writer.write_meta(error=f"{type(exc).__name__}: {exc}")
