@@ -23,6 +23,11 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
+def gate_exit_code(passed: bool) -> int:
+    """The exit code of `run`, `check` and `report`: 0 when the gate passed, 1 when it failed."""
+    return EXIT_OK if passed else EXIT_FAILED
+
+
 class _Group(click.Group):
     """Turns GatedrillError into one clear line instead of a traceback."""
 
@@ -169,18 +174,18 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
       gatedrill run canary-split --scale 0.2 --out runs/split
       gatedrill run my-drill.yaml --gateway url:http://127.0.0.1:4000
     """
-    from .checks import parse_overrides
     from .load import console_progress
-    from .project_config import run_defaults
-    from .runner import RunOptions, run
+    from .runner import run
+    from .settings import RunSettings
 
     if mutant is not None and mutant not in MUTANTS:
         raise GatedrillError(f"unknown mutant {mutant!r}; choose one of: {', '.join(MUTANTS)}")
-    parse_overrides(list(sets))  # a bad --set fails before the drill, not after it
-    gateway, out_dir, scale = run_defaults(gateway, out, scale, scenario)  # flags, else gatedrill.yaml, else defaults
+    # flags, else gatedrill.yaml, else defaults; a bad --set fails here, before the drill
+    settings = RunSettings.resolve(gateway=gateway, scale=scale, seed=seed, mutant=mutant,
+                                   allow_inconclusive=allow_inconclusive, sets=sets)
+    out_dir = settings.run_dir(scenario, out)
     progress = console_progress(sys.stderr)
-    opts = RunOptions(gateway=gateway, mutant=mutant, out=out_dir, scale=scale, seed=seed,
-                      progress=progress, notice=click.echo)
+    opts = settings.run_options(out=out_dir, progress=progress, notice=click.echo)
     restore_signals = _stop_on_signals()
     try:
         outcome = run(scenario, opts)
@@ -194,17 +199,24 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
         if close is not None:
             close()
     _print_run_summary(outcome.path)
-    if not _judge_and_print(outcome.path, list(sets), allow_inconclusive, html=html, junit=junit, json_out=json_out):
-        sys.exit(EXIT_FAILED)
+    sys.exit(gate_exit_code(_judge_and_print(outcome.path, settings, html=html, junit=junit, json_out=json_out)))
 
 
-def _judge_and_print(run_dir: Any, sets: list[str], allow_inconclusive: bool, html: str | None = None,
-                     junit: str | None = None, json_out: str | None = None) -> bool:
+def _judging(sets: tuple[str, ...], allow_inconclusive: bool) -> Any:
+    """The settings `check` and `report` judge with: only --set and --allow-inconclusive apply to a stored run."""
+    from .check_params import parse_overrides
+    from .settings import RunSettings
+
+    return RunSettings(allow_inconclusive=allow_inconclusive, overrides=parse_overrides(list(sets)))
+
+
+def _judge_and_print(run_dir: Any, settings: Any, html: str | None = None, junit: str | None = None,
+                     json_out: str | None = None) -> bool:
     """Judge a run record with the checks its scenario lists; print the verdicts (harness.report.terminal), write
     the requested reports; return the gate."""
     from .report import judge_run, print_verdicts, write_outputs
 
-    judged = judge_run(run_dir, sets, allow_inconclusive)
+    judged = judge_run(run_dir, overrides=settings.overrides, allow_inconclusive=settings.allow_inconclusive)
     print_verdicts(judged)
     for path in write_outputs(judged, html=html, junit=junit, json=json_out):
         click.echo(f"report: {path}")
@@ -255,8 +267,8 @@ def _print_run_summary(path: Any) -> None:
 def check_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool, html: str | None, junit: str | None,
               json_out: str | None) -> None:
     """Judge a stored run record again (offline: no process is started). Exit 1 if the gate fails."""
-    if not _judge_and_print(run_dir, list(sets), allow_inconclusive, html=html, junit=junit, json_out=json_out):
-        sys.exit(EXIT_FAILED)
+    settings = _judging(sets, allow_inconclusive)
+    sys.exit(gate_exit_code(_judge_and_print(run_dir, settings, html=html, junit=junit, json_out=json_out)))
 
 
 @main.command("report")
@@ -270,9 +282,9 @@ def report_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool, ht
     Example:
       gatedrill report runs/canary-rollback --html report.html --junit junit.xml --json verdicts.json
     """
+    settings = _judging(sets, allow_inconclusive)
     _print_run_summary(run_dir)
-    if not _judge_and_print(run_dir, list(sets), allow_inconclusive, html=html, junit=junit, json_out=json_out):
-        sys.exit(EXIT_FAILED)
+    sys.exit(gate_exit_code(_judge_and_print(run_dir, settings, html=html, junit=junit, json_out=json_out)))
 
 
 @main.command("init")

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from gatedrill.fakes.errors import GatedrillError
+
+from .settings import RunSettings
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
@@ -30,32 +31,15 @@ EVIDENCE_SHOWN = 10
 MAX_VALUE = 120
 
 
-@dataclass
-class Settings:
-    """The plugin's options for this session, after gatedrill.yaml and the command line."""
-
-    gateway: str
-    scale: float
-    seed: int | None
-    mutant: str | None
-    out: Path | None  # None: a folder under pytest's basetemp
-    allow_inconclusive: bool
-    overrides: dict[str, dict[str, Any]]  # check parameters from --gatedrill-set, applied when judging
-    session: str  # shared by every xdist worker of one test run
-    project_file: Path | None = None  # the gatedrill.yaml the defaults came from
-
-    def run_options(self) -> dict[str, Any]:
-        return {"gateway": self.gateway, "scale": self.scale, "seed": self.seed, "mutant": self.mutant}
-
-
-SETTINGS = pytest.StashKey[Settings]()
+SETTINGS = pytest.StashKey[RunSettings]()  # the session's settings: --gatedrill-* flags, gatedrill.yaml, defaults
+SESSION = pytest.StashKey[str]()  # shared by every xdist worker of one test run
 
 
 def out_root(config: pytest.Config) -> Path:
     """Where run records go: --gatedrill-out, else `gatedrill/` in the session's basetemp (the folder every xdist
     worker's own basetemp lives in, so the workers share it)."""
     settings = config.stash[SETTINGS]
-    if settings.out is not None:
+    if settings.out is not None:  # None: a folder under pytest's basetemp
         return settings.out
     factory = getattr(config, "_tmp_path_factory", None) or pytest.TempPathFactory.from_config(config, _ispytest=True)
     base = factory.getbasetemp()
@@ -128,13 +112,12 @@ class ScenarioFile(pytest.File):
         return self._outcome
 
     def _run(self) -> JudgedRun | GatedrillError:
-        from .runner import RunOptions
         from .session_runs import DrillFailed, record_folder, run_once
 
         settings = self.config.stash[SETTINGS]
-        folder = record_folder(out_root(self.config), settings.session, self.scenario, str(self.path.resolve()),
-                               settings.run_options())
-        opts = RunOptions(**settings.run_options())
+        folder = record_folder(out_root(self.config), self.config.stash[SESSION], self.scenario,
+                               str(self.path.resolve()), settings.identity())
+        opts = settings.run_options()
         try:
             return run_once(self.scenario, folder, opts, settings.overrides, settings.allow_inconclusive)
         except DrillFailed as exc:
@@ -165,8 +148,8 @@ class CheckItem(pytest.Item):
         self.user_properties.append(("run_record", str(run.path)))
         if self.name == RUN_ITEM and not run.record.scenario.checks:
             return
-        if self.name in run.not_judged:
-            raise _skip(f"check {self.name!r} is not available in this version of gatedrill")
+        if self.name in run.not_judged:  # as in the gate: a check this version lacks never counts as a pass
+            raise GatedrillError(f"check {self.name!r} is not available in this version of gatedrill")
         v = run.verdict(self.name)
         self.user_properties.append(("verdict", v.status.value))
         outcome, reason = pytest_outcome(v, self.config.stash[SETTINGS].allow_inconclusive)

@@ -33,7 +33,7 @@ class RunSettings:
                 sets: list[str] | tuple[str, ...] = (), directories: list[Path] | None = None) -> RunSettings:
         """Flags (None: not given) over the first gatedrill.yaml found in `directories` (default: the current
         one) over the defaults. `sets` (check.param=value) are validated now, before any drill runs."""
-        from .checks.params import parse_overrides
+        from .check_params import parse_overrides
 
         project = _project(directories or [Path(".")])
         cfg = project or ProjectConfig()
@@ -55,6 +55,20 @@ class RunSettings:
         base: dict[str, Any] = {"gateway": self.gateway, "scale": self.scale, "seed": self.seed,
                                 "mutant": self.mutant}
         return RunOptions(**{**base, **extra})
+
+    def run_dir(self, scenario_ref: str, given: str | Path | None = None) -> Path | None:
+        """The record folder of one `gatedrill run`: `--out` as given, else a fresh NAME-TIME folder inside `out`,
+        else None (the runner's default, runs/NAME-TIME)."""
+        if given is not None:
+            return Path(given)
+        if self.out is None:
+            return None
+        from gatedrill.scenarios import resolve
+
+        from .runner import default_out
+        from .scenario import load_scenario
+
+        return self.out / default_out(load_scenario(resolve(scenario_ref))).name
 
     def identity(self) -> dict[str, Any]:
         """The settings that change what a drill runs (two runs that agree on these ran the same drill)."""

@@ -17,8 +17,8 @@ import aiohttp
 import orjson
 
 from ..intent import UpstreamEndpoint
+from ..sse import SseParser
 from .errors import UpstreamError, from_upstream
-from .sse import SseParser
 from .streams import AnthropicTranslator, OpenAIRelay, OutEvent, StreamRelay
 from .translate import from_anthropic_message, to_anthropic
 
