@@ -8,9 +8,9 @@ every process) as soon as it fixes it, and the timeline is anchored there.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import yaml
 
 from gatedrill.fakes.correlation import CORRELATION_HEADER, make_marker
 from gatedrill.fakes.errors import ConfigError, GatedrillError
 
+from .fake_fleet import FakeFleet, start_fleet, upstream_configs
 from .gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
-from .gateways.base import log_hint, start_error
+from .gateways.base import log_hint
 from .intent import UpstreamEndpoint
-from .processes import InfrastructureError, Processes, read_lines
+from .processes import InfrastructureError, Processes
 from .record import COMPLETED, FAILED, INTERRUPTED, WARM_UP, GatewayMeta, LoadSummary, Outcome, RecordWriter
 from .scenario import Scenario, load_scenario
 from .timeline import TimelineRunner
@@ -109,8 +109,10 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
     _announce(limits, gw.kind, opts)
     outcome: Outcome = FAILED
     try:
-        with Processes(out / "logs") as procs:
-            fakes_proc, fake_urls = _start_fakes(procs, scenario, writer)
+        with Processes(out / "logs") as procs, contextlib.ExitStack() as lifelines:
+            fleet = _start_fakes(procs, scenario, writer)
+            lifelines.callback(fleet.lifeline.close)
+            fakes_proc, fake_urls = fleet.proc, fleet.urls
             endpoints = [UpstreamEndpoint(name=name, provider=cfg.provider, base_url=fake_urls[name],
                                           context_windows={m.id: m.context_window for m in cfg.models})
                          for name, cfg in scenario.upstreams.items()]
@@ -196,28 +198,12 @@ def _check_alive(children: dict[str, tuple[subprocess.Popen[bytes], str]], logs:
                                       f"{log_hint(logs / log)}")
 
 
-def _start_fakes(procs: Processes, scenario: Scenario,
-                 writer: RecordWriter) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-    """All upstream fakes in one process, each on its own port, journaling into the run record."""
-    fakes = []
-    for name, cfg in scenario.upstreams.items():
-        data = cfg.model_dump(mode="json")
-        data.update(name=name, seed=scenario.seed + cfg.seed)  # host and port as configured: 127.0.0.1, 0 = free
-        data["journal"] = {**data.get("journal", {}), "path": str(writer.journal_path(name).resolve())}
-        fakes.append(data)
-    path = writer.path / "logs" / "fakes.yaml"
-    path.write_text(yaml.safe_dump({"fakes": fakes}, sort_keys=False))
-    proc = procs.start([sys.executable, "-m", "gatedrill", "fake", "serve", "--config", str(path)], "fakes.log",
-                       stdout=subprocess.PIPE)
-    try:
-        lines = read_lines(proc, len(fakes), START_TIMEOUT_S, "the fakes")
-    except InfrastructureError as exc:
-        raise start_error(exc, proc, writer.path / "logs" / "fakes.log") from None
-    urls = {}
-    for line in lines:
-        name, _, url = line.split("\t")
-        urls[name] = url
-    return proc, urls
+def _start_fakes(procs: Processes, scenario: Scenario, writer: RecordWriter) -> FakeFleet:
+    """All upstream fakes in one child process, each on its own port, journaling into the run record."""
+    configs = [cfg.model_copy(update={"journal": cfg.journal.model_copy(
+                   update={"path": str(writer.journal_path(name).resolve())})})
+               for name, cfg in upstream_configs(scenario).items()]
+    return start_fleet(procs, configs, writer.path / "logs", START_TIMEOUT_S)
 
 
 def _start_gateway(procs: Processes, scenario: Scenario, endpoints: list[UpstreamEndpoint],

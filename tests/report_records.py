@@ -40,7 +40,7 @@ def rollback_cli_run() -> tuple[Path, int, str]:
     on the canary, rollback and recovery. Returns the record folder (reports inside it), exit code and output."""
     from click.testing import CliRunner
 
-    from gatedrill.harness.cli import main
+    from gatedrill.cli import main
 
     out = _ROOT / "canary-rollback-cli"
     args = ["run", "canary-rollback", "--scale", "0.3", "--out", str(out), "--html", str(out / "report.html"),

@@ -87,7 +87,7 @@ def test_set_values_override_the_scenarios_parameters_and_are_validated() -> Non
 
 
 def test_the_cli_and_the_parameter_models_load_without_scipy() -> None:
-    code = ("import sys; from gatedrill.harness.cli import main; import gatedrill.harness.scenario; "
+    code = ("import sys; from gatedrill.cli import main; import gatedrill.harness.scenario; "
             "import gatedrill.harness.check_params; from click.testing import CliRunner; "
             "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0, r.output; "
             "heavy = sorted(m for m in ('scipy', 'numpy') if m in sys.modules); print(heavy)")

@@ -10,10 +10,10 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from gatedrill.cli import main
 from gatedrill.fakes.errors import ConfigError
 from gatedrill.harness.checks import gate, judge
 from gatedrill.harness.checks.synthetic import scenario_with, split_record
-from gatedrill.harness.cli import main
 from gatedrill.harness.gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
 from gatedrill.harness.record import GatewayMeta, RecordWriter
 from gatedrill.harness.runner import RunOptions, resolve_scenario

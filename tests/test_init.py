@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 import gatedrill.harness.checks  # noqa: F401 - loaded once here: an in-process pytester run must not import numpy first
+from gatedrill.cli import main
 from gatedrill.fakes.errors import ConfigError
-from gatedrill.harness.cli import main
 from gatedrill.harness.project_config import load_project_config
 from gatedrill.harness.scaffold import CANARY_PORT, SCENARIO_PATH, SCHEMA_PATH, STABLE_PORT
 from gatedrill.harness.scenario import load_scenario

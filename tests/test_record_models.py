@@ -12,9 +12,9 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
+from gatedrill.cli import main
 from gatedrill.fakes.errors import ConfigError
 from gatedrill.fakes.journal import Entry
-from gatedrill.harness.cli import main
 from gatedrill.harness.load.records import ClientRecord, RecordWriter
 from gatedrill.harness.record import RECORD_VERSION, JournalEntry, RunRecord, record_json_schema
 from gatedrill.harness.record.clients import CLIENT_RECORD

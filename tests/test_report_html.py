@@ -12,8 +12,8 @@ import numpy as np
 from click.testing import CliRunner
 from report_records import SECRET, XSS, hostile_record, rollback_run
 
+from gatedrill.cli import main
 from gatedrill.harness.checks import judge
-from gatedrill.harness.cli import main
 from gatedrill.harness.record import RunRecord, TimelineEvent
 from gatedrill.harness.report import JudgedRun, html_report, judge_run
 from gatedrill.harness.report.html.series import latency_percentiles, percentile, traffic_per_upstream

@@ -10,8 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 from report_records import SECRET, hostile_record, rollback_run
 
+from gatedrill.cli import main
 from gatedrill.harness.checks import Status, Verdict, judge
-from gatedrill.harness.cli import main
 from gatedrill.harness.record import RunRecord
 from gatedrill.harness.report import FORMAT_VERSION, JudgedRun, json_report, report_dict
 from gatedrill.harness.report.redact import redact

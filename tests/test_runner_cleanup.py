@@ -30,7 +30,8 @@ from gatedrill.harness.processes import InfrastructureError
 from gatedrill.harness.runner import RunOptions, RunOutcome, run
 from gatedrill.scenarios import resolve
 
-ROLES = {"fakes": "fake serve", "gateway": "gatedrill.harness.reference", "load worker": "load_spec.json"}
+ROLES = {"fakes": "gatedrill.harness.fake_fleet", "gateway": "gatedrill.harness.reference",
+         "load worker": "load_spec.json"}
 
 
 def references(proc: psutil.Process, run_dir: Path, session: int | None) -> bool:
