@@ -65,12 +65,12 @@ def key_figures(rec: RunRecord, verdicts: list[Any]) -> dict[str, Any]:
     """The matrix's figures: split p-value, rollback detection time, client errors, upstream attempts per client
     request (retry amplification, from the journals), overhead p50/p99 (where the drill judges it)."""
     by = {v.check: v.figures for v in verdicts}
-    corr = {c["correlation_id"] for c in rec.clients}
-    attempts = sum(1 for entries in rec.journals.values() for e in entries if e.get("correlation_id") in corr)
-    tally = (rec.load_summary or {}).get("tally", {})
+    corr = {c.correlation_id for c in rec.clients}
+    attempts = sum(1 for e in rec.entries() if e.correlation_id in corr)
+    tally = rec.load_summary.tally
     out: dict[str, Any] = {
         "requests": len(rec.clients),
-        "client_errors": sum(1 for c in rec.clients if c.get("status") != 200 or c.get("error_class")),
+        "client_errors": sum(1 for c in rec.clients if c.status != 200 or c.error_class),
         "attempts_per_request": round(attempts / len(rec.clients), 3) if rec.clients else None,
         "latency_p50_ms": (tally.get("latency") or {}).get("p50_ms"),
         "latency_p99_ms": (tally.get("latency") or {}).get("p99_ms"),

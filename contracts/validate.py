@@ -19,6 +19,9 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from gatedrill.harness.sse import SseEvent
+from gatedrill.harness.sse import parse_sse as sse_events
+
 from .documents import document, pointer, resolve
 
 SSE_EXTENSION = "x-gatedrill-sse"
@@ -29,12 +32,6 @@ ANTHROPIC_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_erro
 
 class ContractViolation(AssertionError):
     """A response, body or stream that does not conform to its document; the message says where and how."""
-
-
-@dataclass(slots=True)
-class SseEvent:
-    event: str | None
-    data: str
 
 
 @dataclass
@@ -50,28 +47,15 @@ class StreamSummary:
 
 
 def parse_sse(body: bytes | str) -> list[SseEvent]:
-    """Events of an SSE body (the WHATWG rules we need: `event:`, multi-line `data:`, comments, blank-line ends)."""
-    text = body.decode("utf-8", errors="strict") if isinstance(body, bytes) else body
-    events: list[SseEvent] = []
-    name: str | None = None
-    data: list[str] = []
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if not line:
-            if data:
-                events.append(SseEvent(name, "\n".join(data)))
-            name, data = None, []
-        elif line.startswith(":"):
-            continue
-        else:
-            key, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if key == "event":
-                name = value
-            elif key == "data":
-                data.append(value)
-    if data:  # a last event without its blank line: the stream was cut
-        raise ContractViolation(f"stream ends inside an event (no blank line after data {data[-1][:80]!r})")
-    return events
+    """The events of an SSE body that carry data (harness.sse's parser); a cut last event is a violation."""
+    if isinstance(body, bytes):
+        body.decode("utf-8", errors="strict")  # a stream that is not UTF-8 fails here, before any event is judged
+    events, pending = sse_events(body)
+    cut = [e for e in sse_events(pending + b"\n\n")[0] if e.has_data] if pending.strip() else []
+    if cut:
+        last = cut[-1].data.split("\n")[-1]
+        raise ContractViolation(f"stream ends inside an event (no blank line after data {last[:80]!r})")
+    return [e for e in events if e.has_data]
 
 
 @functools.cache

@@ -1,4 +1,6 @@
-"""The `gatedrill` command line. Errors users can fix print one line and exit 2; --debug shows the traceback.
+"""The harness's commands of the `gatedrill` command line (run, check, report, scenarios, record, fake, init).
+`gatedrill.cli` adds the contract suite's command and is the entry point. Errors users can fix print one line
+and exit 2; --debug shows the traceback.
 
 Exit codes: 0 success, 1 a check failed, 2 a usage or configuration error, 3 an infrastructure failure,
 130 interrupted (Ctrl-C).
@@ -6,13 +8,11 @@ Exit codes: 0 success, 1 a check failed, 2 a usage or configuration error, 3 an 
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
-from click.core import ParameterSource
 
 from gatedrill import __version__
 from gatedrill.fakes.errors import GatedrillError
@@ -21,6 +21,11 @@ from .intent import MUTANTS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+
+def gate_exit_code(passed: bool) -> int:
+    """The exit code of `run`, `check` and `report`: 0 when the gate passed, 1 when it failed."""
+    return EXIT_OK if passed else EXIT_FAILED
 
 
 class _Group(click.Group):
@@ -173,23 +178,25 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
       gatedrill run canary-rollback --scale 0.3 --out runs/rollback-quick
       gatedrill run my-drill.yaml --gateway url:http://127.0.0.1:4000
     """
-    from .checks import parse_overrides
     from .load import console_progress
-    from .project_config import run_defaults
-    from .runner import RunOptions, run
+    from .runner import run
+    from .settings import RunSettings
 
     if mutant is not None and mutant not in MUTANTS:
         raise GatedrillError(f"unknown mutant {mutant!r}; choose one of: {', '.join(MUTANTS)}")
-    if sets:  # a bad --set fails before the drill, not after it: judged merged with the scenario's own parameters
+    # flags, else gatedrill.yaml, else defaults; a bad --set fails here, before the drill
+    settings = RunSettings.resolve(gateway=gateway, scale=scale, seed=seed, mutant=mutant,
+                                   allow_inconclusive=allow_inconclusive, sets=sets)
+    out_dir = settings.run_dir(scenario, out)
+    if sets:  # merged with the scenario's own parameters (e.g. rollback's upstream), as the judgement will use them
         from gatedrill.scenarios import resolve
 
+        from .check_params import parse_overrides
         from .scenario import load_scenario
 
         parse_overrides(list(sets), load_scenario(resolve(scenario)).checks)
-    gateway, out_dir, scale = run_defaults(gateway, out, scale, scenario)  # flags, else gatedrill.yaml, else defaults
     progress = console_progress(sys.stderr)
-    opts = RunOptions(gateway=gateway, mutant=mutant, out=out_dir, scale=scale, seed=seed,
-                      progress=progress, notice=click.echo)
+    opts = settings.run_options(out=out_dir, progress=progress, notice=click.echo)
     restore_signals = _stop_on_signals()
     try:
         outcome = run(scenario, opts)
@@ -203,17 +210,24 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
         if close is not None:
             close()
     _print_run_summary(outcome.path)
-    if not _judge_and_print(outcome.path, list(sets), allow_inconclusive, html=html, junit=junit, json_out=json_out):
-        sys.exit(EXIT_FAILED)
+    sys.exit(gate_exit_code(_judge_and_print(outcome.path, settings, html=html, junit=junit, json_out=json_out)))
 
 
-def _judge_and_print(run_dir: Any, sets: list[str], allow_inconclusive: bool, html: str | None = None,
-                     junit: str | None = None, json_out: str | None = None) -> bool:
+def _judging(sets: tuple[str, ...], allow_inconclusive: bool) -> Any:
+    """The settings `check` and `report` judge with: only --set and --allow-inconclusive apply to a stored run."""
+    from .check_params import parse_overrides
+    from .settings import RunSettings
+
+    return RunSettings(allow_inconclusive=allow_inconclusive, overrides=parse_overrides(list(sets)))
+
+
+def _judge_and_print(run_dir: Any, settings: Any, html: str | None = None, junit: str | None = None,
+                     json_out: str | None = None) -> bool:
     """Judge a run record with the checks its scenario lists; print the verdicts (harness.report.terminal), write
     the requested reports; return the gate."""
     from .report import judge_run, print_verdicts, write_outputs
 
-    judged = judge_run(run_dir, sets, allow_inconclusive)
+    judged = judge_run(run_dir, overrides=settings.overrides, allow_inconclusive=settings.allow_inconclusive)
     print_verdicts(judged)
     for path in write_outputs(judged, html=html, junit=junit, json=json_out):
         click.echo(f"report: {path}")
@@ -264,8 +278,8 @@ def _print_run_summary(path: Any) -> None:
 def check_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool, html: str | None, junit: str | None,
               json_out: str | None) -> None:
     """Judge a stored run record again (offline: no process is started). Exit 1 if the gate fails."""
-    if not _judge_and_print(run_dir, list(sets), allow_inconclusive, html=html, junit=junit, json_out=json_out):
-        sys.exit(EXIT_FAILED)
+    settings = _judging(sets, allow_inconclusive)
+    sys.exit(gate_exit_code(_judge_and_print(run_dir, settings, html=html, junit=junit, json_out=json_out)))
 
 
 @main.command("report")
@@ -279,9 +293,9 @@ def report_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool, ht
     RUN_DIR is the folder a run printed (runs/NAME-TIME). Example:
       gatedrill report runs/canary-rollback-20261203-041500 --html report.html --json verdicts.json
     """
+    settings = _judging(sets, allow_inconclusive)
     _print_run_summary(run_dir)
-    if not _judge_and_print(run_dir, list(sets), allow_inconclusive, html=html, junit=junit, json_out=json_out):
-        sys.exit(EXIT_FAILED)
+    sys.exit(gate_exit_code(_judge_and_print(run_dir, settings, html=html, junit=junit, json_out=json_out)))
 
 
 @main.command("init")
@@ -298,110 +312,6 @@ def init_cmd(directory: str, force: bool) -> None:
         click.echo(f"wrote {path}")
     click.echo("next: fill in the FILL IN parts of gatedrill.yaml and the scenario, then run "
                "`gatedrill run scenarios/my-gateway-canary.yaml` or `pytest scenarios/`")
-
-
-@main.command("contract")
-@click.option("--gateway", default="reference", show_default=True,
-              help="'reference', another adapter (litellm, portkey, ...) started in front of fakes, or 'url:URL'.")
-@click.option("--mutant", default=None, metavar="NAME",
-              help=f"Reference gateway only: a deliberate bug the suite should catch: {', '.join(MUTANTS)}.")
-@click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Write the results as JUnit XML.")
-@click.option("--max-examples", type=int, default=25, show_default=True, help="Generated cases per operation and mode.")
-@click.option("--budget", type=float, default=75.0, show_default=True, help="Seconds for the whole suite.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--part", "parts", multiple=True,
-              type=click.Choice(["positive", "negative", "rate_limit", "broken_stream", "context_window", "stateful"]),
-              help="Run only these parts (repeatable; default all).")
-@click.option("--skip-operation", "skips", multiple=True, metavar="'METHOD PATH'",
-              help="An operation the gateway does not serve, e.g. 'POST /v1/embeddings' (repeatable).")
-@click.option("--adapter", default=None, metavar="NAME",
-              help="Run the adapter contract kit on an adapter instead (litellm, reference, python).")
-@click.option("--provider", "providers", multiple=True, type=click.Choice(["openai", "anthropic"]),
-              help="With --adapter: the providers to check (repeatable; default every one it supports).")
-def contract_cmd(gateway: str, mutant: str | None, junit: str | None, max_examples: int, budget: float, seed: int,
-                 parts: tuple[str, ...], skips: tuple[str, ...], adapter: str | None = None,
-                 providers: tuple[str, ...] = ()) -> None:
-    """Check a gateway against the OpenAI-compatible contract (contracts/openapi/gateway.yaml): Schemathesis with
-    SSE and error checks, a 429 passthrough probe and stateful conversations. Exit 1 on any finding.
-
-    \b
-    Examples:
-      gatedrill contract
-      gatedrill contract --mutant rate_limit_to_500 --junit contract.xml
-      gatedrill contract --gateway url:http://127.0.0.1:4000 --skip-operation 'POST /v1/embeddings'
-      gatedrill contract --adapter litellm --junit adapter.xml
-    """
-    from gatedrill.fakes.errors import require_extra
-
-    for module in ("schemathesis", "hypothesis", "jsonschema"):
-        require_extra(module, "contracts", "gatedrill contract")
-    if adapter:
-        from gatedrill.contracts.adapter_kit import run_kit, targets_for, title_for
-
-        default_n = click.get_current_context().get_parameter_source("max_examples") == ParameterSource.DEFAULT
-        matrix = run_kit(targets_for(adapter, providers, mutant), title=title_for(adapter, mutant),
-                         max_examples=None if default_n else max_examples, seed_value=seed)
-        click.echo(matrix.render())
-        if junit:
-            matrix.write_junit(junit)
-        if not matrix.passed:
-            sys.exit(EXIT_FAILED)
-        return
-    import threading
-
-    from gatedrill.contracts.gateway_suite import PARTS, SuiteOptions, run_suite, start_target
-
-    opts = SuiteOptions(max_examples=max_examples, budget_s=budget, seed=seed, parts=parts or PARTS,
-                        stop=threading.Event())
-    restore_signals = _stop_suite_on_signals(opts.stop)
-    interrupted = False
-    try:
-        with start_target(gateway, mutant) as target:  # stops the fakes and gateway it started, however it ends
-            target.skip_operations += skips
-            result = run_suite(target, opts)
-    except KeyboardInterrupt:
-        interrupted = True
-        click.echo("gatedrill: interrupted; every process it started is stopped", err=True)
-        # everything we started is stopped; interpreter finalization (atexit, thread joins, handler reset) has
-        # nothing left to do and once killed the process with SIGINT (-2) in a full CI run instead of 130
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(EXIT_INTERRUPTED)
-    finally:
-        if not interrupted:  # once interrupted, ours stay: a late signal only sets `stop` (Python's would kill us)
-            restore_signals()
-    for line in result.summary_lines():
-        click.echo(line)
-    if junit:
-        result.write_junit(junit)
-    if not result.ok:
-        sys.exit(EXIT_FAILED)
-
-
-def _stop_suite_on_signals(stop: Any) -> Callable[[], None]:
-    """Ctrl-C, SIGTERM and SIGHUP stop the contract suite once: the first raises KeyboardInterrupt and sets `stop`
-    (Hypothesis runs gc callbacks, where Python drops a raised exception; the suite then raises it again at its
-    next request); later signals only set it, so clean-up finishes. Returns a function restoring the handlers."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def _stop(signum: int, _frame: object) -> None:
-        if stop.is_set():
-            return
-        stop.set()
-        raise KeyboardInterrupt
-
-    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, _stop) for sig in sigs}
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore
 
 
 @main.group()
@@ -448,7 +358,7 @@ def scenarios_validate(files: tuple[str, ...]) -> None:
             click.echo(str(exc), err=True)
             continue
         click.echo(f"{f}: ok ({sc.name}, {sc.duration_s:g} s, {len(sc.upstreams)} upstreams, "
-                   f"{len(sc.timeline)} timeline actions, checks: {', '.join(sc.checks) or 'none'})")
+                   f"{len(sc.timeline)} timeline actions, checks: {', '.join(sc.checks.names()) or 'none'})")
     if failed:
         sys.exit(EXIT_USAGE)
 
@@ -461,6 +371,21 @@ def scenarios_schema() -> None:
     from .schema_export import scenario_json_schema
 
     click.echo(json.dumps(scenario_json_schema(), indent=2, sort_keys=True))
+
+
+@main.group()
+def record() -> None:
+    """The run record's format, for tools that read records without gatedrill."""
+
+
+@record.command("schema")
+def record_schema() -> None:
+    """Print the run record's JSON Schema: one definition per file (meta.json, clients.jsonl, journal/*.jsonl...)."""
+    import json
+
+    from .record import record_json_schema
+
+    click.echo(json.dumps(record_json_schema(), indent=2, sort_keys=True))
 
 
 if __name__ == "__main__":  # pragma: no cover

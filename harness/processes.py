@@ -36,11 +36,12 @@ class Processes:
         self.close()
 
     def start(self, argv: list[str], log_name: str, stdout: int | IO[Any] | None = None,
-              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        """Start `argv` with stderr (and stdout unless given) appended to `workdir/log_name`."""
+              env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes]:
+        """Start `argv` with stderr (and stdout unless given) appended to `workdir/log_name`; `pass_fds` stay open
+        in the child."""
         log = open(self.workdir / log_name, "ab")  # noqa: SIM115 - owned by the child's lifetime
         proc = subprocess.Popen(argv, stdout=stdout if stdout is not None else log, stderr=log,
-                                stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=env, pass_fds=pass_fds,
                                 preexec_fn=die_with_parent())
         log.close()
         reaper.watch(proc.pid)

@@ -53,21 +53,3 @@ def load_project_config(directory: str | Path = ".") -> ProjectConfig | None:
         raise ConfigError(format_errors(exc, path, lines)) from None
     cfg._path = path
     return cfg
-
-
-def run_defaults(gateway: str | None, out: str | None, scale: float | None, scenario_ref: str,
-                 directory: str | Path = ".") -> tuple[str, Path | None, float]:
-    """(gateway, out, scale) for `gatedrill run`: each flag given wins, else gatedrill.yaml, else the built-in
-    default. An `out:` folder from the file gets one run record folder per run inside it (NAME-TIME)."""
-    cfg = load_project_config(directory) or ProjectConfig()
-    run_dir: Path | None = Path(out) if out else None
-    if run_dir is None and cfg.out is not None:
-        from gatedrill.scenarios import resolve
-
-        from .runner import default_out
-        from .scenario import load_scenario
-
-        base = cfg.out_dir()
-        assert base is not None
-        run_dir = base / default_out(load_scenario(resolve(scenario_ref))).name
-    return gateway or cfg.gateway, run_dir, scale if scale is not None else cfg.scale

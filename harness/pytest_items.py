@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,43 +18,28 @@ import pytest
 
 from gatedrill.fakes.errors import GatedrillError
 
+from .settings import RunSettings
+
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
     from .checks import Verdict
-    from .drill import DrillRun
+    from .report import JudgedRun
 
 RUN_ITEM = "run"  # the one item of a scenario that lists no checks: passes if the drill ran to the end
-MAX_EVIDENCE = 10
+EVIDENCE_SHOWN = 10
 MAX_VALUE = 120
 
 
-@dataclass
-class Settings:
-    """The plugin's options for this session, after gatedrill.yaml and the command line."""
-
-    gateway: str
-    scale: float
-    seed: int | None
-    mutant: str | None
-    out: Path | None  # None: a folder under pytest's basetemp
-    allow_inconclusive: bool
-    overrides: dict[str, dict[str, Any]]  # check parameters from --gatedrill-set, applied when judging
-    session: str  # shared by every xdist worker of one test run
-    project_file: Path | None = None  # the gatedrill.yaml the defaults came from
-
-    def run_options(self) -> dict[str, Any]:
-        return {"gateway": self.gateway, "scale": self.scale, "seed": self.seed, "mutant": self.mutant}
-
-
-SETTINGS = pytest.StashKey[Settings]()
+SETTINGS = pytest.StashKey[RunSettings]()  # the session's settings: --gatedrill-* flags, gatedrill.yaml, defaults
+SESSION = pytest.StashKey[str]()  # shared by every xdist worker of one test run
 
 
 def out_root(config: pytest.Config) -> Path:
     """Where run records go: --gatedrill-out, else `gatedrill/` in the session's basetemp (the folder every xdist
     worker's own basetemp lives in, so the workers share it)."""
     settings = config.stash[SETTINGS]
-    if settings.out is not None:
+    if settings.out is not None:  # None: a folder under pytest's basetemp
         return settings.out
     factory = getattr(config, "_tmp_path_factory", None) or pytest.TempPathFactory.from_config(config, _ispytest=True)
     base = factory.getbasetemp()
@@ -81,9 +65,9 @@ def format_verdict(v: Verdict, path: Path) -> str:
         lines.append("  thresholds: " + _pairs(v.thresholds))
     lines.append(f"  sample size: {v.sample_size}")
     if v.evidence:
-        more = f", first {MAX_EVIDENCE}" if len(v.evidence) > MAX_EVIDENCE else ""
+        more = f", first {EVIDENCE_SHOWN}" if len(v.evidence) > EVIDENCE_SHOWN else ""
         lines.append(f"  evidence ({len(v.evidence)}{more}):")
-        lines += [f"    - {json.dumps(ev, default=str, sort_keys=True)}" for ev in v.evidence[:MAX_EVIDENCE]]
+        lines += [f"    - {json.dumps(ev, default=str, sort_keys=True)}" for ev in v.evidence[:EVIDENCE_SHOWN]]
     lines.append(f"  run record: {path}  (judge it again: gatedrill check {path})")
     return "\n".join(lines)
 
@@ -106,7 +90,7 @@ def _pairs(d: dict[str, Any]) -> str:
 class ScenarioFile(pytest.File):
     """A scenario YAML file: collects one CheckItem per check; runs the drill at most once per session."""
 
-    _outcome: DrillRun | GatedrillError | None = None
+    _outcome: JudgedRun | GatedrillError | None = None
 
     def collect(self) -> Any:
         from .scenario import load_scenario
@@ -116,10 +100,10 @@ class ScenarioFile(pytest.File):
         except GatedrillError as exc:
             raise self.CollectError(str(exc)) from None
         self.scenario = scenario
-        for name in scenario.checks or [RUN_ITEM]:
+        for name in scenario.checks.names() or [RUN_ITEM]:
             yield CheckItem.from_parent(self, name=name)
 
-    def drill_run(self) -> DrillRun:
+    def drill_run(self) -> JudgedRun:
         """Run (or, under xdist, perhaps wait for another worker to run) the drill; cache the outcome."""
         if self._outcome is None:
             self._outcome = self._run()
@@ -127,16 +111,15 @@ class ScenarioFile(pytest.File):
             raise type(self._outcome)(str(self._outcome))  # a fresh one per item: no tracebacks pile up
         return self._outcome
 
-    def _run(self) -> DrillRun | GatedrillError:
-        from .runner import RunOptions
+    def _run(self) -> JudgedRun | GatedrillError:
         from .session_runs import DrillFailed, record_folder, run_once
 
         settings = self.config.stash[SETTINGS]
-        folder = record_folder(out_root(self.config), settings.session, self.scenario, str(self.path.resolve()),
-                               settings.run_options())
-        opts = RunOptions(**settings.run_options())
+        folder = record_folder(out_root(self.config), self.config.stash[SESSION], self.scenario,
+                               str(self.path.resolve()), settings.identity())
+        opts = settings.run_options()
         try:
-            return run_once(self.scenario, folder, opts, settings.overrides)
+            return run_once(self.scenario, folder, opts, settings.overrides, settings.allow_inconclusive)
         except DrillFailed as exc:
             return exc
         except GatedrillError as exc:
@@ -144,20 +127,10 @@ class ScenarioFile(pytest.File):
 
 
 def pytest_outcome(v: Verdict, allow_inconclusive: bool) -> tuple[str, str]:
-    """How a verdict shows in pytest, as (outcome, reason): passed; failed (a critical Fail, and a critical
-    Inconclusive unless allowed: the gate's rule); skipped (an allowed Inconclusive); xfailed (a Fail a gateway
-    limitation predicted, or any non-pass of a non-critical check)."""
-    from .checks import Status
-
-    if v.status is Status.PASS:
-        return "passed", ""
-    if v.status is Status.FAIL and v.expected_failure:
-        return "xfailed", f"expected failure (gateway limitation: {v.expected_failure}): {v.summary}"
-    if not v.critical:
-        return "xfailed", f"{v.status.value} (not critical): {v.summary}"
-    if v.status is Status.INCONCLUSIVE and allow_inconclusive:
-        return "skipped", f"inconclusive: {v.summary}"
-    return "failed", v.summary
+    """How a verdict shows in pytest, as (outcome, reason): `Verdict.outcome` (passed, failed, skipped, xfailed)
+    is already a pytest outcome."""
+    outcome = v.outcome(allow_inconclusive)
+    return outcome.value, "" if outcome.value == "passed" else v.reason(allow_inconclusive)
 
 
 def _skip(reason: str) -> BaseException:
@@ -175,8 +148,8 @@ class CheckItem(pytest.Item):
         self.user_properties.append(("run_record", str(run.path)))
         if self.name == RUN_ITEM and not run.record.scenario.checks:
             return
-        if self.name in run.unavailable:
-            raise _skip(f"check {self.name!r} is not available in this version of gatedrill")
+        if self.name in run.not_judged:  # as in the gate: a check this version lacks never counts as a pass
+            raise GatedrillError(f"check {self.name!r} is not available in this version of gatedrill")
         v = run.verdict(self.name)
         self.user_properties.append(("verdict", v.status.value))
         outcome, reason = pytest_outcome(v, self.config.stash[SETTINGS].allow_inconclusive)

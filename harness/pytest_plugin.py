@@ -20,14 +20,14 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from gatedrill.fakes.pytest_plugin import fake_anthropic, fake_factory, fake_openai, intercepted_providers
 
 if TYPE_CHECKING:
-    from .drill import DrillRun
+    from .report import JudgedRun
     from .scenario import Scenario
 
 __all__ = ["fake_anthropic", "fake_factory", "fake_openai", "gatedrill_run", "gateway_url", "intercepted_providers"]
@@ -59,25 +59,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from .pytest_items import SETTINGS, Settings
+    from gatedrill.fakes.errors import GatedrillError
+
+    from .pytest_items import SESSION, SETTINGS
+    from .settings import RunSettings
 
     mode = config.getini("gatedrill_collect")
     if mode not in COLLECT_MODES:
         raise pytest.UsageError(f"gatedrill_collect = {mode!r}; use one of: {', '.join(COLLECT_MODES)}")
-    project = _project_config(config)
-    out = config.getoption("gatedrill_out")
-    overrides = _overrides(config.getoption("gatedrill_set"))
-    config.stash[SETTINGS] = Settings(
-        gateway=config.getoption("gatedrill_gateway") or (project.gateway if project else "reference"),
-        scale=_first(config.getoption("gatedrill_scale"), project.scale if project else None, 1.0),
-        seed=config.getoption("gatedrill_seed"),
-        mutant=config.getoption("gatedrill_mutant"),
-        out=Path(out).resolve() if out else (project.out_dir() if project else None),
-        allow_inconclusive=config.getoption("gatedrill_allow_inconclusive"),
-        overrides=overrides,
-        session=os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex,
-        project_file=project.source() if project else None,
-    )
+    try:
+        config.stash[SETTINGS] = RunSettings.resolve(
+            gateway=config.getoption("gatedrill_gateway"), scale=config.getoption("gatedrill_scale"),
+            out=config.getoption("gatedrill_out"), seed=config.getoption("gatedrill_seed"),
+            mutant=config.getoption("gatedrill_mutant"),
+            allow_inconclusive=config.getoption("gatedrill_allow_inconclusive"),
+            sets=config.getoption("gatedrill_set"),
+            directories=[config.invocation_params.dir, config.rootpath])
+    except GatedrillError as exc:
+        raise pytest.UsageError(str(exc).replace("--set", "--gatedrill-set")) from None
+    config.stash[SESSION] = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -91,37 +91,6 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     where = f" (defaults from {s.project_file})" if s.project_file else ""
     return (f"gatedrill: gateway {s.gateway}, scale {s.scale:g}, run records in "
             f"{s.out or 'basetemp/gatedrill'}{where}")
-
-
-def _overrides(items: list[str]) -> dict[str, dict[str, Any]]:
-    if not items:  # the checks import numpy and scipy: only when asked
-        return {}
-    from gatedrill.fakes.errors import GatedrillError
-
-    from .checks import parse_overrides
-
-    try:
-        return parse_overrides(items)
-    except GatedrillError as exc:
-        raise pytest.UsageError(str(exc).replace("--set", "--gatedrill-set")) from None
-
-
-def _first(*values: Any) -> Any:
-    return next(v for v in values if v is not None)
-
-
-def _project_config(config: pytest.Config) -> Any:
-    from gatedrill.fakes.errors import GatedrillError
-
-    from .project_config import FILE_NAME, load_project_config
-
-    for directory in dict.fromkeys([config.invocation_params.dir, config.rootpath]):
-        if (directory / FILE_NAME).is_file():
-            try:
-                return load_project_config(directory)
-            except GatedrillError as exc:
-                raise pytest.UsageError(str(exc)) from None
-    return None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -158,8 +127,8 @@ def _collects(config: pytest.Config, path: Path) -> bool:
 
 
 @pytest.fixture
-def gatedrill_run(request: pytest.FixtureRequest) -> Callable[..., DrillRun]:
-    """Run and judge a scenario: `gatedrill_run("canary-split", scale=0.2)` returns a DrillRun with `.path`,
+def gatedrill_run(request: pytest.FixtureRequest) -> Callable[..., JudgedRun]:
+    """Run and judge a scenario: `gatedrill_run("canary-split", scale=0.2)` returns a JudgedRun with `.path`,
     `.record`, `.verdicts`, `.passed` and `.verdict(name)`. Accepts a built-in name, a path or a Scenario; `scale`,
     `gateway`, `seed` and `mutant` default to the session's --gatedrill-* options. Each call is a fresh run in its
     own record folder (under --gatedrill-out, else the session's basetemp)."""
@@ -167,20 +136,18 @@ def gatedrill_run(request: pytest.FixtureRequest) -> Callable[..., DrillRun]:
 
     from .drill import drill
     from .pytest_items import SETTINGS, out_root
-    from .runner import RunOptions
 
     settings = request.config.stash[SETTINGS]
 
     def run(scenario: str | Path | Scenario, *, scale: float | None = None, gateway: str | None = None,
-            seed: int | None = None, mutant: str | None = None) -> DrillRun:
+            seed: int | None = None, mutant: str | None = None) -> JudgedRun:
         name = getattr(scenario, "name", None) or Path(str(scenario)).stem
         root = out_root(request.config)
         root.mkdir(parents=True, exist_ok=True)
-        opts = RunOptions(gateway=gateway or settings.gateway, mutant=mutant if mutant is not None else settings.mutant,
-                          out=Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root)),
-                          scale=scale if scale is not None else settings.scale,
-                          seed=seed if seed is not None else settings.seed)
-        return drill(scenario, opts, settings.overrides)
+        given = {"gateway": gateway, "mutant": mutant, "scale": scale, "seed": seed}
+        opts = settings.run_options(out=Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root)),
+                                    **{k: v for k, v in given.items() if v is not None})
+        return drill(scenario, opts, settings.overrides, settings.allow_inconclusive)
 
     return run
 

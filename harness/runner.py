@@ -8,10 +8,9 @@ every process) as soon as it fixes it, and the timeline is anchored there.
 
 from __future__ import annotations
 
-import os
+import contextlib
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,17 +19,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import yaml
 
 from gatedrill.fakes.correlation import CORRELATION_HEADER, make_marker
 from gatedrill.fakes.errors import ConfigError, GatedrillError
 from gatedrill.fakes.redaction import redact_body
 
+from .fake_fleet import FakeFleet, start_fleet, upstream_configs
 from .gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
-from .gateways.base import log_hint, start_error
+from .gateways.base import log_hint
 from .intent import UpstreamEndpoint
-from .processes import InfrastructureError, Processes, read_lines
-from .record import RecordWriter
+from .processes import InfrastructureError, Processes
+from .record import (
+    COMPLETED,
+    FAILED,
+    INTERRUPTED,
+    WARM_UP,
+    GatewayMeta,
+    LoadSummary,
+    Outcome,
+    RecordWriter,
+    TimelineEvent,
+)
 from .scenario import Scenario, load_scenario
 from .stale_runs import RunnerLock, mark_abandoned
 from .timeline import TimelineRunner
@@ -39,7 +48,6 @@ if TYPE_CHECKING:
     from .load import LoadResult, Progress
 
 START_TIMEOUT_S = 30.0
-WARM_UP = "warm-up"  # the warm-up request's correlation id (checks leave it out)
 
 
 @dataclass
@@ -57,7 +65,7 @@ class RunOptions:
 class RunOutcome:
     path: Path
     scenario: Scenario
-    load_summary: dict[str, Any]
+    load_summary: LoadSummary
 
 
 def resolve_scenario(ref: str | Path | Scenario, opts: RunOptions) -> Scenario:
@@ -112,15 +120,17 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
             opts.notice(f"marked {stale} abandoned: its runner died without closing it")
     gw = scenario.gateway
     limits = limitations(scenario)
-    writer = RecordWriter(out, scenario, opts.scale, {"kind": gw.kind, "url": gw.url, "mutant": gw.mutant,
-                                                       "limitations": [x.model_dump() for x in limits]})
+    writer = RecordWriter(out, scenario, opts.scale, GatewayMeta(kind=gw.kind, url=gw.url, mutant=gw.mutant,
+                                                                 limitations=limits))
     lock = RunnerLock(out)
     (out / "logs").mkdir(exist_ok=True)
     _announce(limits, gw.kind, opts)
-    outcome = "failed"
+    outcome: Outcome = FAILED
     try:
-        with Processes(out / "logs") as procs:
-            fakes_proc, fake_urls = _start_fakes(procs, scenario, writer)
+        with Processes(out / "logs") as procs, contextlib.ExitStack() as lifelines:
+            fleet = _start_fakes(procs, scenario, writer)
+            lifelines.callback(fleet.lifeline.close)
+            fakes_proc, fake_urls = fleet.proc, fleet.urls
             endpoints = [UpstreamEndpoint(name=name, provider=cfg.provider, base_url=fake_urls[name],
                                           context_windows={m.id: m.context_window for m in cfg.models})
                          for name, cfg in scenario.upstreams.items()]
@@ -128,30 +138,30 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
             if opts.notice is not None:
                 for line in gateway.briefing:
                     opts.notice(line)
-            claims = {"claims": gateway.claims} if gateway.claims else {}
-            writer.write_meta(gateway={**writer.meta["gateway"], "url": gateway.url, **claims}, fakes=fake_urls)
+            writer.write_meta(gateway=writer.meta.gateway.model_copy(update={"url": gateway.url,
+                                                                             "claims": gateway.claims}),
+                              fakes=fake_urls)
             writer.write_meta(warm_up_status=_warm_up(gateway, scenario))
             children = {"the fakes": (fakes_proc, "fakes.log")}
             if gateway.proc is not None:
                 children[f"the {gw.kind} gateway"] = (gateway.proc, gateway.log or "gateway.log")
             timeline = TimelineRunner(scenario.timeline, fake_urls, gateway.control,  # a patch may name api_keys
-                                      lambda event: writer.timeline_event(redact_body(event)))
+                                      lambda event: writer.timeline_event(redacted(event)))
             try:
                 result = _drive_load(scenario, gateway, out, opts, timeline, writer, children)
             finally:
                 timeline.stop()
-            summary = result.summary()
+            summary = LoadSummary.model_validate(result.summary())
             writer.write_load(summary)
-            writer.write_meta(load_start_wall=summary.get("t0_wall", writer.meta.get("load_start_wall")))
-            if summary.get("failure"):
-                raise InfrastructureError("the load generator failed: "
-                                          + str(summary["failure"]).strip().splitlines()[-1])
+            writer.write_meta(load_start_wall=summary.t0_wall or writer.meta.load_start_wall)
+            if summary.failure:
+                raise InfrastructureError("the load generator failed: " + summary.failure.strip().splitlines()[-1])
             _check_alive(children, out / "logs")
             procs.stop(fakes_proc, sig=signal.SIGINT)  # the fakes flush their journals and exit cleanly
-        outcome = "completed"
+        outcome = COMPLETED
         return RunOutcome(out, scenario, summary)
     except (KeyboardInterrupt, SystemExit):
-        outcome = "interrupted"
+        outcome = INTERRUPTED
         raise
     except Exception as exc:
         writer.write_meta(error=f"{type(exc).__name__}: {exc}")
@@ -208,29 +218,17 @@ def _check_alive(children: dict[str, tuple[subprocess.Popen[bytes], str]], logs:
                                       f"{log_hint(logs / log)}")
 
 
-def _start_fakes(procs: Processes, scenario: Scenario,
-                 writer: RecordWriter) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-    """All upstream fakes in one process, each on its own port, journaling into the run record."""
-    fakes = []
-    for name, cfg in scenario.upstreams.items():
-        data = cfg.model_dump(mode="json")
-        data.update(name=name, seed=scenario.seed + cfg.seed)  # host and port as configured: 127.0.0.1, 0 = free
-        data["journal"] = {**data.get("journal", {}), "path": str(writer.journal_path(name).resolve())}
-        fakes.append(data)
-    path = writer.path / "logs" / "fakes.yaml"
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:  # it names api_keys
-        f.write(yaml.safe_dump({"fakes": fakes}, sort_keys=False))
-    proc = procs.start([sys.executable, "-m", "gatedrill", "fake", "serve", "--config", str(path)], "fakes.log",
-                       stdout=subprocess.PIPE)
-    try:
-        lines = read_lines(proc, len(fakes), START_TIMEOUT_S, "the fakes")
-    except InfrastructureError as exc:
-        raise start_error(exc, proc, writer.path / "logs" / "fakes.log") from None
-    urls = {}
-    for line in lines:
-        name, _, url = line.split("\t")
-        urls[name] = url
-    return proc, urls
+def _start_fakes(procs: Processes, scenario: Scenario, writer: RecordWriter) -> FakeFleet:
+    """All upstream fakes in one child process, each on its own port, journaling into the run record."""
+    configs = [cfg.model_copy(update={"journal": cfg.journal.model_copy(
+                   update={"path": str(writer.journal_path(name).resolve())})})
+               for name, cfg in upstream_configs(scenario).items()]
+    return start_fleet(procs, configs, writer.path / "logs", START_TIMEOUT_S)
+
+
+def redacted(event: TimelineEvent) -> TimelineEvent:
+    """A timeline event as the record keeps it: credentials a patch may carry (api_keys) redacted."""
+    return TimelineEvent.model_validate(redact_body(event.model_dump(mode="json")))
 
 
 def _start_gateway(procs: Processes, scenario: Scenario, endpoints: list[UpstreamEndpoint],

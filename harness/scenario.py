@@ -13,16 +13,10 @@ from gatedrill.fakes.config import FakeConfig, merge_patch
 from gatedrill.fakes.errors import ConfigError
 from gatedrill.fakes.faults import FaultRule
 
+from .check_params import PARAMS, ChecksSpec
 from .intent import Mutant, RoutingIntent
 from .load.spec import LoadSpec
 from .yaml_lines import key_path, line_of, load_with_lines
-
-CHECK_NAMES = (
-    "canary_split", "rollback", "retry_amplification", "context_continuity", "context_window",
-    "streaming_integrity", "error_mapping", "accounting", "overhead", "errors_explained",
-)
-# Checks every drill runs whether its scenario lists them or not (a scenario may still set their parameters).
-DEFAULT_CHECKS = ("errors_explained",)
 
 
 class _Strict(BaseModel):
@@ -149,7 +143,8 @@ class Scenario(_Strict):
     gateway: GatewaySpec
     load: LoadSpec
     timeline: list[TimelineAction] = Field(default_factory=list)
-    checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    checks: ChecksSpec = Field(default_factory=ChecksSpec, description="the checks that judge the run, each with "
+                               "its parameters ({} for the defaults)")
 
     @field_validator("upstreams", mode="before")
     @classmethod
@@ -164,14 +159,6 @@ class Scenario(_Strict):
                 out[name] = cfg
             return out
         return v
-
-    @field_validator("checks")
-    @classmethod
-    def _known_checks(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        for name in v:
-            if name not in CHECK_NAMES:
-                raise ValueError(f"unknown check {name!r}; known checks: {', '.join(CHECK_NAMES)}")
-        return {**v, **{name: {} for name in DEFAULT_CHECKS if name not in v}}
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -249,7 +236,12 @@ def format_errors(exc: ValidationError, path: Path, lines: dict[Any, int]) -> st
         line = line_of(lines, loc)
         where = f"{path}:{line}" if line else str(path)
         msg = err["msg"]
-        if err["type"] == "extra_forbidden":
+        if err["type"] == "extra_forbidden" and len(loc) == 2 and loc[0] == "checks":
+            msg = f"unknown check {loc[1]!r}; known checks: {', '.join(PARAMS)}"
+        elif err["type"] == "extra_forbidden" and len(loc) == 3 and loc[0] == "checks" and loc[1] in PARAMS:
+            known = ", ".join(PARAMS[str(loc[1])].model_fields)
+            msg = f"unknown parameter {loc[2]!r} of check {loc[1]}; its parameters: {known}"
+        elif err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; unknown keys are errors, not ignored)"
         elif err["type"] == "missing":
             msg = "required key is missing"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from gatedrill.fakes.errors import GatedrillError
 
 if TYPE_CHECKING:
-    from .drill import DrillRun
+    from .report import JudgedRun
     from .runner import RunOptions
     from .scenario import Scenario
 
@@ -48,24 +48,26 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def run_once(scenario: Scenario, folder: Path, opts: RunOptions,
-             overrides: dict[str, dict[str, Any]] | None = None) -> DrillRun:
+             overrides: dict[str, dict[str, Any]] | None = None, allow_inconclusive: bool = False) -> JudgedRun:
     """The drill's verdicts, from the record in `folder` if a worker already ran it this session, else by running
     it there now. Raises DrillFailed (one line) if the run failed, here or in the worker that ran it."""
-    from .drill import drill, judge_record
+    from .drill import drill
+    from .record import COMPLETED, RunMeta
+    from .report import judge_run
 
     with _locked(folder.with_name(folder.name + ".lock")):
         meta = folder / "meta.json"
         if meta.exists():
-            info = json.loads(meta.read_text())
-            if info.get("outcome") != "completed":
-                raise DrillFailed(f"the drill did not complete ({info.get('outcome')}): "
-                                  f"{info.get('error') or 'see its logs'}; run record: {folder}")
-            return judge_record(folder, overrides)
+            info = RunMeta.model_validate_json(meta.read_bytes())
+            if info.outcome != COMPLETED:
+                raise DrillFailed(f"the drill did not complete ({info.outcome}): "
+                                  f"{info.error or 'see its logs'}; run record: {folder}")
+            return judge_run(folder, overrides=overrides, allow_inconclusive=allow_inconclusive)
         opts.out = folder
         with contextlib.ExitStack() as ports:  # in sorted order, so two drills never wait on each other in a cycle
             for port in sorted({cfg.port for cfg in scenario.upstreams.values() if cfg.port}):
                 ports.enter_context(_locked(folder.parent / f"port-{port}.lock"))
             try:
-                return drill(scenario, opts, overrides)
+                return drill(scenario, opts, overrides, allow_inconclusive)
             except GatedrillError as exc:
                 raise DrillFailed(f"{exc}; run record: {folder}") from None

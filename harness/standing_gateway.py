@@ -10,9 +10,6 @@ drill starts the fakes there: a stand-in for a user's own gateway in front of a 
 from __future__ import annotations
 
 import contextlib
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +17,11 @@ from typing import Any
 
 from gatedrill.fakes.errors import ConfigError
 
+from .fake_fleet import upstream_configs
+from .gateways.reference import start_reference
 from .intent import UpstreamEndpoint
-from .processes import InfrastructureError, Processes, read_lines
+from .processes import Processes
 from .scenario import Scenario
-
-START_TIMEOUT_S = 30.0
 
 DEFAULT_SCENARIO: dict[str, Any] = {
     "name": "standing-gateway",
@@ -64,12 +61,12 @@ def standing_gateway(scenario: Scenario | None, workdir: Path, start_fakes: bool
 
     scenario = scenario or default_scenario()
     workdir.mkdir(parents=True, exist_ok=True)
+    configs = upstream_configs(scenario)
     with contextlib.ExitStack() as stack:
         urls: dict[str, str] = {}
         for name, cfg in scenario.upstreams.items():
             if start_fakes:
-                data = cfg.model_dump(mode="json") | {"name": name, "seed": scenario.seed + cfg.seed}
-                server = stack.enter_context(FakeServer(data))
+                server = stack.enter_context(FakeServer(configs[name]))
                 urls[name] = server.url
             elif cfg.port:
                 urls[name] = f"http://{cfg.host}:{cfg.port}"
@@ -80,20 +77,5 @@ def standing_gateway(scenario: Scenario | None, workdir: Path, start_fakes: bool
                                       context_windows={m.id: m.context_window for m in cfg.models})
                      for name, cfg in scenario.upstreams.items()]
         procs = stack.enter_context(Processes(workdir))
-        url = _start_reference(procs, scenario, endpoints, workdir, mutant)
-        yield StandingGateway(url=url, fakes=urls, workdir=workdir)
-
-
-def _start_reference(procs: Processes, scenario: Scenario, endpoints: list[UpstreamEndpoint], workdir: Path,
-                     mutant: str | None) -> str:
-    config = {"intent": scenario.gateway.routing.model_dump(mode="json"), "mutant": mutant, "seed": scenario.seed,
-              "upstreams": [e.model_dump(mode="json") for e in endpoints]}
-    path = workdir / "gateway.json"
-    path.write_text(json.dumps(config, indent=2))
-    proc = procs.start([sys.executable, "-m", "gatedrill.harness.reference", str(path)], "gateway.log",
-                       stdout=subprocess.PIPE)
-    try:
-        (line,) = read_lines(proc, 1, START_TIMEOUT_S, "the reference gateway")
-    except InfrastructureError as exc:
-        raise InfrastructureError(f"{exc}; see {workdir / 'gateway.log'}") from None
-    return line.strip().split("\t")[-1]
+        gateway = start_reference(procs, scenario.gateway.routing, mutant, scenario.seed, endpoints, workdir)
+        yield StandingGateway(url=gateway.url, fakes=urls, workdir=workdir)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 
+from .record.timeline import TimelineEvent
 from .scenario import ClearFaults, PatchUpstream, SetFaults, SetWeights, TimelineAction
 
 
@@ -21,7 +21,7 @@ class TimelineRunner:
     """Runs the actions in a background thread; `start(t0)` with t0 = load start (time.monotonic())."""
 
     def __init__(self, actions: list[TimelineAction], fake_urls: dict[str, str], gateway_control: str | None,
-                 record: Callable[[dict[str, Any]], None]) -> None:
+                 record: Callable[[TimelineEvent], None]) -> None:
         self.actions = sorted(actions, key=lambda a: a.at_s)
         self.fake_urls = fake_urls
         self.gateway_control = gateway_control
@@ -56,12 +56,12 @@ class TimelineRunner:
                 except httpx.HTTPError as exc:
                     status, detail = 0, f"{type(exc).__name__}: {exc}"
                 done = time.monotonic()
-                self.record({
-                    "action": act.action, "upstream": getattr(act, "upstream", None), "note": act.note,
-                    "planned_s": act.at_s, "sent_s": sent - self.t0, "applied_s": done - self.t0,
-                    "applied_wall": self.t0_wall + (done - self.t0), "ok": 200 <= status < 300,
-                    "status": status, "detail": detail, "spec": act.model_dump(mode="json"),
-                })
+                self.record(TimelineEvent(
+                    action=act.action, upstream=getattr(act, "upstream", None), note=act.note,
+                    planned_s=act.at_s, sent_s=sent - self.t0, applied_s=done - self.t0,
+                    applied_wall=self.t0_wall + (done - self.t0), ok=200 <= status < 300,
+                    status=status, detail=detail, spec=act,
+                ))
 
     def _apply(self, client: httpx.Client, act: TimelineAction) -> tuple[int, str]:
         if isinstance(act, SetWeights):

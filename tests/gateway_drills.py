@@ -53,7 +53,7 @@ def run_drill(scenario: Scenario, out: Path, notices: list[str] | None = None) -
     said = notices if notices is not None else []
     outcome = run(scenario, RunOptions(gateway=scenario.gateway.kind, out=out, notice=said.append))
     rec = RunRecord.load(outcome.path)
-    assert rec.meta["outcome"] == "completed"
+    assert rec.meta.outcome == "completed"
     return rec, {v.check: v for v in judge(rec)}
 
 
@@ -61,14 +61,14 @@ def served_by(rec: RunRecord) -> dict[str, str]:
     """Correlation id -> the upstream whose successful attempt answered it (journals: ground truth)."""
     out = {}
     for cid, attempts in rec.journal_by_correlation().items():
-        ok = [a for a in attempts if a.get("status") == 200]
+        ok = [a for a in attempts if a.status == 200]
         if ok:
-            out[cid] = ok[-1]["upstream"]
+            out[cid] = ok[-1].upstream
     return out
 
 
 def load_t(rec: RunRecord, client: dict[str, Any]) -> float:
     """A client request's intended send time, in seconds after the load's start."""
-    return float(client["intended_s"]) - float(rec.meta["load_start_wall"])
+    return float(client.intended_s) - float(rec.meta.load_start_wall)
 
 

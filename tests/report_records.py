@@ -14,7 +14,8 @@ from typing import Any
 
 from gatedrill.fakes.conversation import digest, openai_atoms
 from gatedrill.harness.checks.synthetic import T0_MONO, T0_WALL, record_of
-from gatedrill.harness.record import RunRecord
+from gatedrill.harness.record import GatewayMeta, JournalEntry, RunRecord, TimelineEvent
+from gatedrill.harness.record.clients import CLIENT_RECORD
 from gatedrill.harness.runner import RunOptions, run
 from gatedrill.harness.scenario import Scenario, load_scenario
 from gatedrill.scenarios import resolve
@@ -39,7 +40,7 @@ def rollback_cli_run() -> tuple[Path, int, str]:
     on the canary, rollback and recovery. Returns the record folder (reports inside it), exit code and output."""
     from click.testing import CliRunner
 
-    from gatedrill.harness.cli import main
+    from gatedrill.cli import main
 
     out = _ROOT / "canary-rollback-cli"
     args = ["run", "canary-rollback", "--scale", "0.3", "--out", str(out), "--html", str(out / "report.html"),
@@ -106,10 +107,13 @@ def hostile_record(sessions: int = 8, turns: int = 4) -> RunRecord:
             last = up
     timeline = [{"action": "set_faults", "upstream": "openai", "note": f"{XSS} by {SECRET}", "planned_s": 1.0,
                  "applied_s": 1.0, "applied_wall": T0_WALL + 1.0, "ok": True, "detail": "",
-                 "spec": {"faults": [{"name": XSS, "fault": {"kind": "http_error", "status": 500}}]}},
+                 "spec": {"action": "set_faults", "at_s": 1.0, "upstream": "openai",
+                          "faults": [{"name": XSS, "fault": {"kind": "http_error", "status": 500}}]}},
                 {"action": "clear_faults", "upstream": "openai", "note": "fixed", "planned_s": 3.0, "applied_s": 3.0,
                  "applied_wall": T0_WALL + 3.0, "ok": True, "detail": ""}]
-    rec = record_of(scenario, clients, journals, timeline)
-    rec.meta.update({"end_wall": T0_WALL + t + 1.0, "config_hash": XSS, "seed": 5,
-                     "gateway": {"kind": "url", "url": f"http://127.0.0.1:1/?key={SECRET}"}})
+    rec = record_of(scenario, [CLIENT_RECORD.validate_python(c) for c in clients],
+                    {name: [JournalEntry.model_validate(e) for e in entries] for name, entries in journals.items()},
+                    [TimelineEvent.model_validate(e) for e in timeline])
+    rec.meta = rec.meta.model_copy(update={"end_wall": T0_WALL + t + 1.0, "config_hash": XSS, "seed": 5,
+                                           "gateway": GatewayMeta(kind="url", url=f"http://127.0.0.1:1/?key={SECRET}")})
     return rec

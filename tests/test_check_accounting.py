@@ -3,7 +3,7 @@ lost or duplicated upstream calls beyond what retries explain. Synthetic records
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import random
 from typing import Any
 
@@ -20,7 +20,7 @@ from gatedrill.harness.checks.synthetic import (
     shuffle_record,
     split_record,
 )
-from gatedrill.harness.record import RunRecord
+from gatedrill.harness.record import ClientRecord, JournalEntry, RunRecord
 
 SC = scenario_with({"stable": 90, "canary": 10})
 
@@ -81,7 +81,7 @@ def test_an_upstream_call_with_no_client_record_is_an_orphan() -> None:
 def test_uncorrelated_upstream_calls_are_orphans_unless_allowed() -> None:
     rec = healthy()
     probe = journal_entry("x", 1.0, 0.05)
-    probe["correlation_id"] = None
+    probe.correlation_id = None
     rec.journals["stable"].append(probe)
     assert kinds(judge(rec)) == {"orphan"}
     assert judge(rec, allow_uncorrelated=True).status is Status.PASS
@@ -95,9 +95,9 @@ def test_the_warm_up_request_is_ignored() -> None:
 
 def test_a_2xx_from_a_claimed_upstream_that_never_saw_the_request_is_lost() -> None:
     rec = healthy()
-    cid = rec.clients[0]["correlation_id"]
+    cid = rec.clients[0].correlation_id
     for entries in rec.journals.values():
-        entries[:] = [e for e in entries if e["correlation_id"] != cid]
+        entries[:] = [e for e in entries if e.correlation_id != cid]
     v = judge(rec)
     assert v.status is Status.FAIL and kinds(v) == {"lost"}
 
@@ -110,9 +110,9 @@ def test_a_2xx_without_upstream_claim_or_attempt_is_reported_not_failed() -> Non
 
 def test_requests_without_a_final_answer_fail() -> None:
     rec = healthy(20)
-    rec.clients[3]["status"] = 0
-    rec.clients[3]["error_class"] = None
-    rec.load_summary["started_arrivals"] = 22  # two requests started but left no record
+    rec.clients[3].status = 0
+    rec.clients[3].error_class = None
+    rec.load_summary.started_arrivals = 22  # two requests started but left no record
     v = judge(rec)
     assert v.status is Status.FAIL and kinds(v) == {"unanswered"}
     assert v.figures["unanswered"] == 3
@@ -120,8 +120,8 @@ def test_requests_without_a_final_answer_fail() -> None:
 
 def test_two_records_for_one_request_fail() -> None:
     rec = healthy(20)
-    rec.clients.append(dict(rec.clients[0]))
-    rec.load_summary["started_arrivals"] = 21
+    rec.clients.append(dataclasses.replace(rec.clients[0]))
+    rec.load_summary.started_arrivals = 21
     assert kinds(judge(rec)) == {"double_answer"}
 
 
@@ -140,8 +140,8 @@ def test_no_client_records_is_inconclusive() -> None:
 def _retried_record(n: int, seed: int, header: bool) -> RunRecord:
     """Requests with 1-3 attempts each (all but the last failed, each after the previous ended)."""
     rng = random.Random(seed)
-    clients: list[dict[str, Any]] = []
-    journals: dict[str, list[dict[str, Any]]] = {"stable": [], "canary": []}
+    clients: list[ClientRecord] = []
+    journals: dict[str, list[JournalEntry]] = {"stable": [], "canary": []}
     for i in range(n):
         cid, t, u = f"gd1-s{i}-t1", i * 0.05, rng.choice(["stable", "canary"])
         tries = rng.choice([1, 1, 1, 2, 3])
@@ -161,17 +161,17 @@ def test_adding_a_duplicated_upstream_call_is_always_caught(n: int, seed: int, p
     rec = _retried_record(n, seed, header)
     assert judge(rec).status is Status.PASS
     entries = [(u, e) for u, es in rec.journals.items() for e in es]
-    ok = [(u, e) for u, e in entries if e["status"] == 200]
+    ok = [(u, e) for u, e in entries if e.status == 200]
     # with the attempts header any copy is countable; without it, only a copy of the successful call
     upstream, original = (entries if header else ok)[pick % len(entries if header else ok)]
-    dup = copy.deepcopy(original)
+    dup = original.model_copy(deep=True)
     for k in ("arrival_wall", "arrival_mono", "first_byte_mono", "last_byte_mono", "first_byte_wall",
               "last_byte_wall"):
-        dup[k] += delay
+        setattr(dup, k, getattr(dup, k) + delay)
     rec.journals[upstream].append(dup)
     v = judge(rec)
     assert v.status is Status.FAIL and "duplicate" in kinds(v)
-    assert any(e.get("request") == original["correlation_id"] for e in v.evidence)
+    assert any(e.get("request") == original.correlation_id for e in v.evidence)
 
 
 @settings(max_examples=20, deadline=None)

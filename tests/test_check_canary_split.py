@@ -61,7 +61,7 @@ def test_no_successful_requests_is_inconclusive() -> None:
 def test_the_served_upstream_comes_from_the_journal_when_the_gateway_does_not_say() -> None:
     rec = split_record(SC, {"stable": 0.5, "canary": 0.5}, 400, random.Random(4))
     for c in rec.clients:
-        c["upstream"] = None
+        c.upstream = None
     v = judge(rec)
     assert v.status is Status.FAIL and v.sample_size == 400
 
@@ -165,7 +165,7 @@ def test_a_gateway_that_ignores_a_weight_change_fails() -> None:
 
 def test_a_weight_change_the_gateway_could_not_apply_does_not_start_a_period() -> None:
     rec = _two_periods({"stable": 0.9, "canary": 0.1})
-    rec.timeline[0]["ok"] = False
+    rec.timeline[0].ok = False
     v = judge(rec)
     assert v.status is Status.PASS and len(v.figures["periods"]) == 1
 

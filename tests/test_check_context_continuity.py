@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from gatedrill.fakes.conversation import digest, openai_atoms
 from gatedrill.harness.checks import REGISTRY, Status, parse_params
 from gatedrill.harness.checks.check_context_continuity import first_break
+from gatedrill.harness.checks.synthetic import partial_record
 from gatedrill.harness.record import RunRecord
 from gatedrill.harness.runner import RunOptions, run
 from gatedrill.harness.scenario import load_scenario
@@ -60,7 +61,7 @@ def synthetic(sessions: int = 6, turns: int = 4, seed: int = 0, drop_on_switch: 
             history.append({"role": "assistant", "content": f"reply {s}.{turn}"})
             last = up
     meta = {"load_start_wall": T0, "end_wall": T0 + t + 1}
-    return RunRecord(Path("/synthetic"), meta, SCENARIO, [], clients, journals)
+    return partial_record(meta, SCENARIO, [], clients, journals)
 
 
 def judge(record: RunRecord, **params: Any) -> Any:
@@ -88,12 +89,12 @@ def test_dropped_history_fails_naming_session_turn_and_first_differing_atom() ->
 
 def test_an_altered_assistant_turn_is_caught_even_without_a_switch() -> None:
     r = synthetic(sessions=4)
-    entry = next(e for es in r.journals.values() for e in es if e["correlation_id"] == "s0-t3")
-    msgs = entry["body"]["messages"]
+    entry = next(e for es in r.journals.values() for e in es if e.correlation_id == "s0-t3")
+    msgs = entry.body["messages"]
     asst = next(m for m in msgs if m["role"] == "assistant")
     asst["content"] = "something else"
     atoms = openai_atoms([{"role": "system", "content": SYSTEM}, *msgs])
-    entry["reply"]["digest"] = digest(atoms)
+    entry.reply.digest = digest(atoms)
     v = judge(r)
     assert v.status is Status.FAIL
     assert [(e["session_id"], e["turn"]) for e in v.evidence] == [("s0", 3)]
@@ -104,12 +105,12 @@ def test_the_digest_is_recomputed_from_the_body_when_the_reply_has_none() -> Non
     r = synthetic()
     for es in r.journals.values():
         for e in es:
-            e["reply"] = None
+            e.reply = None
     assert judge(r).status is Status.PASS
     bad = synthetic(drop_on_switch=True)
     for es in bad.journals.values():
         for e in es:
-            e["reply"] = None
+            e.reply = None
     assert judge(bad).status is Status.FAIL
 
 

@@ -39,9 +39,9 @@ def test_truncating_gateway_fails_with_digest_evidence(tmp_path: Path) -> None:
 
 def test_an_over_window_prompt_on_the_small_model_fails(correct: RunRecord) -> None:
     rec = copy.deepcopy(correct)
-    served_large = next(e for e in rec.journals["large"] if e.get("status") == 200
-                        and e.get("correlation_id") not in (None, "warm-up"))
-    moved = {**served_large, "model": "gpt-4o-mini"}
+    served_large = next(e for e in rec.journals["large"] if e.status == 200
+                        and e.correlation_id not in (None, "warm-up"))
+    moved = served_large.model_copy(update={"model": "gpt-4o-mini"})
     rec.journals["small"].append(moved)
     v = verdict(rec)
     assert v.status is Status.FAIL and v.figures["reached_a_model_too_small"] >= 1, v.summary
@@ -49,6 +49,5 @@ def test_an_over_window_prompt_on_the_small_model_fails(correct: RunRecord) -> N
 
 def test_no_over_window_prompt_is_inconclusive(correct: RunRecord) -> None:
     rec = copy.deepcopy(correct)
-    rec.clients = [c for c in rec.clients if not c.get("near_window")
-                   and (c.get("prompt_tokens") or 0) + (c.get("max_tokens") or 0) <= 4096]
+    rec.clients = [c for c in rec.clients if not c.near_window and c.prompt_tokens + (c.max_tokens or 0) <= 4096]
     assert verdict(rec).status is Status.INCONCLUSIVE

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gatedrill.harness.checks import REGISTRY, Status, parse_params
+from gatedrill.harness.checks.synthetic import partial_record
 from gatedrill.harness.record import RunRecord
 from gatedrill.harness.runner import RunOptions, run
 from gatedrill.harness.scenario import Scenario, load_scenario
@@ -37,7 +38,7 @@ def record(cases: list[Case]) -> RunRecord:
                         "error": error})
         for k, (st_, err) in enumerate(atts):
             entries.append({"correlation_id": cid, "arrival_wall": T0 + i + k * 0.01, "status": st_, "error": err})
-    return RunRecord(Path("/synthetic"), {"load_start_wall": T0}, SCENARIO, [], clients, {"primary": entries})
+    return partial_record({"load_start_wall": T0}, SCENARIO, [], clients, {"primary": entries})
 
 
 def judge(rec: RunRecord, **params: Any) -> Any:

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from gatedrill.harness.checks import REGISTRY, Status, parse_params
 from gatedrill.harness.checks.fault_windows import advertised_retry_after
-from gatedrill.harness.checks.synthetic import shuffle_record
-from gatedrill.harness.record import RunRecord
+from gatedrill.harness.checks.synthetic import partial_record, shuffle_record
+from gatedrill.harness.record import JournalEntry, RunRecord
 from gatedrill.harness.runner import RunOptions, run
 from gatedrill.harness.scenario import Scenario, load_scenario
 from gatedrill.scenarios import resolve
@@ -55,12 +55,12 @@ def synthetic(seed: int = 0, wait: float = 1.01, duplicate: bool = False, extra:
                               "when": {"probability": 0.3}}]}},
         {"action": "clear_faults", "upstream": "primary", "applied_wall": T0 + 20.0, "ok": True, "spec": {}},
     ]
-    return RunRecord(Path("/synthetic"), {"load_start_wall": T0, "end_wall": T0 + 30.0}, SCENARIO, timeline,
+    return partial_record({"load_start_wall": T0, "end_wall": T0 + 30.0}, SCENARIO, timeline,
                      clients, {"primary": entries})
 
 
 def judge(record: RunRecord, **overrides: Any) -> Any:
-    raw = {**record.scenario.checks["retry_amplification"], **overrides}
+    raw = {**record.scenario.checks.get("retry_amplification").model_dump(exclude_unset=True), **overrides}
     return REGISTRY["retry_amplification"].fn(record, parse_params("retry_amplification", raw))
 
 
@@ -104,9 +104,9 @@ def test_too_few_requests_are_inconclusive() -> None:
 
 def test_advertised_wait_reads_milliseconds_and_ignores_successes() -> None:
     r = synthetic()
-    entry = {"status": 429, "error": "Please try again in 250ms.", "upstream": "primary", "arrival_wall": T0}
+    entry = JournalEntry(status=429, error="Please try again in 250ms.", upstream="primary", arrival_wall=T0)
     assert advertised_retry_after(entry, r) == 0.25
-    assert advertised_retry_after({"status": 200, "arrival_wall": T0}, r) is None
+    assert advertised_retry_after(JournalEntry(status=200, arrival_wall=T0), r) is None
 
 
 @given(st.integers(0, 10_000), st.sampled_from([0.002, 1.01]))

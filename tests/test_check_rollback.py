@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from gatedrill.harness.checks import REGISTRY, Status, parse_params
 from gatedrill.harness.checks.check_rollback import split_probes
-from gatedrill.harness.checks.synthetic import shuffle_record
+from gatedrill.harness.checks.synthetic import partial_record, shuffle_record
 from gatedrill.harness.record import RunRecord
 from gatedrill.harness.runner import RunOptions, run
 from gatedrill.harness.scenario import load_scenario
@@ -60,11 +60,11 @@ def synthetic(seed: int = 0, detect_s: float | None = 0.3, probe_every: float = 
         {"action": "clear_faults", "upstream": "canary", "applied_wall": T0 + 30.0, "ok": True, "spec": {}},
     ]
     meta = {"load_start_wall": T0, "end_wall": T0 + 45.0}
-    return RunRecord(Path("/synthetic"), meta, SCENARIO, timeline, clients, journals)
+    return partial_record(meta, SCENARIO, timeline, clients, journals)
 
 
 def judge(record: RunRecord, **overrides: Any) -> Any:
-    raw = {**record.scenario.checks["rollback"], **overrides}
+    raw = {**record.scenario.checks.get("rollback").model_dump(exclude_unset=True), **overrides}
     return REGISTRY["rollback"].fn(record, parse_params("rollback", raw))
 
 

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from gatedrill.harness.checks import REGISTRY, Status, parse_params
 from gatedrill.harness.checks.check_streaming_integrity import first_difference
-from gatedrill.harness.checks.synthetic import shuffle_record
-from gatedrill.harness.record import RunRecord
+from gatedrill.harness.checks.synthetic import partial_record, shuffle_record
+from gatedrill.harness.record import ReplyChoice, ReplyRecord, RunRecord
 from gatedrill.harness.runner import RunOptions, run
 from gatedrill.harness.scenario import load_scenario
 from gatedrill.scenarios import resolve
@@ -43,7 +43,7 @@ def synthetic(n: int = 40, seed: int = 0, broken_every: int = 10) -> RunRecord:
                         "error_class": "stream_error" if broken else None, "finished_cleanly": not broken,
                         "finish_reason": None if broken else "stop", "text": got})
     meta = {"load_start_wall": T0, "end_wall": T0 + n}
-    return RunRecord(Path("/synthetic"), meta, SCENARIO, [], clients, {"primary": journal})
+    return partial_record(meta, SCENARIO, [], clients, {"primary": journal})
 
 
 def judge(record: RunRecord, **params: Any) -> Any:
@@ -60,7 +60,7 @@ def test_exact_streams_and_reported_breaks_pass() -> None:
 def test_a_changed_character_fails_with_lengths_and_first_difference() -> None:
     r = synthetic()
     c = r.clients[3]
-    c["text"] = c["text"][:4] + "X" + c["text"][5:]
+    c.text = c.text[:4] + "X" + c.text[5:]
     v = judge(r)
     assert v.status is Status.FAIL
     assert v.figures["whole_mangled"] == 1
@@ -72,8 +72,8 @@ def test_a_changed_character_fails_with_lengths_and_first_difference() -> None:
 def test_a_lost_tail_passed_off_as_clean_fails() -> None:
     r = synthetic()
     c = r.clients[0]
-    full = c["text"]
-    c["text"] = full[:-3]
+    full = c.text
+    c.text = full[:-3]
     v = judge(r)
     assert v.status is Status.FAIL
     assert v.evidence[0]["first_difference"] == len(full) - 3
@@ -82,7 +82,8 @@ def test_a_lost_tail_passed_off_as_clean_fails() -> None:
 
 def test_a_good_upstream_stream_reaching_the_client_unterminated_fails() -> None:
     r = synthetic()
-    r.clients[5].update(finished_cleanly=False, finish_reason=None, error_class="stream_incomplete")
+    c = r.clients[5]
+    c.finished_cleanly, c.finish_reason, c.error_class = False, None, "stream_incomplete"
     v = judge(r)
     assert v.status is Status.FAIL
     assert v.figures["whole_broken_at_client"] == 1
@@ -93,7 +94,7 @@ def test_a_good_upstream_stream_reaching_the_client_unterminated_fails() -> None
                                                 ("complete", "truncated"), ("complete", "overloaded-mid-stream")])
 def test_an_upstream_break_delivered_as_a_clean_reply_fails(outcome: str, fault: str | None) -> None:
     r = synthetic(broken_every=0)
-    r.journals["primary"][7].update(outcome=outcome, fault=fault)
+    r.journals["primary"][7].outcome, r.journals["primary"][7].fault = outcome, fault
     v = judge(r)
     assert v.status is Status.FAIL, v.summary
     assert v.figures["broken_passed_clean"] == 1
@@ -102,22 +103,23 @@ def test_an_upstream_break_delivered_as_a_clean_reply_fails(outcome: str, fault:
 
 def test_a_fault_that_never_fired_is_not_a_break() -> None:
     r = synthetic(broken_every=0)
-    r.journals["primary"][7].update(fault="truncated")  # after_chunks 10
-    r.journals["primary"][7]["reply"]["choices"][0]["chunks"] = 4
+    r.journals["primary"][7].fault = "truncated"  # after_chunks 10
+    r.journals["primary"][7].reply.choices[0].chunks = 4
     assert judge(r).status is Status.PASS
 
 
 def test_the_serving_attempt_is_the_last_200() -> None:
     r = synthetic(broken_every=0)
-    first = dict(r.journals["primary"][2], arrival_wall=T0 + 1.5, outcome="reset", fault="reset-mid-stream")
-    first["reply"] = {"choices": [{"text": "other", "finish": None, "chunks": 30}], "digest": "d"}
+    first = r.journals["primary"][2].model_copy(update={
+        "arrival_wall": T0 + 1.5, "outcome": "reset", "fault": "reset-mid-stream",
+        "reply": ReplyRecord(choices=[ReplyChoice(text="other", finish=None, chunks=30)], digest="d")})
     r.journals["primary"].append(first)
     assert judge(r).status is Status.PASS
 
 
 def test_a_clean_reply_without_any_upstream_stream_fails() -> None:
     r = synthetic(broken_every=0)
-    r.journals["primary"][4]["status"] = 529
+    r.journals["primary"][4].status = 529
     v = judge(r)
     assert v.status is Status.FAIL
     assert v.figures["clean_without_upstream"] == 1
@@ -126,7 +128,7 @@ def test_a_clean_reply_without_any_upstream_stream_fails() -> None:
 def test_without_streams_it_is_inconclusive() -> None:
     r = synthetic()
     for c in r.clients:
-        c["stream"] = False
+        c.stream = False
     assert judge(r).status is Status.INCONCLUSIVE
     assert judge(synthetic(n=5)).status is Status.INCONCLUSIVE
 
@@ -144,7 +146,7 @@ def test_first_difference_is_where_the_texts_part(a: str, b: str) -> None:
 @given(st.integers(0, 10_000))
 def test_shuffling_records_does_not_change_the_verdict(seed: int) -> None:
     r = synthetic(seed=seed)
-    r.clients[1]["text"] += "!"
+    r.clients[1].text += "!"
     before = judge(r)
     shuffle_record(r, seed)
     after = judge(r)

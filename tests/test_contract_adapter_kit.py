@@ -231,7 +231,7 @@ def test_the_reference_gateways_lose_stream_tail_mutant_is_caught() -> None:
 def test_gatedrill_contract_adapter_prints_the_matrix_writes_junit_and_exits_by_the_result(tmp_path: Any) -> None:
     from click.testing import CliRunner
 
-    from gatedrill.harness.cli import main
+    from gatedrill.cli import main
 
     runner = CliRunner()
     ok = runner.invoke(main, ["contract", "--adapter", "python", "--junit", str(tmp_path / "ok.xml")])

@@ -10,12 +10,12 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from gatedrill.cli import main
 from gatedrill.fakes.errors import ConfigError
 from gatedrill.harness.checks import gate, judge
 from gatedrill.harness.checks.synthetic import scenario_with, split_record
-from gatedrill.harness.cli import main
 from gatedrill.harness.gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
-from gatedrill.harness.record import RecordWriter
+from gatedrill.harness.record import GatewayMeta, RecordWriter
 from gatedrill.harness.runner import RunOptions, resolve_scenario
 
 SPLIT_LIMIT = {"feature": "weights", "reason": "this gateway splits evenly", "checks": ["canary_split"]}
@@ -24,7 +24,7 @@ SPLIT_LIMIT = {"feature": "weights", "reason": "this gateway splits evenly", "ch
 def split(shares: dict[str, float], limits: list[dict[str, object]]):  # type: ignore[no-untyped-def]
     sc = scenario_with({"stable": 90, "canary": 10}, checks={"canary_split": {"alpha": 0.001}})
     rec = split_record(sc, shares, 800, random.Random(7))
-    rec.meta["gateway"] = {"kind": "url", "limitations": limits}
+    rec.meta.gateway = GatewayMeta.model_validate({"kind": "url", "limitations": limits})
     return rec
 
 
@@ -55,10 +55,10 @@ def test_a_limitation_marks_only_the_checks_it_names() -> None:
 
 def test_check_command_shows_xfail_with_its_reason_and_exits_0(tmp_path: Path) -> None:
     rec = split({"stable": 0.5, "canary": 0.5}, [SPLIT_LIMIT])
-    writer = RecordWriter(tmp_path / "run", rec.scenario, 1.0, rec.meta["gateway"])
+    writer = RecordWriter(tmp_path / "run", rec.scenario, 1.0, rec.meta.gateway)
     (writer.path / "clients.jsonl").write_bytes(b"".join(orjson.dumps(c) + b"\n" for c in rec.clients))
     for name, entries in rec.journals.items():
-        writer.journal_path(name).write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in entries))
+        writer.journal_path(name).write_text("".join(e.model_dump_json() + "\n" for e in entries))
     writer.close("completed")
     res = CliRunner().invoke(main, ["check", str(writer.path)])
     assert res.exit_code == 0, res.output

@@ -72,9 +72,9 @@ def test_a_short_drill_runs_through_a_gateway_image_and_leaves_no_container(engi
         {"at_s": 4.5, "action": "clear_faults", "upstream": "primary"}])
     out = run(sc, RunOptions(gateway="container", out=tmp_path / "run")).path
     rec = RunRecord.load(out)
-    assert all(c["status"] == 200 for c in rec.clients)
-    backup = [e for e in rec.journals["backup"] if e["status"] == 200]
-    assert len(backup) >= 10 and {e["model"] for e in backup} == {"gpt-4.1"}  # the njs rewrite, inside the image
+    assert all(c.status == 200 for c in rec.clients)
+    backup = [e for e in rec.journals["backup"] if e.status == 200]
+    assert len(backup) >= 10 and {e.model for e in backup} == {"gpt-4.1"}  # the njs rewrite, inside the image
     verdicts = judge(rec)
     assert gate(verdicts), [v.summary for v in verdicts]
     assert "no live upstreams" in (out / "logs" / "container.log").read_text()  # the container's log, streamed

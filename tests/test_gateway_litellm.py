@@ -113,7 +113,7 @@ def test_retry_semantics_litellm_lacks_are_declared() -> None:
 
 def test_a_plain_canary_split_has_no_limitation_that_touches_its_checks() -> None:
     sc = builtin("canary-split")
-    touched = {c for lim in litellm_limitations(sc) for c in lim.checks} & set(sc.checks)
+    touched = {c for lim in litellm_limitations(sc) for c in lim.checks} & set(sc.checks.names())
     assert touched == set()
 
 
@@ -185,10 +185,10 @@ def test_canary_split_through_litellm_follows_the_weights(tmp_path: Path) -> Non
     assert len(served) >= 60 and 0.6 < stable / len(served) < 0.9, (stable, len(served))
     assert verdicts["canary_split"].status.value != "fail", verdicts["canary_split"].summary
     assert verdicts["streaming_integrity"].passed, verdicts["streaming_integrity"].summary
-    assert all(e.get("correlation_id") for entries in rec.journals.values() for e in entries), \
+    assert all(e.correlation_id for entries in rec.journals.values() for e in entries), \
         "upstream traffic no client asked for (model-info discovery must be off)"
-    assert rec.meta["gateway"]["claims"]["upstream"] == "x-litellm-model-id"
-    ids = [c["headers"].get("x-litellm-model-id") for c in rec.clients if c.get("status") == 200]
+    assert rec.meta.gateway.claims["upstream"] == "x-litellm-model-id"
+    ids = [c.headers.get("x-litellm-model-id") for c in rec.clients if c.status == 200]
     assert ids and all(i in ("stable", "canary") for i in ids)  # the proxy's own claim is kept as evidence
 
 
@@ -196,17 +196,17 @@ def test_failover_through_litellm_moves_traffic_to_the_fallback_and_back(tmp_pat
     need(proxy_installed(), "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')")
     rec, verdicts = run_drill(failover_drill("litellm", rate=8), tmp_path / "run")
     served = served_by(rec)
-    clients = [c for c in rec.clients if c["correlation_id"] != "warm-up"]
+    clients = [c for c in rec.clients if c.correlation_id != "warm-up"]
     in_fault = [c for c in clients if FAULT_AT + 0.5 < load_t(rec, c) < CLEAR_AT]
-    ok = [c for c in in_fault if c.get("status") == 200]
+    ok = [c for c in in_fault if c.status == 200]
     assert len(in_fault) >= 25 and len(ok) / len(in_fault) > 0.95
-    assert sum(served.get(c["correlation_id"]) == "secondary" for c in ok) / len(ok) > 0.9
+    assert sum(served.get(c.correlation_id) == "secondary" for c in ok) / len(ok) > 0.9
     after = [c for c in clients if load_t(rec, c) > CLEAR_AT + 1.5]
-    assert any(served.get(c["correlation_id"]) == "primary" for c in after), "primary never came back"
+    assert any(served.get(c.correlation_id) == "primary" for c in after), "primary never came back"
     assert verdicts["error_mapping"].passed, verdicts["error_mapping"].summary
     rollback = verdicts["rollback"]  # no half-open probe on LiteLLM: judged, marked, never silently passed
     assert rollback.expected_failure and "cooldown_probe" in rollback.expected_failure
-    fallbacks = [c["headers"].get("x-litellm-attempted-fallbacks") for c in ok]
+    fallbacks = [c.headers.get("x-litellm-attempted-fallbacks") for c in ok]
     assert "1" in fallbacks  # the proxy's own count of fallbacks is kept in the client records
 
 

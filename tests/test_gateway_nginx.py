@@ -182,15 +182,15 @@ def test_a_short_drill_through_nginx_splits_fails_over_and_loses_nothing(tmp_pat
         checks={"accounting": {}, "error_mapping": {}})
     out = run(sc, RunOptions(gateway="nginx", out=tmp_path / "run")).path
     rec = RunRecord.load(out)
-    assert rec.meta["gateway"]["kind"] == "nginx"
-    assert all(c["status"] == 200 for c in rec.clients), [c for c in rec.clients if c["status"] != 200][:3]
-    ok = {name: [e for e in rec.journals[name] if e["status"] == 200] for name in ("stable", "canary", "backup")}
-    before = {name: [e for e in ok[name] if e["arrival_wall"] < rec.meta["load_start_wall"] + 2]
+    assert rec.meta.gateway.kind == "nginx"
+    assert all(c.status == 200 for c in rec.clients), [c for c in rec.clients if c.status != 200][:3]
+    ok = {name: [e for e in rec.journals[name] if e.status == 200] for name in ("stable", "canary", "backup")}
+    before = {name: [e for e in ok[name] if e.arrival_wall < rec.meta.load_start_wall + 2]
               for name in ("stable", "canary")}
     assert len(before["stable"]) > 2 * len(before["canary"]) > 0  # 80/20 before the faults, in the right direction
-    assert len(ok["backup"]) >= 10 and {e["model"] for e in ok["backup"]} == {"gpt-4.1"}
-    served = {e["correlation_id"] for entries in ok.values() for e in entries}
-    assert {c["correlation_id"] for c in rec.clients} <= served  # every client request was served upstream
+    assert len(ok["backup"]) >= 10 and {e.model for e in ok["backup"]} == {"gpt-4.1"}
+    served = {e.correlation_id for entries in ok.values() for e in entries}
+    assert {c.correlation_id for c in rec.clients} <= served  # every client request was served upstream
     verdicts = judge(rec)
     assert gate(verdicts), [v.summary for v in verdicts]
     assert (out / "logs" / "nginx" / "nginx.conf").exists() and (out / "logs" / "nginx" / "access.log").exists()

@@ -152,11 +152,11 @@ def test_canary_split_through_portkey_follows_the_weights_with_streams_intact(tm
     assert len(served) >= 150 and 0.6 < stable / len(served) < 0.9, (stable, len(served))
     assert verdicts["canary_split"].status.value != "fail", verdicts["canary_split"].summary
     assert verdicts["streaming_integrity"].passed, verdicts["streaming_integrity"].summary
-    assert rec.meta["gateway"]["claims"]["upstream"] == "x-portkey-last-used-option-index"
-    names = option_upstreams(json.loads((tmp_path / "run/logs/portkey-config.json").read_text()), rec.meta["fakes"])
+    assert rec.meta.gateway.claims["upstream"] == "x-portkey-last-used-option-index"
+    names = option_upstreams(json.loads((tmp_path / "run/logs/portkey-config.json").read_text()), rec.meta.fakes)
     for c in rec.clients:
-        if c.get("status") == 200 and c["correlation_id"] in served:
-            assert names[c["headers"]["x-portkey-last-used-option-index"]] == served[c["correlation_id"]]
+        if c.status == 200 and c.correlation_id in served:
+            assert names[c.headers["x-portkey-last-used-option-index"]] == served[c.correlation_id]
 
 
 def test_failover_through_portkey_works_but_a_failing_target_is_paid_on_every_request(tmp_path: Path) -> None:
@@ -165,19 +165,19 @@ def test_failover_through_portkey_works_but_a_failing_target_is_paid_on_every_re
     rec, verdicts = run_drill(failover_drill("portkey"), tmp_path / "run", notices)
     assert notices[0].startswith("not expressible on the portkey gateway")
     assert any(n.startswith("  - cooldown: Portkey has no cooldown") for n in notices)  # said before the run
-    assert any(lim["feature"] == "cooldown" for lim in rec.meta["gateway"]["limitations"])
+    assert any(lim.feature == "cooldown" for lim in rec.meta.gateway.limitations)
     served = served_by(rec)
-    clients = [c for c in rec.clients if c["correlation_id"] != "warm-up"]
+    clients = [c for c in rec.clients if c.correlation_id != "warm-up"]
     in_fault = [c for c in clients if FAULT_AT + 0.5 < load_t(rec, c) < CLEAR_AT]
-    ok = [c for c in in_fault if c.get("status") == 200]
+    ok = [c for c in in_fault if c.status == 200]
     assert len(in_fault) >= 30 and len(ok) / len(in_fault) > 0.95
-    assert all(served.get(c["correlation_id"]) == "secondary" for c in ok)
+    assert all(served.get(c.correlation_id) == "secondary" for c in ok)
     # no cooldown: every request in the fault still tried the primary first
     by_cid = rec.journal_by_correlation()
-    tried_primary = sum(any(a["upstream"] == "primary" for a in by_cid.get(c["correlation_id"], [])) for c in ok)
+    tried_primary = sum(any(a.upstream == "primary" for a in by_cid.get(c.correlation_id, [])) for c in ok)
     assert tried_primary / len(ok) > 0.95
     after = [c for c in clients if load_t(rec, c) > CLEAR_AT + 0.5]
-    assert any(served.get(c["correlation_id"]) == "primary" for c in after), "primary never came back"
+    assert any(served.get(c.correlation_id) == "primary" for c in after), "primary never came back"
     assert verdicts["error_mapping"].passed, verdicts["error_mapping"].summary
     rollback = verdicts["rollback"]
     assert rollback.xfail and "cooldown" in (rollback.expected_failure or "")

@@ -14,12 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 import gatedrill.harness.checks  # noqa: F401 - loaded once here: an in-process pytester run must not import numpy first
+from gatedrill.cli import main
 from gatedrill.fakes.errors import ConfigError
-from gatedrill.harness.cli import main
-from gatedrill.harness.project_config import load_project_config, run_defaults
+from gatedrill.harness.project_config import load_project_config
 from gatedrill.harness.scaffold import CANARY_PORT, SCENARIO_PATH, SCHEMA_PATH, STABLE_PORT
 from gatedrill.harness.scenario import load_scenario
 from gatedrill.harness.schema_export import scenario_json_schema
+from gatedrill.harness.settings import RunSettings
 
 pytest_plugins = ["pytester"]
 
@@ -73,6 +74,13 @@ def test_init_refuses_to_overwrite_unless_forced(tmp_path: Path) -> None:
     assert (tmp_path / "gatedrill.yaml").read_text() == "scale: 0.5\n" and not (tmp_path / "scenarios").exists()
     code, out = _init(tmp_path, "--force")
     assert code == 0 and "# gateway: url:" in (tmp_path / "gatedrill.yaml").read_text()
+
+
+def run_defaults(gateway: str | None, out: str | None, scale: float | None, ref: str,
+                 directory: Path) -> tuple[str, Path | None, float]:
+    """What `gatedrill run` resolves: (gateway, run folder, scale)."""
+    s = RunSettings.resolve(gateway=gateway, scale=scale, directories=[directory])
+    return s.gateway, s.run_dir(ref, out), s.scale
 
 
 def test_run_defaults_come_from_gatedrill_yaml_and_flags_win(tmp_path: Path) -> None:

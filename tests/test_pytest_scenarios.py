@@ -77,7 +77,7 @@ def test_a_verdict_maps_to_the_pytest_outcome_the_gate_implies(status: Status, c
     got, reason = pytest_outcome(v, allow)
     assert got == outcome
     assert outcome in ("passed", "failed") or "detection took 4 s" in reason
-    assert (got != "failed") == gate([v], inconclusive_fails=not allow)  # a test fails exactly when the gate does
+    assert (got != "failed") == gate([v], allow_inconclusive=allow)  # a test fails exactly when the gate does
 
 
 def test_the_pytest11_entry_point_is_the_harness_plugin() -> None:
@@ -205,7 +205,7 @@ def test_gatedrill_run_runs_and_judges_a_scenario_object(gatedrill_run):
     data["checks"] = {"accounting": {}}
     run = gatedrill_run(Scenario.model_validate(data), scale=0.1, seed=7)
     assert run.passed and run.verdict("accounting").passed
-    assert run.record.scenario.seed == 7 and run.record.meta["scale"] == 0.1
+    assert run.record.scenario.seed == 7 and run.record.meta.scale == 0.1
     assert (run.path / "meta.json").exists()
 '''
 

@@ -12,12 +12,12 @@ import numpy as np
 from click.testing import CliRunner
 from report_records import SECRET, XSS, hostile_record, rollback_run
 
+from gatedrill.cli import main
 from gatedrill.harness.checks import judge
-from gatedrill.harness.checks.fault_windows import load_start
-from gatedrill.harness.cli import main
-from gatedrill.harness.record import RunRecord
+from gatedrill.harness.record import RunRecord, TimelineEvent
 from gatedrill.harness.report import JudgedRun, html_report, judge_run
 from gatedrill.harness.report.html.series import latency_percentiles, percentile, traffic_per_upstream
+from gatedrill.harness.scenario import SetWeights
 
 EXTERNAL = re.compile(r"""\b(?:src|href|xlink:href)\s*=|@import|url\((?!#)|<script|<link|<iframe|<object""", re.I)
 CHART_IDS = ("traffic", "errors", "latency-ttft", "latency-total", "canary-split")
@@ -39,7 +39,7 @@ def test_report_of_a_real_rollback_run(tmp_path: Path) -> None:
     assert not EXTERNAL.search(html), EXTERNAL.search(html)
     record = RunRecord.load(run_dir)
     header = html[html.index("<header"):html.index("</header>")]
-    for fact in ("canary-rollback", "gateway reference", "seed 2", record.meta["config_hash"], "outcome completed",
+    for fact in ("canary-rollback", "gateway reference", "seed 2", record.meta.config_hash, "outcome completed",
                  "UTC"):
         assert fact in header, fact
     for chart_id in CHART_IDS:
@@ -86,10 +86,10 @@ def test_record_content_is_escaped_and_secrets_redacted_and_the_continuity_diff_
 def test_traffic_series_counts_every_attempt_once() -> None:
     record = RunRecord.load(rollback_run())
     buckets, per = traffic_per_upstream(record)
-    t0 = load_start(record)
+    t0 = record.load_start()
     for name, values in per.items():
-        counted = [e for e in record.journals[name] if e.get("correlation_id") != "warm-up"
-                   and buckets.index(e["arrival_wall"] - t0) is not None]
+        counted = [e for e in record.journals[name] if e.correlation_id != "warm-up"
+                   and buckets.index(e.arrival_wall - t0) is not None]
         assert round(sum(values) * buckets.width) == len(counted) > 0
     _, pcts, counts = latency_percentiles(record, "total")
     assert sum(counts) > 0.9 * len(record.clients) - 5
@@ -117,8 +117,9 @@ def test_canary_split_chart_shows_each_weight_period_with_its_interval() -> None
 
     sc = scenario_with({"stable": 90, "canary": 10}, checks={"canary_split": {"min_detectable": 0.1}})
     rec = split_record(sc, {"stable": 0.9, "canary": 0.1}, 800, random.Random(1))
-    rec.timeline = [{"action": "set_weights", "planned_s": 10, "applied_s": 10, "applied_wall": T0_WALL + 10,
-                     "ok": True, "spec": {"weights": {"stable": 50, "canary": 50}}}]
+    rec.timeline = [TimelineEvent(action="set_weights", planned_s=10, applied_s=10, applied_wall=T0_WALL + 10,
+                                  ok=True, spec=SetWeights(action="set_weights", at_s=10,
+                                                           weights={"stable": 50, "canary": 50}))]
     verdicts = judge(rec)
     assert verdicts[0].status.value == "fail"  # the second period still routes 90/10
     chart = svg(html_report(JudgedRun(rec, verdicts)), "canary-split")

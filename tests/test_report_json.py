@@ -10,8 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 from report_records import SECRET, hostile_record, rollback_run
 
+from gatedrill.cli import main
 from gatedrill.harness.checks import Status, Verdict, judge
-from gatedrill.harness.cli import main
 from gatedrill.harness.record import RunRecord
 from gatedrill.harness.report import FORMAT_VERSION, JudgedRun, json_report, report_dict
 from gatedrill.harness.report.redact import redact
@@ -35,15 +35,15 @@ def test_a_real_run_round_trips_with_verdicts_and_run_figures(tmp_path: Path) ->
         back = Verdict(**{**{k: got[k] for k in want}, "status": Status(got["status"])})
         assert back.to_dict() == want
     run = doc["run"]
-    clients = [c for c in record.clients if c.get("correlation_id") != "warm-up"]
+    clients = [c for c in record.clients if c.correlation_id != "warm-up"]
     assert run["requests"] == len(clients) and run["drill"] == "canary-rollback"
-    assert run["achieved_rate"] == record.load_summary["achieved_rate"] and run["target_rate"] == 30.0
+    assert run["achieved_rate"] == record.load_summary.achieved_rate and run["target_rate"] == 30.0
     accounting = next(v for v in verdicts if v.check == "accounting")
     assert sum(u["attempts"] for u in run["upstreams"].values()) == accounting.figures["upstream_attempts"]
     assert set(run["upstreams"]) == {"stable", "canary"}
     assert [e["action"] for e in run["timeline"]] == ["set_faults", "clear_faults"]
     assert run["gateway"]["kind"] == "reference" and run["outcome"] == "completed"
-    assert run["seed"] == 2 and run["config_hash"] == record.meta["config_hash"] and run["versions"]["python"]
+    assert run["seed"] == 2 and run["config_hash"] == record.meta.config_hash and run["versions"]["python"]
 
 
 def test_nan_becomes_null_secrets_are_redacted_and_the_gate_is_recorded() -> None:

@@ -12,8 +12,8 @@ import junitparser
 from click.testing import CliRunner
 from report_records import SECRET, SPLIT_SETS, XSS, failing_split_run, hostile_record
 
+from gatedrill.cli import main
 from gatedrill.harness.checks import Status, Verdict, judge
-from gatedrill.harness.cli import main
 from gatedrill.harness.report import JudgedRun, junit_xml
 
 # The JUnit XSD shape CI reporters read: allowed children in order (with max count) and required attributes.

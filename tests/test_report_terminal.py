@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from report_records import SECRET, hostile_record, rollback_cli_run, rollback_run
 
+from gatedrill.cli import main
 from gatedrill.harness.checks import Status, Verdict, judge
-from gatedrill.harness.cli import main
 from gatedrill.harness.report import JudgedRun, verdict_lines
 from gatedrill.harness.report.terminal import print_verdicts, use_rich
 

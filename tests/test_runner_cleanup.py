@@ -31,7 +31,8 @@ from gatedrill.harness.processes import InfrastructureError
 from gatedrill.harness.runner import RunOptions, RunOutcome, run
 from gatedrill.scenarios import resolve
 
-ROLES = {"fakes": "fake serve", "gateway": "gatedrill.harness.reference", "load worker": "load_spec.json"}
+ROLES = {"fakes": "gatedrill.harness.fake_fleet", "gateway": "gatedrill.harness.reference",
+         "load worker": "load_spec.json"}
 
 
 def references(proc: psutil.Process, run_dir: Path, session: int | None) -> bool:
@@ -215,7 +216,8 @@ def test_unreachable_gateway_fails_the_warm_up_with_exit_3_and_one_line(tmp_path
     assert line.startswith("gatedrill: error: the gateway at http://127.0.0.1:9 did not answer a warm-up request")
     m = meta(out)
     assert m["outcome"] == "failed"
-    assert m["gateway"] == {"kind": "url", "url": "http://127.0.0.1:9", "mutant": None, "limitations": []}
+    assert m["gateway"] == {"kind": "url", "url": "http://127.0.0.1:9", "mutant": None, "limitations": [],
+                            "claims": {}}
     assert_all_stopped({}, out, session=proc.pid)
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import httpx
 from pydantic import TypeAdapter
 
 from gatedrill.fakes import FakeServer
+from gatedrill.harness.record import TimelineEvent
 from gatedrill.harness.scenario import TimelineAction
 from gatedrill.harness.timeline import TimelineRunner
 
@@ -24,7 +24,7 @@ def test_actions_are_sent_on_plan_and_take_effect() -> None:
         {"at_s": 0.9, "action": "patch", "upstream": "a", "patch": {"latency": {"ttft_ms": 150}}},
         {"at_s": 1.0, "action": "set_weights", "weights": {"a": 1}},
     ])
-    events: list[dict[str, Any]] = []
+    events: list[TimelineEvent] = []
     with FakeServer(provider="openai", name="a") as srv, httpx.Client(
             base_url=srv.url, headers={"authorization": "Bearer k"}) as c:
         runner = TimelineRunner(actions, {"a": srv.url}, None, events.append)
@@ -40,25 +40,25 @@ def test_actions_are_sent_on_plan_and_take_effect() -> None:
         t = time.monotonic()
         c.post("/v1/chat/completions", json=CHAT)
         assert time.monotonic() - t >= 0.14  # the patch applied
-    assert [e["action"] for e in events] == ["set_faults", "clear_faults", "patch", "set_weights"]
+    assert [e.action for e in events] == ["set_faults", "clear_faults", "patch", "set_weights"]
     for e in events[:3]:
-        assert e["ok"], e
+        assert e.ok, e
         # the runner's own lateness (a thread waking on a timer); the control round trip after it is recorded in
         # applied_s, which a loaded machine stretches, so effects below are judged against the recorded times
-        assert 0 <= e["sent_s"] - e["planned_s"] < 0.25, e
-        assert e["applied_s"] >= e["sent_s"], e
-    assert not events[3]["ok"] and "not expressible" in events[3]["detail"]
+        assert 0 <= e.sent_s - e.planned_s < 0.25, e
+        assert e.applied_s >= e.sent_s, e
+    assert not events[3].ok and "not expressible" in events[3].detail
     faulted, cleared, patched = events[0], events[1], events[2]
-    during = [s for start, end, s in statuses if start > faulted["applied_s"] and end < cleared["sent_s"]]
+    during = [s for start, end, s in statuses if start > faulted.applied_s and end < cleared.sent_s]
     outside = [s for start, end, s in statuses
-               if end < faulted["sent_s"] or (start > cleared["applied_s"] and end < patched["sent_s"])]
+               if end < faulted.sent_s or (start > cleared.applied_s and end < patched.sent_s)]
     assert during and set(during) == {503}
     assert outside and set(outside) == {200}
 
 
 def test_stop_cancels_actions_not_yet_due() -> None:
     actions = ACTIONS.validate_python([{"at_s": 5, "action": "clear_faults", "upstream": "a"}])
-    events: list[dict[str, Any]] = []
+    events: list[TimelineEvent] = []
     runner = TimelineRunner(actions, {"a": "http://127.0.0.1:9"}, None, events.append)
     runner.start(time.monotonic(), time.time())
     t = time.monotonic()

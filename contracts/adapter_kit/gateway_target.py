@@ -17,9 +17,9 @@ import orjson
 
 from gatedrill.fakes import Fake, FakeServer
 from gatedrill.fakes.errors import ConfigError
+from gatedrill.harness.sse import sse_data
 
 from .outcome import Outcome, reassemble
-from .sse import sse_data
 from .target import Target
 
 

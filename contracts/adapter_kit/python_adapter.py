@@ -14,10 +14,10 @@ import orjson
 
 from gatedrill.fakes import Fake
 from gatedrill.fakes.interception import Interception
+from gatedrill.harness.sse import sse_data
 
 from ..strategies import to_anthropic
 from .outcome import Outcome, reassemble
-from .sse import sse_data
 from .target import Target
 
 ANTHROPIC_URL = "https://api.anthropic.com/v1/messages"

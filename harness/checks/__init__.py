@@ -8,13 +8,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .judge import gate, judge, parse_overrides
-from .registry import REGISTRY, CheckParams, check, parse_params
-from .verdict import Status, Verdict, inconclusive
+from ..check_params import PARAMS, CheckParams, parse_overrides, parse_params
+from .judge import judge
+from .registry import REGISTRY, check
+from .verdict import MAX_EVIDENCE, Outcome, Status, Verdict, capped, gate, inconclusive
 
 for _m in pkgutil.iter_modules(__path__):
     if _m.name.startswith("check_"):
         importlib.import_module(f"{__name__}.{_m.name}")
 
-__all__ = ["REGISTRY", "CheckParams", "Status", "Verdict", "check", "gate", "inconclusive", "judge",
-           "parse_overrides", "parse_params"]
+__all__ = ["MAX_EVIDENCE", "PARAMS", "REGISTRY", "CheckParams", "Outcome", "Status", "Verdict", "capped", "check",
+           "gate", "inconclusive", "judge", "parse_overrides", "parse_params"]

@@ -19,41 +19,27 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from pydantic import Field
-
-from ..record import RunRecord
-from .registry import CheckParams, check
-from .served import WARM_UP, Attempt, attempt_ok, capped, load_clients
-from .verdict import Status, Verdict, inconclusive
+from ..check_params import AccountingParams
+from ..record import WARM_UP, ClientRecord, JournalEntry, RunRecord
+from .registry import check
+from .verdict import Status, Verdict, capped, inconclusive
 
 NAME = "accounting"
 
 
-class Params(CheckParams):
-    allow_uncorrelated: bool = Field(
-        default=False, description="tolerate journal entries with no correlation id (e.g. a gateway's health probes)")
+
+def _start(a: JournalEntry) -> float:
+    return a.start_time
 
 
-def _start(a: Attempt) -> float:
-    t = a.get("arrival_mono")
-    if t is None:
-        t = a.get("arrival_wall")
-    return float(t or 0.0)
-
-
-def _end(a: Attempt) -> float | None:
-    end = a.get("last_byte_mono")
-    return None if end is None else float(end)
-
-
-def unexplained_attempts(client: dict[str, Any], attempts: list[Attempt]) -> tuple[int, str] | None:
+def unexplained_attempts(client: ClientRecord, attempts: list[JournalEntry]) -> tuple[int, str] | None:
     """(extra attempts, why) when a request's upstream calls are more than its retries explain."""
-    claimed = client.get("attempts")
-    if claimed is None and (client.get("headers") or {}).get("x-gatedrill-attempts"):
-        claimed = int(client["headers"]["x-gatedrill-attempts"])
-    if claimed is not None and len(attempts) > int(claimed):
-        return len(attempts) - int(claimed), f"{len(attempts)} upstream attempts, gateway says {claimed}"
-    successes = sum(1 for a in attempts if attempt_ok(a))
+    claimed = client.attempts
+    if claimed is None and client.headers.get("x-gatedrill-attempts"):
+        claimed = int(client.headers["x-gatedrill-attempts"])
+    if claimed is not None and len(attempts) > claimed:
+        return len(attempts) - claimed, f"{len(attempts)} upstream attempts, gateway says {claimed}"
+    successes = sum(1 for a in attempts if a.ok)
     if successes > 1:
         return successes - 1, f"{successes} successful upstream attempts for one request"
     if claimed is not None:  # the gateway's count explains the rest (a timed-out attempt may overlap its retry)
@@ -61,7 +47,7 @@ def unexplained_attempts(client: dict[str, Any], attempts: list[Attempt]) -> tup
     ordered = sorted(attempts, key=_start)
     overlaps = 0
     for prev, nxt in itertools.pairwise(ordered):
-        end = _end(prev)
+        end = prev.last_byte_mono
         if end is not None and _start(nxt) < end:
             overlaps += 1
     if overlaps:
@@ -69,63 +55,60 @@ def unexplained_attempts(client: dict[str, Any], attempts: list[Attempt]) -> tup
     return None
 
 
-@check(NAME, Params)
-def accounting(record: RunRecord, params: Params) -> Verdict:
+@check(NAME)
+def accounting(record: RunRecord, params: AccountingParams) -> Verdict:
     """Every client request got exactly one final answer; upstream calls reconcile with the client records."""
-    clients = load_clients(record)
+    clients = record.load_clients()
     if not clients:
         return inconclusive(NAME, "no client records")
-    by_cid: dict[str, list[dict[str, Any]]] = {}
+    by_cid: dict[str, list[ClientRecord]] = {}
     for c in clients:
-        by_cid.setdefault(c["correlation_id"], []).append(c)
-    attempts: dict[str, list[Attempt]] = {}
+        by_cid.setdefault(c.correlation_id, []).append(c)
+    attempts: dict[str, list[JournalEntry]] = {}
     uncorrelated: list[dict[str, Any]] = []
-    for upstream, entries in sorted(record.journals.items()):
-        for e in entries:
-            cid = e.get("correlation_id")
-            if cid == WARM_UP:
-                continue
-            if not cid:
-                uncorrelated.append({"upstream": upstream, "seq": e.get("seq"), "path": e.get("path"),
-                                     "arrival_wall": e.get("arrival_wall")})
-                continue
-            attempts.setdefault(cid, []).append({**e, "upstream": upstream})
+    for e in sorted(record.entries(), key=lambda e: e.upstream):
+        cid = e.correlation_id
+        if cid == WARM_UP:
+            continue
+        if not cid:
+            uncorrelated.append({"upstream": e.upstream, "seq": e.seq, "path": e.path,
+                                 "arrival_wall": e.arrival_wall})
+            continue
+        attempts.setdefault(cid, []).append(e)
 
     problems: dict[str, list[dict[str, Any]]] = {k: [] for k in
                                                  ("unanswered", "double_answer", "orphan", "lost", "duplicate")}
     unsourced: list[str] = []
-    started = record.load_summary.get("started_arrivals")
-    missing_records = max(0, int(started) - len(clients)) if isinstance(started, int) else 0
+    started = record.load_summary.started_arrivals
+    missing_records = max(0, started - len(clients)) if started is not None else 0
     if missing_records:
         problems["unanswered"].append({"requests_without_record": missing_records, "started": started,
                                        "records": len(clients)})
     for cid, recs in by_cid.items():
         if len(recs) > 1:
             problems["double_answer"].append({"request": cid, "records": len(recs),
-                                              "statuses": [r.get("status") for r in recs]})
+                                              "statuses": [r.status for r in recs]})
         c = recs[0]
-        if not c.get("status") and not c.get("error_class"):
-            problems["unanswered"].append({"request": cid, "session": c.get("session_id"),
-                                           "sent_wall": c.get("sent_s")})
+        if not c.status and not c.error_class:
+            problems["unanswered"].append({"request": cid, "session": c.session_id, "sent_wall": c.sent_s})
         mine = attempts.get(cid, [])
-        status = c.get("status") or 0
-        if 200 <= status < 300:
-            claimed = c.get("upstream")
-            if claimed and not any(a["upstream"] == claimed for a in mine):
+        if 200 <= c.status < 300:
+            claimed = c.upstream
+            if claimed and not any(a.upstream == claimed for a in mine):
                 problems["lost"].append({"request": cid, "claimed_upstream": claimed,
-                                         "attempts": [(a["upstream"], a.get("status")) for a in mine]})
+                                         "attempts": [(a.upstream, a.status) for a in mine]})
             elif not claimed and not mine:
                 unsourced.append(cid)
         extra = unexplained_attempts(c, mine)
         if extra:
             problems["duplicate"].append({
                 "request": cid, "extra_attempts": extra[0], "why": extra[1],
-                "attempts": [{"upstream": a["upstream"], "seq": a.get("seq"), "status": a.get("status"),
-                              "arrival_wall": a.get("arrival_wall")} for a in sorted(mine, key=_start)]})
+                "attempts": [{"upstream": a.upstream, "seq": a.seq, "status": a.status,
+                              "arrival_wall": a.arrival_wall} for a in sorted(mine, key=_start)]})
     for cid in sorted(set(attempts) - set(by_cid)):
         a = attempts[cid]
-        problems["orphan"].append({"request": cid, "attempts": len(a), "upstreams": sorted({x["upstream"] for x in a}),
-                                   "arrival_wall": min(x.get("arrival_wall") or 0.0 for x in a)})
+        problems["orphan"].append({"request": cid, "attempts": len(a), "upstreams": sorted({x.upstream for x in a}),
+                                   "arrival_wall": min(x.arrival_wall for x in a)})
     if not params.allow_uncorrelated:
         problems["orphan"].extend({"uncorrelated": True, **u} for u in uncorrelated)
 

@@ -16,26 +16,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import Field
-
-from ..record import RunRecord
-from .registry import CheckParams, check
-from .served import capped, load_attempts, load_clients, served_upstream
-from .verdict import Status, Verdict, inconclusive
+from ..check_params import CanarySplitParams
+from ..record import ClientRecord, RunRecord
+from ..scenario import SetWeights
+from .registry import check
+from .served import load_attempts, served_upstream
+from .verdict import Status, Verdict, capped, inconclusive
 
 NAME = "canary_split"
 
-
-class Params(CheckParams):
-    alpha: float = Field(default=1e-3, gt=0, lt=1, description="family-wise false-alarm rate of the split test")
-    min_detectable: float = Field(
-        default=0.05, gt=0, lt=1,
-        description="absolute share deviation the run must be large enough to detect (else Inconclusive)")
-    power: float = Field(default=0.8, gt=0, lt=1)
-    confidence: float = Field(default=0.95, gt=0, lt=1, description="level of the Wilson CI reported per share")
-    guard_s: float = Field(default=0.25, ge=0, description="requests this close to a weight change are not judged")
-    sequential: bool = Field(default=False, description="judge each period at `looks` interim looks, spending alpha")
-    looks: int = Field(default=5, ge=1, le=100)
 
 
 @dataclass
@@ -68,10 +57,11 @@ def periods_of(record: RunRecord) -> list[Period]:
     targets = record.scenario.gateway.routing.targets
     updates: dict[str, float] = {}
     changes: list[tuple[float, dict[str, float]]] = []
-    for ev in sorted(record.timeline, key=lambda e: e.get("applied_wall") or 0.0):
-        if ev.get("action") == "set_weights" and ev.get("ok"):
-            updates = {**updates, **(ev.get("spec") or {}).get("weights", {})}
-            changes.append((float(ev["applied_wall"]), dict(updates)))
+    t0 = record.load_start()
+    for ev in sorted(record.timeline, key=lambda e: e.applied_at(t0)):
+        if isinstance(ev.spec, SetWeights) and ev.ok:
+            updates = {**updates, **ev.spec.weights}
+            changes.append((ev.applied_at(t0), dict(updates)))
     periods = [Period(-math.inf, changes[0][0] if changes else math.inf, normalised(target_weights(targets)))]
     for i, (at, upd) in enumerate(changes):
         end = changes[i + 1][0] if i + 1 < len(changes) else math.inf
@@ -123,7 +113,7 @@ def obrien_fleming_spend(alpha: float, looks: int) -> list[float]:
     return [spent[0]] + [spent[i] - spent[i - 1] for i in range(1, looks)]
 
 
-def judge_period(p: Period, alpha: float, params: Params) -> dict[str, Any]:
+def judge_period(p: Period, alpha: float, params: CanarySplitParams) -> dict[str, Any]:
     from scipy import stats
 
     counts = {u: 0 for u in p.weights}
@@ -170,14 +160,14 @@ def judge_period(p: Period, alpha: float, params: Params) -> dict[str, Any]:
     return out
 
 
-def sticky_hops(clients: list[dict[str, Any]], served: dict[str, str]) -> list[dict[str, Any]]:
+def sticky_hops(clients: list[ClientRecord], served: dict[str, str]) -> list[dict[str, Any]]:
     """Sessions whose (non-fallback) requests were served by more than one upstream."""
     by_session: dict[str, list[tuple[float, str, str]]] = {}
     for c in clients:
-        cid = c["correlation_id"]
-        if cid not in served or (c.get("headers") or {}).get("x-gatedrill-fallback") == "true":
+        cid = c.correlation_id
+        if cid not in served or c.headers.get("x-gatedrill-fallback") == "true":
             continue
-        by_session.setdefault(c.get("session_id") or cid, []).append((c.get("sent_s") or 0.0, cid, served[cid]))
+        by_session.setdefault(c.session_id or cid, []).append((c.sent_s or 0.0, cid, served[cid]))
     hops = []
     for sid, reqs in sorted(by_session.items()):
         if len({u for _, _, u in reqs}) > 1:
@@ -187,18 +177,18 @@ def sticky_hops(clients: list[dict[str, Any]], served: dict[str, str]) -> list[d
     return hops
 
 
-@check(NAME, Params)
-def canary_split(record: RunRecord, params: Params) -> Verdict:
+@check(NAME)
+def canary_split(record: RunRecord, params: CanarySplitParams) -> Verdict:
     """Observed traffic shares per upstream match the configured weights (exact binomial / chi-square SRM)."""
-    clients = load_clients(record)
+    clients = record.load_clients()
     attempts = load_attempts(record)
     served: dict[str, str] = {}
     sent: dict[str, float] = {}
     for c in clients:
-        u = served_upstream(c, attempts.get(c["correlation_id"], []))
+        u = served_upstream(c, attempts.get(c.correlation_id, []))
         if u is not None:
-            served[c["correlation_id"]] = u
-            sent[c["correlation_id"]] = float(c.get("sent_s") or c.get("intended_s") or 0.0)
+            served[c.correlation_id] = u
+            sent[c.correlation_id] = c.sent_s or c.intended_s or 0.0
     if not served:
         return inconclusive(NAME, "no successful client requests to count", len(clients))
 

@@ -16,32 +16,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
 from gatedrill.fakes.conversation import Atom, anthropic_atoms, digest, openai_atoms, turn_of
 
-from ..record import RunRecord
-from .registry import CheckParams, check
-from .served import capped, load_attempts, load_clients
-from .verdict import Status, Verdict, inconclusive
+from ..check_params import ContextContinuityParams
+from ..record import ClientRecord, JournalEntry, RunRecord
+from .registry import check
+from .served import load_attempts
+from .verdict import Status, Verdict, capped, inconclusive
 
 NAME = "context_continuity"
 PAYLOAD_CHARS = 80
 
 
-class ContextContinuityParams(CheckParams):
-    min_turns: int = Field(default=10, ge=1, description="later turns (turn > 1) that reached an upstream, to judge")
 
-
-def received_atoms(record: RunRecord, entry: dict[str, Any]) -> list[Atom] | None:
+def received_atoms(record: RunRecord, entry: JournalEntry) -> list[Atom] | None:
     """The conversation an upstream received, as atoms in its provider's dialect; None if the body is unusable."""
-    body = entry.get("body")
+    body = entry.body  # the wire's own JSON
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         return None
-    spec = record.scenario.upstreams.get(str(entry.get("upstream")))
-    provider = getattr(spec, "provider", None) or entry.get("fake")
+    spec = record.scenario.upstreams.get(entry.upstream)
+    provider = spec.provider if spec is not None else entry.fake
     try:
-        if provider == "anthropic" or entry.get("endpoint") == "messages":
+        if provider == "anthropic" or entry.endpoint == "messages":
             return anthropic_atoms(body.get("system"), body["messages"])
         return openai_atoms(body["messages"])
     except (KeyError, TypeError, AttributeError):
@@ -73,54 +69,53 @@ def _show(atom: Atom | None) -> str | None:
     return text if len(text) <= PAYLOAD_CHARS else text[: PAYLOAD_CHARS - 1] + "…"
 
 
-def _got_digest(record: RunRecord, entry: dict[str, Any], atoms: list[Atom] | None) -> str | None:
-    reply = entry.get("reply") or {}
-    if reply.get("digest"):
-        return str(reply["digest"])
+def _got_digest(entry: JournalEntry, atoms: list[Atom] | None) -> str | None:
+    if entry.reply is not None and entry.reply.digest:
+        return entry.reply.digest
     return digest(atoms) if atoms is not None else None
 
 
-@check(NAME, ContextContinuityParams)
+@check(NAME)
 def context_continuity(record: RunRecord, params: ContextContinuityParams) -> Verdict:
     """Later turns reach their upstream with the client's exact history (digests match), across provider switches."""
-    clients = [c for c in load_clients(record) if isinstance(c.get("turn"), int)]
+    clients = record.load_clients()
     attempts = load_attempts(record)
-    sessions: dict[str, list[dict[str, Any]]] = {}
+    sessions: dict[str, list[ClientRecord]] = {}
     for c in clients:
-        sessions.setdefault(str(c.get("session_id")), []).append(c)
-    if not any(c["turn"] > 1 for c in clients):
+        sessions.setdefault(c.session_id, []).append(c)
+    if not any(c.turn > 1 for c in clients):
         return inconclusive(NAME, "no multi-turn sessions in the record (no client request with turn > 1)")
 
     judged, matched, unserved, switched = 0, 0, 0, 0
     bad_sessions: set[str] = set()
     evidence: list[dict[str, Any]] = []
     for sid in sorted(sessions):
-        turns = sorted(sessions[sid], key=lambda c: (c["turn"], c.get("sent_s") or 0.0))
+        turns = sorted(sessions[sid], key=lambda c: (c.turn, c.sent_s or 0.0))
         intact: list[Atom] | None = None  # atoms received for the latest turn that arrived intact
         last_upstream: str | None = None
         for c in turns:
-            served = [a for a in attempts.get(c["correlation_id"], []) if a.get("status") == 200]
+            served = [a for a in attempts.get(c.correlation_id, []) if a.status == 200]
             if not served:
-                if c["turn"] > 1:
+                if c.turn > 1:
                     unserved += 1
                 continue
             entry = served[-1]
             atoms = received_atoms(record, entry)
-            got = _got_digest(record, entry, atoms)
-            expected = c.get("sent_digest")
+            got = _got_digest(entry, atoms)
+            expected = c.sent_digest
             ok = bool(expected) and got == expected
-            if c["turn"] > 1:
+            if c.turn > 1:
                 judged += 1
-                switched += int(last_upstream is not None and entry["upstream"] != last_upstream)
+                switched += int(last_upstream is not None and entry.upstream != last_upstream)
                 if ok:
                     matched += 1
                 else:
                     bad_sessions.add(sid)
                     row: dict[str, Any] = {
-                        "session_id": sid, "turn": c["turn"], "correlation_id": c["correlation_id"],
-                        "upstream": entry["upstream"], "previous_upstream": last_upstream,
+                        "session_id": sid, "turn": c.turn, "correlation_id": c.correlation_id,
+                        "upstream": entry.upstream, "previous_upstream": last_upstream,
                         "expected_digest": expected, "got_digest": got,
-                        "client_messages": c.get("messages"),
+                        "client_messages": c.messages,
                         "atoms_received": None if atoms is None else len(atoms),
                         "turn_received": None if atoms is None else turn_of(atoms)}
                     if atoms is not None and intact is not None:
@@ -133,7 +128,7 @@ def context_continuity(record: RunRecord, params: ContextContinuityParams) -> Ve
                     evidence.append(row)
             if ok and atoms is not None:
                 intact = atoms
-            last_upstream = str(entry["upstream"])
+            last_upstream = entry.upstream
 
     if judged < params.min_turns:
         return inconclusive(NAME, f"only {judged} later turns reached an upstream (need {params.min_turns})",
@@ -141,7 +136,7 @@ def context_continuity(record: RunRecord, params: ContextContinuityParams) -> Ve
     mismatched = judged - matched
     figures = {"later_turns": judged, "matched": matched, "mismatched": mismatched,
                "mismatch_rate": round(mismatched / judged, 5), "sessions": len(sessions),
-               "multi_turn_sessions": sum(1 for s in sessions.values() if any(c["turn"] > 1 for c in s)),
+               "multi_turn_sessions": sum(1 for s in sessions.values() if any(c.turn > 1 for c in s)),
                "sessions_broken": len(bad_sessions), "upstream_switches": switched, "unserved_turns": unserved}
     thresholds = {"max_mismatches": 0, "min_turns": params.min_turns}
     if mismatched:

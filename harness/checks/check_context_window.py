@@ -11,23 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..record import RunRecord
-from .registry import CheckParams, check
-from .served import capped, load_attempts, load_clients, serving_attempt
-from .verdict import Status, Verdict, inconclusive
+from ..check_params import ContextWindowParams
+from ..record import WARM_UP, JournalEntry, RunRecord
+from .registry import check
+from .served import load_attempts, serving_attempt
+from .verdict import Status, Verdict, capped, inconclusive
 
 NAME = "context_window"
 
 
-class ContextWindowParams(CheckParams):
-    allow_truncation: bool | None = None  # default: the scenario's routing intent
 
-
-def _need(entry: dict[str, Any]) -> int:
-    raw = entry.get("body")
-    body: dict[str, Any] = raw if isinstance(raw, dict) else {}
+def _need(entry: JournalEntry) -> int:
+    # the request body is the wire's own JSON: read at that boundary
+    body: dict[str, Any] = entry.body if isinstance(entry.body, dict) else {}
     out = body.get("max_completion_tokens") or body.get("max_tokens") or body.get("max_output_tokens") or 0
-    return int(entry.get("tokens_in") or 0) + (int(out) if isinstance(out, int) else 0)
+    return (entry.tokens_in or 0) + (int(out) if isinstance(out, int) else 0)
 
 
 def _window(record: RunRecord, upstream: str, model: str | None) -> int | None:
@@ -36,7 +34,7 @@ def _window(record: RunRecord, upstream: str, model: str | None) -> int | None:
     return None if spec is None else spec.context_window
 
 
-@check(NAME, ContextWindowParams)
+@check(NAME)
 def context_window(record: RunRecord, params: ContextWindowParams) -> Verdict:
     """Over-window prompts never reach a model they do not fit when a fallback exists; no silent truncation."""
     routing = record.scenario.gateway.routing
@@ -47,39 +45,38 @@ def context_window(record: RunRecord, params: ContextWindowParams) -> Verdict:
     attempts = load_attempts(record)
     reached_over, wrong_landing, bad_status, truncated = [], [], [], []
     judged = 0
-    for name, entries in record.journals.items():
-        for e in entries:
-            if e.get("correlation_id") in (None, "warm-up") or e.get("status") != 200:
-                continue
-            window = _window(record, name, e.get("model"))
-            if window is not None and _need(e) > window and name in fallbacks:
-                reached_over.append({"correlation_id": e["correlation_id"], "upstream": name, "need": _need(e),
-                                     "window": window, "arrival_wall": e.get("arrival_wall")})
-    for c in load_clients(record):
-        need = int(c.get("prompt_tokens") or 0) + int(c.get("max_tokens") or 0)
+    for e in record.entries():
+        if e.correlation_id in (None, WARM_UP) or e.status != 200:
+            continue
+        window = _window(record, e.upstream, e.model)
+        if window is not None and _need(e) > window and e.upstream in fallbacks:
+            reached_over.append({"correlation_id": e.correlation_id, "upstream": e.upstream, "need": _need(e),
+                                 "window": window, "arrival_wall": e.arrival_wall})
+    for c in record.load_clients():
+        need = c.prompt_tokens + (c.max_tokens or 0)
         if primary_window is None or need <= primary_window:
             continue
         judged += 1
-        cid = c["correlation_id"]
-        status = int(c.get("status") or 0)
+        cid = c.correlation_id
+        status = c.status
         serving = serving_attempt(c, attempts.get(cid, []))
         if primary.upstream in fallbacks:
             if not 200 <= status < 300 or serving is None:
                 wrong_landing.append({"correlation_id": cid, "need": need, "client_status": status,
-                                      "error": c.get("error_class")})
+                                      "error": c.error_class})
                 continue
-            window = _window(record, serving["upstream"], serving.get("model"))
+            window = _window(record, serving.upstream, serving.model)
             if window is not None and _need(serving) > window:
-                wrong_landing.append({"correlation_id": cid, "need": need, "landed_on": serving["upstream"],
+                wrong_landing.append({"correlation_id": cid, "need": need, "landed_on": serving.upstream,
                                       "window": window})
         elif status >= 500 or (status != 400 and not allow_truncation):
             bad_status.append({"correlation_id": cid, "need": need, "client_status": status,
                                "expected": "400 (context_length_exceeded) without a fallback"})
         if serving is not None and not allow_truncation:
-            got = (serving.get("reply") or {}).get("digest")
-            if c.get("sent_digest") and got and got != c["sent_digest"]:
-                truncated.append({"correlation_id": cid, "upstream": serving["upstream"], "need": need,
-                                  "tokens_in_received": serving.get("tokens_in"), "sent_digest": c["sent_digest"],
+            got = serving.reply.digest if serving.reply else None
+            if c.sent_digest and got and got != c.sent_digest:
+                truncated.append({"correlation_id": cid, "upstream": serving.upstream, "need": need,
+                                  "tokens_in_received": serving.tokens_in, "sent_digest": c.sent_digest,
                                   "received_digest": got})
     figures: dict[str, Any] = {"over_window_requests": judged, "reached_a_model_too_small": len(reached_over),
                "landed_wrong": len(wrong_landing), "bad_status": len(bad_status), "truncated": len(truncated),

@@ -14,32 +14,25 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import Field
-
-from ..record import RunRecord
-from .fault_windows import client_requests, load_start
-from .registry import CheckParams, check
-from .verdict import Status, Verdict, inconclusive
+from ..check_params import ErrorMappingParams
+from ..record import ClientRecord, JournalEntry, RunRecord
+from .registry import check
+from .verdict import MAX_EVIDENCE, Status, Verdict, inconclusive
 
 NAME = "error_mapping"
-MAX_EVIDENCE = 20
 _CONTEXT = re.compile(r"maximum context length|prompt is too long|context_length_exceeded|context window", re.I)
 OPENAI_SERVER_STATUSES = frozenset({500, 502, 503, 504})
+_DIALECT = {"anthropic": "Anthropic's error envelope", "other": "not an error envelope"}
 
 
-class ErrorMappingParams(CheckParams):
-    require_retry_after: bool = Field(default=True, description="a client 429 must carry retry-after")
-    min_errors: int = Field(default=1, ge=0, description="upstream failures needed to judge; fewer is Inconclusive")
-
-
-def upstream_class(a: dict[str, Any]) -> str | None:
+def upstream_class(a: JournalEntry) -> str | None:
     """What kind of upstream failure an attempt was: rate_limit, context, server, or None (not a mapped error)."""
-    status = a.get("status")
+    status = a.status
     if status == 429:
         return "rate_limit"
-    if status == 400 and _CONTEXT.search(a.get("error") or ""):
+    if status == 400 and _CONTEXT.search(a.error or ""):
         return "context"
-    if isinstance(status, int) and (status >= 500):
+    if status is not None and status >= 500:
         return "server"
     return None
 
@@ -48,13 +41,13 @@ def expected_client(kind: str) -> str:
     return {"rate_limit": "429 with retry-after", "context": "400", "server": "5xx"}[kind]
 
 
-def _client_ok(kind: str, c: dict[str, Any], require_retry_after: bool) -> str | None:
+def _client_ok(kind: str, c: ClientRecord, require_retry_after: bool) -> str | None:
     """Why the client's answer breaks the contract for an upstream failure of `kind`, or None when it holds."""
-    status = c.get("status") or 0
+    status = c.status
     if kind == "rate_limit":
         if status != 429:
             return f"upstream 429 became client {status}"
-        headers = c.get("headers") or {}
+        headers = c.headers
         if require_retry_after and "retry-after" not in headers and "retry-after-ms" not in headers:
             return "client 429 without retry-after"
     elif kind == "context" and status != 400:
@@ -65,51 +58,46 @@ def _client_ok(kind: str, c: dict[str, Any], require_retry_after: bool) -> str |
     return _envelope_problem(c)
 
 
-def _envelope_problem(c: dict[str, Any]) -> str | None:
-    status = c.get("status") or 0
-    dialect = c.get("error_dialect")
+def _envelope_problem(c: ClientRecord) -> str | None:
+    dialect = c.error_dialect
     if dialect is not None:
-        return None if dialect == "openai" else f"client {status} body is {_DIALECT[dialect]}, not OpenAI's envelope"
-    if "json" not in (c.get("headers") or {}).get("content-type", "") or not c.get("error"):
-        return f"client {status} body is not an OpenAI error envelope"
+        return None if dialect == "openai" else f"client {c.status} body is {_DIALECT[dialect]}, not OpenAI's envelope"
+    if "json" not in c.headers.get("content-type", "") or not c.error:
+        return f"client {c.status} body is not an OpenAI error envelope"
     return None
 
 
-_DIALECT = {"anthropic": "Anthropic's error envelope", "other": "not an error envelope"}
-
-
-def _own_429_problem(c: dict[str, Any], require_retry_after: bool) -> str | None:
+def _own_429_problem(c: ClientRecord, require_retry_after: bool) -> str | None:
     """Why the gateway's own 429 (no upstream attempt) breaks the contract, or None."""
-    headers = c.get("headers") or {}
-    if require_retry_after and "retry-after" not in headers and "retry-after-ms" not in headers:
+    if require_retry_after and "retry-after" not in c.headers and "retry-after-ms" not in c.headers:
         return "the gateway's own 429 without retry-after"
     return _envelope_problem(c)
 
 
-@check(NAME, ErrorMappingParams)
+@check(NAME)
 def error_mapping(record: RunRecord, params: ErrorMappingParams) -> Verdict:
     """Upstream 429 -> client 429 with retry-after, context -> 400, 5xx/529 -> 5xx or fallback; OpenAI-shaped."""
-    t0 = load_start(record)
+    t0 = record.load_start()
     by_cid = record.journal_by_correlation()
     judged: dict[str, int] = {"rate_limit": 0, "context": 0, "server": 0, "own_429": 0}
     served = 0
     bad: list[dict[str, Any]] = []
-    for c in client_requests(record):
-        atts = by_cid.get(c["correlation_id"], [])
+    for c in record.load_clients():
+        atts = by_cid.get(c.correlation_id, [])
         if not atts:
-            if (c.get("status") or 0) == 429:
+            if c.status == 429:
                 judged["own_429"] += 1
                 why = _own_429_problem(c, params.require_retry_after)
                 if why:
-                    bad.append({"correlation_id": c["correlation_id"], "upstream": None, "upstream_status": None,
+                    bad.append({"correlation_id": c.correlation_id, "upstream": None, "upstream_status": None,
                                 "client_status": 429, "expected": "429 with retry-after", "why": why,
-                                "at_s": round((c.get("sent_s") or c["intended_s"]) - t0, 3)})
+                                "at_s": round((c.sent_s or c.intended_s) - t0, 3)})
             continue
         final = atts[-1]
         kinds = [k for k in map(upstream_class, atts) if k]
         if not kinds:
             continue
-        status = c.get("status") or 0
+        status = c.status
         if status == 200:
             # Served despite an upstream failure (a retry or a fallback): the contract holds. A mid-stream failure
             # behind a 200 is streaming_integrity's to judge.
@@ -121,10 +109,10 @@ def error_mapping(record: RunRecord, params: ErrorMappingParams) -> Verdict:
         judged[kind] += 1
         why = _client_ok(kind, c, params.require_retry_after)
         if why:
-            bad.append({"correlation_id": c["correlation_id"], "upstream": final["upstream"],
-                        "upstream_status": final.get("status"), "client_status": status,
+            bad.append({"correlation_id": c.correlation_id, "upstream": final.upstream,
+                        "upstream_status": final.status, "client_status": status,
                         "expected": expected_client(kind), "why": why,
-                        "at_s": round((c.get("sent_s") or c["intended_s"]) - t0, 3)})
+                        "at_s": round((c.sent_s or c.intended_s) - t0, 3)})
     n = sum(judged.values()) + served
     figures: dict[str, Any] = {"judged": judged, "violations": len(bad), "served_despite_failure": served}
     thresholds = {"require_retry_after": params.require_retry_after, "allowed_violations": 0}

@@ -21,85 +21,77 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import Field
-
-from ..record import RunRecord
+from ..check_params import ErrorsExplainedParams
+from ..record import ClientRecord, JournalEntry, RunRecord
 from .fault_windows import FaultWindow, fault_windows
-from .registry import CheckParams, check
-from .served import Attempt, attempt_ok, capped, load_attempts, load_clients
-from .verdict import Status, Verdict, inconclusive
+from .registry import check
+from .served import load_attempts
+from .verdict import Status, Verdict, capped, inconclusive
 
 NAME = "errors_explained"
 _CONTEXT = re.compile(r"context.length|maximum context|prompt is too long|too long for|exceeds the context", re.I)
 
 
-class Params(CheckParams):
-    max_unexplained: int = Field(default=0, ge=0, description="client failures with no drill-made cause tolerated")
-    grace_s: float = Field(default=2.0, ge=0, description="after a fault and the declared cooldown, how long a "
-                                                          "gateway's own refusal still counts as explained")
+def failed(client: ClientRecord) -> bool:
+    return bool(client.error_class) or not 200 <= client.status < 300
 
 
-def failed(client: dict[str, Any]) -> bool:
-    status = client.get("status") or 0
-    return bool(client.get("error_class")) or not 200 <= status < 300
-
-
-def explain(client: dict[str, Any], attempts: list[Attempt], windows: list[FaultWindow],
+def explain(client: ClientRecord, attempts: list[JournalEntry], windows: list[FaultWindow],
             after_s: float) -> tuple[str, str]:
     """(cause, detail): a cause from the module docstring's list, or `unexplained:...` with what was seen."""
-    if client.get("error_class") == "aborted":
+    if client.error_class == "aborted":
         return "run_ended", "the run stopped before the response completed"
-    injected = [a for a in attempts if a.get("fault")]
+    injected = [a for a in attempts if a.fault]
     if injected:
         a = injected[0]
-        return "injected", f"{a.get('fault')} on {a.get('upstream') or a.get('fake')}"
-    if any(a.get("status") == 429 for a in attempts):
+        return "injected", f"{a.fault} on {a.upstream or a.fake}"
+    if any(a.status == 429 for a in attempts):
         return "rate_limited", "an upstream's own rate limiter answered 429"
-    if any(a.get("status") == 400 and _CONTEXT.search(a.get("error") or "") for a in attempts):
+    if any(a.status == 400 and _CONTEXT.search(a.error or "") for a in attempts):
         return "context_overflow", "an upstream said the prompt does not fit its window"
-    sent = float(client.get("sent_s") or client.get("intended_s") or 0.0)
+    sent = client.sent_s or client.intended_s
     if not attempts:
         if any(w.start <= sent < w.end + after_s for w in windows):
             return "cooling", "the gateway answered by itself while an upstream was faulted or cooling down"
         return "unexplained:no_attempt", "the gateway failed the request without asking any upstream"
-    rejected = [a for a in attempts if not attempt_ok(a) and a.get("status")]
+    rejected = [a for a in attempts if not a.ok and a.status]
     if rejected:
         a = rejected[-1]
-        return (f"unexplained:upstream_{a.get('status')}",
-                f"{a.get('upstream') or a.get('fake')} rejected what the gateway sent: {(a.get('error') or '')[:160]}")
-    if all(attempt_ok(a) for a in attempts):
-        got = client.get("error_class") or f"http_{client.get('status')}"
+        return (f"unexplained:upstream_{a.status}",
+                f"{a.upstream or a.fake} rejected what the gateway sent: {(a.error or '')[:160]}")
+    if all(a.ok for a in attempts):
+        got = client.error_class or f"http_{client.status}"
         return f"unexplained:{got}", f"every upstream attempt succeeded, yet the client got {got}"
     return "unexplained:upstream_broke", "an upstream attempt failed with no injected fault"
 
 
-@check(NAME, Params)
-def errors_explained(record: RunRecord, params: Params) -> Verdict:
+@check(NAME)
+def errors_explained(record: RunRecord, params: ErrorsExplainedParams) -> Verdict:
     """Each client failure is explained by an injected fault or a declared intent; unexplained ones Fail."""
-    clients = load_clients(record)
+    clients = record.load_clients()
     if not clients:
         return inconclusive(NAME, "no client records")
     by_cid = load_attempts(record)
     windows = fault_windows(record)
     cooldown = record.scenario.gateway.routing.cooldown
     after_s = (cooldown.cooldown_s if cooldown.enabled else 0.0) + params.grace_s
-    t0 = float(record.meta.get("load_start_wall") or 0.0)
+    t0 = record.load_start()
     causes: dict[str, int] = {}
     groups: dict[str, dict[str, Any]] = {}
     for c in clients:
         if not failed(c):
             continue
-        cause, detail = explain(c, by_cid.get(c["correlation_id"], []), windows, after_s)
+        cause, detail = explain(c, by_cid.get(c.correlation_id, []), windows, after_s)
         causes[cause] = causes.get(cause, 0) + 1
         if cause.startswith("unexplained:"):
             g = groups.setdefault(cause, {"cause": cause.split(":", 1)[1], "count": 0, "detail": detail,
-                                          "client": c.get("error") or c.get("error_class") or c.get("status"),
+                                          "client": c.error or c.error_class or c.status,
                                           "correlation_ids": [], "first_at_s": None})
             g["count"] += 1
             if len(g["correlation_ids"]) < 5:
-                g["correlation_ids"].append(c["correlation_id"])
+                g["correlation_ids"].append(c.correlation_id)
             if g["first_at_s"] is None:
-                g["first_at_s"] = round(float(c.get("sent_s") or 0.0) - t0, 3)
+                g["first_at_s"] = round((c.sent_s or c.intended_s) - t0, 3)
     unexplained = sum(n for k, n in causes.items() if k.startswith("unexplained:"))
     failures = sum(causes.values())
     figures = {"failed": failures, "unexplained": unexplained,

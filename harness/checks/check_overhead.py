@@ -20,80 +20,50 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import Field
-
+from ..check_params import OverheadParams
 from ..record import RunRecord
-from .registry import CheckParams, check
-from .served import capped, load_attempts, load_clients, serving_attempt
-from .verdict import Status, Verdict, inconclusive
+from .registry import check
+from .served import load_attempts, serving_attempt
+from .verdict import Status, Verdict, capped, inconclusive
 
 NAME = "overhead"
 QUANTILES = (50, 90, 99)
 
 
-class Params(CheckParams):
-    p50_budget_ms: float | None = Field(default=None, gt=0)
-    p90_budget_ms: float | None = Field(default=None, gt=0)
-    p99_budget_ms: float | None = Field(default=None, gt=0)
-    ttft_p50_budget_ms: float | None = Field(default=None, gt=0)
-    ttft_p90_budget_ms: float | None = Field(default=None, gt=0)
-    ttft_p99_budget_ms: float | None = Field(default=None, gt=0)
-    confidence: float = Field(default=0.95, gt=0, lt=1)
-    n_resamples: int = Field(default=2000, ge=100)
-    seed: int = 0
-    exclude_first_s: float = Field(default=0.0, ge=0,
-                                   description="leave out requests sent this early in the load (cold connections)")
-    min_samples: int = Field(default=20, ge=2, description="fewer samples in a judged series is Inconclusive")
-    compare: bool = Field(default=True, description="compare canary and baseline latency (Mann-Whitney U)")
-    baseline: str | None = Field(default=None, description="the baseline upstream (default: the most weighted)")
-    compare_alpha: float = Field(default=1e-3, gt=0, lt=1)
-    max_effect: float = Field(default=0.2, gt=0, le=1, description="largest tolerated rank-biserial correlation")
-
-
-def _t(rec: dict[str, Any], key: str) -> float | None:
-    """A time from a client record or journal entry, monotonic preferred."""
-    v = rec.get(f"{key}_mono")
-    return None if v is None else float(v)
-
 
 def overhead_samples(record: RunRecord, exclude_first_s: float = 0.0) -> tuple[dict[str, list[float]], dict[str, Any]]:
     """Overhead in ms per request (`total`, `ttft`) and (`latency:UPSTREAM`) client latency per serving upstream."""
     attempts = load_attempts(record)
-    start = record.meta.get("load_start_wall")
+    start = record.meta.load_start_wall
     out: dict[str, list[float]] = {"total": [], "ttft": []}
     ids: dict[str, list[str]] = {"total": [], "ttft": []}
     skipped = {"failed": 0, "multi_attempt": 0, "no_attempt": 0, "early": 0}
-    for c in load_clients(record):
-        if exclude_first_s and start is not None and (c.get("sent_s") or 0.0) - float(start) < exclude_first_s:
+    for c in record.load_clients():
+        if exclude_first_s and start is not None and (c.sent_s or 0.0) - start < exclude_first_s:
             skipped["early"] += 1
             continue
-        status = c.get("status") or 0
-        if not (200 <= status < 300) or c.get("error_class"):
+        if not (200 <= c.status < 300) or c.error_class:
             skipped["failed"] += 1
             continue
-        mine = attempts.get(c["correlation_id"], [])
+        mine = attempts.get(c.correlation_id, [])
         a = serving_attempt(c, mine)
         if a is None:
             skipped["no_attempt"] += 1
             continue
-        sent, end = _t(c, "sent"), _t(c, "end")
-        arrival = a.get("arrival_mono")
-        last, first = a.get("last_byte_mono"), a.get("first_byte_mono")
-        if sent is not None and end is not None:
-            out.setdefault(f"latency:{a['upstream']}", []).append((end - sent) * 1000)
-        claimed = c.get("attempts")
-        if (int(claimed) if claimed is not None else len(mine)) != 1:
+        sent, end = c.sent_mono, c.end_mono  # monotonic: system-wide, so they compare with the fakes' times
+        arrival, last, first = a.arrival_mono, a.last_byte_mono, a.first_byte_mono
+        out.setdefault(f"latency:{a.upstream}", []).append((end - sent) * 1000)
+        if (c.attempts if c.attempts is not None else len(mine)) != 1:
             skipped["multi_attempt"] += 1
             continue
-        if sent is None or end is None or arrival is None or last is None:
+        if arrival is None or last is None:
             skipped["no_attempt"] += 1
             continue
         out["total"].append(((end - sent) - (last - arrival)) * 1000)
-        ids["total"].append(c["correlation_id"])
-        ttft = _t(c, "ttft")
-        if c.get("stream") and ttft is not None and first is not None:
-            out["ttft"].append(((ttft - sent) - (first - arrival)) * 1000)
-            ids["ttft"].append(c["correlation_id"])
+        ids["total"].append(c.correlation_id)
+        if c.stream and c.ttft_mono is not None and first is not None:
+            out["ttft"].append(((c.ttft_mono - sent) - (first - arrival)) * 1000)
+            ids["ttft"].append(c.correlation_id)
     return out, {"skipped": skipped, "ids": ids}
 
 
@@ -122,7 +92,7 @@ def judge_budget(est: float, low: float, high: float, budget: float) -> str:
     return "inconclusive"
 
 
-def compare_latency(base: list[float], other: list[float], params: Params) -> dict[str, Any]:
+def compare_latency(base: list[float], other: list[float], params: OverheadParams) -> dict[str, Any]:
     """One-sided Mann-Whitney U (other slower than base) with a rank-biserial effect-size gate."""
     import numpy as np
     from scipy import stats
@@ -143,8 +113,8 @@ def compare_latency(base: list[float], other: list[float], params: Params) -> di
     return out
 
 
-@check(NAME, Params)
-def overhead(record: RunRecord, params: Params) -> Verdict:
+@check(NAME)
+def overhead(record: RunRecord, params: OverheadParams) -> Verdict:
     """Gateway overhead per request (client minus upstream time) within budgets; canary no slower than baseline."""
     samples, info = overhead_samples(record, params.exclude_first_s)
     budgets = {("total", q): getattr(params, f"p{q}_budget_ms") for q in QUANTILES}

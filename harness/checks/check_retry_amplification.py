@@ -8,24 +8,14 @@ import math
 import statistics
 from typing import Any
 
-from pydantic import Field
-
+from ..check_params import RetryAmplificationParams
 from ..record import RunRecord
-from .fault_windows import advertised_retry_after, client_requests, fault_windows, load_start
-from .registry import CheckParams, check
-from .verdict import Status, Verdict, inconclusive
+from .fault_windows import advertised_retry_after, fault_windows
+from .registry import check
+from .verdict import MAX_EVIDENCE, Status, Verdict, inconclusive
 
 NAME = "retry_amplification"
-MAX_EVIDENCE = 20
 
-
-class RetryAmplificationParams(CheckParams):
-    max_attempts_per_request: float = Field(default=2.0, gt=0, description="mean upstream attempts per request")
-    honor_retry_after: bool = Field(default=True, description="judge retries against the advertised retry-after")
-    max_attempts_single: int | None = Field(
-        default=None, ge=1, description="most attempts one request may take (default: retry attempts x upstreams)")
-    tolerance_s: float = Field(default=0.02, ge=0, description="clock slack when comparing a retry to its wait")
-    min_requests: int = Field(default=20, ge=1)
 
 
 def _single_cap(record: RunRecord, params: RetryAmplificationParams) -> int:
@@ -45,14 +35,14 @@ def _mean_ci(counts: list[int]) -> list[float]:
     return [round(mean - half, 4), round(mean + half, 4)]
 
 
-@check(NAME, RetryAmplificationParams)
+@check(NAME)
 def retry_amplification(record: RunRecord, params: RetryAmplificationParams) -> Verdict:
     """Upstream attempts per client request against a bound; retry-after honoured; no retry storm."""
-    clients = client_requests(record)
+    clients = record.load_clients()
     if len(clients) < params.min_requests:
         return inconclusive(NAME, f"only {len(clients)} client requests (need {params.min_requests})",
                             sample_size=len(clients))
-    t0 = load_start(record)
+    t0 = record.load_start()
     by_cid = record.journal_by_correlation()
     windows = fault_windows(record)
     cap = _single_cap(record, params)
@@ -61,20 +51,20 @@ def retry_amplification(record: RunRecord, params: RetryAmplificationParams) -> 
     early: list[dict[str, Any]] = []
     judged_waits = unknown_waits = 0
     for c in clients:
-        atts = by_cid.get(c["correlation_id"], [])
+        atts = by_cid.get(c.correlation_id, [])
         counts.append(len(atts))
-        sent = c.get("sent_s") or c["intended_s"]
+        sent = c.sent_s or c.intended_s
         if any(w.contains(sent) for w in windows):
             in_fault.append(len(atts))
         if len(atts) > cap:
-            storms.append({"correlation_id": c["correlation_id"], "attempts": len(atts), "cap": cap,
+            storms.append({"correlation_id": c.correlation_id, "attempts": len(atts), "cap": cap,
                            "at_s": round(sent - t0, 3)})
         if not params.honor_retry_after:
             continue
         for i, a in enumerate(atts):
-            if a.get("status") not in (429, 503, 529):
+            if a.status not in (429, 503, 529):
                 continue
-            nxt = next((b for b in atts[i + 1:] if b["upstream"] == a["upstream"]), None)
+            nxt = next((b for b in atts[i + 1:] if b.upstream == a.upstream), None)
             if nxt is None:
                 continue
             wait = advertised_retry_after(a, record, windows)
@@ -82,12 +72,12 @@ def retry_amplification(record: RunRecord, params: RetryAmplificationParams) -> 
                 unknown_waits += 1
                 continue
             judged_waits += 1
-            answered = a.get("last_byte_wall") or a.get("first_byte_wall") or a["arrival_wall"]
-            waited = nxt["arrival_wall"] - answered
+            answered = a.last_byte_wall or a.first_byte_wall or a.arrival_wall
+            waited = nxt.arrival_wall - answered
             if waited + params.tolerance_s < wait:
-                early.append({"correlation_id": c["correlation_id"], "upstream": a["upstream"],
-                              "status": a["status"], "retry_after_s": wait, "waited_s": round(waited, 4),
-                              "at_s": round(a["arrival_wall"] - t0, 3)})
+                early.append({"correlation_id": c.correlation_id, "upstream": a.upstream,
+                              "status": a.status, "retry_after_s": wait, "waited_s": round(waited, 4),
+                              "at_s": round(a.arrival_wall - t0, 3)})
 
     mean = statistics.fmean(counts) if counts else math.nan
     mean_fault = statistics.fmean(in_fault) if in_fault else None

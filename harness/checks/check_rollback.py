@@ -14,27 +14,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import Field
-
-from ..record import RunRecord
-from .fault_windows import FaultWindow, attempts, client_requests, fault_windows, load_start, run_end
-from .registry import CheckParams, check
-from .verdict import Status, Verdict, inconclusive
+from ..check_params import RollbackParams
+from ..record import WARM_UP, RunRecord
+from .fault_windows import FaultWindow, fault_windows
+from .registry import check
+from .verdict import MAX_EVIDENCE, Status, Verdict, inconclusive
 
 NAME = "rollback"
-MAX_EVIDENCE = 20
 
-
-class RollbackParams(CheckParams):
-    upstream: str = Field(description="the upstream that is faulted")
-    max_detection_s: float = Field(default=5.0, gt=0, description="fault start to the last steady attempt")
-    max_client_error_rate: float = Field(default=0.01, ge=0, le=1, description="client errors / requests, in faults")
-    max_client_errors: int | None = Field(default=None, ge=0, description="absolute budget of client errors")
-    expect_probe: bool | None = Field(default=None, description="True: probes must reach it while it is out")
-    max_recovery_s: float | None = Field(default=None, gt=0, description="clear to the share being back")
-    probe_gap_s: float | None = Field(default=None, gt=0,
-                                      description="isolation that marks a probe (default: half the cooldown)")
-    min_requests: int = Field(default=20, ge=1, description="client requests in fault windows needed to judge")
 
 
 def _probe_gap(record: RunRecord, params: RollbackParams) -> float:
@@ -75,8 +62,8 @@ def _window_figures(w: FaultWindow, times: list[float], all_in_window: int, gap:
 
 def _recovery(record: RunRecord, upstream: str, clear_at: float, until: float, share_cfg: float) -> float | None:
     """Seconds from `clear_at` to the start of the first run of attempts whose share of `upstream` is back."""
-    seq = sorted((e["arrival_wall"], name == upstream) for name, entries in record.journals.items()
-                 for e in entries if e.get("correlation_id") != "warm-up" and clear_at <= e["arrival_wall"] < until)
+    seq = sorted((e.arrival_wall, e.upstream == upstream) for e in record.entries()
+                 if e.correlation_id != WARM_UP and clear_at <= e.arrival_wall < until)
     if share_cfg <= 0:
         return None
     n = max(5, min(50, math.ceil(10 / share_cfg)))
@@ -87,7 +74,7 @@ def _recovery(record: RunRecord, upstream: str, clear_at: float, until: float, s
     return None
 
 
-@check(NAME, RollbackParams)
+@check(NAME)
 def rollback(record: RunRecord, params: RollbackParams) -> Verdict:
     """After a fault on an upstream: detection time, share still sent to it, client errors, probes and recovery."""
     up = params.upstream
@@ -96,12 +83,11 @@ def rollback(record: RunRecord, params: RollbackParams) -> Verdict:
     windows = fault_windows(record, up)
     if not windows:
         return inconclusive(NAME, f"no fault was applied to {up!r}: the timeline has no set_faults for it")
-    t0 = load_start(record)
+    t0 = record.load_start()
     gap = _probe_gap(record, params)
-    times = [e["arrival_wall"] for e in attempts(record, up)]
-    every = sorted(e["arrival_wall"] for name, entries in record.journals.items() for e in entries
-                   if e.get("correlation_id") != "warm-up")
-    clients = client_requests(record)
+    times = [e.arrival_wall for e in record.upstream_attempts(up)]
+    every = sorted(e.arrival_wall for e in record.entries() if e.correlation_id != WARM_UP)
+    clients = record.load_clients()
     pre = [t for t in times if t < windows[0].start]
     if not pre and _configured_share(record, up) > 0:
         return inconclusive(NAME, f"{up!r} got no traffic before its fault: nothing to stop")
@@ -114,8 +100,8 @@ def rollback(record: RunRecord, params: RollbackParams) -> Verdict:
         wt = [t for t in times if w.contains(t)]
         n_all = sum(1 for t in every if w.contains(t))
         fig = _window_figures(w, wt, n_all, gap)
-        wc = [c for c in clients if w.contains(c.get("sent_s") or c["intended_s"])]
-        wf = [c for c in wc if c.get("error_class")]
+        wc = [c for c in clients if w.contains(c.sent_s or c.intended_s)]
+        wf = [c for c in wc if c.error_class]
         in_fault += len(wc)
         failed += wf
         row = {"span_s": w.span(t0), "note": w.note, **{k: v for k, v in fig.items() if k != "probe_times"},
@@ -149,17 +135,17 @@ def rollback(record: RunRecord, params: RollbackParams) -> Verdict:
     if params.max_client_errors is not None and len(failed) > params.max_client_errors:
         problems.append(f"{len(failed)} client errors > {params.max_client_errors}")
     for c in failed[:MAX_EVIDENCE - min(len(evidence), MAX_EVIDENCE // 2)]:
-        evidence.append({"correlation_id": c["correlation_id"], "status": c.get("status"),
-                         "error_class": c.get("error_class"), "at_s": round((c.get("sent_s") or 0.0) - t0, 3)})
+        evidence.append({"correlation_id": c.correlation_id, "status": c.status,
+                         "error_class": c.error_class, "at_s": round((c.sent_s or 0.0) - t0, 3)})
 
     share_cfg = _configured_share(record, up)
     last = windows[-1]
     recovery = None
-    if last.closed and last.end < run_end(record):
-        recovery = _recovery(record, up, last.end, run_end(record), share_cfg)
+    if last.closed and last.end < record.run_end():
+        recovery = _recovery(record, up, last.end, record.run_end(), share_cfg)
         if params.max_recovery_s is not None and (recovery is None or recovery > params.max_recovery_s):
             problems.append(f"recovery {recovery} s > {params.max_recovery_s} s after the fault cleared")
-            evidence.append({"span_s": [round(last.end - t0, 3), round(run_end(record) - t0, 3)],
+            evidence.append({"span_s": [round(last.end - t0, 3), round(record.run_end() - t0, 3)],
                              "what": "share not back", "recovery_s": recovery})
 
     detections = [r["detection_s"] for r in per_window]

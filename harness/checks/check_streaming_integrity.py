@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from gatedrill.fakes.faults import Fault
 
-from ..record import RunRecord
-from .registry import CheckParams, check
-from .served import capped, load_attempts, load_clients
-from .verdict import Status, Verdict, inconclusive
+from ..check_params import StreamingIntegrityParams
+from ..record import ClientRecord, JournalEntry, RunRecord
+from ..scenario import SetFaults
+from .registry import check
+from .served import load_attempts
+from .verdict import Status, Verdict, capped, inconclusive
 
 NAME = "streaming_integrity"
 BREAKING_KINDS = frozenset({"stream_error", "truncate", "reset_mid_stream", "malformed"})
@@ -32,23 +34,19 @@ BROKEN_OUTCOMES = frozenset({"reset", "closed_early", "hang_timeout"})
 UNJUDGED_OUTCOMES = frozenset({"client_closed", "open_at_shutdown"})
 
 
-class StreamingIntegrityParams(CheckParams):
-    min_streams: int = Field(default=20, ge=1, description="client streams with an upstream stream needed to judge")
 
-
-def fault_rules(record: RunRecord) -> dict[tuple[str, str], dict[str, Any]]:
+def fault_rules(record: RunRecord) -> dict[tuple[str, str], Fault]:
     """(upstream, fault name) -> the fault spec (kind, after_chunks, ...), from the scenario and the timeline."""
-    out: dict[tuple[str, str], dict[str, Any]] = {}
+    out: dict[tuple[str, str], Fault] = {}
     for up, spec in record.scenario.upstreams.items():
-        for rule in getattr(spec, "faults", None) or []:
+        for rule in spec.faults:
             if rule.name:
-                out[(up, rule.name)] = rule.fault.model_dump(mode="json")
+                out[(up, rule.name)] = rule.fault
     for ev in record.timeline:
-        if ev.get("action") != "set_faults":
-            continue
-        for rule in (ev.get("spec") or {}).get("faults") or []:
-            if isinstance(rule, dict) and rule.get("name") and isinstance(rule.get("fault"), dict):
-                out[(str(ev.get("upstream")), str(rule["name"]))] = rule["fault"]
+        if isinstance(ev.spec, SetFaults):
+            for rule in ev.spec.faults:
+                if rule.name:
+                    out[(str(ev.upstream), rule.name)] = rule.fault
     return out
 
 
@@ -62,37 +60,35 @@ def first_difference(expected: str, got: str) -> int | None:
     return min(len(expected), len(got))
 
 
-def _reply_text(entry: dict[str, Any]) -> tuple[str | None, int | None]:
-    reply = entry.get("reply") or {}
-    choices = reply.get("choices") or []
-    if not choices:
-        return None, None
-    return choices[0].get("text"), choices[0].get("chunks")
+def _reply_text(entry: JournalEntry) -> tuple[str | None, int | None]:
+    first = entry.reply.first if entry.reply is not None else None
+    return (None, None) if first is None else (first.text, first.chunks)
 
 
-def upstream_broken(entry: dict[str, Any], rules: dict[tuple[str, str], dict[str, Any]]) -> bool:
+def upstream_broken(entry: JournalEntry, rules: dict[tuple[str, str], Fault]) -> bool:
     """Did the upstream break this stream mid-way (reset, early close, or a stream-breaking fault that fired)?"""
-    if entry.get("outcome") in BROKEN_OUTCOMES:
+    if entry.outcome in BROKEN_OUTCOMES:
         return True
-    fault = entry.get("fault")
+    fault = entry.fault
     if not fault:
         return False
-    spec = rules.get((str(entry.get("upstream")), str(fault)), {"kind": fault})
-    if spec.get("kind") not in BREAKING_KINDS:
+    spec = rules.get((entry.upstream, fault))
+    kind = spec.kind if spec is not None else fault  # a fault without a named rule is journalled by its kind
+    if kind not in BREAKING_KINDS:
         return False
-    after, (_, chunks) = spec.get("after_chunks"), _reply_text(entry)
+    after, (_, chunks) = getattr(spec, "after_chunks", None), _reply_text(entry)
     # A fault set to strike after more chunks than the reply had never fired: the stream went out whole.
     return not (isinstance(after, int) and isinstance(chunks, int) and chunks <= after)
 
 
-def _clean(client: dict[str, Any]) -> bool:
-    return bool(client.get("finished_cleanly")) and not client.get("error_class")
+def _clean(client: ClientRecord) -> bool:
+    return client.finished_cleanly and not client.error_class
 
 
-@check(NAME, StreamingIntegrityParams)
+@check(NAME)
 def streaming_integrity(record: RunRecord, params: StreamingIntegrityParams) -> Verdict:
     """Clean client streams equal the fake's stream exactly; upstream mid-stream failures reach clients as errors."""
-    streams = [c for c in load_clients(record) if c.get("stream")]
+    streams = [c for c in record.load_clients() if c.stream]
     if not streams:
         return inconclusive(NAME, "no streaming client requests in the record")
     attempts = load_attempts(record)
@@ -100,28 +96,28 @@ def streaming_integrity(record: RunRecord, params: StreamingIntegrityParams) -> 
     counts = {"whole_ok": 0, "whole_mangled": 0, "whole_broken_at_client": 0, "broken_reported": 0,
               "broken_passed_clean": 0, "clean_without_upstream": 0, "unjudged": 0, "no_upstream_stream": 0}
     evidence: list[dict[str, Any]] = []
-    for c in sorted(streams, key=lambda c: (c.get("sent_s") or 0.0, c["correlation_id"])):
-        cid = c["correlation_id"]
-        served = [a for a in attempts.get(cid, []) if a.get("status") == 200]
+    for c in sorted(streams, key=lambda c: (c.sent_s or 0.0, c.correlation_id)):
+        cid = c.correlation_id
+        served = [a for a in attempts.get(cid, []) if a.status == 200]
         if not served:
             if _clean(c):
                 counts["clean_without_upstream"] += 1
                 evidence.append({"correlation_id": cid, "what": "clean stream with no 200 upstream attempt",
-                                 "got_len": len(c.get("text") or "")})
+                                 "got_len": len(c.text or "")})
             else:
                 counts["no_upstream_stream"] += 1
             continue
         entry = served[-1]
-        if entry.get("outcome") in UNJUDGED_OUTCOMES:
+        if entry.outcome in UNJUDGED_OUTCOMES:
             counts["unjudged"] += 1
             continue
         expected, _ = _reply_text(entry)
-        got = c.get("text") or ""
-        row = {"correlation_id": cid, "upstream": entry["upstream"], "upstream_outcome": entry.get("outcome"),
-               "fault": entry.get("fault"), "expected_len": None if expected is None else len(expected),
+        got = c.text or ""
+        row = {"correlation_id": cid, "upstream": entry.upstream, "upstream_outcome": entry.outcome,
+               "fault": entry.fault, "expected_len": None if expected is None else len(expected),
                "got_len": len(got), "first_difference": None if expected is None else first_difference(expected,
                                                                                                       got),
-               "client_error_class": c.get("error_class"), "finish_reason": c.get("finish_reason")}
+               "client_error_class": c.error_class, "finish_reason": c.finish_reason}
         if upstream_broken(entry, rules):
             if _clean(c):
                 counts["broken_passed_clean"] += 1

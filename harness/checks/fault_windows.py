@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
-from ..record import RunRecord
+from gatedrill.fakes.faults import FaultRule
 
-WARM_UP = "warm-up"
+from ..record import JournalEntry, RunRecord, TimelineEvent
+from ..scenario import SetFaults
+
 _TRY_AGAIN = re.compile(r"try again in ([0-9.]+)(ms|s)\b")
 
 
@@ -20,7 +21,7 @@ class FaultWindow:
     upstream: str
     start: float
     end: float
-    faults: list[dict[str, Any]] = field(default_factory=list)
+    faults: list[FaultRule] = field(default_factory=list)
     note: str = ""
     closed: bool = True  # False when the run ended with the fault still set
 
@@ -32,70 +33,39 @@ class FaultWindow:
         return [round(self.start - t0, 3), round(self.end - t0, 3)]
 
 
-def load_start(record: RunRecord) -> float:
-    t0 = record.meta.get("load_start_wall")
-    if t0 is not None:
-        return float(t0)
-    sent = [c["sent_s"] for c in client_requests(record) if c.get("sent_s")]
-    return min(sent) if sent else 0.0
-
-
-def run_end(record: RunRecord) -> float:
-    end = record.meta.get("end_wall")
-    if end is not None:
-        return float(end)
-    ends = [c.get("end_s") or 0.0 for c in record.clients]
-    return max(ends, default=load_start(record))
-
-
-def client_requests(record: RunRecord) -> list[dict[str, Any]]:
-    """Client records of the drill's own requests (warm-up excluded)."""
-    return [c for c in record.clients if c.get("correlation_id") and c["correlation_id"] != WARM_UP]
-
-
-def attempts(record: RunRecord, upstream: str) -> list[dict[str, Any]]:
-    """The drill's requests (warm-up excluded) as the fake `upstream` journalled them, by arrival time."""
-    out = [e for e in record.journals.get(upstream, []) if e.get("correlation_id") != WARM_UP]
-    out.sort(key=lambda e: e["arrival_wall"])
-    return out
-
-
 def fault_windows(record: RunRecord, upstream: str | None = None) -> list[FaultWindow]:
     """Windows from each applied `set_faults` until the upstream's next applied set/clear (or the run's end).
 
     A `set_faults` with an empty fault list clears. Actions that failed to apply (`ok: false`) are skipped.
     """
-    t0 = load_start(record)
-    end_of_run = run_end(record)
-    open_at: dict[str, tuple[float, list[dict[str, Any]], str]] = {}
+    t0 = record.load_start()
+    end_of_run = record.run_end()
+    open_at: dict[str, tuple[float, list[FaultRule], str]] = {}
     out: list[FaultWindow] = []
-    actions = [a for a in record.timeline if a.get("ok", True) and a.get("action") in ("set_faults", "clear_faults")]
-    actions.sort(key=lambda a: _applied_wall(a, t0))
+    actions = [a for a in record.timeline if a.ok and a.action in ("set_faults", "clear_faults")]
+    actions.sort(key=lambda a: a.applied_at(t0))
     for a in actions:
-        name = a.get("upstream") or (a.get("spec") or {}).get("upstream")
+        name = _upstream_of(a)
         if not name:
             continue
-        at = _applied_wall(a, t0)
+        at = a.applied_at(t0)
         if name in open_at:
             start, faults, note = open_at.pop(name)
             out.append(FaultWindow(name, start, at, faults, note))
-        faults = (a.get("spec") or {}).get("faults") or []
-        if a["action"] == "set_faults" and faults:
-            open_at[name] = (at, faults, a.get("note") or "")
+        faults = a.spec.faults if isinstance(a.spec, SetFaults) else []
+        if a.action == "set_faults" and faults:
+            open_at[name] = (at, faults, a.note or "")
     for name, (start, faults, note) in open_at.items():
         out.append(FaultWindow(name, start, max(end_of_run, start), faults, note, closed=False))
     out.sort(key=lambda w: w.start)
     return [w for w in out if upstream is None or w.upstream == upstream]
 
 
-def _applied_wall(action: dict[str, Any], t0: float) -> float:
-    if action.get("applied_wall") is not None:
-        return float(action["applied_wall"])
-    rel = action.get("applied_s", action.get("planned_s", 0.0))
-    return t0 + float(rel or 0.0)
+def _upstream_of(a: TimelineEvent) -> str | None:
+    return a.upstream or getattr(a.spec, "upstream", None)
 
 
-def advertised_retry_after(entry: dict[str, Any], record: RunRecord,
+def advertised_retry_after(entry: JournalEntry, record: RunRecord,
                            windows: list[FaultWindow] | None = None) -> float | None:
     """The wait (seconds) the fake told the gateway to observe with this answer, or None if it gave none we know.
 
@@ -103,28 +73,29 @@ def advertised_retry_after(entry: dict[str, Any], record: RunRecord,
     that produced the answer (the timeline's rule active at arrival, or the upstream's static rules): its
     `retry_after`, or the providers' default of 1 s for a 429 without one.
     """
-    status = entry.get("status")
+    status = entry.status
     if status not in (429, 503, 529):
         return None
-    m = _TRY_AGAIN.search(entry.get("error") or "")
+    m = _TRY_AGAIN.search(entry.error or "")
     if m:
         value = float(m.group(1))
         return value / 1000.0 if m.group(2) == "ms" else value
-    name = entry.get("fault")
+    name = entry.fault
     if not name:
         return None
-    upstream = entry.get("upstream") or entry.get("fake") or ""
-    rules: list[dict[str, Any]] = []
+    upstream = entry.upstream or entry.fake
+    rules: list[FaultRule] = []
     for w in windows if windows is not None else fault_windows(record, upstream):
-        if w.upstream == upstream and w.contains(entry["arrival_wall"]):
+        if w.upstream == upstream and w.contains(entry.arrival_wall):
             rules += w.faults
     cfg = record.scenario.upstreams.get(upstream)
     if cfg is not None:
-        rules += [r.model_dump(mode="json") for r in getattr(cfg, "faults", [])]
+        rules += list(cfg.faults)
     for rule in rules:
-        fault = rule.get("fault") or {}
-        if name in (rule.get("name"), fault.get("kind")) and fault.get("status") == status:
-            if fault.get("retry_after") is not None:
-                return float(fault["retry_after"])
+        fault = rule.fault
+        if name in (rule.name, fault.kind) and getattr(fault, "status", None) == status:
+            retry_after = getattr(fault, "retry_after", None)
+            if retry_after is not None:
+                return float(retry_after)
             return 1.0 if status == 429 else None
     return None

@@ -4,62 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..record import RunRecord
-from .registry import REGISTRY, parse_param_values, parse_params
-from .verdict import Status, Verdict
-
-
-def parse_overrides(items: list[str], base: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
-    """`--set check.param=value` items, values parsed as YAML scalars (numbers, booleans, strings). With `base`
-    (the scenario's `checks:`), each check's override is validated merged with the scenario's own parameters, as
-    `judge` will use it; without, each value alone."""
-    import yaml
-
-    from gatedrill.fakes.errors import ConfigError
-
-    out: dict[str, dict[str, Any]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        name, dot, param = key.partition(".")
-        if not sep or not dot or not name or not param:
-            raise ConfigError(f"--set takes check.param=value, e.g. canary_split.alpha=0.01 (got {item!r})")
-        out.setdefault(name, {})[param] = yaml.safe_load(value)
-    for name, params in out.items():  # an unknown check or a bad value is a usage error now, not after a drill
-        parse_param_values(name, params)
-        if base is not None:
-            parse_params(name, {**base.get(name, {}), **params})
-    return out
+from ..check_params import with_overrides
+from ..record import Limitation, RunRecord
+from .registry import REGISTRY
+from .verdict import Verdict
 
 
 def judge(record: RunRecord, overrides: dict[str, dict[str, Any]] | None = None) -> list[Verdict]:
+    """One verdict per check the scenario lists (in its order), then per check only `overrides` name."""
     overrides = overrides or {}
-    wanted = dict(record.scenario.checks)
-    for name, extra in overrides.items():
-        wanted[name] = {**wanted.get(name, {}), **extra}
+    names = [*record.scenario.checks.names(), *(n for n in overrides if n not in record.scenario.checks)]
     verdicts = []
-    for name, raw in wanted.items():
-        params = parse_params(name, raw)
+    for name in names:
+        params = with_overrides(name, record.scenario.checks.get(name), overrides.get(name, {}))
         verdict = REGISTRY[name].fn(record, params)
         verdict.critical = params.critical
         verdicts.append(verdict)
-    mark_limitations(verdicts, (record.meta.get("gateway") or {}).get("limitations") or [])
+    mark_limitations(verdicts, record.meta.gateway.limitations)
     return verdicts
 
 
-def mark_limitations(verdicts: list[Verdict], limitations: list[dict[str, Any]]) -> None:
+def mark_limitations(verdicts: list[Verdict], limitations: list[Limitation]) -> None:
     """Mark each verdict whose check a gateway limitation affects (from the record's meta): expected to fail."""
     for v in verdicts:
-        reasons = [f"{lim['feature']}: {lim['reason']}" for lim in limitations if v.check in lim.get("checks", [])]
+        reasons = [f"{lim.feature}: {lim.reason}" for lim in limitations if v.check in lim.checks]
         if reasons:
             v.expected_failure = "; ".join(reasons)
-
-
-def gate(verdicts: list[Verdict], inconclusive_fails: bool = True) -> bool:
-    """Does the run pass the gate? A critical Fail fails it (unless a gateway limitation predicted it: XFAIL); so
-    does Inconclusive unless told otherwise."""
-    for v in verdicts:
-        if not v.critical:
-            continue
-        if (v.status is Status.FAIL and not v.xfail) or (v.status is Status.INCONCLUSIVE and inconclusive_fails):
-            return False
-    return True

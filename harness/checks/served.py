@@ -6,56 +6,29 @@ that has a successful attempt for the request; otherwise the last successful jou
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..record import RunRecord
-
-WARM_UP = "warm-up"
-EVIDENCE_CAP = 20
-
-Attempt = dict[str, Any]
+from ..record import WARM_UP, ClientRecord, JournalEntry, RunRecord
 
 
-def load_clients(record: RunRecord) -> list[dict[str, Any]]:
-    """Client records of the load (the runner's warm-up request excluded)."""
-    return [c for c in record.clients if c.get("correlation_id") != WARM_UP]
-
-
-def load_attempts(record: RunRecord) -> dict[str, list[Attempt]]:
+def load_attempts(record: RunRecord) -> dict[str, list[JournalEntry]]:
     """Upstream attempts per correlation id, in arrival order (warm-up excluded)."""
     return {cid: a for cid, a in record.journal_by_correlation().items() if cid != WARM_UP}
 
 
-def attempt_ok(a: Attempt) -> bool:
-    status = a.get("status")
-    return isinstance(status, int) and 200 <= status < 300 and a.get("outcome") in (None, "complete")
-
-
-def serving_attempt(client: dict[str, Any], attempts: list[Attempt]) -> Attempt | None:
+def serving_attempt(client: ClientRecord, attempts: list[JournalEntry]) -> JournalEntry | None:
     """The attempt whose answer the client got: on the claimed upstream if any, else the last successful one."""
-    ok = [a for a in attempts if attempt_ok(a)]
-    claimed = client.get("upstream")
-    if claimed:
-        on_claimed = [a for a in ok if a["upstream"] == claimed]
+    ok = [a for a in attempts if a.ok]
+    if client.upstream:
+        on_claimed = [a for a in ok if a.upstream == client.upstream]
         if on_claimed:
             return on_claimed[-1]
     return ok[-1] if ok else None
 
 
-def served_upstream(client: dict[str, Any], attempts: list[Attempt]) -> str | None:
+def served_upstream(client: ClientRecord, attempts: list[JournalEntry]) -> str | None:
     """The upstream that served a successful client request (None for failed requests)."""
-    status = client.get("status") or 0
-    if not (200 <= status < 300) or client.get("error_class"):
+    if not (200 <= client.status < 300) or client.error_class:
         return None
-    claimed = client.get("upstream")
-    if claimed:
-        return str(claimed)
+    if client.upstream:
+        return client.upstream
     a = serving_attempt(client, attempts)
-    return None if a is None else str(a["upstream"])
-
-
-def capped(items: list[dict[str, Any]], cap: int = EVIDENCE_CAP) -> list[dict[str, Any]]:
-    """Evidence lists stay readable: the first `cap` items, plus a note of how many were left out."""
-    if len(items) <= cap:
-        return items
-    return [*items[:cap], {"more": len(items) - cap}]
+    return None if a is None else a.upstream

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import httpx
-from pydantic import BaseModel, ConfigDict
 
 from gatedrill.fakes.errors import ConfigError
 
 from ..processes import InfrastructureError
+from ..record.meta import Limitation
 
 if TYPE_CHECKING:
     from ..intent import UpstreamEndpoint
@@ -23,19 +23,6 @@ if TYPE_CHECKING:
     from ..scenario import Scenario
 
 DEFAULT_API_KEY = "sk-gatedrill-load"  # what the load sends as Bearer when the gateway wants no key of its own
-
-
-class Limitation(BaseModel):
-    """One intent the gateway cannot express. Checks named in `checks` are judged as expected to fail."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    feature: str  # e.g. "cooldown", "sticky", "honor_retry_after", "context_window_fallbacks"
-    reason: str  # one line: why, on this gateway
-    checks: list[str]  # checks whose verdict it affects
-
-    def line(self) -> str:
-        return f"{self.feature}: {self.reason}" + (f" (affects {', '.join(self.checks)})" if self.checks else "")
 
 
 @dataclass

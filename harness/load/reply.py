@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from ..sse import DONE, SseEvent, SseParser
+
 
 @dataclass(slots=True)
 class Reply:
@@ -91,52 +93,37 @@ def parse_completion(body: bytes) -> Reply:
 
 
 class StreamReader:
-    """Incremental SSE parser for `chat.completion.chunk` streams. `feed` bytes as they arrive."""
+    """Reads a `chat.completion.chunk` stream (harness.sse's parser) into a Reply. `feed` bytes as they arrive."""
 
-    __slots__ = ("_calls", "_data", "_line", "_parts", "reply")
+    __slots__ = ("_calls", "_parts", "_sse", "reply")
 
     def __init__(self) -> None:
         self.reply = Reply()
-        self._line = bytearray()
-        self._data: list[bytes] = []
+        self._sse = SseParser()
         self._parts: list[str] = []
         self._calls: dict[int, dict[str, Any]] = {}
 
     def feed(self, data: bytes) -> bool:
         """Consume bytes; True when they carried the stream's first content (text or a tool call)."""
         had = bool(self._parts) or bool(self._calls)
-        buf = self._line
-        buf += data
-        start = 0
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
-            line = bytes(buf[start:nl]).rstrip(b"\r")
-            start = nl + 1
-            if not line:
-                self._dispatch()
-            elif line.startswith(b"data:"):
-                self._data.append(line[5:].lstrip(b" "))
-            elif line.startswith(b"event:") and line[6:].strip() == b"error":
-                self.reply.error_class = "stream_error"  # its data line carries the envelope
-        del buf[:start]
+        for event in self._sse.feed(data):
+            self._dispatch(event)
         return not had and (bool(self._parts) or bool(self._calls))
 
-    def _dispatch(self) -> None:
-        if not self._data:
-            return
-        payload = b"\n".join(self._data)
-        self._data = []
+    def _dispatch(self, event: SseEvent) -> None:
         r = self.reply
-        if payload == b"[DONE]":
+        if event.event == "error":
+            r.error_class = "stream_error"  # its data line carries the envelope
+        if not event.has_data:
+            return
+        if event.data == DONE:
             r.done = True
             return
         try:
-            obj = orjson.loads(payload)
+            obj = orjson.loads(event.data)
         except orjson.JSONDecodeError:
             r.error_class = r.error_class or "malformed_stream"
-            r.error = r.error or payload[:200].decode("utf-8", "replace")
+            r.error = r.error or event.data[:200]
             return
         r.chunks += 1
         if not isinstance(obj, dict):
@@ -170,9 +157,8 @@ class StreamReader:
 
     def close(self) -> Reply:
         """The reply so far, with any final event that lacked its blank line."""
-        if self._line.strip():
-            self.feed(b"\n")
-        self._dispatch()
+        for event in self._sse.close():
+            self._dispatch(event)
         r = self.reply
         r.text = "".join(self._parts)
         r.tool_calls = [self._calls[i] for i in sorted(self._calls)]

@@ -19,8 +19,8 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 
+from ..sse import SseEvent
 from .errors import UpstreamError
-from .sse import SseEvent
 from .streams import DONE, OutEvent, StreamRelay
 from .translate import _arguments, _content_blocks, _joined_text, _texts, openai_usage
 

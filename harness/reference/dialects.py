@@ -11,8 +11,8 @@ from urllib.parse import quote
 import orjson
 
 from ..intent import UpstreamEndpoint
+from ..sse import SseParser
 from . import bedrock, gemini
-from .sse import SseParser
 from .streams import AnthropicTranslator, OpenAIRelay, StreamRelay
 from .translate import from_anthropic_message, to_anthropic
 

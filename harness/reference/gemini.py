@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
+from ..sse import SseEvent
 from .errors import UpstreamError
-from .sse import SseEvent
 from .streams import DONE, OutEvent, StreamRelay
 from .translate import _arguments, _content_blocks, _joined_text, _texts, openai_usage
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
+from ..sse import SseEvent
 from .errors import UpstreamError
-from .sse import SseEvent
 from .translate import FINISH_REASON, openai_usage
 
 DONE = b"data: [DONE]\n\n"

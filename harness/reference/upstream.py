@@ -17,9 +17,9 @@ import aiohttp
 import orjson
 
 from ..intent import UpstreamEndpoint
+from ..sse import SseParser
 from .dialects import DIALECTS, Request
 from .errors import UpstreamError, from_upstream
-from .sse import SseParser
 from .streams import OutEvent, StreamRelay
 
 

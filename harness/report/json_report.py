@@ -10,7 +10,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .judged import JudgedRun, counts_against_gate, expected_failure, label
+from ..checks import Outcome
+from .judged import JudgedRun
 from .redact import redact
 from .run_figures import run_figures
 
@@ -32,9 +33,9 @@ def report_dict(run: JudgedRun) -> dict[str, Any]:
     verdicts = []
     for v in run.verdicts:
         d = v.to_dict()
-        d["label"] = label(v)
-        d["expected_failure"] = expected_failure(v)
-        d["counts_against_gate"] = counts_against_gate(v, run.allow_inconclusive)
+        d["label"] = v.label
+        d["outcome"] = run.outcome(v).value
+        d["counts_against_gate"] = run.outcome(v) is Outcome.FAILED
         verdicts.append(d)
     return _finite(redact({
         "format_version": FORMAT_VERSION,

@@ -8,14 +8,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ..checks.fault_windows import WARM_UP, load_start, run_end
-from ..record import RunRecord
+from ..record import WARM_UP, ClientRecord, RunRecord
 from .redact import redact
 
 
-def is_error(client: dict[str, Any]) -> bool:
+def is_error(client: ClientRecord) -> bool:
     """A client request that did not succeed: no 2xx, or an error class (a broken stream counts)."""
-    return not (200 <= (client.get("status") or 0) < 300) or client.get("error_class") is not None
+    return not (200 <= client.status < 300) or client.error_class is not None
 
 
 def iso_utc(epoch: float | None) -> str | None:
@@ -25,39 +24,37 @@ def iso_utc(epoch: float | None) -> str | None:
 def run_figures(record: RunRecord) -> dict[str, Any]:
     """Run-level figures (JSON-ready, redacted): drill, gateway, outcome, counts, rates, upstreams, timeline."""
     meta, summary = record.meta, record.load_summary
-    clients = [c for c in record.clients if c.get("correlation_id") != WARM_UP]
-    attempts = {name: [e for e in entries if e.get("correlation_id") != WARM_UP]
-                for name, entries in record.journals.items()}
+    clients = [c for c in record.clients if c.correlation_id != WARM_UP]
+    attempts = {name: [e for e in entries if e.correlation_id != WARM_UP] for name, entries in record.journals.items()}
     total = sum(len(v) for v in attempts.values())
-    t0 = load_start(record)
+    t0 = record.load_start()
     upstreams = {
         name: {"attempts": len(entries), "share": round(len(entries) / total, 5) if total else None,
-               "failed": sum(1 for e in entries if not (200 <= (e.get("status") or 0) < 300))}
+               "failed": sum(1 for e in entries if not (200 <= (e.status or 0) < 300))}
         for name, entries in attempts.items()
     }
-    timeline = [{"at_s": ev.get("applied_s", ev.get("planned_s")), "planned_s": ev.get("planned_s"),
-                 "action": ev.get("action"), "upstream": ev.get("upstream"), "note": ev.get("note"),
-                 "ok": bool(ev.get("ok", True)), "detail": ev.get("detail") or ""} for ev in record.timeline]
+    timeline = [{"at_s": ev.at_s, "planned_s": ev.planned_s, "action": ev.action, "upstream": ev.upstream,
+                 "note": ev.note, "ok": ev.ok, "detail": ev.detail} for ev in record.timeline]
     return redact({
-        "drill": meta.get("scenario") or record.scenario.name,
+        "drill": meta.scenario or record.scenario.name,
         "description": record.scenario.description.strip(),
-        "gateway": meta.get("gateway") or {},
-        "outcome": meta.get("outcome"),
-        "error": meta.get("error"),
-        "seed": meta.get("seed"),
-        "scale": meta.get("scale"),
-        "config_hash": meta.get("config_hash"),
-        "versions": meta.get("versions") or {},
-        "started": iso_utc(meta.get("load_start_wall")),
+        "gateway": meta.gateway.model_dump(mode="json"),
+        "outcome": meta.outcome,
+        "error": meta.error,
+        "seed": meta.seed,
+        "scale": meta.scale,
+        "config_hash": meta.config_hash,
+        "versions": meta.versions,
+        "started": iso_utc(meta.load_start_wall),
         "load_start_wall": t0,
-        "duration_s": round(max(0.0, run_end(record) - t0), 3),
+        "duration_s": round(max(0.0, record.run_end() - t0), 3),
         "requests": len(clients),
         "client_errors": sum(1 for c in clients if is_error(c)),
-        "achieved_rate": summary.get("achieved_rate"),
-        "target_rate": summary.get("target_rate"),
+        "achieved_rate": summary.achieved_rate,
+        "target_rate": summary.target_rate,
         "upstreams": upstreams,
         "upstream_attempts": total,
         "timeline": timeline,
-        "warnings": list(summary.get("warnings") or []),
+        "warnings": summary.warnings,
         "record": str(record.path),
     })

@@ -15,7 +15,7 @@ import click
 
 from ..record import RunRecord
 from .headline import figures_line, key_figures, thresholds_line
-from .judged import JudgedRun, counts_against_gate, expected_failure, label
+from .judged import JudgedRun
 from .redact import redact, redact_text
 from .run_figures import run_figures
 
@@ -66,12 +66,12 @@ def verdict_lines(run: JudgedRun) -> list[str]:
     if run.not_judged:
         lines.append(f"not judged (check not available in this version): {', '.join(run.not_judged)}")
     for v in run.verdicts:
-        lines.append(f"{label(v):13s} {v.check:22s} {v.summary}")
+        lines.append(f"{v.label:13s} {v.check:22s} {v.summary}")
         thresholds = thresholds_line(v)
         lines.append(f"{INDENT}figures: {figures_line(v)}" + (f"  thresholds: {thresholds}" if thresholds else ""))
-        if expected_failure(v):
+        if v.expected_failure:
             how = "passed although not expressible" if v.passed else "expected to fail"
-            lines.append(f"{INDENT}{how} on this gateway: {expected_failure(v)}")
+            lines.append(f"{INDENT}{how} on this gateway: {v.expected_failure}")
         if not v.passed:
             lines += [f"{INDENT}evidence: {evidence_text(ev)}" for ev in v.evidence[:EVIDENCE_SHOWN]]
             if len(v.evidence) > EVIDENCE_SHOWN:
@@ -81,7 +81,7 @@ def verdict_lines(run: JudgedRun) -> list[str]:
 
 
 def gate_line(run: JudgedRun) -> str:
-    against = [v.check for v in run.verdicts if counts_against_gate(v, run.allow_inconclusive)] + run.not_judged
+    against = run.against_gate()
     if not against:
         return "gate: passed"
     return f"gate: FAILED by {', '.join(against)}"
@@ -110,11 +110,11 @@ def _print_rich(run: JudgedRun) -> None:
     table.add_column("summary", ratio=3)
     table.add_column("key figures", ratio=2)
     for v in run.verdicts:
-        mark = label(v)
+        mark = v.label
         summary = escape(redact_text(v.summary))
-        if expected_failure(v):
+        if v.expected_failure:
             summary += f"\n[dim]{'passed although not expressible' if v.passed else 'expected to fail'} on this " \
-                       f"gateway: {escape(str(expected_failure(v)))}[/dim]"
+                       f"gateway: {escape(v.expected_failure)}[/dim]"
         thresholds = thresholds_line(v)
         figures = "\n".join([*(f"{n}={val}" for n, val in key_figures(v)), f"n={v.sample_size}"])
         table.add_row(f"[{STYLES[mark]}]{mark}", escape(v.check), summary,
@@ -123,7 +123,7 @@ def _print_rich(run: JudgedRun) -> None:
     for v in run.verdicts:
         if v.passed or not v.evidence:
             continue
-        console.print(f"[{STYLES[label(v)]}]{label(v)}[/] {escape(v.check)} evidence:")
+        console.print(f"[{STYLES[v.label]}]{v.label}[/] {escape(v.check)} evidence:")
         for ev in v.evidence[:EVIDENCE_SHOWN]:
             console.print(f"  {escape(evidence_text(ev))}", soft_wrap=True)
         if len(v.evidence) > EVIDENCE_SHOWN:

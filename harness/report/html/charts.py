@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from ...checks import Verdict
-from ...checks.fault_windows import FaultWindow, fault_windows, load_start, run_end
+from ...checks.fault_windows import FaultWindow, fault_windows
 from ...record import RunRecord
 from ..judged import JudgedRun
 from .series import PERCENTILES, client_error_rate, latency_percentiles, traffic_per_upstream
@@ -31,26 +31,24 @@ def upstream_colors(record: RunRecord) -> dict[str, str]:
 def _fault_text(w: FaultWindow) -> str:
     kinds = []
     for rule in w.faults:
-        f = rule.get("fault") or {}
-        kinds.append(" ".join(str(x) for x in (f.get("kind"), f.get("status")) if x))
+        f = rule.fault
+        kinds.append(" ".join(str(x) for x in (f.kind, getattr(f, "status", None)) if x))
     return f"{w.upstream} faulted" + (f" ({', '.join(kinds)})" if kinds else "")
 
 
 def _context(chart: Chart, record: RunRecord, labels: bool) -> None:
     """Fault windows as shaded bands and timeline actions as dashed lines (labelled on the traffic chart)."""
-    t0 = load_start(record)
+    t0 = record.load_start()
     for w in fault_windows(record):
         tip = f"{_fault_text(w)} from {w.start - t0:.2f} s to {w.end - t0:.2f} s" + (f": {w.note}" if w.note else "")
         chart.band(w.start - t0, w.end - t0, FAULT, _fault_text(w) if labels else "", tip)
         chart.add_legend("fault window", FAULT, "band")
     for ev in record.timeline:
-        at = ev.get("applied_s", ev.get("planned_s"))
-        if at is None:
-            continue
-        what = " ".join(str(x) for x in (ev.get("action"), ev.get("upstream")) if x)
-        note = f"{what}: {ev['note']}" if ev.get("note") else what
-        if not ev.get("ok", True):
-            note += f" (FAILED {ev.get('detail') or ''})"
+        at = ev.at_s
+        what = " ".join(str(x) for x in (ev.action, ev.upstream) if x)
+        note = f"{what}: {ev.note}" if ev.note else what
+        if not ev.ok:
+            note += f" (FAILED {ev.detail})"
         chart.vline(float(at), ACTION, f"t+{float(at):.1f}s {note}" if labels else "", f"t+{float(at):.2f} s {note}")
         chart.add_legend("timeline action", ACTION, "dash")
 
@@ -153,9 +151,9 @@ def canary_split_chart(run: JudgedRun) -> str | None:
     if not periods:
         return None
     colors = upstream_colors(run.record)
-    t0 = load_start(run.record)
+    t0 = run.record.load_start()
     rows: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
-    end_of_run = run_end(run.record) - t0
+    end_of_run = run.record.run_end() - t0
     for p in periods:
         start, end = p.get("start_wall"), p.get("end_wall")
         a = start - t0 if isinstance(start, int | float) and math.isfinite(start) else 0.0

@@ -6,10 +6,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from ...checks.fault_windows import WARM_UP, load_start, run_end
-from ...record import RunRecord
+from ...record import WARM_UP, ClientRecord, RunRecord
 from ..run_figures import is_error
 from .svg import nice_step
 
@@ -41,10 +39,10 @@ class Buckets:
 
 def span(record: RunRecord) -> tuple[float, float]:
     """The chart span (s after t0): from the first event (or 0) to the run's end."""
-    t0 = load_start(record)
-    first = min((e["arrival_wall"] - t0 for es in record.journals.values() for e in es
-                 if e.get("correlation_id") != WARM_UP and e.get("arrival_wall")), default=0.0)
-    end = max(run_end(record) - t0, 1.0)
+    t0 = record.load_start()
+    first = min((e.arrival_wall - t0 for es in record.journals.values() for e in es
+                 if e.correlation_id != WARM_UP and e.arrival_wall), default=0.0)
+    end = max(record.run_end() - t0, 1.0)
     return min(0.0, first), end
 
 
@@ -58,32 +56,32 @@ def buckets_for(record: RunRecord, target: int, min_width: float = 1.0) -> Bucke
 def traffic_per_upstream(record: RunRecord) -> tuple[Buckets, dict[str, list[float]]]:
     """Attempts per second reaching each upstream (from the fakes' journals, warm-up excluded)."""
     b = buckets_for(record, MAX_TRAFFIC_BUCKETS)
-    t0 = load_start(record)
+    t0 = record.load_start()
     out: dict[str, list[float]] = {}
     for name, entries in record.journals.items():
         counts = [0.0] * b.count
         for e in entries:
-            if e.get("correlation_id") == WARM_UP or e.get("arrival_wall") is None:
+            if e.correlation_id == WARM_UP:
                 continue
-            i = b.index(e["arrival_wall"] - t0)
+            i = b.index(e.arrival_wall - t0)
             if i is not None:
                 counts[i] += 1
         out[name] = [c / b.width for c in counts]
     return b, out
 
 
-def _client_time(c: dict[str, Any], t0: float) -> float | None:
-    t = c.get("sent_s") or c.get("intended_s")
-    return None if not t else float(t) - t0
+def _client_time(c: ClientRecord, t0: float) -> float | None:
+    t = c.sent_s or c.intended_s
+    return None if not t else t - t0
 
 
 def client_error_rate(record: RunRecord) -> tuple[Buckets, list[float | None], list[int], list[int]]:
     """Per bucket (by send time): error rate in %, errors and requests (None rate for an empty bucket)."""
     b = buckets_for(record, LATENCY_BUCKETS)
-    t0 = load_start(record)
+    t0 = record.load_start()
     errors, total = [0] * b.count, [0] * b.count
     for c in record.clients:
-        if c.get("correlation_id") == WARM_UP:
+        if c.correlation_id == WARM_UP:
             continue
         t = _client_time(c, t0)
         i = None if t is None else b.index(t)
@@ -109,18 +107,17 @@ def latency_percentiles(record: RunRecord, kind: str) -> tuple[Buckets, dict[int
     """p50/p90/p99 per bucket (by intended send time) in ms. kind: "ttft" (first content, streams) or "total"
     (end of response), both from the intended send time so a stall is not hidden (coordinated omission)."""
     b = buckets_for(record, LATENCY_BUCKETS)
-    t0 = load_start(record)
+    t0 = record.load_start()
     per: list[list[float]] = [[] for _ in range(b.count)]
     for c in record.clients:
-        if c.get("correlation_id") == WARM_UP or is_error(c) or c.get("intended_mono") is None:
+        if c.correlation_id == WARM_UP or is_error(c):
             continue
-        end = c.get("ttft_mono") if kind == "ttft" else c.get("end_mono")
-        t = c.get("intended_s")
-        if end is None or t is None:
+        end = c.ttft_mono if kind == "ttft" else c.end_mono
+        if end is None:
             continue
-        i = b.index(float(t) - t0)
+        i = b.index(c.intended_s - t0)
         if i is not None:
-            per[i].append(1000.0 * (float(end) - float(c["intended_mono"])))
+            per[i].append(1000.0 * (end - c.intended_mono))
     out: dict[int, list[float | None]] = {q: [] for q in PERCENTILES}
     for values in per:
         values.sort()

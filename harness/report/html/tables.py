@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ...checks import Outcome
 from ..headline import key_figures, short, thresholds_line
-from ..judged import JudgedRun, counts_against_gate, expected_failure, label
+from ..judged import JudgedRun
 from ..redact import redact
 from .charts import verdict_of
 from .svg import esc
@@ -69,19 +70,19 @@ def verdict_table(run: JudgedRun) -> str:
     rows = [_row(["verdict", "check", "summary", "key figures", "thresholds", "n"], "th")]
     first_open = True
     for v in run.verdicts:
-        mark = label(v)
+        mark = v.label
         css = {"PASS": "pass", "PASS*": "pass", "FAIL": "fail", "XFAIL": "xfail", "INCONCLUSIVE": "inconclusive"}[mark]
         summary = esc(v.summary)
-        if expected_failure(v):
+        if v.expected_failure:
             how = "passed although not expressible" if v.passed else "expected to fail"
-            summary += f'<div class="note">{how} on this gateway: {esc(expected_failure(v))}</div>'
+            summary += f'<div class="note">{how} on this gateway: {esc(v.expected_failure)}</div>'
         if not v.critical:
             summary += '<div class="note">not critical: does not count against the gate</div>'
         figs = "<br>".join(f"{esc(n)} = {esc(val)}" for n, val in key_figures(v))
         rows.append(f'<tr class="{css}"><td><span class="badge {css}">{esc(mark)}</span></td><td>{esc(v.check)}</td>'
                     f"<td>{summary}</td><td>{figs}</td><td>{esc(thresholds_line(v))}</td><td>{v.sample_size}</td></tr>")
         if not v.passed and v.evidence:
-            block = _evidence_block(v.evidence, first_open and counts_against_gate(v, run.allow_inconclusive))
+            block = _evidence_block(v.evidence, first_open and run.outcome(v) is Outcome.FAILED)
             rows.append(f'<tr class="evidence"><td></td><td colspan="5">{block}</td></tr>')
             first_open = False
     for name in run.not_judged:
@@ -127,7 +128,7 @@ def continuity_table(run: JudgedRun) -> str | None:
     if v is None:
         return None
     f = v.figures
-    head = (f"<p>{esc(label(v))}: {esc(v.summary)}. Later turns judged: {esc(f.get('later_turns', 0))}, "
+    head = (f"<p>{esc(v.label)}: {esc(v.summary)}. Later turns judged: {esc(f.get('later_turns', 0))}, "
             f"mismatched: {esc(f.get('mismatched', 0))}, sessions broken: {esc(f.get('sessions_broken', 0))} of "
             f"{esc(f.get('multi_turn_sessions', 0))} multi-turn sessions, upstream switches: "
             f"{esc(f.get('upstream_switches', 0))}.</p>")

@@ -1,4 +1,5 @@
-"""An incremental Server-Sent Events parser: bytes in as they arrive, whole events out.
+"""The one Server-Sent Events parser: bytes in as they arrive, whole events out. The load generator, the reference
+gateway, the contract checks and the adapter kit all read streams through it.
 
 Events end at a blank line; `event:` and `data:` fields are read (multi-line data joined with newlines),
 comments and other fields are skipped. CRLF line ends are accepted.
@@ -7,13 +8,19 @@ comments and other fields are skipped. CRLF line ends are accepted.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+DONE = "[DONE]"  # OpenAI's end-of-stream data
 
 
 @dataclass(slots=True)
 class SseEvent:
     event: str | None
-    data: str
+    data: str  # the data lines joined with newlines ("" when there were none)
     raw: bytes  # the event's bytes, blank line included, as it arrived (line ends normalised to LF)
+    has_data: bool = True  # False for an event with no data line at all
 
 
 class SseParser:
@@ -38,6 +45,11 @@ class SseParser:
         self._buf = buf[start:]
         return events
 
+    def close(self) -> list[SseEvent]:
+        """Events still buffered when the stream ended without their blank line (the stream was cut after them)."""
+        rest, self._buf = self._buf, b""
+        return self.feed(rest + b"\n\n") if rest.strip() else []
+
     @property
     def pending(self) -> bytes:
         """Bytes of an event not yet complete (non-empty at end of stream means it was cut)."""
@@ -59,4 +71,19 @@ def _parse(raw: bytes) -> SseEvent | None:
             data.append(value)
     if name is None and not data:
         return None
-    return SseEvent(name, "\n".join(data), raw)
+    return SseEvent(name, "\n".join(data), raw, bool(data))
+
+
+def parse_sse(body: bytes | str) -> tuple[list[SseEvent], bytes]:
+    """A whole SSE body: its events, and the bytes of a last event that never got its blank line (b"" if none)."""
+    parser = SseParser()
+    events = parser.feed(body.encode() if isinstance(body, str) else body)
+    return events, parser.pending
+
+
+def sse_data(body: bytes | str) -> list[dict[str, Any]]:
+    """The JSON `data:` payloads of an SSE body, in order ([DONE] and events without data left out; a last event
+    without its blank line counts)."""
+    parser = SseParser()
+    events = parser.feed(body.encode() if isinstance(body, str) else body) + parser.close()
+    return [orjson.loads(e.data) for e in events if e.data and e.data != DONE]

@@ -1,0 +1,30 @@
+"""The load generator's summary as a run record holds it (load.json): achieved rate, counts, saturation warnings.
+
+The fields gatedrill reads are typed; the worker's other figures (its tally, Locust's own numbers) are kept as
+they came (`extra`), since they are shown, not judged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LoadSummary(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    mode: str | None = Field(default=None, description="open (an arrival schedule) or closed (concurrency)")
+    target_rate: float | None = Field(default=None, description="requests/s the schedule asked for")
+    achieved_rate: float | None = Field(default=None, description="requests/s started")
+    scheduled_arrivals: int | None = None
+    started_arrivals: int | None = Field(default=None, description="requests started (each should leave a record)")
+    records: int | None = Field(default=None, description="client records written")
+    t0_wall: float | None = Field(default=None, description="the load's t=0 (epoch s)")
+    t0_mono: float | None = None
+    stop_reason: str | None = None
+    failure: str | None = Field(default=None, description="the generator's own failure, if any")
+    cancelled: bool = False
+    generator_saturated: bool = Field(default=False, description="the generator, not the gateway, was the limit")
+    warnings: list[str] = Field(default_factory=list)
+    tally: dict[str, Any] = Field(default_factory=dict, description="counts and latency histograms (JSON)")

@@ -1,0 +1,57 @@
+"""A run's meta.json: what ran (drill, seed, scale, config hash, versions), against what gateway, and how it ended.
+
+It is written first, with `outcome: running`, so a record whose runner was killed is still recognisable.
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from .phases import RUNNING, Outcome
+
+# Bump when a field of any record file changes meaning or goes away (adding one keeps it). Records of version 1 were
+# written before this field existed, under the key `format`; both are read.
+RECORD_VERSION = 1
+
+
+class Limitation(BaseModel):
+    """One intent the gateway cannot express. Checks named in `checks` are judged as expected to fail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    feature: str = Field(description='e.g. "cooldown", "sticky", "honor_retry_after", "context_window_fallbacks"')
+    reason: str = Field(description="one line: why, on this gateway")
+    checks: list[str] = Field(description="checks whose verdict it affects")
+
+    def line(self) -> str:
+        return f"{self.feature}: {self.reason}" + (f" (affects {', '.join(self.checks)})" if self.checks else "")
+
+
+class GatewayMeta(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    kind: str | None = Field(default=None, description="reference, litellm, portkey, nginx, container or url")
+    url: str | None = None
+    mutant: str | None = Field(default=None, description="the reference gateway's deliberate bug, if any")
+    limitations: list[Limitation] = Field(default_factory=list)
+    claims: dict[str, str] = Field(default_factory=dict, description="meaning -> response header the gateway "
+                                   "states it in (upstream, attempts, ...)")
+
+
+class RunMeta(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    record_version: int = Field(default=RECORD_VERSION, validation_alias=AliasChoices("record_version", "format"),
+                                description="the run record's format version")
+    scenario: str = Field(default="", description="the drill's name")
+    seed: int | None = None
+    scale: float | None = 1.0
+    config_hash: str | None = Field(default=None, description="hash of the resolved scenario: same hash, same drill")
+    versions: dict[str, str] = Field(default_factory=dict, description="python, platform and package versions")
+    gateway: GatewayMeta = Field(default_factory=GatewayMeta)
+    fakes: dict[str, str] = Field(default_factory=dict, description="upstream name -> the fake's base URL")
+    warm_up_status: int | None = Field(default=None, description="the HTTP status of the warm-up request")
+    load_start_wall: float | None = Field(default=None, description="the load's t0 (epoch s)")
+    end_wall: float | None = Field(default=None, description="when the runner finished (epoch s)")
+    outcome: Outcome = Field(default=RUNNING, description='"running" if the runner itself was killed')
+    error: str | None = Field(default=None, description="why the run failed (outcome failed)")

@@ -1,0 +1,124 @@
+"""The run record's typed models: records written before them read and judge exactly as before, every file
+validates against the exported JSON Schema, and the writers and readers share one definition per file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tarfile
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from gatedrill.cli import main
+from gatedrill.fakes.errors import ConfigError
+from gatedrill.fakes.journal import Entry
+from gatedrill.harness.load.records import ClientRecord, RecordWriter
+from gatedrill.harness.record import RECORD_VERSION, JournalEntry, RunRecord, record_json_schema
+from gatedrill.harness.record.clients import CLIENT_RECORD
+from gatedrill.harness.report import judge_run, report_dict
+
+# Run records written by gatedrill before the typed models (commit f97a8e0, `gatedrill run NAME --scale 0.1`), each
+# next to the JSON report that version wrote for it.
+ARCHIVE = Path(__file__).parent / "data" / "records-v1.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def v1_records(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("v1")
+    with tarfile.open(ARCHIVE) as tar:
+        tar.extractall(root, filter="data")
+    return root / "records-v1"
+
+
+def test_records_written_before_the_models_judge_exactly_as_they_did(v1_records: Path) -> None:
+    reports = sorted(v1_records.glob("*.json"))
+    assert len(reports) >= 6
+    for report in reports:
+        old = json.loads(report.read_text())
+        new = report_dict(judge_run(report.with_suffix("")))
+        # the same verdicts, key for key; the report has since gained each verdict's `outcome`
+        got = [{k: v for k, v in d.items() if k != "outcome"} for d in new["verdicts"]]
+        assert json.dumps(got, sort_keys=True) == json.dumps(old["verdicts"], sort_keys=True), report
+        assert new["gate"] == old["gate"], report
+        for key, value in old["run"].items():
+            if key == "gateway":  # the typed meta adds the (empty) claims key
+                assert {**value, "claims": {}} == new["run"][key], report
+            elif key != "record":
+                assert new["run"][key] == value, (report, key)
+
+
+def test_every_file_of_a_record_validates_against_the_exported_schema(v1_records: Path) -> None:
+    schema = record_json_schema()
+    run = v1_records / "canary-rollback"
+
+    def check(doc: object, definition: str) -> None:
+        jsonschema.validate(doc, {**schema, "$ref": f"#/$defs/{definition}"})
+
+    check(json.loads((run / "meta.json").read_text()), "RunMeta")
+    check(json.loads((run / "load.json").read_text()), "LoadSummary")
+    check(json.loads((run / "scenario.json").read_text()), "Scenario")
+    for name, definition in (("timeline.jsonl", "TimelineEvent"), ("clients.jsonl", "ClientRecord"),
+                             ("journal/canary.jsonl", "JournalEntry")):
+        lines = (run / name).read_text().splitlines()
+        assert lines
+        for line in lines:
+            check(json.loads(line), definition)
+
+
+def test_a_journal_line_the_fake_writes_has_exactly_the_fields_the_record_model_reads() -> None:
+    e = Entry(3, "stable", "POST", "/v1/chat/completions", {"x": "y"}, 10, 5.0, 1_700_000_000.0)
+    line = e.to_dict()
+    assert set(line) == set(JournalEntry.model_fields) - {"upstream"}
+    assert JournalEntry.model_validate(line).model_dump(mode="json") == line
+
+
+def test_client_records_are_read_back_as_the_class_the_generator_wrote(tmp_path: Path) -> None:
+    rec = ClientRecord("gd1-s0-t1", "gd1-s0", 1, "drill", True, 1.0, 2.0, status=200, text="hi",
+                       headers={"x-gatedrill-upstream": "stable"}, upstream="stable")
+    with RecordWriter(tmp_path / "clients.jsonl") as w:
+        w.write(rec)
+    (line,) = (tmp_path / "clients.jsonl").read_bytes().splitlines()
+    assert CLIENT_RECORD.validate_json(line) == rec
+    assert set(json.loads(line)) == {f.name for f in dataclasses.fields(ClientRecord)}
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_a_record_of_another_version_is_refused_in_one_line(v1_records: Path, tmp_path: Path) -> None:
+    run = _copy(v1_records / "canary-rollback", tmp_path / "run")
+    meta = json.loads((run / "meta.json").read_text())
+    meta.pop("format")
+    meta["record_version"] = RECORD_VERSION + 1
+    (run / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match=f"run record version {RECORD_VERSION + 1} is not supported"):
+        RunRecord.load(run)
+
+
+def test_a_field_missing_from_a_record_is_an_error_not_a_silent_none(v1_records: Path, tmp_path: Path) -> None:
+    run = _copy(v1_records / "canary-rollback", tmp_path / "run")
+    path = run / "journal" / "canary.jsonl"
+    lines = path.read_text().splitlines()
+    broken = json.loads(lines[1])
+    broken["arrived_wall"] = broken.pop("arrival_wall")  # a writer renamed the field
+    path.write_text("\n".join([lines[0], json.dumps(broken), *lines[2:]]) + "\n")
+    with pytest.raises(ConfigError, match="JournalEntry arrival_wall: Field required"):
+        RunRecord.load(run)
+
+
+def test_record_schema_command_prints_the_schema_with_one_definition_per_file() -> None:
+    res = CliRunner().invoke(main, ["record", "schema"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["record_version"] == RECORD_VERSION
+    assert set(doc["files"]) == {"meta.json", "scenario.json", "timeline.jsonl", "clients.jsonl",
+                                 "journal/NAME.jsonl", "load.json"}
+    described = doc["$defs"]["JournalEntry"]["properties"]["correlation_id"]["description"]
+    assert "client record" in described
