@@ -29,6 +29,17 @@ class ModelSpec(_Model):
     kind: Literal["chat", "embedding"] | None = Field(default=None, description=(
         "embedding models answer only /v1/embeddings; defaults to embedding when the id contains 'embedding'"))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_output_limit(cls, data: Any) -> Any:
+        """A model the providers document keeps its real output limit when the config names only its id (Claude
+        Haiku 4.5 answers up to 64,000 tokens, not the generic 16,384)."""
+        if isinstance(data, dict) and "max_output_tokens" not in data:
+            known = {m["id"]: m["max_output_tokens"] for models in _DEFAULT_MODELS.values() for m in models}
+            if data.get("id") in known:
+                return {**data, "max_output_tokens": known[data["id"]]}
+        return data
+
     @model_validator(mode="after")
     def _kind(self) -> ModelSpec:
         if self.kind is None:

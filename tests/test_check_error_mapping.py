@@ -122,8 +122,8 @@ def test_real_rate_limit_storm_run(tmp_path: Path, mutant: str | None, expected:
 
 def _with_dialect(rec: RunRecord, dialect: str) -> RunRecord:
     for c in rec.clients:
-        if c["status"] != 200:
-            c["error_dialect"] = dialect
+        if c.status != 200:
+            c.error_dialect = dialect
     return rec
 
 

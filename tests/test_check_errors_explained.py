@@ -9,7 +9,7 @@ from typing import Any
 from gatedrill.harness.checks import Status, judge, parse_params
 from gatedrill.harness.checks.check_errors_explained import errors_explained
 from gatedrill.harness.checks.synthetic import T0_WALL, client_record, journal_entry, record_of, scenario_with
-from gatedrill.harness.record import RunRecord
+from gatedrill.harness.record import ClientRecord, JournalEntry, RunRecord, TimelineEvent
 
 SC = scenario_with({"stable": 90, "canary": 10})
 
@@ -18,13 +18,19 @@ def verdict(record: RunRecord, **params: Any) -> Any:
     return errors_explained(record, parse_params("errors_explained", params))
 
 
-def one(client: dict[str, Any], attempts: list[dict[str, Any]], timeline: list[dict[str, Any]] | None = None) -> Any:
+def one(client: ClientRecord, attempts: list[JournalEntry], timeline: list[TimelineEvent] | None = None) -> Any:
     ok = [client_record(f"gd1-s{i}-t1", 1.0 + i) for i in range(5)]
-    ok_j = [journal_entry(c["correlation_id"], 1.0 + i, 0.05) for i, c in enumerate(ok)]
+    ok_j = [journal_entry(c.correlation_id, 1.0 + i, 0.05) for i, c in enumerate(ok)]
     return verdict(record_of(SC, [*ok, client], {"stable": ok_j + attempts}, timeline))
 
 
-def failing(cid: str = "gd1-bad-t1", t: float = 10.0, **kw: Any) -> dict[str, Any]:
+def entry(status: int, *, error: str | None = None, fault: str | None = None, duration_s: float = 0.01,
+          stream: bool = False) -> JournalEntry:
+    e = journal_entry("gd1-bad-t1", 10.0, duration_s, status=status, stream=stream)
+    return e.model_copy(update={"error": error, "fault": fault})
+
+
+def failing(cid: str = "gd1-bad-t1", t: float = 10.0, **kw: Any) -> ClientRecord:
     kw.setdefault("status", 500)
     kw.setdefault("error_class", f"http_{kw['status']}")
     return client_record(cid, t, **kw)
@@ -36,17 +42,14 @@ def test_a_run_without_failures_passes() -> None:
 
 
 def test_an_injected_fault_explains_the_failure() -> None:
-    j = journal_entry("gd1-bad-t1", 10.0, 0.01, status=500)
-    j["fault"] = "http_error"
-    v = one(failing(), [j])
+    v = one(failing(), [entry(500, fault="http_error")])
     assert v.status is Status.PASS and v.figures["injected"] == 1
 
 
 def test_an_upstream_that_rejects_what_the_gateway_sent_is_a_gateway_defect() -> None:
     """The realistic bug: an assistant tool-call turn translated into empty Anthropic content, rejected with 400."""
-    j = journal_entry("gd1-bad-t1", 10.0, 0.01, status=400)
-    j["error"] = "messages.3: all messages must have non-empty content except for the optional final assistant message"
-    v = one(failing(status=400), [j])
+    rejected = "messages.3: all messages must have non-empty content except for the optional final assistant message"
+    v = one(failing(status=400), [entry(400, error=rejected)])
     assert v.status is Status.FAIL and v.figures["unexplained"] == 1
     (group,) = v.evidence
     assert group["cause"] == "upstream_400" and "non-empty content" in group["detail"]
@@ -54,23 +57,25 @@ def test_an_upstream_that_rejects_what_the_gateway_sent_is_a_gateway_defect() ->
 
 
 def test_a_stream_cut_that_the_upstream_never_cut_is_a_gateway_defect() -> None:
-    j = journal_entry("gd1-bad-t1", 10.0, 0.2, stream=True)
-    v = one(failing(status=200, error_class="stream_incomplete", stream=True), [j])
+    cut = failing(status=200, error_class="stream_incomplete", stream=True)
+    v = one(cut, [entry(200, duration_s=0.2, stream=True)])
     assert v.status is Status.FAIL and v.evidence[0]["cause"] == "stream_incomplete"
 
 
 def test_a_context_overflow_and_a_configured_rate_limit_are_explained() -> None:
-    ctx = journal_entry("gd1-bad-t1", 10.0, 0.01, status=400)
-    ctx["error"] = "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens."
-    assert one(failing(status=400), [ctx]).status is Status.PASS
-    limited = journal_entry("gd1-bad-t1", 10.0, 0.01, status=429)
-    assert one(failing(status=429), [limited]).figures["rate_limited"] == 1
+    ctx = "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens."
+    assert one(failing(status=400), [entry(400, error=ctx)]).status is Status.PASS
+    assert one(failing(status=429), [entry(429)]).figures["rate_limited"] == 1
 
 
 def test_a_gateway_refusal_is_explained_only_during_a_fault_and_its_cooldown() -> None:
-    timeline = [{"action": "set_faults", "upstream": "canary", "applied_wall": T0_WALL + 5.0,
-                 "spec": {"upstream": "canary", "faults": [{"fault": {"kind": "http_error", "status": 500}}]}},
-                {"action": "clear_faults", "upstream": "canary", "applied_wall": T0_WALL + 8.0, "spec": {}}]
+    timeline = [TimelineEvent.model_validate(
+                    {"action": "set_faults", "upstream": "canary", "planned_s": 5.0, "applied_wall": T0_WALL + 5.0,
+                     "spec": {"at_s": 5.0, "action": "set_faults", "upstream": "canary",
+                              "faults": [{"fault": {"kind": "http_error", "status": 500}}]}}),
+                TimelineEvent.model_validate(
+                    {"action": "clear_faults", "upstream": "canary", "planned_s": 8.0, "applied_wall": T0_WALL + 8.0,
+                     "spec": {"at_s": 8.0, "action": "clear_faults", "upstream": "canary"}})]
     # the fault ends at 8 s; the scenario's cooldown is 5 s and grace 2 s: explained until 15 s
     assert one(failing(t=12.0, status=503), [], timeline).figures.get("cooling") == 1
     late = one(failing(t=16.0, status=503), [], timeline)
@@ -79,9 +84,8 @@ def test_a_gateway_refusal_is_explained_only_during_a_fault_and_its_cooldown() -
 
 
 def test_it_runs_by_default_in_every_drill_and_the_scenario_may_tolerate_some() -> None:
-    j = journal_entry("gd1-bad-t1", 10.0, 0.01, status=404)
-    rec = record_of(SC, [failing(status=404)], {"stable": [j]})
-    assert rec.scenario.checks["errors_explained"] == {}  # added to every scenario that does not list it
+    rec = record_of(SC, [failing(status=404)], {"stable": [entry(404)]})
+    assert "errors_explained" in rec.scenario.checks  # added to every scenario that does not list it
     (v,) = [v for v in judge(rec) if v.check == "errors_explained"]
     assert v.status is Status.FAIL
     (tolerant,) = [v for v in judge(rec, {"errors_explained": {"max_unexplained": 1}}) if v.check == "errors_explained"]

@@ -16,8 +16,8 @@ from pathlib import Path
 import click
 import pytest
 
+from gatedrill.cli import main
 from gatedrill.harness.checks import REGISTRY
-from gatedrill.harness.cli import main
 from gatedrill.scenarios import builtin_names
 
 ROOT = Path(__file__).resolve().parent.parent

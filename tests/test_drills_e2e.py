@@ -194,15 +194,15 @@ def clean_streams_match_the_fake_and_broken_ones_are_errors(rec: RunRecord) -> N
 def pre_content_breaks_fail_over_and_partial_ones_are_errors(rec: RunRecord) -> None:
     partial = {"error-after-content", "close-after-content"}
     by_cid = rec.journal_by_correlation()
-    first, clear = rec.timeline[0]["applied_wall"], rec.timeline[-1]["applied_wall"]
+    first, clear = rec.timeline[0].applied_wall, rec.timeline[-1].applied_wall
     fell_back = 0
     for c in rec.clients:
-        attempts = by_cid[c["correlation_id"]]
-        if c["error_class"] is not None:  # only a break after content may reach the client
-            assert attempts[-1]["upstream"] == "primary" and attempts[-1]["fault"] in partial, (c, attempts)
+        attempts = by_cid[c.correlation_id]
+        if c.error_class is not None:  # only a break after content may reach the client
+            assert attempts[-1].upstream == "primary" and attempts[-1].fault in partial, (c, attempts)
         elif len(attempts) == 2:
-            assert [a["upstream"] for a in attempts] == ["primary", "secondary"], attempts
-            assert first <= attempts[0]["arrival_wall"] < clear
+            assert [a.upstream for a in attempts] == ["primary", "secondary"], attempts
+            assert first <= attempts[0].arrival_wall < clear
             fell_back += 1
     assert fell_back >= 4, "pre-content breaks were failed over"
 
@@ -211,11 +211,11 @@ def tool_sessions_cross_providers_with_exact_history(rec: RunRecord) -> None:
     by_cid = rec.journal_by_correlation()
     sessions: dict[str, set[str]] = {}
     for c in rec.clients:
-        assert c["status"] == 200, c
-        (entry,) = by_cid[c["correlation_id"]]
-        assert entry["reply"]["digest"] == c["sent_digest"], (c["correlation_id"], entry["upstream"])
-        sessions.setdefault(c["session_id"], set()).add(entry["upstream"])
-    assert sum(1 for c in rec.clients if c["tool_calls"]) >= 10, "tool calls were made"
+        assert c.status == 200, c
+        (entry,) = by_cid[c.correlation_id]
+        assert entry.reply is not None and entry.reply.digest == c.sent_digest, (c.correlation_id, entry.upstream)
+        sessions.setdefault(c.session_id, set()).add(entry.upstream)
+    assert sum(1 for c in rec.clients if c.tool_calls) >= 10, "tool calls were made"
     assert sum(1 for ups in sessions.values() if len(ups) >= 3) >= 3, "sessions crossed three providers or more"
 
 

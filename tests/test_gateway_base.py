@@ -29,7 +29,7 @@ def split(shares: dict[str, float], limits: list[dict[str, object]]):  # type: i
 
 
 def test_a_limited_check_that_fails_is_xfail_and_does_not_fail_the_gate() -> None:
-    (v,) = judge(split({"stable": 0.5, "canary": 0.5}, [SPLIT_LIMIT]))
+    v, _explained = judge(split({"stable": 0.5, "canary": 0.5}, [SPLIT_LIMIT]))
     assert v.status.value == "fail" and v.xfail
     assert v.expected_failure == "weights: this gateway splits evenly"
     assert v.to_dict()["expected_failure"] == v.expected_failure
@@ -37,19 +37,19 @@ def test_a_limited_check_that_fails_is_xfail_and_does_not_fail_the_gate() -> Non
 
 
 def test_the_same_failure_without_a_limitation_fails_the_gate() -> None:
-    (v,) = judge(split({"stable": 0.5, "canary": 0.5}, []))
+    v, _explained = judge(split({"stable": 0.5, "canary": 0.5}, []))
     assert v.status.value == "fail" and not v.xfail and v.expected_failure is None
     assert not gate([v])
 
 
 def test_a_limited_check_that_passes_stays_a_pass_and_keeps_its_mark() -> None:
-    (v,) = judge(split({"stable": 0.9, "canary": 0.1}, [SPLIT_LIMIT]))
+    v, _explained = judge(split({"stable": 0.9, "canary": 0.1}, [SPLIT_LIMIT]))
     assert v.passed and not v.xfail and v.expected_failure
 
 
 def test_a_limitation_marks_only_the_checks_it_names() -> None:
     other = {**SPLIT_LIMIT, "checks": ["rollback"]}
-    (v,) = judge(split({"stable": 0.5, "canary": 0.5}, [other]))
+    v, _explained = judge(split({"stable": 0.5, "canary": 0.5}, [other]))
     assert v.expected_failure is None and not gate([v])
 
 

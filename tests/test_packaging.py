@@ -28,7 +28,7 @@ def test_the_version_has_one_source_and_both_entry_points_print_it() -> None:
 
 
 def test_help_and_the_fakes_start_without_loading_scipy_or_numpy() -> None:
-    code = ("import sys\nfrom gatedrill.harness.cli import main\nimport gatedrill.fakes.server\n"
+    code = ("import sys\nfrom gatedrill.cli import main\nimport gatedrill.fakes.server\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
             "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'numpy'))\n"
             "print('HEAVY', heavy)")
@@ -39,7 +39,7 @@ def test_help_and_the_fakes_start_without_loading_scipy_or_numpy() -> None:
 
 def test_a_missing_extra_is_one_line_that_names_it() -> None:
     code = ("import sys\nsys.modules['schemathesis'] = None  # as if gatedrill[contracts] were not installed\n"
-            "from gatedrill.harness.cli import main\nmain(['contract'], prog_name='gatedrill')")
+            "from gatedrill.cli import main\nmain(['contract'], prog_name='gatedrill')")
     out = _python(code)
     assert out.returncode == 2, out
     assert out.stderr.strip() == ("gatedrill: error: gatedrill contract needs schemathesis: "

@@ -53,7 +53,7 @@ def test_every_quickstart_command_runs(tmp_path: Path) -> None:
             assert proc.returncode == 0, f"`{command}` exited {proc.returncode}:\n{proc.stdout[-3000:]}\n" \
                                          f"{proc.stderr[-3000:]}"
             if command.startswith("pytest"):
-                assert "3 passed" in proc.stdout, proc.stdout[-2000:]
+                assert "4 passed" in proc.stdout, proc.stdout[-2000:]
     assert (work / "gatedrill.yaml").exists() and (work / "scenarios" / "my-gateway-canary.yaml").exists()
     runs = sorted(p.name for p in (work / "runs").iterdir() if p.is_dir())
     assert len(runs) == 3 and runs[0].startswith("canary-rollback-"), runs  # built-in, run, pytest's run

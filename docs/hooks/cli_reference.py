@@ -25,7 +25,7 @@ def _main() -> click.Group:
     """The `gatedrill` click group of this checkout (its root goes first on sys.path)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from gatedrill.harness.cli import main
+    from gatedrill.cli import main
 
     return main
 

@@ -79,14 +79,14 @@ def error_mapping(record: RunRecord, params: ErrorMappingParams) -> Verdict:
     """Upstream 429 -> client 429 with retry-after, context -> 400, 5xx/529 -> 5xx or fallback; OpenAI-shaped."""
     t0 = record.load_start()
     by_cid = record.journal_by_correlation()
-    judged: dict[str, int] = {"rate_limit": 0, "context": 0, "server": 0, "own_429": 0}
+    judged: dict[str, int] = {"rate_limit": 0, "context": 0, "server": 0}  # "own_429" once the gateway sent one
     served = 0
     bad: list[dict[str, Any]] = []
     for c in record.load_clients():
         atts = by_cid.get(c.correlation_id, [])
         if not atts:
             if c.status == 429:
-                judged["own_429"] += 1
+                judged["own_429"] = judged.get("own_429", 0) + 1
                 why = _own_429_problem(c, params.require_retry_after)
                 if why:
                     bad.append({"correlation_id": c.correlation_id, "upstream": None, "upstream_status": None,
