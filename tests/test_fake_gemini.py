@@ -298,3 +298,13 @@ def test_journal_has_one_entry_per_request_with_model_endpoint_and_key_redacted(
 
 def test_python_fake_handles_gemini_without_a_server() -> None:
     assert Fake(provider="gemini").config.models[0].id == MODEL
+
+
+def test_interception_answers_the_sdk_at_its_default_host_without_a_server() -> None:
+    from gatedrill.fakes import intercept
+
+    with intercept("gemini") as ic:
+        c = genai.Client(api_key="gk-test")  # no base_url: generativelanguage.googleapis.com, caught in-process
+        _ALIVE.append(c)
+        assert c.models.generate_content(model=MODEL, contents="hi").text
+        assert ic.fakes["gemini"].entries()[0].endpoint == "generate"
