@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 MASTER_KEY = "sk-gatedrill-master"
 LOG = "litellm.log"
 AZURE_API_VERSION = "2024-10-21"
+_NO_USER_FIELD = frozenset({"gemini", "bedrock"})
 BEDROCK_ACCESS_KEY_ID = "AKIAGATEDRILLLITELLM"
 CONFIG = "litellm-config.yaml"
 # Response headers with the proxy's own account of a request (deployment id = upstream name, see litellm_config)
@@ -130,8 +131,13 @@ def litellm_config(scenario: Scenario, endpoints: list[UpstreamEndpoint],
     settings.update((scenario.gateway.litellm or LiteLLMOptions()).litellm_settings)
     # disable_model_info_refresh: else the proxy GETs /v1/models from every OpenAI deployment at start-up and
     # every 300 s, upstream traffic no client asked for (the accounting check counts it as orphaned)
+    general: dict[str, Any] = {"master_key": master_key, "disable_model_info_refresh": True}
+    if any(e.provider in _NO_USER_FIELD for e in endpoints):
+        # Gemini and Bedrock bodies have no `user` field to carry the correlation marker: forward the client's
+        # x- headers (x-gatedrill-correlation-id, -session-id, -turn) so the fakes' journals can be joined
+        general["forward_client_headers_to_llm_api"] = True
     return {"model_list": model_list, "router_settings": router, "litellm_settings": settings,
-            "general_settings": {"master_key": master_key, "disable_model_info_refresh": True}}
+            "general_settings": general}
 
 
 def litellm_limitations(scenario: Scenario) -> list[Limitation]:
