@@ -83,13 +83,14 @@ def canonical_args(arguments: Any) -> Any:
 
 
 def digest(atoms: list[Atom]) -> str:
-    """A stable 16-hex digest of a conversation, ignoring tool-call ids."""
+    """A stable 16-hex digest of a conversation, ignoring tool-call ids; tool arguments and JSON tool results count
+    by value, so re-serialising them (a string to Gemini's object and back) is not a change of history."""
     canon: list[tuple[Any, ...]] = []
     for role, kind, payload in atoms:
         if kind == "tool_call":
             canon.append((role, kind, payload[1], payload[2]))
-        elif kind == "tool_result":
-            canon.append((role, kind, payload[1]))
+        elif kind == "tool_result":  # by JSON value when it is JSON: a gateway may carry it as an object
+            canon.append((role, kind, canonical_args(payload[1])))
         else:
             canon.append((role, kind, payload))
     raw = orjson.dumps(canon, option=orjson.OPT_SORT_KEYS)

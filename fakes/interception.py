@@ -43,7 +43,8 @@ try:  # httpx2 is what the current official SDKs use; interception of plain http
 except ImportError:  # pragma: no cover - httpx2 is installed wherever the SDKs are
     httpx2 = None  # type: ignore[assignment]
 
-DEFAULT_HOSTS: dict[str, str] = {"openai": "api.openai.com", "anthropic": "api.anthropic.com"}
+DEFAULT_HOSTS: dict[str, str] = {"openai": "api.openai.com", "anthropic": "api.anthropic.com",
+                                 "gemini": "generativelanguage.googleapis.com"}
 
 F = TypeVar("F", bound=Callable[..., Any])
 

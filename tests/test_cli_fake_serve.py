@@ -87,3 +87,39 @@ def test_a_bad_config_names_the_key_without_a_traceback(tmp_path: Path, procs: l
 def test_version_prints_the_package_version() -> None:
     out = subprocess.run([*CMD, "version"], capture_output=True, text=True, check=True).stdout.strip()
     assert out[0].isdigit()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_new_dialects_serve_their_official_sdks_from_the_cli(procs: list) -> None:
+    """`gatedrill fake serve gemini|azure|bedrock --port N`, each answered through its own SDK, unchanged."""
+    import boto3
+    import openai
+    from botocore.config import Config
+    from google import genai
+    from google.genai import types
+
+    urls = {}
+    for provider in ("gemini", "azure", "bedrock"):
+        port = _free_port()
+        p = start("fake", "serve", provider, "--port", str(port))
+        procs.append(p)
+        urls[provider] = read_urls(p, 1)[provider]
+        assert urls[provider] == f"http://127.0.0.1:{port}"
+    g = genai.Client(api_key="gk", http_options=types.HttpOptions(base_url=urls["gemini"]))
+    assert g.models.generate_content(model="gemini-2.5-flash", contents="hi").text
+    az = openai.AzureOpenAI(azure_endpoint=urls["azure"], api_key="az", api_version="2024-10-21", max_retries=0)
+    assert az.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]).choices
+    br = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=urls["bedrock"],
+                      aws_access_key_id="AKIAGATEDRILLTEST01", aws_secret_access_key="s",
+                      config=Config(retries={"max_attempts": 1}))
+    out = br.converse(modelId="anthropic.claude-3-5-haiku-20241022-v1:0",
+                      messages=[{"role": "user", "content": [{"text": "hi"}]}])
+    assert out["stopReason"] == "end_turn"
+    for p in procs:
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=10) == 0

@@ -60,3 +60,16 @@ def test_markers_round_trip() -> None:
     assert parse_marker(make_marker("req-1", "sess-2", 3)) == ("req-1", "sess-2", 3)
     assert parse_marker("prefix " + make_marker("only") + " suffix") == ("only", None, None)
     assert parse_marker("no marker here") == (None, None, None)
+
+
+def test_a_json_tool_result_digests_by_value_whatever_its_spacing_or_key_order() -> None:
+    """Gateways carry a JSON tool result to Gemini as an object and the fake reads it back: same history."""
+    def conv(result: str) -> list[dict[str, object]]:
+        return [{"role": "user", "content": "Weather?"},
+                {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "w", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": result}]
+    same = digest(openai_atoms(conv('{"city":"Paris","t":18}')))
+    assert digest(openai_atoms(conv('{"t": 18, "city": "Paris"}'))) == same
+    assert digest(openai_atoms(conv('{"city":"Paris","t":19}'))) != same
+    assert digest(openai_atoms(conv("sunny"))) != digest(openai_atoms(conv("rainy")))

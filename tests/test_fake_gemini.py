@@ -298,3 +298,27 @@ def test_journal_has_one_entry_per_request_with_model_endpoint_and_key_redacted(
 
 def test_python_fake_handles_gemini_without_a_server() -> None:
     assert Fake(provider="gemini").config.models[0].id == MODEL
+
+
+def test_interception_answers_the_sdk_at_its_default_host_without_a_server() -> None:
+    from gatedrill.fakes import intercept
+
+    with intercept("gemini") as ic:
+        c = genai.Client(api_key="gk-test")  # no base_url: generativelanguage.googleapis.com, caught in-process
+        _ALIVE.append(c)
+        assert c.models.generate_content(model=MODEL, contents="hi").text
+        assert ic.fakes["gemini"].entries()[0].endpoint == "generate"
+
+
+def test_snake_case_field_names_are_accepted_as_the_apis_proto_json_does(fresh: FakeServer) -> None:
+    """LiteLLM sends `generation_config.max_output_tokens` and `function_declarations`; the API takes both."""
+    body = {"contents": [{"role": "user", "parts": [{"text": "Weather?"}]}],
+            "generation_config": {"max_output_tokens": 3},
+            "tools": [{"function_declarations": [{"name": "get_weather", "parameters": {
+                "type": "object", "properties": {"city": {"type": "string"}}}}]}],
+            "tool_config": {"function_calling_config": {"mode": "NONE"}}}
+    r = raw(fresh, f"/v1beta/models/{MODEL}:generateContent", body)
+    assert r.status_code == 200, r.text
+    cand = r.json()["candidates"][0]
+    assert cand["finishReason"] == "MAX_TOKENS" and "functionCall" not in cand["content"]["parts"][0]
+    assert fresh.entries()[-1].body == body  # the journal keeps what was sent

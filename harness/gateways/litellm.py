@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 MASTER_KEY = "sk-gatedrill-master"
 LOG = "litellm.log"
+AZURE_API_VERSION = "2024-10-21"
+_NO_USER_FIELD = frozenset({"gemini", "bedrock"})
+BEDROCK_ACCESS_KEY_ID = "AKIAGATEDRILLLITELLM"
 CONFIG = "litellm-config.yaml"
 # Response headers with the proxy's own account of a request (deployment id = upstream name, see litellm_config)
 CLAIMS = {"upstream": "x-litellm-model-id", "retries": "x-litellm-attempted-retries",
@@ -51,12 +54,23 @@ def _largest_model(scenario: Scenario, upstream: str) -> str:
 
 def _deployment(ep: UpstreamEndpoint, group: str, model: str, ident: str,
                 weight: float | None = None) -> dict[str, Any]:
-    """One LiteLLM deployment: OpenAI-compatible fakes via `openai/` at BASE/v1, Anthropic via `anthropic/` at BASE."""
+    """One LiteLLM deployment: OpenAI-compatible fakes via `openai/` at BASE/v1, Anthropic via `anthropic/` at BASE,
+    Gemini via `gemini/` at BASE/v1beta, Azure via `azure/` at BASE (deployment = model), Bedrock via
+    `bedrock/converse/` with `aws_bedrock_runtime_endpoint` = BASE (LiteLLM signs SigV4 with the key as secret)."""
+    params: dict[str, Any]
     if ep.provider == "openai":
-        params: dict[str, Any] = {"model": f"openai/{model}", "api_base": f"{ep.base_url}/v1"}
+        params = {"model": f"openai/{model}", "api_base": f"{ep.base_url}/v1", "api_key": ep.api_key}
+    elif ep.provider == "gemini":
+        params = {"model": f"gemini/{model}", "api_base": f"{ep.base_url}/v1beta", "api_key": ep.api_key}
+    elif ep.provider == "azure":
+        params = {"model": f"azure/{model}", "api_base": ep.base_url, "api_key": ep.api_key,
+                  "api_version": AZURE_API_VERSION}
+    elif ep.provider == "bedrock":
+        params = {"model": f"bedrock/converse/{model}", "aws_bedrock_runtime_endpoint": ep.base_url,
+                  "aws_access_key_id": BEDROCK_ACCESS_KEY_ID, "aws_secret_access_key": ep.api_key,
+                  "aws_region_name": "us-east-1"}
     else:
-        params = {"model": f"anthropic/{model}", "api_base": ep.base_url}
-    params["api_key"] = ep.api_key
+        params = {"model": f"anthropic/{model}", "api_base": ep.base_url, "api_key": ep.api_key}
     if weight is not None:
         params["weight"] = weight
     return {"model_name": group, "litellm_params": params, "model_info": {"id": ident}}
@@ -117,8 +131,13 @@ def litellm_config(scenario: Scenario, endpoints: list[UpstreamEndpoint],
     settings.update((scenario.gateway.litellm or LiteLLMOptions()).litellm_settings)
     # disable_model_info_refresh: else the proxy GETs /v1/models from every OpenAI deployment at start-up and
     # every 300 s, upstream traffic no client asked for (the accounting check counts it as orphaned)
+    general: dict[str, Any] = {"master_key": master_key, "disable_model_info_refresh": True}
+    if any(e.provider in _NO_USER_FIELD for e in endpoints):
+        # Gemini and Bedrock bodies have no `user` field to carry the correlation marker: forward the client's
+        # x- headers (x-gatedrill-correlation-id, -session-id, -turn) so the fakes' journals can be joined
+        general["forward_client_headers_to_llm_api"] = True
     return {"model_list": model_list, "router_settings": router, "litellm_settings": settings,
-            "general_settings": {"master_key": master_key, "disable_model_info_refresh": True}}
+            "general_settings": general}
 
 
 def litellm_limitations(scenario: Scenario) -> list[Limitation]:

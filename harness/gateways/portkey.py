@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gatedrill.fakes.correlation import CORRELATION_HEADER, SESSION_HEADER, TURN_HEADER
 from gatedrill.fakes.errors import ConfigError
 
 from ..processes import InfrastructureError
@@ -36,6 +37,8 @@ LOG = "portkey.log"
 CONFIG = "portkey-config.json"
 CONFIG_HEADER = "x-portkey-config"
 ENTRY = Path("node_modules/@portkey-ai/gateway/build/start-server.js")
+AZURE_API_VERSION = "2024-10-21"
+BEDROCK_ACCESS_KEY_ID = "AKIAGATEDRILLPORTKEY"
 NPM_TIMEOUT_S = 600.0
 # Response headers with the gateway's own account ("upstream" is a target path: see option_upstreams)
 CLAIMS = {"upstream": "x-portkey-last-used-option-index", "retries": "x-portkey-retry-attempt-count"}
@@ -61,9 +64,23 @@ net.Server.prototype.listen = function (...args) {
 
 
 def _leaf(ep: UpstreamEndpoint, model: str, weight: float | None = None) -> dict[str, Any]:
-    """One Portkey target: the provider's wire format at the fake (`custom_host` = BASE/v1), the model forced."""
+    """One Portkey target: the provider's wire format at the fake, the model forced. `custom_host` replaces the
+    provider's base URL: BASE/v1 for OpenAI and Anthropic, BASE for Google (Portkey adds /v1beta) and Bedrock,
+    BASE/openai for Azure (deployment = model). Google and Bedrock bodies have no `user` field for the correlation
+    marker, so the gatedrill headers are forwarded to them."""
     out: dict[str, Any] = {"provider": ep.provider, "api_key": ep.api_key, "custom_host": f"{ep.base_url}/v1",
                            "override_params": {"model": model}}
+    if ep.provider == "gemini":
+        out.update(provider="google", custom_host=ep.base_url)
+    elif ep.provider == "azure":
+        out.update(provider="azure-openai", custom_host=f"{ep.base_url}/openai", resource_name="gatedrill",
+                   deployment_id=model, api_version=AZURE_API_VERSION)
+    elif ep.provider == "bedrock":
+        del out["api_key"]
+        out.update(custom_host=ep.base_url, aws_access_key_id=BEDROCK_ACCESS_KEY_ID,
+                   aws_secret_access_key=ep.api_key, aws_region="us-east-1")
+    if ep.provider in ("gemini", "bedrock"):
+        out["forward_headers"] = [CORRELATION_HEADER, SESSION_HEADER, TURN_HEADER]
     if weight is not None:
         out["weight"] = weight
     return out

@@ -33,6 +33,18 @@ def _camel(body: dict[str, Any], key: str, snake: str) -> Any:
     return body.get(key, body.get(snake))
 
 
+def camel_keys(obj: Any) -> Any:
+    """One object's own field names in lowerCamelCase: the API's proto JSON accepts `max_output_tokens` as well
+    as `maxOutputTokens` (LiteLLM sends the former). Values are left alone (args, schemas, responses are data)."""
+    if not isinstance(obj, dict):
+        return obj
+    out = {}
+    for k, v in obj.items():
+        head, *rest = k.split("_")
+        out[head + "".join(w[:1].upper() + w[1:] for w in rest) if rest else k] = v
+    return out
+
+
 def function_result_text(response: Any) -> str:
     if isinstance(response, dict) and len(response) == 1:
         key, value = next(iter(response.items()))
@@ -74,6 +86,7 @@ def _contents(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise invalid('Invalid value at \'contents\' (type.googleapis.com/google.ai.generativelanguage.v1beta.'
                       'Content), "' + str(value)[:40] + '"')
+    normalized = []
     for i, content in enumerate(value):
         if not isinstance(content, dict):
             raise invalid(f"Invalid value at 'contents[{i}]': expected a Content object")
@@ -81,6 +94,9 @@ def _contents(value: Any) -> list[dict[str, Any]]:
         if role not in (None, "", "user", "model"):
             raise invalid("Please use a valid role: user, model.")
         parts = content.get("parts")
+        if isinstance(parts, list):
+            parts = [camel_keys(p) for p in parts]
+            normalized.append({**content, "parts": parts})
         if not isinstance(parts, list) or not parts:
             raise invalid(f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.\n")
         for j, part in enumerate(parts):
@@ -94,7 +110,7 @@ def _contents(value: Any) -> list[dict[str, Any]]:
             if call is not None and not isinstance(call.get("args", {}), dict):
                 raise invalid(f"Invalid value at 'contents[{i}].parts[{j}].function_call.args' "
                               "(type.googleapis.com/google.protobuf.Struct)")
-    return value
+    return normalized
 
 
 def _tools(value: Any) -> tuple[list[ToolSpec], int]:
@@ -107,12 +123,12 @@ def _tools(value: Any) -> tuple[list[ToolSpec], int]:
         if not isinstance(tool, dict):
             raise invalid(f"Invalid value at 'tools[{i}]': expected a Tool object")
         for k, decl in enumerate(_camel(tool, "functionDeclarations", "function_declarations") or []):
+            decl = camel_keys(decl)
             name = decl.get("name") if isinstance(decl, dict) else None
             if not isinstance(name, str) or not name:
                 raise invalid(f"* GenerateContentRequest.tools[{i}].function_declarations[{k}].name: "
                               "Name cannot be empty.\n")
-            schema = (decl.get("parametersJsonSchema") or decl.get("parameters_json_schema")
-                      or decl.get("parameters") or {"type": "object", "properties": {}})
+            schema = decl.get("parametersJsonSchema") or decl.get("parameters") or {"type": "object", "properties": {}}
             specs.append(ToolSpec(name, decl.get("description") or "", _lower_types(schema)))
             chars += len(orjson.dumps(decl))
     return specs, chars // 4
@@ -130,7 +146,7 @@ def _lower_types(schema: Any) -> Any:
 def _tool_choice(config: Any) -> Any:
     if not isinstance(config, dict):
         return None
-    fcc = _camel(config, "functionCallingConfig", "function_calling_config") or {}
+    fcc = camel_keys(_camel(config, "functionCallingConfig", "function_calling_config") or {})
     mode = str(fcc.get("mode") or "AUTO").upper()
     if mode == "NONE":
         return "none"
@@ -146,6 +162,7 @@ def _generation(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise invalid("Invalid value at 'generation_config' (type.googleapis.com/google.ai.generativelanguage."
                       "v1beta.GenerationConfig)")
+    value = camel_keys(value)
     for key in value:
         if key not in GENERATION_FIELDS:
             raise invalid(f'Invalid JSON payload received. Unknown name "{key}" at \'generation_config\': '
