@@ -95,7 +95,7 @@ def run_cell(gateway: str, drill: str, scale: float, seed: int | None) -> dict[s
         rec = RunRecord.load(outcome.path)
         verdicts = judge(rec)
         cell.update(status="ran", gate="passed" if gate(verdicts) else "failed",
-                    limitations=rec.meta.get("gateway", {}).get("limitations", []),
+                    limitations=[lim.model_dump() for lim in rec.meta.gateway.limitations],
                     verdicts=[{k: v.to_dict().get(k) for k in ("check", "status", "summary", "expected_failure")}
                               for v in verdicts],
                     figures=key_figures(rec, verdicts))

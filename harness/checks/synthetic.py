@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from ..record import ClientRecord, JournalEntry, LoadSummary, RunMeta, RunRecord, TimelineEvent
+from ..record import COMPLETED, ClientRecord, JournalEntry, LoadSummary, RunMeta, RunRecord, TimelineEvent
 from ..scenario import Scenario
 
 T0_WALL = 1_700_000_000.0
@@ -84,7 +84,7 @@ def record_of(scenario: Scenario, clients: list[ClientRecord], journals: dict[st
         for i, e in enumerate(entries):
             e.fake = e.fake or name
             e.seq = i
-    meta = RunMeta(scenario=scenario.name, seed=scenario.seed, outcome="completed", load_start_wall=T0_WALL)
+    meta = RunMeta(scenario=scenario.name, seed=scenario.seed, outcome=COMPLETED, load_start_wall=T0_WALL)
     summary = LoadSummary(t0_wall=T0_WALL, t0_mono=T0_MONO, started_arrivals=len(clients), records=len(clients))
     return RunRecord(path or Path("/nonexistent/synthetic"), meta, scenario, timeline or [], clients, full, summary)
 

@@ -44,7 +44,7 @@ from locust.exception import StopUser
 
 from .connection import Connection, IncompleteBody, Pool, ProtocolError, Response
 from .conversation import Request, Session, chat_path
-from .progress import Progress
+from .progress import DONE, DRAINING, RUNNING, STARTING, Progress
 from .records import ClientRecord, RecordWriter, kept_headers
 from .reply import Reply, StreamReader, error_dialect, error_message, parse_completion
 from .schedule import arrival_times, expected_arrivals
@@ -98,7 +98,7 @@ class Driver:
         self.in_flight = 0
         self.max_in_flight_seen = 0
         self.next_session = 0
-        self.phase = "starting"
+        self.phase = STARTING
         self.t0 = 0.0
         self.wall_offset = 0.0
         self.deadline = 0.0
@@ -143,7 +143,7 @@ class Driver:
         self.on_status({"type": "started", "t0_mono": self.t0, "t0_wall": self.t0 + self.wall_offset})
         self.deadline = self.t0 + self.cfg.duration_s
         self.drain_deadline = self.t0 if self.aborted else self.deadline + self.drain_s
-        self.phase = "running"
+        self.phase = RUNNING
         status = gevent.spawn(self._status_loop)
         users = 1 if spec.mode == "open" else int(spec.concurrency or 1)
         runner.spawn_users({user_cls.__name__: users})
@@ -153,7 +153,7 @@ class Driver:
             if time.monotonic() >= self.drain_deadline and spec.mode == "closed":
                 break  # closed users past the drain: quit() below kills them (their requests record `aborted`)
         runner.quit()
-        self.phase = "done"
+        self.phase = DONE
         status.kill()
         self.writer.close()
         self.pool.close()
@@ -213,8 +213,8 @@ class Driver:
     def _stop_dispatching(self) -> None:
         if not self.dispatch_end:
             self.dispatch_end = time.monotonic()
-        if self.phase == "running":
-            self.phase = "draining"
+        if self.phase == RUNNING:
+            self.phase = DRAINING
 
     def _reserve(self) -> bool:
         """Take one request from the budget, or stop the run when it is spent."""

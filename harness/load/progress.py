@@ -14,12 +14,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
-PHASES = ("starting", "running", "draining", "done", "cancelled")
+# The load run's phases, in order (defined here once; the worker sets them, the views show them).
+STARTING, RUNNING, DRAINING, DONE, CANCELLED = "starting", "running", "draining", "done", "cancelled"
+PHASES = (STARTING, RUNNING, DRAINING, DONE, CANCELLED)
 
 
 @dataclass(slots=True)
 class Progress:
-    phase: str = "starting"
+    phase: str = STARTING
     elapsed_s: float = 0.0
     duration_s: float = 0.0
     target_rate: float | None = None  # None in closed mode
@@ -96,7 +98,7 @@ class RichProgress:
         from rich.table import Table
         from rich.text import Text
 
-        colour = {"running": "green", "draining": "yellow", "done": "bold green", "cancelled": "red"}.get(p.phase, "")
+        colour = {RUNNING: "green", DRAINING: "yellow", DONE: "bold green", CANCELLED: "red"}.get(p.phase, "")
         t = Table(title=Text(f"load: {p.phase}", style=colour), show_header=False, expand=False, box=None)
         t.add_column(style="bold")
         t.add_column()
@@ -105,7 +107,7 @@ class RichProgress:
         t.add_row("time", ProgressBar(total=total, completed=min(p.elapsed_s, total), width=30),
                   f"{p.elapsed_s:.1f}s / {p.duration_s:g}s ({p.remaining_s:.1f}s left)")
         target = "closed model" if p.target_rate is None else f"{p.target_rate:.1f}/s"
-        behind = p.target_rate is not None and p.phase == "running" and p.achieved_rate < 0.95 * p.target_rate
+        behind = p.target_rate is not None and p.phase == RUNNING and p.achieved_rate < 0.95 * p.target_rate
         t.add_row("arrivals", "", Text(f"{p.achieved_rate:.1f}/s achieved of {target}", style="red" if behind else ""))
         t.add_row("requests", "", f"{p.request_rate:.1f}/s; sent {p.sent}, done {p.completed}, in flight {p.in_flight}")
         share = p.errors / p.completed if p.completed else 0.0
