@@ -114,6 +114,7 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
                                                        "limitations": [x.model_dump() for x in limits]})
     lock = RunnerLock(out)
     (out / "logs").mkdir(exist_ok=True)
+    os.chmod(out / "logs", 0o700)  # gateway and fake configs in there hold the drill's keys: this user only
     _announce(limits, gw.kind, opts)
     outcome = "failed"
     try:
