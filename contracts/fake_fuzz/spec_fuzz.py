@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..gateway_suite.runner import _integral_floats_to_ints
 from .quirks import documented_quirk
 from .tally import Finding, FuzzTally
 
@@ -111,8 +112,11 @@ def fuzz_spec(target: SpecTarget, requests: int, seed: int, tally: FuzzTally, de
             if sent >= requests or (deadline is not None and time.monotonic() > deadline):
                 return
             model = target.models.get(label)
-            if positive and model and isinstance(case.body, dict) and "model" in case.body:
-                case.body = {**case.body, "model": model}
+            if positive and isinstance(case.body, dict):
+                # JSON Schema counts 5.0 as an integer; the APIs (and the fakes) reject it, and every SDK sends 5
+                case.body = _integral_floats_to_ints(case.body)
+                if model and "model" in case.body:
+                    case.body = {**case.body, "model": model}
             sent += 1
             try:
                 resp = case.call(base_url=target.base_url, headers=target.headers, timeout=TIMEOUT_S,
