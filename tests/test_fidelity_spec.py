@@ -93,3 +93,15 @@ def test_chat_accepts_custom_tools_and_custom_tool_calls(openai: httpx.Client) -
     bad = openai.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HI,
                                                     "tools": [{"type": "custom", "custom": {}}]})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "tools[0].custom.name"
+
+
+@pytest.mark.parametrize("tool", [{"type": "programmatic_tool_calling"}, {"type": "namespace"}])
+def test_responses_accept_every_tool_type_the_spec_lists(openai: httpx.Client, tool: dict) -> None:
+    r = openai.post("/v1/responses", json={"model": "gpt-4o-mini", "input": "hi", "tools": [tool]})
+    assert r.status_code == 200, r.text
+
+
+def test_an_empty_tool_name_gets_a_message_that_says_so(openai: httpx.Client) -> None:
+    r = openai.post("/v1/responses", json={"model": "gpt-4o-mini", "input": "hi",
+                                           "tools": [{"type": "function", "name": ""}]})
+    assert r.status_code == 400 and "string too short" in r.json()["error"]["message"]

@@ -66,10 +66,22 @@ QUIRKS: tuple[Quirk, ...] = (
           "content optional or nullable for every role"),
     Quirk("*", "*", r"valid request rejected \(400\): .*(Input should be a valid integer|expected an integer, but got)",
           "integers beyond 64 bits (and non-integral numbers): the document sets no bound; the APIs refuse them"),
+    Quirk("openai-official", "*",
+          r"valid request rejected \(400\): tools\[\d+\]\.((function|custom)\.name: Missing required parameter|"
+          r"name: Invalid 'tools\[\d+\]\.name': string too short)",
+          "the API wants a tool name matching ^[a-zA-Z0-9_-]{1,64}$; the document allows any string, even empty"),
+    Quirk("openai-official", "POST /chat/completions", r"response breaks the schema: Unknown discriminator value",
+          "tool_calls' discriminator has no mapping, so validators expect component names as `type`; the API "
+          "(and the fake) send `function`"),
+    Quirk("openai-official", "POST /responses", r"response breaks the schema",
+          "the API reference's own example response carries `user: null` (and null safety_identifier and "
+          "prompt_cache_key when not given); the document types them as strings"),
     Quirk("anthropic-curated", "*", r"valid request rejected \(400\): .*(at least one message is required|"
-          r"must have non-empty content|Input tag '.*' found using 'type')",
+          r"must have non-empty content|Input tag '|first message must use the \"user\" role|"
+          r"system\.\d+\.\w+: Field required)",
           "our curated Anthropic document is looser than the API (empty message lists, empty content, unknown "
-          "block types): anthropic.yaml should say so; the fake answers as the API does"),
+          "block types, a first message not from the user, system blocks without type): anthropic.yaml should "
+          "say so; the fake answers as the API does"),
 )
 
 
