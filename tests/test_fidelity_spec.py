@@ -105,3 +105,10 @@ def test_an_empty_tool_name_gets_a_message_that_says_so(openai: httpx.Client) ->
     r = openai.post("/v1/responses", json={"model": "gpt-4o-mini", "input": "hi",
                                            "tools": [{"type": "function", "name": ""}]})
     assert r.status_code == 400 and "string too short" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("item", ["tool_search_output", "additional_tools", "program", "program_output"])
+def test_responses_accept_every_input_item_type_the_spec_lists(openai: httpx.Client, item: str) -> None:
+    r = openai.post("/v1/responses", json={"model": "gpt-4o-mini",
+                                           "input": [{"type": item}, {"role": "user", "content": "hi"}]})
+    assert r.status_code == 200, r.text

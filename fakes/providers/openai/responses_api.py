@@ -35,7 +35,7 @@ OPAQUE_ITEMS = frozenset({
     "code_interpreter_call", "local_shell_call", "local_shell_call_output", "shell_call", "shell_call_output",
     "apply_patch_call", "apply_patch_call_output", "mcp_list_tools", "mcp_approval_request",
     "mcp_approval_response", "mcp_call", "custom_tool_call", "custom_tool_call_output", "tool_search_call",
-    "compaction", "compaction_trigger",
+    "tool_search_output", "compaction", "compaction_trigger", "additional_tools", "program", "program_output",
 })
 INPUT_PARTS = ("input_text", "input_image", "input_file", "input_audio")
 ASSISTANT_PARTS = ("output_text", "refusal")
