@@ -30,7 +30,15 @@ import yaml
 from procs import Processes, free_port, get_json, wait_ready
 
 from gatedrill.contracts.documents import document
-from gatedrill.contracts.fake_fuzz import FuzzTally, SpecTarget, fuzz_raw, fuzz_spec, healthy, official_openai
+from gatedrill.contracts.fake_fuzz import (
+    Finding,
+    FuzzTally,
+    SpecTarget,
+    fuzz_raw,
+    fuzz_spec,
+    healthy,
+    official_openai,
+)
 from gatedrill.harness.processes import exit_on_sigterm
 
 HERE = Path(__file__).resolve().parent
@@ -124,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
                 if result.exists():
                     total.merge(FuzzTally.from_dict(json.loads(result.read_text())))
                 else:
-                    print(f"  worker {result.stem} failed (exit {proc.returncode}); see its log", flush=True)
+                    log = (workdir / f"worker-{result.stem}.log").read_text(errors="replace").strip().splitlines()
+                    print(f"  worker {result.stem} failed (exit {proc.returncode}):", *log[-12:], sep="\n    ",
+                          flush=True)
+                    total.found(Finding("generator_error", f"worker {result.stem} failed", "", "\n".join(log[-30:])))
             print(f"  {part}: done, {total.requests:,} requests so far, {time.monotonic() - t0:.0f} s", flush=True)
         alive = fake.poll() is None and all(healthy(int(u.rsplit(":", 1)[1])) for u in urls.values())
         journals = ({name: get_json(url + "/_gatedrill/health")["journal"] for name, url in urls.items()}
@@ -144,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         if not f["finding"].startswith("quirk"):
             print(f"  {f['count']:6d}  {f['finding'][:150]}")
     print(f"results: {path}")
-    ok = alive and total.hard == 0 and total.violations == 0
+    ok = alive and total.hard == 0 and total.violations == 0 and not total.counts["generator_error"]
     return 0 if ok else 1
 
 

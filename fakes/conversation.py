@@ -111,6 +111,10 @@ def openai_atoms(messages: list[dict[str, Any]]) -> list[Atom]:
         for text in _text_parts(content):
             atoms.append((role, "text", text))
         for call in m.get("tool_calls") or ():
+            if call.get("type") == "custom":  # a custom tool's free-form input
+                custom = call.get("custom") or {}
+                atoms.append((role, "tool_call", (call.get("id"), custom.get("name"), custom.get("input"))))
+                continue
             fn = call.get("function") or {}
             atoms.append((role, "tool_call", (call.get("id"), fn.get("name"), canonical_args(fn.get("arguments")))))
     return atoms

@@ -9,6 +9,7 @@ every process) as soon as it fixes it, and the timeline is anchored there.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import time
@@ -124,6 +125,7 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
                                                                  limitations=limits))
     lock = RunnerLock(out)
     (out / "logs").mkdir(exist_ok=True)
+    os.chmod(out / "logs", 0o700)  # gateway and fake configs in there hold the drill's keys: this user only
     _announce(limits, gw.kind, opts)
     outcome: Outcome = FAILED
     try:

@@ -78,3 +78,37 @@ def test_anthropic_max_tokens_above_the_output_limit_is_a_400(anthropic: httpx.C
     r = anthropic.post("/v1/messages", json={"model": "claude-haiku-4-5", "messages": HI, "max_tokens": 100_000})
     assert r.status_code == 400
     assert r.json()["error"]["message"].startswith("max_tokens: 100000 > 64000")
+
+
+def test_chat_accepts_custom_tools_and_custom_tool_calls(openai: httpx.Client) -> None:
+    custom_tool = {"type": "custom", "custom": {"name": "sql", "description": "run SQL"}}
+    history = [{"role": "user", "content": "count rows"},
+               {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "custom",
+                                                     "custom": {"name": "sql", "input": "select count(*) from t"}}]},
+               {"role": "tool", "tool_call_id": "call_1", "content": "42"}]
+    r = openai.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": history,
+                                                  "tools": [custom_tool], "tool_choice": "auto"})
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"]
+    bad = openai.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": HI,
+                                                    "tools": [{"type": "custom", "custom": {}}]})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "tools[0].custom.name"
+
+
+@pytest.mark.parametrize("tool", [{"type": "programmatic_tool_calling"}, {"type": "namespace"}])
+def test_responses_accept_every_tool_type_the_spec_lists(openai: httpx.Client, tool: dict) -> None:
+    r = openai.post("/v1/responses", json={"model": "gpt-4o-mini", "input": "hi", "tools": [tool]})
+    assert r.status_code == 200, r.text
+
+
+def test_an_empty_tool_name_gets_a_message_that_says_so(openai: httpx.Client) -> None:
+    r = openai.post("/v1/responses", json={"model": "gpt-4o-mini", "input": "hi",
+                                           "tools": [{"type": "function", "name": ""}]})
+    assert r.status_code == 400 and "string too short" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("item", ["tool_search_output", "additional_tools", "program", "program_output"])
+def test_responses_accept_every_input_item_type_the_spec_lists(openai: httpx.Client, item: str) -> None:
+    r = openai.post("/v1/responses", json={"model": "gpt-4o-mini",
+                                           "input": [{"type": item}, {"role": "user", "content": "hi"}]})
+    assert r.status_code == 200, r.text

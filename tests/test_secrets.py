@@ -111,3 +111,4 @@ def test_a_run_record_holds_no_key_even_when_the_timeline_patches_one(tmp_path: 
     assert '"ok": true' in events.replace('"ok":true', '"ok": true'), events
     leaks = [str(f) for f in out.rglob("*") if f.is_file() and SECRET in f.read_text(errors="replace")]
     assert not leaks
+    assert (out / "logs").stat().st_mode & 0o077 == 0, "gateway configs (with keys) are readable by this user only"

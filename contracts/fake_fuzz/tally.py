@@ -66,7 +66,7 @@ class FuzzTally:
     def to_dict(self) -> dict[str, Any]:
         return {
             "requests": self.requests, "by_part": dict(self.by_part), "statuses": dict(self.statuses),
-            "counts": {k: self.counts[k] for k in (*HARD, "spec_violation", "quirk")},
+            "counts": {k: self.counts[k] for k in (*HARD, "spec_violation", "quirk", "generator_error")},
             "findings": [{"finding": key, "count": n,
                           "examples": [{"request": f.example, "detail": f.detail} for f in self.examples.get(key, [])]}
                          for key, n in self.signatures.most_common()],

@@ -90,6 +90,14 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
             if not isinstance(calls, list):
                 raise bad_type(f"{where}.tool_calls", "an array", calls)
             for j, call in enumerate(calls):
+                kind = call.get("type", "function") if isinstance(call, dict) else None
+                if kind == "custom":  # a custom tool's call: {"custom": {"name", "input"}}
+                    custom = call.get("custom")
+                    if not isinstance(custom, dict) or not isinstance(custom.get("name"), str):
+                        raise missing(f"{where}.tool_calls[{j}].custom.name")
+                    if not isinstance(call.get("id"), str):
+                        raise missing(f"{where}.tool_calls[{j}].id")
+                    continue
                 fn = call.get("function") if isinstance(call, dict) else None
                 if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
                     raise missing(f"{where}.tool_calls[{j}].function.name")
@@ -99,12 +107,19 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
 
 
 def _tools(tools: Any) -> list[ToolSpec]:
+    """Function tools, which the fake may call; `custom` tools (free-form input) are checked and accepted, and the
+    fake answers them in text, as a model may."""
     if tools is None:
         return []
     if not isinstance(tools, list):
         raise bad_type("tools", "an array", tools)
     out = []
     for i, t in enumerate(tools):
+        if isinstance(t, dict) and t.get("type") == "custom":
+            custom = t.get("custom")
+            if not isinstance(custom, dict) or not isinstance(custom.get("name"), str) or not custom["name"]:
+                raise missing(f"tools[{i}].custom.name")
+            continue
         fn = t.get("function") if isinstance(t, dict) else None
         if not isinstance(t, dict) or t.get("type", "function") != "function" or not isinstance(fn, dict):
             raise invalid(f"Invalid 'tools[{i}]': expected a function tool.", f"tools[{i}]", "invalid_value")
@@ -159,7 +174,7 @@ def parse_chat(body: Any) -> ChatRequest:
     tool_choice = None
     if "tools" in body or "tool_choice" in body:
         tools = _tools(get("tools"))
-        tool_choice = _tool_choice(get("tool_choice"), tools)
+        tool_choice = _tool_choice(get("tool_choice"), tools, bool(get("tools")))
     rf = get("response_format")
     if rf is not None:
         if not isinstance(rf, dict) or rf.get("type") not in ("text", "json_object", "json_schema"):
@@ -195,7 +210,7 @@ def _stops(stop: Any) -> list[str]:
     raise bad_type("stop", "one of a string or array of strings", stop)
 
 
-def _tool_choice(tool_choice: Any, tools: list[ToolSpec]) -> Any:
+def _tool_choice(tool_choice: Any, tools: list[ToolSpec], any_tools: bool) -> Any:
     if tool_choice is None:
         return None
     if isinstance(tool_choice, str):
@@ -204,7 +219,7 @@ def _tool_choice(tool_choice: Any, tools: list[ToolSpec]) -> Any:
                           "'required'.", "tool_choice", "invalid_value")
     elif not isinstance(tool_choice, dict):
         raise bad_type("tool_choice", "one of a string or object", tool_choice)
-    if tool_choice != "none" and not tools:
+    if tool_choice != "none" and not any_tools:
         raise invalid("Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
                       "specified.", "tool_choice")
     return tool_choice

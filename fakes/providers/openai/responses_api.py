@@ -35,14 +35,14 @@ OPAQUE_ITEMS = frozenset({
     "code_interpreter_call", "local_shell_call", "local_shell_call_output", "shell_call", "shell_call_output",
     "apply_patch_call", "apply_patch_call_output", "mcp_list_tools", "mcp_approval_request",
     "mcp_approval_response", "mcp_call", "custom_tool_call", "custom_tool_call_output", "tool_search_call",
-    "compaction", "compaction_trigger",
+    "tool_search_output", "compaction", "compaction_trigger", "additional_tools", "program", "program_output",
 })
 INPUT_PARTS = ("input_text", "input_image", "input_file", "input_audio")
 ASSISTANT_PARTS = ("output_text", "refusal")
 HOSTED_TOOLS = frozenset({
     "file_search", "web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11",
     "computer_use_preview", "computer", "code_interpreter", "image_generation", "local_shell", "shell", "mcp",
-    "custom", "apply_patch", "tool_search",
+    "custom", "apply_patch", "tool_search", "programmatic_tool_calling", "namespace",
 })
 # tool_choice objects: a named function, custom or MCP tool, an allowed-tools list, or a hosted tool's type
 TOOL_CHOICE_TYPES = frozenset({"function", "allowed_tools"}) | HOSTED_TOOLS
@@ -216,8 +216,11 @@ def _tools(tools: Any) -> list[ToolSpec]:
         name = t.get("name")
         if name is None:
             raise missing(f"{where}.name")
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str):
             raise bad_type(f"{where}.name", "a string", name)
+        if not name:
+            raise invalid(f"Invalid '{where}.name': string too short. Expected a string with minimum length 1, but "
+                          "got an empty string instead.", f"{where}.name", "string_below_min_length")
         params = t.get("parameters")
         if params is None:
             params = {"type": "object", "properties": {}}
