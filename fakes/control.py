@@ -11,19 +11,39 @@ but health wants the header `x-gatedrill-control-token`; without one, the loopba
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from .errors import ConfigError
-from .metrics import render_metrics
+from .metrics import MetricsSource, render_metrics
 from .plan import HttpRequest, Plan
 from .redaction import redact_body
 
 CONTROL_TOKEN_HEADER = "x-gatedrill-control-token"
 
 if TYPE_CHECKING:
-    from .fake import Fake
+    from collections.abc import Sequence
+
+    from .config import FakeConfig
+    from .faults import FaultRule
+
+
+class ControlledFake(MetricsSource, Protocol):
+    """What the control API may do to a fake: read and patch its settings and fault rules, page and reset its journal,
+    render its metrics. A protocol, so the core that serves the API and the API itself do not import each other."""
+
+    def patch(self, patch: dict[str, Any]) -> FakeConfig: ...
+
+    def set_faults(self, rules: Sequence[FaultRule | dict[str, Any]]) -> None: ...
+
+    def add_fault(self, rule: FaultRule | dict[str, Any]) -> None: ...
+
+    def clear_faults(self) -> None: ...
+
+    def query_journal(self, query: str) -> dict[str, Any]: ...
+
+    def reset(self) -> None: ...
 
 
 def _json(status: int, obj: Any) -> Plan:
@@ -39,7 +59,7 @@ def _shown(config: Any) -> Any:
     return redact_body(config.model_dump(mode="json"))
 
 
-def _authorised(fake: Fake, req: HttpRequest) -> bool:
+def _authorised(fake: ControlledFake, req: HttpRequest) -> bool:
     token = fake.config.control_token
     if token is None:
         return True
@@ -47,7 +67,7 @@ def _authorised(fake: Fake, req: HttpRequest) -> bool:
     return hmac.compare_digest(given.encode("latin-1"), token.encode("latin-1", "replace"))
 
 
-def handle_control(fake: Fake, req: HttpRequest) -> Plan:
+def handle_control(fake: ControlledFake, req: HttpRequest) -> Plan:
     what = req.path[len("/_gatedrill/"):].strip("/")
     m = req.method
     try:

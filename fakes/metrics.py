@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
 if TYPE_CHECKING:
-    from .fake import Fake
+    from .config import FakeConfig
+    from .journal import Journal
 
 
 OTHER_MODEL = "other"  # the model label of every requested model the fake does not serve
@@ -38,8 +39,21 @@ class FakeMetrics:
         self.tokens.clear()
 
 
+class MetricsSource(Protocol):
+    """What the metrics read of a fake: its name, its counters and its journal's figures (not the whole core)."""
+
+    @property
+    def config(self) -> FakeConfig: ...
+
+    @property
+    def metrics(self) -> FakeMetrics: ...
+
+    @property
+    def journal(self) -> Journal: ...
+
+
 class _FakeCollector(Collector):
-    def __init__(self, fake: Fake) -> None:
+    def __init__(self, fake: MetricsSource) -> None:
         self.fake = fake
 
     def collect(self) -> Iterator[Metric]:
@@ -61,7 +75,7 @@ class _FakeCollector(Collector):
         yield j
 
 
-def render_metrics(fake: Fake) -> bytes:
+def render_metrics(fake: MetricsSource) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_FakeCollector(fake))
     return generate_latest(registry)

@@ -38,9 +38,6 @@ LAYERS: list[set[str]] = [
     {"gatedrill.contracts"},
     {"gatedrill.cli", "gatedrill.__main__"},
 ]
-# The fakes' own circle (fake <-> providers <-> control <-> metrics, through TYPE_CHECKING imports) is issue 16's
-# fakes-internal part, fixed on the fakes' own branch; every other module must be free of circles.
-CIRCLES_LEFT_TO = "gatedrill.fakes."
 
 
 def modules() -> dict[str, Path]:
@@ -143,8 +140,8 @@ def test_no_module_imports_a_higher_layer() -> None:
     assert not upward, "imports that run back up:\n" + "\n".join(upward)
 
 
-def test_no_import_circle_outside_the_fakes_internals() -> None:
-    found = [c for c in circles() if not all(m.startswith(CIRCLES_LEFT_TO) for m in c)]
+def test_no_import_circle_anywhere() -> None:
+    found = circles()
     assert not found, f"import circles: {found}"
 
 

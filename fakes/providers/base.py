@@ -1,30 +1,45 @@
 """The contract between the provider-neutral core and one provider's wire format.
 
 A dialect parses requests into neutral objects and renders neutral replies, errors and faults into its
-provider's exact bytes. It holds no state: the core (`fakes.fake.Fake`) owns behaviour, faults, limits and
-the journal.
+provider's exact bytes. It holds no state: the core (`fakes.fake.Fake`, which a dialect sees only as `FakeView`)
+owns behaviour, faults, limits and the journal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
 
 from ..ids import unique_ids
 from ..plan import ApiError, HttpRequest, Plan
 
 if TYPE_CHECKING:
-    from ..config import ModelSpec
+    from ..config import FakeConfig, ModelSpec
     from ..content import Reply
     from ..conversation import ChatRequest
-    from ..fake import Fake
     from ..faults import HttpError, StreamError
     from ..ratelimit import Decision
 
 
 NO_PARAMS: Mapping[str, str] = {}
+
+
+class FakeView(Protocol):
+    """What a dialect may read of the fake serving it: its settings, its tokenizer and its start time. Narrow on
+    purpose, so wire-format code cannot reach into the core's state (faults, limits, journal) or import it."""
+
+    @property
+    def config(self) -> FakeConfig: ...
+
+    @property
+    def started_wall(self) -> float: ...
+
+    @property
+    def count(self) -> Callable[[str], int]: ...
+
+    def count_prompt(self, chat: ChatRequest) -> int: ...
 
 
 @dataclass(slots=True)
@@ -156,6 +171,6 @@ class Dialect:
     def malformed_event(self, endpoint: str) -> bytes:
         return b'data: {"id": "broken", "choices": [{"delta": {"content": "\xff\n\n'
 
-    def handle_other(self, endpoint: str, params: dict[str, str], body: Any, fake: Fake, request_id: str) -> Plan:
+    def handle_other(self, endpoint: str, params: dict[str, str], body: Any, fake: FakeView, request_id: str) -> Plan:
         raise NotImplementedError
 
