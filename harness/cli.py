@@ -363,6 +363,24 @@ def scenarios_validate(files: tuple[str, ...]) -> None:
         sys.exit(EXIT_USAGE)
 
 
+@scenarios.command("routing")
+@click.argument("scenario")
+@click.option("--scale", type=float, default=1.0, show_default=True,
+              help="Show the times this scale would give (a url gateway keeps its own cooldown).")
+def scenarios_routing(scenario: str, scale: float) -> None:
+    """Print the routing a gateway must be configured with for a drill, before any run: targets with their model,
+    window and base URL, fallbacks, retries, cooldown, timeout; values left at gatedrill's default are marked."""
+    from gatedrill.scenarios import resolve
+
+    from .routing_brief import routing_lines
+    from .scenario import load_scenario
+
+    if scale <= 0:
+        raise GatedrillError("--scale must be above 0")
+    for line in routing_lines(load_scenario(resolve(scenario)), scale):
+        click.echo(line)
+
+
 @scenarios.command("schema")
 def scenarios_schema() -> None:
     """Print the scenario JSON Schema (for editors and validators)."""

@@ -97,3 +97,17 @@ class UpstreamEndpoint(_Strict):
     base_url: str = Field(description="origin, e.g. http://127.0.0.1:PORT (no /v1)")
     api_key: str = "sk-gatedrill"
     context_windows: dict[str, int] = Field(default_factory=dict, description="model -> window, for pre-call checks")
+
+
+class Limitation(BaseModel):
+    """One intent the gateway cannot express (an adapter's finding, or what the owner of a url gateway declares).
+    Checks named in `checks` are judged as expected to fail (XFAIL)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    feature: str = Field(description='e.g. "cooldown", "sticky", "honor_retry_after", "context_window_fallbacks"')
+    reason: str = Field(description="one line: why, on this gateway")
+    checks: list[str] = Field(description="checks whose verdict it affects")
+
+    def line(self) -> str:
+        return f"{self.feature}: {self.reason}" + (f" (affects {', '.join(self.checks)})" if self.checks else "")

@@ -14,7 +14,7 @@ from gatedrill.fakes.errors import ConfigError
 from gatedrill.fakes.faults import FaultRule
 
 from .check_params import PARAMS, ChecksSpec
-from .intent import Mutant, RoutingIntent
+from .intent import Limitation, Mutant, RoutingIntent
 from .load.spec import LoadSpec
 from .yaml_lines import key_path, line_of, load_with_lines
 
@@ -88,6 +88,9 @@ class GatewaySpec(_Strict):
     nginx: NginxOptions | None = Field(default=None, description="kind: nginx options")
     container: ContainerOptions | None = Field(default=None, description="kind: container options (image...)")
     routing: RoutingIntent
+    limitations: list[Limitation] = Field(default_factory=list, description=(
+        "intents your gateway cannot express, declared as adapters declare theirs (e.g. {feature: timeout, reason: "
+        "no per-attempt timeout, checks: [rollback]}): the checks named are judged as expected to fail (XFAIL)"))
 
     @model_validator(mode="after")
     def _url(self) -> GatewaySpec:
@@ -95,6 +98,9 @@ class GatewaySpec(_Strict):
             raise ValueError("kind: url needs `url`, e.g. http://127.0.0.1:4000")
         if self.mutant and self.kind != "reference":
             raise ValueError("`mutant` applies to the reference gateway only")
+        unknown = sorted({c for lim in self.limitations for c in lim.checks} - set(PARAMS))
+        if unknown:
+            raise ValueError(f"limitations name unknown checks {unknown}; known checks: {', '.join(sorted(PARAMS))}")
         return self
 
 
@@ -190,7 +196,8 @@ class Scenario(_Strict):
 
     def scaled(self, factor: float) -> Scenario:
         """The same drill compressed (or stretched) in time: the run, the timeline, load phases, fault windows and
-        the circuit breaker's window and cooldown, all times `factor`. Rates and per-request times stay."""
+        the circuit breaker's window and cooldown, all times `factor`. Rates and per-request times stay, and so does
+        a url gateway's cooldown: its owner configured it by hand and cannot follow `--scale`."""
         if factor <= 0:
             raise ConfigError("--scale must be above 0")
         data = self.model_dump(mode="json")
@@ -204,9 +211,10 @@ class Scenario(_Strict):
         if arr.get("profile") == "spike":
             arr["at_s"] *= factor
             arr["duration_s"] *= factor
-        cooldown = data["gateway"]["routing"]["cooldown"]  # the breaker's clock runs at the drill's pace
-        cooldown["window_s"] *= factor
-        cooldown["cooldown_s"] *= factor
+        if data["gateway"]["kind"] != "url":  # a gateway configured by hand keeps its own cooldown: judge by it
+            cooldown = data["gateway"]["routing"]["cooldown"]  # the breaker's clock runs at the drill's pace
+            cooldown["window_s"] *= factor
+            cooldown["cooldown_s"] *= factor
         for cfg in data["upstreams"].values():
             for rule in cfg.get("faults", []):
                 when = rule.get("when") or {}

@@ -110,6 +110,18 @@ def test_no_recovery_fails_when_a_recovery_budget_is_set() -> None:
     v = judge(synthetic(recover=False), max_recovery_s=5.0)
     assert v.status is Status.FAIL
     assert v.figures["recovery_s"] is None
+    assert "canary never recovered" in v.summary and "None s" not in v.summary
+
+
+def test_with_a_declared_cooldown_an_upstream_that_never_returns_fails_without_a_budget() -> None:
+    """canary-rollback sets no max_recovery_s; its intent declares a cooldown, so 15 s after the fault the canary
+    must be back: a breaker that never re-admits it is a failure (it passed before)."""
+    assert SCENARIO.gateway.routing.cooldown.enabled
+    assert SCENARIO.checks.get("rollback").max_recovery_s is None  # type: ignore[union-attr]
+    assert judge(synthetic()).status is Status.PASS
+    stuck = judge(synthetic(recover=False))
+    assert stuck.status is Status.FAIL and "canary never recovered" in stuck.summary
+    assert [e["what"] for e in stuck.evidence if e.get("what") == "never recovered"] == ["never recovered"]
 
 
 def test_without_a_fault_or_with_little_traffic_it_is_inconclusive() -> None:

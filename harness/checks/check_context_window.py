@@ -43,7 +43,12 @@ def context_window(record: RunRecord, params: ContextWindowParams) -> Verdict:
     primary = routing.targets[0]
     primary_window = _window(record, primary.upstream, primary.model)
     attempts = load_attempts(record)
-    reached_over, wrong_landing, bad_status, truncated = [], [], [], []
+    reached_over: list[dict[str, Any]] = []
+    wrong_landing: list[dict[str, Any]] = []
+    bad_status: list[dict[str, Any]] = []
+    truncated: list[dict[str, Any]] = []
+    altered: list[dict[str, Any]] = []
+    sends_system = bool(record.scenario.load.mix.system_prompt)
     judged = 0
     for e in record.entries():
         if e.correlation_id in (None, WARM_UP) or e.status != 200:
@@ -75,13 +80,16 @@ def context_window(record: RunRecord, params: ContextWindowParams) -> Verdict:
         if serving is not None and not allow_truncation:
             got = serving.reply.digest if serving.reply else None
             if c.sent_digest and got and got != c.sent_digest:
-                truncated.append({"correlation_id": cid, "upstream": serving.upstream, "need": need,
-                                  "tokens_in_received": serving.tokens_in, "sent_digest": c.sent_digest,
-                                  "received_digest": got})
+                shorter = bool(c.prompt_tokens) and (serving.tokens_in or 0) < c.prompt_tokens
+                cut = shorter and not (sends_system and not has_system_prompt(serving.body))
+                (truncated if cut else altered).append({
+                    "correlation_id": cid, "upstream": serving.upstream, "need": need,
+                    "tokens_in_received": serving.tokens_in, "tokens_sent": c.prompt_tokens,
+                    "sent_digest": c.sent_digest, "received_digest": got})
     figures: dict[str, Any] = {"over_window_requests": judged, "reached_a_model_too_small": len(reached_over),
                "landed_wrong": len(wrong_landing), "bad_status": len(bad_status), "truncated": len(truncated),
-               "primary_window": primary_window}
-    failures = reached_over + wrong_landing + bad_status + truncated
+               "altered": len(altered), "primary_window": primary_window}
+    failures = reached_over + wrong_landing + bad_status + truncated + altered
     if failures:
         parts = []
         if reached_over:
@@ -91,7 +99,10 @@ def context_window(record: RunRecord, params: ContextWindowParams) -> Verdict:
         if bad_status:
             parts.append(f"{len(bad_status)} got no clear 400 without a fallback")
         if truncated:
-            parts.append(f"{len(truncated)} were silently truncated")
+            parts.append(f"{len(truncated)} were silently truncated (fewer prompt tokens arrived than were sent)")
+        if altered:
+            parts.append(f"{len(altered)} arrived with an altered history (a dropped system prompt or a rewritten "
+                         "message, not a cut to fit)")
         return Verdict(NAME, Status.FAIL, "; ".join(parts), figures=figures, thresholds={"violations": 0},
                        sample_size=judged, evidence=capped(failures))
     if judged == 0:
@@ -100,3 +111,13 @@ def context_window(record: RunRecord, params: ContextWindowParams) -> Verdict:
         return v
     return Verdict(NAME, Status.PASS, f"{judged} over-window prompts all handled: none reached a model too small, "
                    "none truncated", figures=figures, thresholds={"violations": 0}, sample_size=judged)
+
+
+def has_system_prompt(body: Any) -> bool:
+    """Does a request body as an upstream received it carry a system prompt (OpenAI's system/developer message,
+    Anthropic's or Bedrock's `system`, Gemini's `systemInstruction`)?"""
+    if not isinstance(body, dict):
+        return False
+    if body.get("system") or body.get("systemInstruction") or body.get("system_instruction"):
+        return True
+    return any(isinstance(m, dict) and m.get("role") in ("system", "developer") for m in body.get("messages") or [])

@@ -143,10 +143,19 @@ def rollback(record: RunRecord, params: RollbackParams) -> Verdict:
     recovery = None
     if last.closed and last.end < record.run_end():
         recovery = _recovery(record, up, last.end, record.run_end(), share_cfg)
-        if params.max_recovery_s is not None and (recovery is None or recovery > params.max_recovery_s):
-            problems.append(f"recovery {recovery} s > {params.max_recovery_s} s after the fault cleared")
-            evidence.append({"span_s": [round(last.end - t0, 3), round(record.run_end() - t0, 3)],
-                             "what": "share not back", "recovery_s": recovery})
+        after = [round(last.end - t0, 3), round(record.run_end() - t0, 3)]
+        cooldown = record.scenario.gateway.routing.cooldown
+        # With a declared cooldown, an upstream that never comes back is a failure whatever the budget, once the
+        # run went on long enough after the fault for the cooldown to end and a probe to bring it back.
+        room = record.run_end() - last.end
+        must_return = cooldown.enabled and room >= cooldown.cooldown_s + 4 * gap
+        if recovery is None and (params.max_recovery_s is not None or must_return):
+            problems.append(f"{up} never recovered: its share had not returned {round(room, 1)} s after the fault "
+                            "cleared")
+            evidence.append({"span_s": after, "what": "never recovered", "recovery_s": None})
+        elif recovery is not None and params.max_recovery_s is not None and recovery > params.max_recovery_s:
+            problems.append(f"recovery took {recovery} s > {params.max_recovery_s} s after the fault cleared")
+            evidence.append({"span_s": after, "what": "share not back in time", "recovery_s": recovery})
 
     detections = [r["detection_s"] for r in per_window]
     figures = {

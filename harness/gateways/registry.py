@@ -47,7 +47,7 @@ def get_adapter(spec: GatewaySpec | str) -> GatewayAdapter:
 def limitations(scenario: Scenario) -> list[Limitation]:
     """What the scenario's gateway cannot express of its intent (and timeline), to print before the run."""
     adapter = get_adapter(scenario.gateway)
-    out = list(adapter.limitations(scenario))
+    out = [*adapter.limitations(scenario), *scenario.gateway.limitations]  # the adapter's, then the owner's
     if adapter.name not in RUNTIME_WEIGHTS and any(a.action == "set_weights" for a in scenario.timeline):
         out.append(Limitation(feature="set_weights", checks=["canary_split", "rollback"],
                               reason=f"the {adapter.name} gateway's weights cannot be changed during a run; "

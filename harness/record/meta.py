@@ -7,24 +7,12 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from ..intent import Limitation
 from .phases import RUNNING, Outcome
 
 # Bump when a field of any record file changes meaning or goes away (adding one keeps it). Records of version 1 were
 # written before this field existed, under the key `format`; both are read.
 RECORD_VERSION = 1
-
-
-class Limitation(BaseModel):
-    """One intent the gateway cannot express. Checks named in `checks` are judged as expected to fail."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    feature: str = Field(description='e.g. "cooldown", "sticky", "honor_retry_after", "context_window_fallbacks"')
-    reason: str = Field(description="one line: why, on this gateway")
-    checks: list[str] = Field(description="checks whose verdict it affects")
-
-    def line(self) -> str:
-        return f"{self.feature}: {self.reason}" + (f" (affects {', '.join(self.checks)})" if self.checks else "")
 
 
 class GatewayMeta(BaseModel):
