@@ -60,13 +60,18 @@ def _window_figures(w: FaultWindow, times: list[float], all_in_window: int, gap:
     }
 
 
+def recovery_run(share_cfg: float) -> int:
+    """How many consecutive attempts recovery is measured over: enough to see the configured share return."""
+    return max(5, min(50, math.ceil(10 / share_cfg)))
+
+
 def _recovery(record: RunRecord, upstream: str, clear_at: float, until: float, share_cfg: float) -> float | None:
     """Seconds from `clear_at` to the start of the first run of attempts whose share of `upstream` is back."""
     seq = sorted((e.arrival_wall, e.upstream == upstream) for e in record.entries()
                  if e.correlation_id != WARM_UP and clear_at <= e.arrival_wall < until)
     if share_cfg <= 0:
         return None
-    n = max(5, min(50, math.ceil(10 / share_cfg)))
+    n = recovery_run(share_cfg)
     hits = [int(mine) for _, mine in seq]
     for i in range(0, max(0, len(seq) - n + 1)):
         if sum(hits[i:i + n]) / n >= share_cfg / 2:
@@ -148,7 +153,9 @@ def rollback(record: RunRecord, params: RollbackParams) -> Verdict:
         # With a declared cooldown, an upstream that never comes back is a failure whatever the budget, once the
         # run went on long enough after the fault for the cooldown to end and a probe to bring it back.
         room = record.run_end() - last.end
-        must_return = cooldown.enabled and room >= cooldown.cooldown_s + 4 * gap
+        after_clear = sum(1 for e in record.entries() if e.correlation_id != WARM_UP and e.arrival_wall >= last.end)
+        must_return = (cooldown.enabled and room >= cooldown.cooldown_s + 4 * gap and share_cfg > 0
+                       and after_clear >= 2 * recovery_run(share_cfg))  # time for a probe, traffic to measure
         if recovery is None and (params.max_recovery_s is not None or must_return):
             problems.append(f"{up} never recovered: its share had not returned {round(room, 1)} s after the fault "
                             "cleared")
