@@ -10,6 +10,8 @@ Layout (all JSON / JSONL, UTF-8):
     clients.jsonl      one client record per request (intended/sent/ttft/end times, status, ids, gateway headers)
     journal/NAME.jsonl every request each fake received (the fakes' journals, ground truth)
     load.json          the load generator's summary (achieved rate, latency percentiles, saturation warning)
+    host.jsonl         the machine's condition, sampled every 0.25 s: cores busy and stolen, runnable tasks, load,
+                       and the CPU of each process gatedrill started (`harness.host`)
 
 A record can be re-judged offline, for example after a threshold changes (`gatedrill check RUN_DIR`).
 """

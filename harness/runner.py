@@ -26,6 +26,7 @@ from gatedrill.fakes.errors import ConfigError, GatedrillError
 
 from .gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
 from .gateways.base import log_hint, start_error
+from .host import HOST_FILE, HostSampler
 from .intent import UpstreamEndpoint
 from .processes import InfrastructureError, Processes, read_lines
 from .record import RecordWriter
@@ -128,8 +129,10 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
             if gateway.proc is not None:
                 children[f"the {gw.kind} gateway"] = (gateway.proc, gateway.log or "gateway.log")
             timeline = TimelineRunner(scenario.timeline, fake_urls, gateway.control, writer.timeline_event)
+            labels = {fakes_proc.pid: "fakes"} | ({gateway.proc.pid: "gateway"} if gateway.proc is not None else {})
             try:
-                result = _drive_load(scenario, gateway, out, opts, timeline, writer, children)
+                with HostSampler(out / HOST_FILE, labels):
+                    result = _drive_load(scenario, gateway, out, opts, timeline, writer, children)
             finally:
                 timeline.stop()
             summary = result.summary()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..host import apply_host_condition
 from ..record import RunRecord
 from .registry import REGISTRY, parse_param_values, parse_params
 from .verdict import Status, Verdict
@@ -43,6 +44,7 @@ def judge(record: RunRecord, overrides: dict[str, dict[str, Any]] | None = None)
         verdict.critical = params.critical
         verdicts.append(verdict)
     mark_limitations(verdicts, (record.meta.get("gateway") or {}).get("limitations") or [])
+    apply_host_condition(verdicts, record)
     return verdicts
 
 
