@@ -24,6 +24,7 @@ import yaml
 from gatedrill.fakes.correlation import CORRELATION_HEADER, make_marker
 from gatedrill.fakes.errors import ConfigError, GatedrillError
 
+from .control_arm import CONTROL, control_fake
 from .gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
 from .gateways.base import log_hint, start_error
 from .host import HOST_FILE, HostSampler
@@ -115,6 +116,7 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
     try:
         with Processes(out / "logs") as procs:
             fakes_proc, fake_urls = _start_fakes(procs, scenario, writer)
+            control_url = fake_urls.pop(CONTROL, None)
             endpoints = [UpstreamEndpoint(name=name, provider=cfg.provider, base_url=fake_urls[name],
                                           context_windows={m.id: m.context_window for m in cfg.models})
                          for name, cfg in scenario.upstreams.items()]
@@ -123,7 +125,8 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
                 for line in gateway.briefing:
                     opts.notice(line)
             claims = {"claims": gateway.claims} if gateway.claims else {}
-            writer.write_meta(gateway={**writer.meta["gateway"], "url": gateway.url, **claims}, fakes=fake_urls)
+            writer.write_meta(gateway={**writer.meta["gateway"], "url": gateway.url, **claims}, fakes=fake_urls,
+                              control_url=control_url)
             writer.write_meta(warm_up_status=_warm_up(gateway, scenario))
             children = {"the fakes": (fakes_proc, "fakes.log")}
             if gateway.proc is not None:
@@ -132,7 +135,7 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
             labels = {fakes_proc.pid: "fakes"} | ({gateway.proc.pid: "gateway"} if gateway.proc is not None else {})
             try:
                 with HostSampler(out / HOST_FILE, labels):
-                    result = _drive_load(scenario, gateway, out, opts, timeline, writer, children)
+                    result = _drive_load(scenario, gateway, out, opts, timeline, writer, children, control_url)
             finally:
                 timeline.stop()
             summary = result.summary()
@@ -166,7 +169,8 @@ def _announce(limits: list[Limitation], kind: str, opts: RunOptions) -> None:
 
 
 def _drive_load(scenario: Scenario, gateway: RunningGateway, out: Path, opts: RunOptions, timeline: TimelineRunner,
-                writer: RecordWriter, children: dict[str, tuple[subprocess.Popen[bytes], str]]) -> LoadResult:
+                writer: RecordWriter, children: dict[str, tuple[subprocess.Popen[bytes], str]],
+                control_url: str | None = None) -> LoadResult:
     """Load from its worker process. The worker's start message anchors the timeline at the load's own t0; each
     progress report (about once a second) checks the other children: one that died stops the run, since the
     fakes' journals or the gateway would be gone (an exception raised here makes `run_load` kill the worker)."""
@@ -186,7 +190,7 @@ def _drive_load(scenario: Scenario, gateway: RunningGateway, out: Path, opts: Ru
 
     try:
         return run_load(scenario.load, gateway.url, scenario.duration_s, scenario.seed, out, on_progress=on_progress,
-                        on_start=on_start, headers=gateway.headers, api_key=gateway.api_key)
+                        on_start=on_start, headers=gateway.headers, api_key=gateway.api_key, control_url=control_url)
     except InfrastructureError:
         raise
     except GatedrillError as exc:  # the worker died or overran: the harness failed, not the user's input
@@ -204,13 +208,18 @@ def _check_alive(children: dict[str, tuple[subprocess.Popen[bytes], str]], logs:
 
 def _start_fakes(procs: Processes, scenario: Scenario,
                  writer: RecordWriter) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-    """All upstream fakes in one process, each on its own port, journaling into the run record."""
+    """All upstream fakes in one process, each on its own port, journaling into the run record; with them the
+    control arm's fake (`control_arm.py`), so both arms' upstreams share one process and its conditions."""
     fakes = []
     for name, cfg in scenario.upstreams.items():
         data = cfg.model_dump(mode="json")
         data.update(name=name, seed=scenario.seed + cfg.seed)  # host and port as configured: 127.0.0.1, 0 = free
         data["journal"] = {**data.get("journal", {}), "path": str(writer.journal_path(name).resolve())}
         fakes.append(data)
+    control = control_fake(scenario, writer.path)
+    if control is not None:
+        (writer.path / "control").mkdir(exist_ok=True)
+        fakes.append(control)
     path = writer.path / "logs" / "fakes.yaml"
     path.write_text(yaml.safe_dump({"fakes": fakes}, sort_keys=False))
     proc = procs.start([sys.executable, "-m", "gatedrill", "fake", "serve", "--config", str(path)], "fakes.log",

@@ -37,6 +37,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--run-id", default="gd", help="prefix of session and correlation ids")
     p.add_argument("--drain", type=float, default=None, help="seconds in-flight requests get after the end")
     p.add_argument("--header", action="append", default=[], help="extra request header 'name: value'")
+    p.add_argument("--control-url", default=None, help="the control arm's fake (base URL); omitted: no control arm")
+    p.add_argument("--control-out", default=None, help="the control arm's client records (JSONL)")
     return p.parse_args(argv)
 
 
@@ -93,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         headers[name.strip().lower()] = value.strip()
     status = StatusPipe(args.status_fd)
     cfg = DriveConfig(spec=spec, url=args.url, duration_s=args.duration, seed=args.seed,
-                      records_path=Path(args.out), run_id=args.run_id, headers=headers, drain_s=args.drain)
+                      records_path=Path(args.out), run_id=args.run_id, headers=headers, drain_s=args.drain,
+                      control_url=args.control_url,
+                      control_records_path=Path(args.control_out) if args.control_out else None)
     try:
         driver = Driver(cfg, on_status=status)
     except ValueError as exc:
