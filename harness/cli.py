@@ -183,6 +183,7 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
 
         parse_overrides(list(sets), load_scenario(resolve(scenario)).checks)
     gateway, out_dir, scale = run_defaults(gateway, out, scale, scenario)  # flags, else gatedrill.yaml, else defaults
+    _warn_plan(scenario, scale, list(sets))
     progress = console_progress(sys.stderr)
     opts = RunOptions(gateway=gateway, mutant=mutant, out=out_dir, scale=scale, seed=seed,
                       progress=progress, notice=click.echo)
@@ -252,6 +253,49 @@ def _print_run_summary(path: Any) -> None:
     from .report import print_run_summary
 
     print_run_summary(RunRecord.load(path))
+
+
+@main.command("plan")
+@click.argument("scenario")
+@click.option("--scale", type=float, default=1.0, show_default=True, help="The scale the run would use.")
+@click.option("--set", "sets", multiple=True, metavar="CHECK.PARAM=VALUE",
+              help="Override a check parameter, as for run (repeatable).")
+def plan_cmd(scenario: str, scale: float, sets: tuple[str, ...]) -> None:
+    """Size a drill before running it: per statistical check, the observations it needs (from alpha, minimum
+    detectable effect, power or quantile), the number a run at --scale will produce, and the smallest conclusive
+    scale. Exit 1 if a check would be Inconclusive for want of data.
+
+    \b
+    Example:
+      gatedrill plan canary-split --scale 0.3
+    """
+    from gatedrill.scenarios import resolve
+
+    from .checks import parse_overrides
+    from .plan import plan, plan_table, shortfalls
+    from .scenario import load_scenario
+
+    if scale <= 0:
+        raise GatedrillError("--scale must be above 0")
+    base = load_scenario(resolve(scenario))
+    needs = plan(base, scale, parse_overrides(list(sets), base.checks))
+    for line in plan_table(base.name, scale, needs):
+        click.echo(line)
+    if any(not n.fallback for n in needs if n.conclusive is False) and shortfalls(needs):
+        sys.exit(EXIT_FAILED)
+
+
+def _warn_plan(scenario: str, scale: float, sets: list[str]) -> None:
+    """Before a run: say which checks it cannot make conclusive (`gatedrill plan`'s shortfalls)."""
+    from gatedrill.scenarios import resolve
+
+    from .checks import parse_overrides
+    from .plan import plan, shortfalls
+    from .scenario import load_scenario
+
+    base = load_scenario(resolve(scenario))
+    for line in shortfalls(plan(base, scale, parse_overrides(sets, base.checks))):
+        click.echo(f"warning: {line}", err=True)
 
 
 @main.command("check")

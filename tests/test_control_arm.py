@@ -86,7 +86,7 @@ def test_a_gateway_that_adds_latency_fails_against_the_control_arm(tmp_path: Pat
 
 
 def test_without_a_control_arm_the_absolute_budget_is_judged_and_named(tmp_path: Path) -> None:
-    record = arms_record(tmp_path, 2.0, [1.0] * 100, control_every=10)  # 10 control samples < min_samples 20
+    record = arms_record(tmp_path, 2.0, [1.0] * 400, control_every=40)  # 10 control samples < min_samples 20
     v = judge_overhead(record)
     assert v.figures["total_judged_against"].startswith("absolute (control arm has 10 samples")
     assert v.status is Status.PASS
@@ -134,3 +134,9 @@ def test_overhead_on_a_real_run_is_judged_against_its_control_arm(split_run: Run
     assert v.figures["total_p99_vs_control_ms"]["estimate"] < v.figures["total_p99_ms"]["estimate"]
     accounting = next(v for v in judge(split_run) if v.check == "accounting")
     assert accounting.status is Status.PASS, accounting.summary
+
+
+def test_a_p99_budget_on_fewer_samples_than_bound_p99_is_inconclusive(tmp_path: Path) -> None:
+    v = judge_overhead(arms_record(tmp_path, 2.0, [1.0] * 300))
+    assert v.status is Status.INCONCLUSIVE
+    assert "total p99: 300 samples, 368 needed" in v.summary

@@ -7,7 +7,8 @@ system-wide on Linux; wall clocks only when a monotonic time is missing):
 Requests the gateway made more than one attempt for (its `x-gatedrill-attempts`, else the journal's count) are
 left out, and counted: retry waits are policy, not overhead.
 p50/p90/p99 of each come with seeded percentile-bootstrap CIs. A budget Fails only when the CI's lower
-bound is above it, Passes when the upper bound is within it, and is Inconclusive when the CI straddles it.
+bound is above it, Passes when the upper bound is within it, and is Inconclusive when the CI straddles it, or when
+the series has fewer samples than bound that quantile (`sample_size.py`: 368 for p99 at 95%).
 
 With `against: control` (the default) a budget bounds what the gateway adds beyond the same-run control arm
 (`harness.control_arm`: the same requests sent straight to a fake): the figure judged is the gateway arm's
@@ -33,6 +34,7 @@ from ..control_arm import control_clients, control_journal
 from ..record import RunRecord
 from .arm_statistics import quantile_difference_ci, rank_test
 from .registry import CheckParams, check
+from .sample_size import quantile_sample_size
 from .served import capped, load_attempts, load_clients, serving_attempt
 from .verdict import Status, Verdict, inconclusive
 
@@ -209,9 +211,11 @@ def overhead(record: RunRecord, params: Params) -> Verdict:
             budget = budgets[(series, q)]
             if budget is None:
                 continue
-            if len(values) < params.min_samples:
+            need = max(params.min_samples, quantile_sample_size(q, params.confidence))
+            if len(values) < need:
                 results.append("inconclusive")
-                notes.append(f"{series} p{q}: {len(values)} samples < {params.min_samples}")
+                notes.append(f"{series} p{q}: {len(values)} samples, {need} needed to bound p{q} at "
+                             f"{params.confidence:.0%}")
                 continue
             r = judge_budget(est, low, high, budget)
             results.append(r)
