@@ -19,6 +19,7 @@ Mutant = Literal[
     "lose_stream_tail",  # drops the last chunks and the finish of a stream, ends it cleanly
     "retry_storm",  # retries immediately, ignoring retry-after and backoff
     "duplicate_requests",  # sends every request upstream twice
+    "slow_path",  # waits 100 ms on every request before relaying it (a blocking call on the hot path)
 ]
 MUTANTS: tuple[str, ...] = Mutant.__args__  # type: ignore[attr-defined]
 

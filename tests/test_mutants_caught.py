@@ -22,6 +22,7 @@ TABLE: dict[str, tuple[str, float, set[str], dict[str, dict[str, object]]]] = {
     "retry_storm": ("rate-limit-storm", 0.3, {"retry_amplification"}, {}),
     "duplicate_requests": ("canary-split", 0.2, {"accounting"}, {}),
     "rate_limit_to_500": ("rate-limit-storm", 0.3, {"error_mapping"}, {}),
+    "slow_path": ("canary-split", 0.2, {"overhead"}, {}),
 }
 
 

@@ -8,7 +8,8 @@ Requests the gateway made more than one attempt for (its `x-gatedrill-attempts`,
 left out, and counted: retry waits are policy, not overhead.
 p50/p90/p99 of each come with seeded percentile-bootstrap CIs. A budget Fails only when the CI's lower
 bound is above it, Passes when the upper bound is within it, and is Inconclusive when the CI straddles it, or when
-the series has fewer samples than bound that quantile (`sample_size.py`: 368 for p99 at 95%).
+the series has fewer samples than bound that quantile from above (`sample_size.py`: 368 for p99 at 95%) and its
+lower bound is within the budget.
 
 With `against: control` (the default) a budget bounds what the gateway adds beyond the same-run control arm
 (`harness.control_arm`: the same requests sent straight to a fake): the figure judged is the gateway arm's
@@ -212,12 +213,12 @@ def overhead(record: RunRecord, params: Params) -> Verdict:
             if budget is None:
                 continue
             need = max(params.min_samples, quantile_sample_size(q, params.confidence))
-            if len(values) < need:
+            r = judge_budget(est, low, high, budget)
+            if len(values) < need and r != "fail":  # too few to bound it from above; a lower bound over budget fails
                 results.append("inconclusive")
                 notes.append(f"{series} p{q}: {len(values)} samples, {need} needed to bound p{q} at "
                              f"{params.confidence:.0%}")
                 continue
-            r = judge_budget(est, low, high, budget)
             results.append(r)
             if r != "pass":
                 what = "beyond the control arm " if relative else ""

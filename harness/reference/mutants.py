@@ -12,7 +12,9 @@ gets it wrong, so that each bug is caught by the checks that judge that property
 - `lose_stream_tail`: the last content chunk and the finish chunk are dropped, and the stream still ends
   with `[DONE]`, as if complete;
 - `retry_storm`: retries go out at once, ignoring retry-after and backoff, and three times as many;
-- `duplicate_requests`: every upstream attempt is sent twice; the copy's answer is thrown away.
+- `duplicate_requests`: every upstream attempt is sent twice; the copy's answer is thrown away;
+- `slow_path`: every request waits `SLOW_PATH_S` before it is relayed (a release that put a blocking call on the
+  hot path): overhead grows, nothing else changes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from ..intent import CooldownPolicy, Target
 from .errors import ClientError
 from .streams import OutEvent
 from .tokens import prompt_tokens
+
+
+SLOW_PATH_S = 0.1
 
 
 class Hooks:
@@ -67,6 +72,10 @@ class Hooks:
     @property
     def duplicates(self) -> bool:
         return self.mutant == "duplicate_requests"
+
+    @property
+    def added_delay_s(self) -> float:
+        return SLOW_PATH_S if self.mutant == "slow_path" else 0.0
 
     def stream_tail(self) -> StreamTail:
         return LoseStreamTail() if self.mutant == "lose_stream_tail" else StreamTail()
