@@ -26,7 +26,6 @@ from .errors import ClientError
 from .streams import OutEvent
 from .tokens import prompt_tokens
 
-
 SLOW_PATH_S = 0.1
 
 
