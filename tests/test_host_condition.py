@@ -119,3 +119,42 @@ def test_the_sampler_labels_a_child_and_counts_foreign_busy_loops_as_other(tmp_p
     assert busy > 1.6  # two cores nearly all busy
     assert "other_child" not in {k for r in rows for k in r["procs"]}  # the foreign loops are not ours
     assert max(r["running"] for r in later) >= 3
+
+
+def strained_between(a: float, b: float, duration: float = 30.0) -> list[dict[str, Any]]:
+    return [sample(t / 4, busy=2.0 if a <= t / 4 < b else 0.5, running=5 if a <= t / 4 < b else 1, procs=QUIET)
+            for t in range(int(duration * 4))]
+
+
+def overhead_record(tmp_path: Path, overhead_ms: float, stall_ms: float = 0.0) -> Any:
+    """1000 requests at 40/s (25 s); those intended from 5 s to 10 s also wait `stall_ms` (a stalled host)."""
+    import dataclasses
+    import random
+
+    from gatedrill.harness.checks.synthetic import split_record
+
+    scenario = scenario_with({"stable": 1}, checks={"overhead": {"p99_budget_ms": 50}}, duration_s=30)
+    record = split_record(scenario, {"stable": 1.0}, 1000, random.Random(2), overhead_ms=overhead_ms)
+    for c in record.clients:
+        if 5.0 <= c["intended_s"] - T0_WALL < 10.0:
+            c["end_s"] += stall_ms / 1000
+            c["end_mono"] += stall_ms / 1000
+    (tmp_path / HOST_FILE).write_text("".join(json.dumps(s) + "\n" for s in strained_between(5.0, 10.0)))
+    return dataclasses.replace(record, path=tmp_path)
+
+
+def test_a_gateway_that_is_slow_outside_the_strained_span_still_fails(tmp_path: Path) -> None:
+    from gatedrill.harness.checks import judge
+
+    (v,) = judge(overhead_record(tmp_path, overhead_ms=100.0))
+    assert v.status is Status.FAIL, v.summary
+    assert "judged on the requests outside the strained spans: the host was saturated from 5 s to 10 s" in v.summary
+
+
+def test_a_stall_only_inside_the_strained_span_is_not_a_fail(tmp_path: Path) -> None:
+    from gatedrill.harness.checks import judge
+
+    (v,) = judge(overhead_record(tmp_path, overhead_ms=2.0, stall_ms=300.0))
+    assert v.status is Status.INCONCLUSIVE
+    assert v.summary.startswith("the host was saturated from 5 s to 10 s")
+    assert v.figures["finding_on_strained_host"]["status"] == "fail"

@@ -38,13 +38,14 @@ def judge(record: RunRecord, overrides: dict[str, dict[str, Any]] | None = None)
     for name, extra in overrides.items():
         wanted[name] = {**wanted.get(name, {}), **extra}
     verdicts = []
+    params_of = {}
     for name, raw in wanted.items():
-        params = parse_params(name, raw)
+        params = params_of[name] = parse_params(name, raw)
         verdict = REGISTRY[name].fn(record, params)
         verdict.critical = params.critical
         verdicts.append(verdict)
     mark_limitations(verdicts, (record.meta.get("gateway") or {}).get("limitations") or [])
-    apply_host_condition(verdicts, record)
+    apply_host_condition(verdicts, record, lambda name, rec: REGISTRY[name].fn(rec, params_of[name]))
     return verdicts
 
 

@@ -12,8 +12,9 @@ cores").
 
 The rule (`apply_host_condition`): a check in `TIMING_CHECKS` whose figures are latencies or times (`overhead`:
 client latency; `rollback`: detection and recovery times) and that did not Pass in a run with a strained span is
-Inconclusive, with the span as its first reason and its own finding kept in the figures. Passes stay: a gateway that
-met its budget on a busy host met it. Checks that count (canary_split, accounting, error_mapping, context_*,
+Inconclusive, with the span as its first reason and its own finding kept in the figures, unless (`overhead`, whose
+figures are per request) it still Fails when judged on the requests sent outside the strained spans. Passes stay:
+a gateway that met its budget on a busy host met it. Checks that count (canary_split, accounting, error_mapping, context_*,
 streaming_integrity, retry_amplification) are not affected: a busy host makes things slower, not miscounted.
 """
 
@@ -21,7 +22,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .sampler import HOST_FILE
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from ..record import RunRecord
 
 TIMING_CHECKS = frozenset({"overhead", "rollback"})
+REJUDGED = frozenset({"overhead"})  # per-request figures: judged again without the strained spans' requests
 WINDOW_S = 1.0
 BUSY_SHARE = 0.9  # of all cores
 FOREIGN_SHARE = 0.25  # of all cores, used by processes gatedrill did not start
@@ -183,9 +186,23 @@ def run_condition(record: RunRecord) -> dict[str, Any]:
             "spans": [asdict(s) | {"reason": s.reason()} for s in strained_spans(ws)]}
 
 
-def apply_host_condition(verdicts: list[Verdict], record: RunRecord) -> None:
+def unstrained(record: RunRecord, spans: list[dict[str, Any]]) -> RunRecord:
+    """The record with only the client requests intended outside every strained span (journals untouched)."""
+    start = float(record.meta.get("load_start_wall") or 0.0)
+
+    def outside(c: dict[str, Any]) -> bool:
+        t = float(c.get("intended_s") or 0.0) - start
+        return not any(s["start_s"] <= t < s["end_s"] for s in spans)
+
+    return replace(record, clients=[c for c in record.clients if outside(c)])
+
+
+def apply_host_condition(verdicts: list[Verdict], record: RunRecord,
+                         rejudge: Callable[[str, RunRecord], Verdict] | None = None) -> None:
     """The rule: a timing check that did not Pass in a run with a strained window is Inconclusive, and says why
-    first (its own finding follows, and stays in the figures)."""
+    first (its own finding follows, and stays in the figures). A check in `REJUDGED` is first judged again on the
+    requests sent outside the strained spans (`rejudge`): if it still Fails there, the Fail stands, since the
+    gateway failed where the machine was not in the way."""
     from ..checks.verdict import Status
 
     timing = [v for v in verdicts if v.check in TIMING_CHECKS and v.status is not Status.PASS]
@@ -196,6 +213,12 @@ def apply_host_condition(verdicts: list[Verdict], record: RunRecord) -> None:
         return
     reasons = "; ".join(s["reason"] for s in spans[:3]) + (f"; and {len(spans) - 3} more" if len(spans) > 3 else "")
     for v in timing:
+        if v.status is Status.FAIL and rejudge is not None and v.check in REJUDGED:
+            again = rejudge(v.check, unstrained(record, spans))
+            if again.status is Status.FAIL:
+                v.figures["host_spans"] = spans
+                v.summary = f"{again.summary} (judged on the requests outside the strained spans: {reasons})"
+                continue
         v.figures["finding_on_strained_host"] = {"status": v.status.value, "summary": v.summary}
         v.figures["host_spans"] = spans
         v.status = Status.INCONCLUSIVE
