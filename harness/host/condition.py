@@ -14,8 +14,9 @@ The rule (`apply_host_condition`): a check in `TIMING_CHECKS` whose figures are 
 client latency; `rollback`: detection and recovery times) and that did not Pass in a run with a strained span is
 Inconclusive, with the span as its first reason and its own finding kept in the figures, unless (`overhead`, whose
 figures are per request) it still Fails when judged on the requests sent outside the strained spans. Passes stay:
-a gateway that met its budget on a busy host met it. Checks that count (canary_split, accounting, error_mapping, context_*,
-streaming_integrity, retry_amplification) are not affected: a busy host makes things slower, not miscounted.
+a gateway that met its budget on a busy host met it. Checks that count (canary_split, accounting, error_mapping,
+context_*, streaming_integrity, retry_amplification) are not affected: a busy host makes things slower, not
+miscounted.
 """
 
 from __future__ import annotations
