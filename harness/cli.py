@@ -157,9 +157,12 @@ def _judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--scale", type=float, default=None,
               help="Multiply durations and timeline times (default: gatedrill.yaml's scale, else 1).")
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option("--baseline", type=click.Path(exists=True, file_okay=False), default=None, metavar="RUN_DIR",
+              help="After the run, compare it with this earlier run of the same drill (gatedrill compare); a "
+                   "regression exits 1. The comparison is also written to RUN/compare.html and compare.xml.")
 @_judge_options
 def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | None, scale: float | None,
-            seed: int | None, sets: tuple[str, ...], allow_inconclusive: bool,
+            seed: int | None, baseline: str | None, sets: tuple[str, ...], allow_inconclusive: bool,
             html: str | None, junit: str | None, json_out: str | None) -> None:
     """Run a drill (a built-in name like canary-rollback, or a scenario file) and write a run record.
 
@@ -200,7 +203,11 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
         if close is not None:
             close()
     _print_run_summary(outcome.path)
-    if not _judge_and_print(outcome.path, list(sets), allow_inconclusive, html=html, junit=junit, json_out=json_out):
+    passed = _judge_and_print(outcome.path, list(sets), allow_inconclusive, html=html, junit=junit, json_out=json_out)
+    if baseline is not None:
+        passed = _compare_and_print(baseline, str(outcome.path), 0.01, list(sets), html=str(outcome.path /
+                                    "compare.html"), junit=str(outcome.path / "compare.xml")) and passed
+    if not passed:
         sys.exit(EXIT_FAILED)
 
 
@@ -253,6 +260,44 @@ def _print_run_summary(path: Any) -> None:
     from .report import print_run_summary
 
     print_run_summary(RunRecord.load(path))
+
+
+@main.command("compare")
+@click.argument("baseline_run", type=click.Path(exists=True, file_okay=False))
+@click.argument("candidate_run", type=click.Path(exists=True, file_okay=False))
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01, show_default=True,
+              help="Family-wise false-alarm rate, split over the metric tests.")
+@click.option("--set", "sets", multiple=True, metavar="CHECK.PARAM=VALUE",
+              help="Override a check parameter when judging both runs (repeatable).")
+@click.option("--html", type=click.Path(dir_okay=False), default=None, help="Write the comparison as HTML to FILE.")
+@click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Write JUnit XML to FILE.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write JSON to FILE.")
+def compare_cmd(baseline_run: str, candidate_run: str, alpha: float, sets: tuple[str, ...], html: str | None,
+                junit: str | None, json_out: str | None) -> None:
+    """Judge a candidate gateway build against a baseline on the same drill (two run records). Exit 1 on a
+    regression: a metric significantly and materially worse (overhead, error rate, split share, attempts per
+    request, detection or recovery time) or a check that newly fails.
+
+    \b
+    Example:
+      gatedrill compare runs/canary-split-litellm-old runs/canary-split-litellm-new --junit compare.xml
+    """
+    if not _compare_and_print(baseline_run, candidate_run, alpha, list(sets), html, junit, json_out):
+        sys.exit(EXIT_FAILED)
+
+
+def _compare_and_print(baseline: str, candidate: str, alpha: float, sets: list[str], html: str | None = None,
+                       junit: str | None = None, json_out: str | None = None) -> bool:
+    """Compare two run records, print the one-screen summary, write the outputs; True when nothing regressed."""
+    from .checks import parse_overrides
+    from .compare import CompareParams, compare_runs, summary_lines, write_outputs
+
+    comparison = compare_runs(baseline, candidate, CompareParams(alpha=alpha), parse_overrides(sets))
+    for line in summary_lines(comparison):
+        click.echo(line)
+    for path in write_outputs(comparison, html=html, junit=junit, json_out=json_out):
+        click.echo(f"comparison: {path}")
+    return not comparison.regressed
 
 
 @main.command("plan")
