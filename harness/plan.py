@@ -187,7 +187,9 @@ def shortfalls(needs: list[Need]) -> list[str]:
         if n.conclusive is False:
             effect = "judged against the absolute budget instead" if n.fallback else "Inconclusive"
             scale = f"; --scale {n.smallest_scale:g} or more would" if n.smallest_scale else ""
-            out.append(f"{n.check} will be {effect}: {n.what}: about {n.produced:.0f} of {n.needed} needed{scale}")
+            low = (n.produced or 0.0) - 2 * math.sqrt(max(n.produced or 0.0, 0.0))
+            out.append(f"{n.check} will be {effect}: {n.what}: {n.needed} needed, about {n.produced:.0f} expected "
+                       f"(at least {max(low, 0):.0f} allowing for chance){scale}")
     return out
 
 
