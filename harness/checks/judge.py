@@ -6,6 +6,7 @@ from typing import Any
 
 from ..host import apply_host_condition
 from ..record import RunRecord
+from ..saturation import name_saturation
 from .registry import REGISTRY, parse_param_values, parse_params
 from .verdict import Status, Verdict
 
@@ -46,6 +47,7 @@ def judge(record: RunRecord, overrides: dict[str, dict[str, Any]] | None = None)
         verdicts.append(verdict)
     mark_limitations(verdicts, (record.meta.get("gateway") or {}).get("limitations") or [])
     apply_host_condition(verdicts, record, lambda name, rec: REGISTRY[name].fn(rec, params_of[name]))
+    name_saturation(verdicts, record)
     return verdicts
 
 
