@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from busy_cores import busy_cores
 
 from gatedrill.harness.checks import Status, Verdict
@@ -158,3 +159,17 @@ def test_a_stall_only_inside_the_strained_span_is_not_a_fail(tmp_path: Path) -> 
     assert v.status is Status.INCONCLUSIVE
     assert v.summary.startswith("the host was saturated from 5 s to 10 s")
     assert v.figures["finding_on_strained_host"]["status"] == "fail"
+
+
+def test_detection_slack_is_the_strained_time_inside_each_detection_interval() -> None:
+    from gatedrill.harness.host.condition import detection_slack
+
+    spans = [{"start_s": 5.0, "end_s": 6.0}, {"start_s": 20.0, "end_s": 30.0}]
+    v = Verdict("rollback", Status.FAIL, "", figures={"windows": [
+        {"start_wall": T0_WALL + 4.5, "end_wall": T0_WALL + 9.0, "detection_s": 0.98},  # 0.48 s strained
+        {"start_wall": T0_WALL + 12.0, "end_wall": T0_WALL + 15.0, "detection_s": 2.0},  # none strained
+        {"start_wall": T0_WALL + 18.0, "end_wall": T0_WALL + 22.0, "detection_s": None},  # never: 2 s of it
+    ]})
+    assert detection_slack(v, spans, T0_WALL) == pytest.approx(2.0)
+    v.figures["windows"] = v.figures["windows"][:2]
+    assert detection_slack(v, spans, T0_WALL) == pytest.approx(0.48)

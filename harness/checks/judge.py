@@ -46,7 +46,11 @@ def judge(record: RunRecord, overrides: dict[str, dict[str, Any]] | None = None)
         verdict.critical = params.critical
         verdicts.append(verdict)
     mark_limitations(verdicts, (record.meta.get("gateway") or {}).get("limitations") or [])
-    apply_host_condition(verdicts, record, lambda name, rec: REGISTRY[name].fn(rec, params_of[name]))
+    def rejudge(name: str, rec: RunRecord, adjust: Any = None) -> Verdict:
+        params = params_of[name] if adjust is None else adjust(params_of[name])
+        return REGISTRY[name].fn(rec, params)
+
+    apply_host_condition(verdicts, record, rejudge)
     name_saturation(verdicts, record)
     return verdicts
 
