@@ -300,6 +300,52 @@ def _compare_and_print(baseline: str, candidate: str, alpha: float, sets: list[s
     return not comparison.regressed
 
 
+@main.command("sweep")
+@click.argument("scenario")
+@click.option("--gateway", default="reference", show_default=True,
+              help="The system under test, as for run: reference, litellm, portkey, nginx, container or url:URL.")
+@click.option("--rates", default=",".join(f"{r:g}" for r in (5, 10, 20, 30, 40, 60, 80)), show_default=True,
+              help="Offered rates (req/s) to step through, comma-separated; stops after the first saturated step.")
+@click.option("--step-s", type=float, default=10.0, show_default=True, help="Seconds of load per step.")
+@click.option("--budget-ms", type=float, default=None,
+              help="Overhead p99 budget that bounds the knee (default: the scenario's overhead p99 budget, else 50).")
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Folder for the steps' run records, sweep.json and sweep.html (default runs/sweep-NAME-TIME).")
+def sweep_cmd(scenario: str, gateway: str, rates: str, step_s: float, budget_ms: float | None,
+              out: str | None) -> None:
+    """Find a gateway's knee: run the drill at rising rates (one run record per step, timeline removed) and report
+    the highest rate with overhead p99 within budget and no queue growth, the overhead below it, and the rate where
+    the gateway saturated. Draws it in sweep.html.
+
+    \b
+    Example:
+      gatedrill sweep canary-split --gateway litellm --rates 10,20,30,40 --step-s 10
+    """
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from .sweep import sweep
+
+    try:
+        steps = tuple(float(r) for r in rates.split(",") if r.strip())
+    except ValueError:
+        raise GatedrillError(f"--rates takes numbers separated by commas, e.g. 10,20,40 (got {rates!r})") from None
+    name = Path(scenario).stem
+    folder = Path(out) if out else Path("runs") / f"sweep-{name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    restore_signals = _stop_on_signals()
+    try:
+        result = sweep(scenario, gateway, folder, steps, step_s, budget_ms, notice=click.echo)
+    except KeyboardInterrupt:
+        click.echo(f"gatedrill: interrupted; every process it started is stopped; steps so far are in {folder}",
+                   err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        restore_signals()
+    for line in result.lines():
+        click.echo(line)
+    click.echo(f"sweep: {folder / 'sweep.html'}")
+
+
 @main.command("plan")
 @click.argument("scenario")
 @click.option("--scale", type=float, default=1.0, show_default=True, help="The scale the run would use.")

@@ -1,0 +1,6 @@
+"""Stepped rate sweeps that find a gateway's knee (`gatedrill sweep`)."""
+
+from .chart import overhead_chart, rate_chart, sweep_page
+from .stepping import DEFAULT_RATES, Step, SweepResult, step_of, sweep
+
+__all__ = ["DEFAULT_RATES", "Step", "SweepResult", "overhead_chart", "rate_chart", "step_of", "sweep", "sweep_page"]
