@@ -27,7 +27,7 @@ def rate_chart(r: SweepResult) -> str:
 
 def overhead_chart(r: SweepResult) -> str:
     values = [v for s in r.steps for v in ([s.p50_ms, s.p99_ms] + (s.p99_ci_ms or [])) if v is not None]
-    top = max(values + [r.budget_ms]) * 1.15
+    top = max([*values, r.budget_ms]) * 1.15
     x_top = max([s.rate for s in r.steps] + [1.0]) * 1.1
     chart = Chart("Gateway overhead by offered rate (beyond the control arm)", "offered rate (req/s)",
                   "overhead (ms)", (0.0, x_top), (min(0.0, min(values, default=0.0)), top), chart_id="sweep-overhead")
