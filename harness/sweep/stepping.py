@@ -5,7 +5,8 @@ sweep measures a healthy gateway), judged by `overhead` (against the same-run co
 saturation rule (`harness.saturation`). The **knee** is the highest rate whose overhead p99 is within the budget and
 whose gateway kept up (no queue growth); overhead reported below the knee is the gateway's own, above it is the
 queue the load built. A step is within budget when its p99 estimate is; its CI is reported beside it, and a step
-with fewer samples than bound p99 (368) says its p99 is a rough estimate (longer `step_s` makes it firmer). Steps stop after the first saturated one (bounded: at most `len(rates)` runs). This is
+with fewer samples than bound p99 (368) says its p99 is a rough estimate (longer `step_s` makes it firmer).
+Steps stop after the first saturated one (bounded: at most `len(rates)` runs). This is
 GuideLLM's sweep (rate against latency, one benchmark per rate) applied to a gateway with its upstreams faked.
 """
 
