@@ -22,6 +22,7 @@ from gatedrill.fakes.errors import ConfigError
 
 from ..checks import judge
 from ..checks.sample_size import quantile_sample_size
+from ..host import run_condition
 from ..record import RunRecord
 from ..runner import RunOptions, resolve_scenario, run
 from ..saturation import gateway_saturation
@@ -107,10 +108,13 @@ def step_of(record: RunRecord, rate: float, budget_ms: float) -> Step:
     sat = gateway_saturation(record)
     within = p99 is not None and p99 <= budget_ms
     n = int(overhead.figures.get("n_total") or 0)
-    short = n < quantile_sample_size(99, 0.95)
+    notes = [f"p99 from {n} samples: a rough estimate"] if n < quantile_sample_size(99, 0.95) else []
+    strained = sum(s["end_s"] - s["start_s"] for s in run_condition(record)["spans"])
+    if strained:
+        notes.append(f"host or generator strained for {strained:g} of {record.scenario.duration_s:g} s")
     return Step(rate, str(record.path), 0.0 if sat is None else sat.achieved_rate,
                 bool(sat and sat.saturated), p50, p99, ci, against, within,
-                f" (p99 from {n} samples: a rough estimate)" if short else "")
+                f" ({'; '.join(notes)})" if notes else "")
 
 
 def sweep(ref: str, gateway: str, out: Path, rates: tuple[float, ...] = DEFAULT_RATES, step_s: float = 10.0,
