@@ -124,7 +124,8 @@ def test_scenarios_are_collected_only_under_paths_named_on_the_command_line(pyte
     _tiny(pytester)
     pytester.makeini("[pytest]\ntestpaths = scen\n")
     assert "tiny.yaml" not in pytester.runpytest("--collect-only", "-q", *QUIET).stdout.str()  # testpaths: no
-    pytester.runpytest("scen", "--collect-only", "-q", *QUIET).stdout.fnmatch_lines(["scen/tiny.yaml::retry_amplification"])
+    collected = pytester.runpytest("scen", "--collect-only", "-q", *QUIET)
+    collected.stdout.fnmatch_lines(["scen/tiny.yaml::retry_amplification"])
     pytester.runpytest("scen/tiny.yaml", "--collect-only", "-q", "-k", "split", *QUIET).stdout.fnmatch_lines(
         ["scen/tiny.yaml::canary_split", "*1/3 tests collected*"])
     always = pytester.runpytest("--collect-only", "-q", "-o", "gatedrill_collect=always", *QUIET)
