@@ -166,9 +166,12 @@ def _judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--scale", type=float, default=None,
               help="Multiply durations and timeline times (default: gatedrill.yaml's scale, else 1).")
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option("--baseline", type=click.Path(exists=True, file_okay=False), default=None, metavar="RUN_DIR",
+              help="After the run, compare it with this earlier run of the same drill (gatedrill compare); a "
+                   "regression exits 1. The comparison is also written to RUN/compare.html and compare.xml.")
 @_judge_options
 def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | None, scale: float | None,
-            seed: int | None, sets: tuple[str, ...], allow_inconclusive: bool,
+            seed: int | None, baseline: str | None, sets: tuple[str, ...], allow_inconclusive: bool,
             html: str | None, junit: str | None, json_out: str | None) -> None:
     """Run a drill (a built-in name like canary-rollback, or a scenario file) and write a run record.
 
@@ -195,6 +198,7 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
         from .scenario import load_scenario
 
         parse_overrides(list(sets), load_scenario(resolve(scenario)).checks)
+    _warn_plan(scenario, settings.scale, list(sets))
     progress = console_progress(sys.stderr)
     opts = settings.run_options(out=out_dir, progress=progress, notice=click.echo)
     restore_signals = _stop_on_signals()
@@ -210,7 +214,11 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
         if close is not None:
             close()
     _print_run_summary(outcome.path)
-    sys.exit(gate_exit_code(_judge_and_print(outcome.path, settings, html=html, junit=junit, json_out=json_out)))
+    passed = _judge_and_print(outcome.path, settings, html=html, junit=junit, json_out=json_out)
+    if baseline is not None:
+        passed = _compare_and_print(baseline, str(outcome.path), 0.01, list(sets), html=str(outcome.path /
+                                    "compare.html"), junit=str(outcome.path / "compare.xml")) and passed
+    sys.exit(gate_exit_code(passed))
 
 
 def _judging(sets: tuple[str, ...], allow_inconclusive: bool) -> Any:
@@ -270,6 +278,133 @@ def _print_run_summary(path: Any) -> None:
     from .report import print_run_summary
 
     print_run_summary(RunRecord.load(path))
+
+
+@main.command("compare")
+@click.argument("baseline_run", type=click.Path(exists=True, file_okay=False))
+@click.argument("candidate_run", type=click.Path(exists=True, file_okay=False))
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01, show_default=True,
+              help="Family-wise false-alarm rate, split over the metric tests.")
+@click.option("--set", "sets", multiple=True, metavar="CHECK.PARAM=VALUE",
+              help="Override a check parameter when judging both runs (repeatable).")
+@click.option("--html", type=click.Path(dir_okay=False), default=None, help="Write the comparison as HTML to FILE.")
+@click.option("--junit", type=click.Path(dir_okay=False), default=None, help="Write JUnit XML to FILE.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write JSON to FILE.")
+def compare_cmd(baseline_run: str, candidate_run: str, alpha: float, sets: tuple[str, ...], html: str | None,
+                junit: str | None, json_out: str | None) -> None:
+    """Judge a candidate gateway build against a baseline on the same drill (two run records). Exit 1 on a
+    regression: a metric significantly and materially worse (overhead, error rate, split share, attempts per
+    request, detection or recovery time) or a check that newly fails.
+
+    \b
+    Example:
+      gatedrill compare runs/canary-split-litellm-old runs/canary-split-litellm-new --junit compare.xml
+    """
+    if not _compare_and_print(baseline_run, candidate_run, alpha, list(sets), html, junit, json_out):
+        sys.exit(EXIT_FAILED)
+
+
+def _compare_and_print(baseline: str, candidate: str, alpha: float, sets: list[str], html: str | None = None,
+                       junit: str | None = None, json_out: str | None = None) -> bool:
+    """Compare two run records, print the one-screen summary, write the outputs; True when nothing regressed."""
+    from .check_params import parse_overrides
+    from .compare import CompareParams, compare_runs, summary_lines, write_outputs
+
+    comparison = compare_runs(baseline, candidate, CompareParams(alpha=alpha), parse_overrides(sets))
+    for line in summary_lines(comparison):
+        click.echo(line)
+    for path in write_outputs(comparison, html=html, junit=junit, json_out=json_out):
+        click.echo(f"comparison: {path}")
+    return not comparison.regressed
+
+
+@main.command("sweep")
+@click.argument("scenario")
+@click.option("--gateway", default="reference", show_default=True,
+              help="The system under test, as for run: reference, litellm, portkey, nginx, container or url:URL.")
+@click.option("--rates", default=",".join(f"{r:g}" for r in (5, 10, 20, 30, 40, 60, 80)), show_default=True,
+              help="Offered rates (req/s) to step through, comma-separated; stops after the first saturated step.")
+@click.option("--step-s", type=float, default=10.0, show_default=True, help="Seconds of load per step.")
+@click.option("--budget-ms", type=float, default=None,
+              help="Overhead p99 budget that bounds the knee (default: the scenario's overhead p99 budget, else 50).")
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Folder for the steps' run records, sweep.json and sweep.html (default runs/sweep-NAME-TIME).")
+def sweep_cmd(scenario: str, gateway: str, rates: str, step_s: float, budget_ms: float | None,
+              out: str | None) -> None:
+    """Find a gateway's knee: run the drill at rising rates (one run record per step, timeline removed) and report
+    the highest rate with overhead p99 within budget and no queue growth, the overhead below it, and the rate where
+    the gateway saturated. Draws it in sweep.html.
+
+    \b
+    Example:
+      gatedrill sweep canary-split --gateway litellm --rates 10,20,30,40 --step-s 10
+    """
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from .sweep import sweep
+
+    try:
+        steps = tuple(float(r) for r in rates.split(",") if r.strip())
+    except ValueError:
+        raise GatedrillError(f"--rates takes numbers separated by commas, e.g. 10,20,40 (got {rates!r})") from None
+    name = Path(scenario).stem
+    folder = Path(out) if out else Path("runs") / f"sweep-{name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    restore_signals = _stop_on_signals()
+    try:
+        result = sweep(scenario, gateway, folder, steps, step_s, budget_ms, notice=click.echo)
+    except KeyboardInterrupt:
+        click.echo(f"gatedrill: interrupted; every process it started is stopped; steps so far are in {folder}",
+                   err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        restore_signals()
+    for line in result.lines():
+        click.echo(line)
+    click.echo(f"sweep: {folder / 'sweep.html'}")
+
+
+@main.command("plan")
+@click.argument("scenario")
+@click.option("--scale", type=float, default=1.0, show_default=True, help="The scale the run would use.")
+@click.option("--set", "sets", multiple=True, metavar="CHECK.PARAM=VALUE",
+              help="Override a check parameter, as for run (repeatable).")
+def plan_cmd(scenario: str, scale: float, sets: tuple[str, ...]) -> None:
+    """Size a drill before running it: per statistical check, the observations it needs (from alpha, minimum
+    detectable effect, power or quantile), the number a run at --scale will produce, and the smallest conclusive
+    scale. Exit 1 if a check would be Inconclusive for want of data.
+
+    \b
+    Example:
+      gatedrill plan canary-split --scale 0.3
+    """
+    from gatedrill.scenarios import resolve
+
+    from .check_params import parse_overrides
+    from .plan import plan, plan_table, shortfalls
+    from .scenario import load_scenario
+
+    if scale <= 0:
+        raise GatedrillError("--scale must be above 0")
+    base = load_scenario(resolve(scenario))
+    needs = plan(base, scale, parse_overrides(list(sets), base.checks))
+    for line in plan_table(base.name, scale, needs):
+        click.echo(line)
+    if any(not n.fallback for n in needs if n.conclusive is False) and shortfalls(needs):
+        sys.exit(EXIT_FAILED)
+
+
+def _warn_plan(scenario: str, scale: float, sets: list[str]) -> None:
+    """Before a run: say which checks it cannot make conclusive (`gatedrill plan`'s shortfalls)."""
+    from gatedrill.scenarios import resolve
+
+    from .check_params import parse_overrides
+    from .plan import plan, shortfalls
+    from .scenario import load_scenario
+
+    base = load_scenario(resolve(scenario))
+    for line in shortfalls(plan(base, scale, parse_overrides(sets, base.checks))):
+        click.echo(f"warning: {line}", err=True)
 
 
 @main.command("check")

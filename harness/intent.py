@@ -31,6 +31,7 @@ Mutant = Literal[
     "commit_on_first_byte",  # commits to a stream before any content, so a pre-content break is not failed over
     "stay_failed_over",  # never probes an upstream its breaker took out, so traffic never returns
     "stringify_tool_args",  # sends tool-call arguments to Gemini/Bedrock as a JSON string, not an object
+    "slow_path",  # waits 100 ms on every request before relaying it (a blocking call on the hot path)
 ]
 MUTANTS: tuple[str, ...] = Mutant.__args__  # type: ignore[attr-defined]
 

@@ -30,6 +30,7 @@ MUTATION_TABLE: dict[str, MutantCase] = {
     "retry_storm": _case("rate-limit-storm", 0.3, "retry_amplification"),
     "duplicate_requests": _case("canary-split", 0.2, "accounting"),
     "rate_limit_to_500": _case("rate-limit-storm", 0.3, "error_mapping"),
+    "slow_path": _case("canary-split", 0.2, "overhead"),
     "retry_after_dropped": _case("rate-limit-storm", 0.3, "error_mapping", source="LiteLLM #21553"),
     "cooling_429_without_retry_after": _case("rate-limit-storm", 0.3, "error_mapping", source="LiteLLM #27823"),
     "no_attempt_timeout": _case("failover-drill", 0.3, "rollback", source="LiteLLM #38358"),

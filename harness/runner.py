@@ -25,14 +25,17 @@ from gatedrill.fakes.correlation import CORRELATION_HEADER, make_marker
 from gatedrill.fakes.errors import ConfigError, GatedrillError
 from gatedrill.fakes.redaction import redact_body
 
+from .control_arm import CONTROL, CONTROL_DIR, control_fake
 from .fake_fleet import FakeFleet, start_fleet, upstream_configs
 from .gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
 from .gateways.base import log_hint
+from .host import HostSampler
 from .intent import UpstreamEndpoint
 from .processes import InfrastructureError, Processes
 from .record import (
     COMPLETED,
     FAILED,
+    HOST_FILE,
     INTERRUPTED,
     WARM_UP,
     GatewayMeta,
@@ -133,6 +136,7 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
             fleet = _start_fakes(procs, scenario, writer)
             lifelines.callback(fleet.lifeline.close)
             fakes_proc, fake_urls = fleet.proc, fleet.urls
+            control_url = fake_urls.pop(CONTROL, None)
             endpoints = [UpstreamEndpoint(name=name, provider=cfg.provider, base_url=fake_urls[name],
                                           context_windows={m.id: m.context_window for m in cfg.models})
                          for name, cfg in scenario.upstreams.items()]
@@ -142,15 +146,17 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
                     opts.notice(line)
             writer.write_meta(gateway=writer.meta.gateway.model_copy(update={"url": gateway.url,
                                                                              "claims": gateway.claims}),
-                              fakes=fake_urls)
+                              fakes=fake_urls, control_url=control_url)
             writer.write_meta(warm_up_status=_warm_up(gateway, scenario))
             children = {"the fakes": (fakes_proc, "fakes.log")}
             if gateway.proc is not None:
                 children[f"the {gw.kind} gateway"] = (gateway.proc, gateway.log or "gateway.log")
             timeline = TimelineRunner(scenario.timeline, fake_urls, gateway.control,  # a patch may name api_keys
                                       lambda event: writer.timeline_event(redacted(event)))
+            labels = {fakes_proc.pid: "fakes"} | ({gateway.proc.pid: "gateway"} if gateway.proc is not None else {})
             try:
-                result = _drive_load(scenario, gateway, out, opts, timeline, writer, children)
+                with HostSampler(out / HOST_FILE, labels):
+                    result = _drive_load(scenario, gateway, out, opts, timeline, writer, children, control_url)
             finally:
                 timeline.stop()
             summary = LoadSummary.model_validate(result.summary())
@@ -184,7 +190,8 @@ def _announce(limits: list[Limitation], kind: str, opts: RunOptions) -> None:
 
 
 def _drive_load(scenario: Scenario, gateway: RunningGateway, out: Path, opts: RunOptions, timeline: TimelineRunner,
-                writer: RecordWriter, children: dict[str, tuple[subprocess.Popen[bytes], str]]) -> LoadResult:
+                writer: RecordWriter, children: dict[str, tuple[subprocess.Popen[bytes], str]],
+                control_url: str | None = None) -> LoadResult:
     """Load from its worker process. The worker's start message anchors the timeline at the load's own t0; each
     progress report (about once a second) checks the other children: one that died stops the run, since the
     fakes' journals or the gateway would be gone (an exception raised here makes `run_load` kill the worker)."""
@@ -204,7 +211,7 @@ def _drive_load(scenario: Scenario, gateway: RunningGateway, out: Path, opts: Ru
 
     try:
         return run_load(scenario.load, gateway.url, scenario.duration_s, scenario.seed, out, on_progress=on_progress,
-                        on_start=on_start, headers=gateway.headers, api_key=gateway.api_key)
+                        on_start=on_start, headers=gateway.headers, api_key=gateway.api_key, control_url=control_url)
     except InfrastructureError:
         raise
     except GatedrillError as exc:  # the worker died or overran: the harness failed, not the user's input
@@ -221,10 +228,15 @@ def _check_alive(children: dict[str, tuple[subprocess.Popen[bytes], str]], logs:
 
 
 def _start_fakes(procs: Processes, scenario: Scenario, writer: RecordWriter) -> FakeFleet:
-    """All upstream fakes in one child process, each on its own port, journaling into the run record."""
+    """All upstream fakes in one child process, each on its own port, journaling into the run record; with them the
+    control arm's fake (`control_arm.py`), so both arms' upstreams share one process and its conditions."""
     configs = [cfg.model_copy(update={"journal": cfg.journal.model_copy(
                    update={"path": str(writer.journal_path(name).resolve())})})
                for name, cfg in upstream_configs(scenario).items()]
+    control = control_fake(scenario, writer.path)
+    if control is not None:
+        (writer.path / CONTROL_DIR).mkdir(exist_ok=True)
+        configs.append(control)
     return start_fleet(procs, configs, writer.path / "logs", START_TIMEOUT_S)
 
 

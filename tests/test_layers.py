@@ -6,8 +6,9 @@ The layers, lowest first (a module may import its own layer and those below):
 
     gatedrill (the version) < fakes < scenarios
     < harness foundations: sse, seeds, yaml_lines, processes, intent, check_params, load
-    < scenario, schema_export, project_config, scaffold < record < checks, timeline < report
-    < gateways, reference, fake_fleet, standing_gateway < runner < settings, drill, session_runs
+    < scenario, schema_export, project_config, scaffold < record, host, saturation < checks, timeline, plan
+    < report, compare < gateways, reference, fake_fleet, standing_gateway, control_arm < runner
+    < settings, drill, session_runs, sweep
     < harness's entry points: harness.cli, pytest_plugin, pytest_items
     < contracts < gatedrill.cli, gatedrill.__main__
 """
@@ -29,12 +30,12 @@ LAYERS: list[set[str]] = [
      "harness.mutation"},
     {"harness.scenario", "harness.schema_export", "harness.project_config", "harness.scaffold",
      "harness.routing_brief"},
-    {"harness.record"},
-    {"harness.checks", "harness.timeline"},
-    {"harness.report"},
-    {"harness.gateways", "harness.reference", "harness.fake_fleet", "harness.standing_gateway"},
+    {"harness.record", "harness.host", "harness.saturation"},
+    {"harness.checks", "harness.timeline", "harness.plan"},
+    {"harness.report", "harness.compare"},
+    {"harness.gateways", "harness.reference", "harness.fake_fleet", "harness.standing_gateway", "harness.control_arm"},
     {"harness.runner"},
-    {"harness.settings", "harness.drill", "harness.session_runs"},
+    {"harness.settings", "harness.drill", "harness.session_runs", "harness.sweep"},
     {"harness.cli", "harness.pytest_plugin", "harness.pytest_items"},
     {"gatedrill.contracts"},
     {"gatedrill.cli", "gatedrill.__main__"},

@@ -42,7 +42,7 @@ load:
 checks:
   accounting: {{}}                               # passes
   canary_split: {{}}                             # inconclusive: 60 requests are far too few
-  overhead: {{p99_budget_ms: 0.001, compare: false}}   # fails: no gateway adds under a microsecond
+  retry_amplification: {{max_attempts_per_request: 0.5}}   # fails: every request takes at least one attempt
 """
 
 NOT_SCENARIOS = {
@@ -92,16 +92,16 @@ def test_each_check_is_an_item_reporting_its_verdict_from_one_run(pytester: pyte
     result = pytester.runpytest("scen", "--gatedrill-out", str(out), "--junitxml", "junit.xml", "-rs", *QUIET)
     result.assert_outcomes(passed=2, failed=2)  # accounting and errors_explained (every drill's default) pass
     text = result.stdout.str()
-    result.stdout.fnmatch_lines(["*tiny.yaml::overhead*", "FAIL overhead: *", "  thresholds: *p99_budget_ms=0.001*",
-                                 "  run record: *records*tiny-*"])
+    result.stdout.fnmatch_lines(["*tiny.yaml::retry_amplification*", "FAIL retry_amplification: *",
+                                 "  thresholds: *max_attempts_per_request=0.5*", "  run record: *records*tiny-*"])
     result.stdout.fnmatch_lines(["INCONCLUSIVE canary_split: *needed*"])
     assert "Traceback" not in text and "harness/" not in text, "a verdict must not show gatedrill's internals"
     runs = [p for p in out.iterdir() if p.is_dir()]
     assert len(runs) == 1, f"the scenario ran {len(runs)} times for its four checks"
     assert json.loads((runs[0] / "meta.json").read_text())["outcome"] == "completed"
     cases = {c.get("name"): c for c in ET.parse(pytester.path / "junit.xml").iter("testcase")}
-    assert set(cases) == {"accounting", "canary_split", "overhead", "errors_explained"}
-    assert cases["overhead"].find("failure") is not None and cases["accounting"].find("failure") is None
+    assert set(cases) == {"accounting", "canary_split", "retry_amplification", "errors_explained"}
+    assert cases["retry_amplification"].find("failure") is not None and cases["accounting"].find("failure") is None
     props = {p.get("name"): p.get("value") for p in cases["accounting"].iter("property")}
     assert props == {"run_record": str(runs[0]), "verdict": "pass"}
 
@@ -124,7 +124,8 @@ def test_scenarios_are_collected_only_under_paths_named_on_the_command_line(pyte
     _tiny(pytester)
     pytester.makeini("[pytest]\ntestpaths = scen\n")
     assert "tiny.yaml" not in pytester.runpytest("--collect-only", "-q", *QUIET).stdout.str()  # testpaths: no
-    pytester.runpytest("scen", "--collect-only", "-q", *QUIET).stdout.fnmatch_lines(["scen/tiny.yaml::overhead"])
+    collected = pytester.runpytest("scen", "--collect-only", "-q", *QUIET)
+    collected.stdout.fnmatch_lines(["scen/tiny.yaml::retry_amplification"])
     pytester.runpytest("scen/tiny.yaml", "--collect-only", "-q", "-k", "split", *QUIET).stdout.fnmatch_lines(
         ["scen/tiny.yaml::canary_split", "*1/4 tests collected*"])
     always = pytester.runpytest("--collect-only", "-q", "-o", "gatedrill_collect=always", *QUIET)

@@ -34,6 +34,21 @@ def v1_records(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "records-v1"
 
 
+def since_issue_12(verdict: dict[str, object]) -> dict[str, object]:
+    """A verdict without what issue 12 (the gate) added or changed on purpose: rollback's fault windows name their
+    wall-clock span (for the machine-condition rule), and overhead is judged against a same-run control arm and
+    the sample size that bounds its quantile, so its summary, figures and thresholds say so. Its status stays."""
+    out = json.loads(json.dumps(verdict))
+    if out["check"] == "rollback":
+        for w in out["figures"].get("windows") or []:
+            w.pop("start_wall", None)
+            w.pop("end_wall", None)
+    if out["check"] == "overhead":
+        for key in ("summary", "figures", "thresholds"):
+            out.pop(key, None)
+    return out
+
+
 def test_records_written_before_the_models_judge_exactly_as_they_did(v1_records: Path) -> None:
     reports = sorted(v1_records.glob("*.json"))
     assert len(reports) >= 6
@@ -44,8 +59,9 @@ def test_records_written_before_the_models_judge_exactly_as_they_did(v1_records:
         got = [{k: v for k, v in d.items() if k != "outcome"} for d in new["verdicts"]]
         # checks every drill has run since (errors_explained) judge these records too; the rest is unchanged
         added = [d for d in got if d["check"] in DEFAULT_CHECKS]
-        got = [d for d in got if d["check"] not in DEFAULT_CHECKS]
-        assert json.dumps(got, sort_keys=True) == json.dumps(old["verdicts"], sort_keys=True), report
+        got = [since_issue_12(d) for d in got if d["check"] not in DEFAULT_CHECKS]
+        want = [since_issue_12(d) for d in old["verdicts"]]
+        assert json.dumps(got, sort_keys=True) == json.dumps(want, sort_keys=True), report
         assert [d["check"] for d in added] == list(DEFAULT_CHECKS), report
         if all(d["status"] == "pass" for d in added):
             assert new["gate"] == old["gate"], report
@@ -125,6 +141,7 @@ def test_record_schema_command_prints_the_schema_with_one_definition_per_file() 
     doc = json.loads(res.output)
     assert doc["record_version"] == RECORD_VERSION
     assert set(doc["files"]) == {"meta.json", "scenario.json", "timeline.jsonl", "clients.jsonl",
-                                 "journal/NAME.jsonl", "load.json"}
+                                 "journal/NAME.jsonl", "load.json", "host.jsonl", "control/clients.jsonl",
+                                 "control/journal.jsonl"}
     described = doc["$defs"]["JournalEntry"]["properties"]["correlation_id"]["description"]
     assert "client record" in described

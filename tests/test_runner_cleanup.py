@@ -113,8 +113,8 @@ def cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
 
 
 def error_lines(stderr: str) -> list[str]:
-    """stderr without the live progress lines."""
-    return [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("[load ")]
+    """stderr without the live progress lines and the pre-run plan warnings (`gatedrill plan`'s shortfalls)."""
+    return [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith(("[load ", "warning: "))]
 
 
 # -- (a) a normal run -----------------------------------------------------------------------------------------

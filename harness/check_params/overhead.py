@@ -1,8 +1,9 @@
-"""overhead's parameters: latency budgets (judged on bootstrap CIs) and the canary-versus-baseline comparison."""
+"""overhead's parameters: latency budgets (judged on bootstrap CIs, against the same-run control arm by default) and
+the canary-versus-baseline comparison."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -30,3 +31,6 @@ class OverheadParams(CheckParams):
     baseline: str | None = Field(default=None, description="the baseline upstream (default: the most weighted)")
     compare_alpha: float = Field(default=1e-3, gt=0, lt=1, description="significance level of the comparison")
     max_effect: float = Field(default=0.2, gt=0, le=1, description="largest tolerated rank-biserial correlation")
+    against: Literal["control", "absolute"] = Field(
+        default="control", description="budgets bound the gateway arm minus the same-run control arm (control), or "
+        "the gateway arm's overhead alone (absolute)")

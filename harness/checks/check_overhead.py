@@ -7,7 +7,16 @@ system-wide on Linux; wall clocks only when a monotonic time is missing):
 Requests the gateway made more than one attempt for (its `x-gatedrill-attempts`, else the journal's count) are
 left out, and counted: retry waits are policy, not overhead.
 p50/p90/p99 of each come with seeded percentile-bootstrap CIs. A budget Fails only when the CI's lower
-bound is above it, Passes when the upper bound is within it, and is Inconclusive when the CI straddles it.
+bound is above it, Passes when the upper bound is within it, and is Inconclusive when the CI straddles it, or when
+the series has fewer samples than bound that quantile from above (`sample_size.py`: 368 for p99 at 95%) and its
+lower bound is within the budget.
+
+With `against: control` (the default) a budget bounds what the gateway adds beyond the same-run control arm
+(`harness.control_arm`: the same requests sent straight to a fake): the figure judged is the gateway arm's
+quantile minus the control arm's, with a bootstrap CI over both arms (`arm_statistics.py`), and a Mann-Whitney
+test with its rank-biserial effect size is reported beside it. Host noise slows both arms, so it cancels. A run
+without a control arm (or with fewer than `min_samples` control requests in a series) is judged against the
+absolute budget, and says so; `against: absolute` asks for that always.
 
 When two or more upstreams served traffic, each non-baseline upstream's client latency (sent -> end) is
 compared with the baseline's (the most weighted upstream, the first declared on a tie, unless `baseline` is
@@ -21,8 +30,10 @@ import math
 from typing import Any
 
 from ..check_params import OverheadParams
-from ..record import RunRecord
+from ..record import ClientRecord, JournalEntry, RunRecord
+from .arm_statistics import quantile_difference_ci, rank_test
 from .registry import check
+from .sample_size import quantile_sample_size
 from .served import load_attempts, serving_attempt
 from .verdict import Status, Verdict, capped, inconclusive
 
@@ -30,15 +41,25 @@ NAME = "overhead"
 QUANTILES = (50, 90, 99)
 
 
-
 def overhead_samples(record: RunRecord, exclude_first_s: float = 0.0) -> tuple[dict[str, list[float]], dict[str, Any]]:
     """Overhead in ms per request (`total`, `ttft`) and (`latency:UPSTREAM`) client latency per serving upstream."""
-    attempts = load_attempts(record)
-    start = record.meta.load_start_wall
+    return _overhead(record.load_clients(), load_attempts(record), record.meta.load_start_wall, exclude_first_s)
+
+
+def control_samples(record: RunRecord, exclude_first_s: float = 0.0) -> dict[str, list[float]]:
+    """The control arm's `total` and `ttft` overhead in ms: client time minus the control fake's own time (the
+    network, the fake's HTTP layer and the generator, without the gateway)."""
+    samples, _ = _overhead(record.control_clients, record.control_attempts(), record.meta.load_start_wall,
+                           exclude_first_s)
+    return {"total": samples["total"], "ttft": samples["ttft"]}
+
+
+def _overhead(clients: list[ClientRecord], attempts: dict[str, list[JournalEntry]], start: float | None,
+              exclude_first_s: float) -> tuple[dict[str, list[float]], dict[str, Any]]:
     out: dict[str, list[float]] = {"total": [], "ttft": []}
     ids: dict[str, list[str]] = {"total": [], "ttft": []}
     skipped = {"failed": 0, "multi_attempt": 0, "no_attempt": 0, "early": 0}
-    for c in record.load_clients():
+    for c in clients:
         if exclude_first_s and start is not None and (c.sent_s or 0.0) - start < exclude_first_s:
             skipped["early"] += 1
             continue
@@ -117,13 +138,16 @@ def compare_latency(base: list[float], other: list[float], params: OverheadParam
 def overhead(record: RunRecord, params: OverheadParams) -> Verdict:
     """Gateway overhead per request (client minus upstream time) within budgets; canary no slower than baseline."""
     samples, info = overhead_samples(record, params.exclude_first_s)
+    control = control_samples(record, params.exclude_first_s) if params.against == "control" else {}
     budgets = {("total", q): getattr(params, f"p{q}_budget_ms") for q in QUANTILES}
     budgets |= {("ttft", q): getattr(params, f"ttft_p{q}_budget_ms") for q in QUANTILES}
     figures: dict[str, Any] = {"skipped": info["skipped"], "n_total": len(samples["total"]),
-                               "n_ttft": len(samples["ttft"]), "clock": "monotonic"}
+                               "n_ttft": len(samples["ttft"]), "clock": "monotonic",
+                               "n_control_total": len(control.get("total", [])),
+                               "n_control_ttft": len(control.get("ttft", []))}
     thresholds: dict[str, Any] = {f"{'ttft_' if s == 'ttft' else ''}p{q}_budget_ms": b
                                   for (s, q), b in budgets.items() if b is not None}
-    thresholds |= {"confidence": params.confidence, "min_samples": params.min_samples}
+    thresholds |= {"confidence": params.confidence, "min_samples": params.min_samples, "against": params.against}
     results: list[str] = []
     evidence: list[dict[str, Any]] = []
     notes: list[str] = []
@@ -131,24 +155,41 @@ def overhead(record: RunRecord, params: OverheadParams) -> Verdict:
         values = samples[series]
         if not values:
             continue
+        ctl = control.get(series, [])
+        relative = len(ctl) >= params.min_samples
+        if params.against == "control":
+            figures[f"{series}_judged_against"] = "control" if relative else \
+                f"absolute (control arm has {len(ctl)} samples < {params.min_samples})"
+        if relative:
+            figures[f"{series}_arms"] = rank_test(values, ctl)
         for q in QUANTILES:
             est, low, high = quantile_ci(values, q, params.confidence, params.n_resamples, params.seed)
             figures[f"{series}_p{q}_ms"] = {"estimate": est, "ci": [low, high]}
+            if relative:
+                c_est, c_low, c_high = quantile_ci(ctl, q, params.confidence, params.n_resamples, params.seed)
+                figures[f"{series}_control_p{q}_ms"] = {"estimate": c_est, "ci": [c_low, c_high]}
+                est, low, high = quantile_difference_ci(values, ctl, q, params.confidence, params.n_resamples,
+                                                        params.seed)
+                figures[f"{series}_p{q}_vs_control_ms"] = {"estimate": est, "ci": [low, high]}
             budget = budgets[(series, q)]
             if budget is None:
                 continue
-            if len(values) < params.min_samples:
-                results.append("inconclusive")
-                notes.append(f"{series} p{q}: {len(values)} samples < {params.min_samples}")
-                continue
+            need = max(params.min_samples, quantile_sample_size(q, params.confidence))
             r = judge_budget(est, low, high, budget)
+            if len(values) < need and r != "fail":  # too few to bound it from above; a lower bound over budget fails
+                results.append("inconclusive")
+                notes.append(f"{series} p{q}: {len(values)} samples, {need} needed to bound p{q} at "
+                             f"{params.confidence:.0%}")
+                continue
             results.append(r)
             if r != "pass":
-                notes.append(f"{series} overhead p{q} {est:.1f} ms (CI {low:.1f}-{high:.1f}) vs budget {budget} ms")
+                what = "beyond the control arm " if relative else ""
+                notes.append(f"{series} overhead p{q} {what}{est:.1f} ms (CI {low:.1f}-{high:.1f}) vs budget "
+                             f"{budget} ms")
             if r == "fail":
                 worst = sorted(zip(values, info["ids"][series], strict=True), reverse=True)
                 evidence.append({"series": series, "quantile": q, "estimate_ms": est, "ci_ms": [low, high],
-                                 "budget_ms": budget,
+                                 "budget_ms": budget, "against": "control" if relative else "absolute",
                                  "slowest": [{"request": cid, "overhead_ms": v} for v, cid in worst[:10]]})
     judged = [s for (s, _), b in budgets.items() if b is not None]
     if any(not samples[s] for s in judged):
@@ -197,8 +238,14 @@ def overhead(record: RunRecord, params: OverheadParams) -> Verdict:
         v = inconclusive(NAME, "; ".join(notes), n, **figures)
         v.thresholds = thresholds
         return v
-    desc = ", ".join(f"{s} p{q} {figures[f'{s}_p{q}_ms']['estimate']:.1f} ms (CI up to "
-                     f"{figures[f'{s}_p{q}_ms']['ci'][1]:.1f}) <= {b}" for (s, q), b in budgets.items()
-                     if b is not None)
+    desc = ", ".join(_judged_figure(figures, s, q, b) for (s, q), b in budgets.items() if b is not None)
     return Verdict(NAME, Status.PASS, f"within budget over {n} requests: {desc}" if desc else
                    f"canary latency no worse than baseline ({n} requests)", figures, thresholds, n)
+
+
+def _judged_figure(figures: dict[str, Any], series: str, q: int, budget: float) -> str:
+    """How a passed budget reads: against the control arm when it was judged so, else absolute."""
+    rel = figures.get(f"{series}_p{q}_vs_control_ms")
+    fig = rel or figures[f"{series}_p{q}_ms"]
+    what = " beyond control" if rel else ""
+    return f"{series} p{q}{what} {fig['estimate']:.1f} ms (CI up to {fig['ci'][1]:.1f}) <= {budget}"

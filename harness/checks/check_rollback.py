@@ -55,6 +55,7 @@ def _window_figures(w: FaultWindow, times: list[float], all_in_window: int, gap:
     never = bool(steady) and w.end - steady[-1] < 2 * gap
     return {
         "detection_s": None if never else round(max(0.0, detected_at - w.start), 3),
+        "start_wall": w.start, "end_wall": w.end,
         "attempts": len(times), "steady_attempts": len(steady), "probes": len(probes),
         "probe_times": probes, "share": (len(times) / all_in_window) if all_in_window else None,
     }

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from ..check_params import with_overrides
+from ..check_params import CheckParams, with_overrides
 from ..record import Limitation, RunRecord
+from .machine_condition import apply_host_condition
 from .registry import REGISTRY
+from .saturation_note import name_saturation
 from .verdict import Verdict
 
 
@@ -15,12 +18,21 @@ def judge(record: RunRecord, overrides: dict[str, dict[str, Any]] | None = None)
     overrides = overrides or {}
     names = [*record.scenario.checks.names(), *(n for n in overrides if n not in record.scenario.checks)]
     verdicts = []
+    params_of: dict[str, CheckParams] = {}
     for name in names:
-        params = with_overrides(name, record.scenario.checks.get(name), overrides.get(name, {}))
+        params = params_of[name] = with_overrides(name, record.scenario.checks.get(name), overrides.get(name, {}))
         verdict = REGISTRY[name].fn(record, params)
         verdict.critical = params.critical
         verdicts.append(verdict)
     mark_limitations(verdicts, record.meta.gateway.limitations)
+
+    def rejudge(name: str, rec: RunRecord, adjust: Callable[[Any], Any] | None = None) -> Verdict:
+        """The check judged again on `rec`, its parameters adjusted (the machine-condition rule's second look)."""
+        params = params_of[name] if adjust is None else adjust(params_of[name])
+        return REGISTRY[name].fn(rec, params)
+
+    apply_host_condition(verdicts, record, rejudge)
+    name_saturation(verdicts, record)
     return verdicts
 
 

@@ -26,6 +26,7 @@ sessions already going get `drain_s` to finish their turns, then what is in flig
 from __future__ import annotations
 
 import gc
+import random
 import socket
 import time
 import traceback
@@ -43,6 +44,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 
 from .connection import Connection, IncompleteBody, Pool, ProtocolError, Response
+from .control_arm import RUN_ID_SUFFIX, ControlArm
 from .conversation import Request, Session, chat_path
 from .progress import DONE, DRAINING, RUNNING, STARTING, Progress
 from .records import ClientRecord, RecordWriter, kept_headers
@@ -65,6 +67,8 @@ class DriveConfig:
     run_id: str = "gd"
     headers: dict[str, str] = field(default_factory=dict)
     drain_s: float | None = None  # default: the spec's request timeout
+    control_url: str | None = None  # the control arm's fake (open model, `spec.control_share` > 0); None: no arm
+    control_records_path: Path | None = None
 
 
 class RequestFailed(Exception):
@@ -88,6 +92,12 @@ class Driver:
                          connect_timeout=min(10.0, self.timeout))
         self.tally = Tally()
         self.writer = RecordWriter(cfg.records_path)
+        self.control: ControlArm | None = None
+        if (cfg.control_url and cfg.control_records_path is not None and cfg.spec.control_share > 0
+                and cfg.spec.mode == "open"):
+            self.control = ControlArm.open(cfg.control_url, cfg.control_records_path, min(10.0, self.timeout))
+        self.control_rng = random.Random(f"gatedrill-control:{cfg.seed}")
+        self.control_skipped = 0  # control twins left out because every in-flight slot was busy
         self.stop_new = gevent.event.Event()  # set: start no new request
         self.stop_reason = "duration"
         self.sent = 0  # requests sent or about to be (the max_requests budget)
@@ -157,6 +167,8 @@ class Driver:
         status.kill()
         self.writer.close()
         self.pool.close()
+        if self.control is not None:
+            self.control.close()
         summary = self.summary()
         whole_run = (self.t0, self.dispatch_end or time.monotonic(), 0, 0)
         self.on_status({"type": "progress", **self.progress(whole_run).to_dict()})
@@ -192,6 +204,11 @@ class Driver:
             self.next_session += 1
             self.started_arrivals += 1
             pool.spawn(self._session, index, due)
+            if self.control is not None and self.control_rng.random() < spec.control_share:
+                if pool.full():
+                    self.control_skipped += 1
+                else:  # the same session, sent at the same intended time, straight to the control fake
+                    pool.spawn(self._session, index, due, True)
         rest = sum(1 for _ in it)
         self.scheduled_arrivals += rest
         self.unsent_arrivals += rest
@@ -227,32 +244,36 @@ class Driver:
         self.sent += 1
         return True
 
-    def _session(self, index: int, intended: float) -> None:
+    def _session(self, index: int, intended: float, control: bool = False) -> None:
         try:
-            self._turns(index, intended)
+            self._turns(index, intended, self.control if control else None)
         except gevent.GreenletExit:
             raise
         except Exception:
             self.fail(traceback.format_exc())
 
-    def _turns(self, index: int, intended: float) -> None:
+    def _turns(self, index: int, intended: float, arm: ControlArm | None = None) -> None:
+        """A session's turns through the gateway, or (`arm`) the same session straight to the control fake, which
+        spends none of the `max_requests` budget."""
         spec = self.spec
-        session = Session(spec.mix, index, self.cfg.seed, self.cfg.run_id, self.cfg.headers)
+        run_id = self.cfg.run_id + (RUN_ID_SUFFIX if arm is not None else "")
+        session = Session(spec.mix, index, self.cfg.seed, run_id, self.cfg.headers)
         think = spec.mix.think_time_ms
+        budgeted = arm is None
         while True:
             # A session that started in time may finish its turns during the drain, as its client would.
-            if intended >= self.drain_deadline or not self._reserve():
+            if intended >= self.drain_deadline or not (self._reserve() if budgeted else not self.stop_new.is_set()):
                 break
             req = session.next_request()
             if req is None:
-                self.sent -= 1
+                self.sent -= budgeted
                 break
             delay = intended - time.monotonic()
             if delay > 0 and self.stop_new.wait(delay):
-                self.sent -= 1
+                self.sent -= budgeted
                 break
-            rec = self._exchange(req, intended)
-            self._finish(rec)
+            rec = self._exchange(req, intended, arm)
+            self._finish(rec, arm)
             if rec.error_class is not None:
                 break
             session.record_reply(rec.text, rec.tool_calls)
@@ -261,7 +282,7 @@ class Driver:
 
     # -- one request -------------------------------------------------------------------------------------
 
-    def _exchange(self, req: Request, intended: float) -> ClientRecord:
+    def _exchange(self, req: Request, intended: float, arm: ControlArm | None = None) -> ClientRecord:
         off = self.wall_offset
         rec = ClientRecord(
             correlation_id=req.correlation_id, session_id=req.session_id, turn=req.turn, model=req.model,
@@ -269,16 +290,18 @@ class Driver:
             near_window=req.near_window, prompt_tokens=req.prompt_tokens, max_tokens=req.max_tokens,
             sent_digest=req.sent_digest, messages=req.messages,
         )
-        head = self.pool.head("POST", self.path, req.headers, len(req.body))
+        pool = self.pool if arm is None else arm.pool
+        head = pool.head("POST", self.path if arm is None else arm.path, req.headers, len(req.body))
         conn: Connection | None = None
         reusable = False
-        self.in_flight += 1
+        gateway_arm = arm is None
+        self.in_flight += gateway_arm
         self.max_in_flight_seen = max(self.max_in_flight_seen, self.in_flight)
         timer = gevent.Timeout(self.timeout)
         timer.start()
         rec.sent_mono = time.monotonic()
         try:
-            conn = self.pool.acquire()
+            conn = pool.acquire()
             resp = conn.exchange(head, req.body)
             rec.headers_mono = time.monotonic()
             rec.status = resp.status
@@ -311,7 +334,7 @@ class Driver:
         finally:
             timer.close()
             if conn is not None:
-                self.pool.release(conn, reusable)
+                pool.release(conn, reusable)
             rec.end_mono = time.monotonic()
             rec.sent_s = rec.sent_mono + off
             rec.end_s = rec.end_mono + off
@@ -319,9 +342,9 @@ class Driver:
                 rec.headers_s = rec.headers_mono + off
             if rec.ttft_mono is not None:
                 rec.ttft_s = rec.ttft_mono + off
-            self.in_flight -= 1
+            self.in_flight -= gateway_arm
             if rec.error_class == "aborted":
-                self._finish(rec)
+                self._finish(rec, arm)
         return rec
 
     def _read_stream(self, resp: Response, rec: ClientRecord) -> None:
@@ -349,7 +372,10 @@ class Driver:
             rec.error_class = "stream_incomplete"
             rec.error = "stream ended without " + ("a finish_reason" if reply.done else "data: [DONE]")
 
-    def _finish(self, rec: ClientRecord) -> None:
+    def _finish(self, rec: ClientRecord, arm: ControlArm | None = None) -> None:
+        if arm is not None:  # the control arm's records stay out of the gateway's tally and Locust's statistics
+            arm.writer.write(rec)
+            return
         self.writer.write(rec)
         self.tally.add(rec)
         env = self.env
@@ -392,6 +418,8 @@ class Driver:
             p = self.progress((prev[0], now, prev[1], prev[2]))
             prev = (now, self.started_arrivals, self.sent)
             self.writer.flush()
+            if self.control is not None:
+                self.control.writer.flush()
             self.on_status({"type": "progress", **p.to_dict()})
 
     def summary(self) -> dict[str, Any]:
@@ -421,6 +449,9 @@ class Driver:
             "records": self.writer.count, "records_path": str(cfg.records_path),
             "cpu_s": round(time.process_time() - self.cpu0, 3),
             "tally": self.tally.to_dict(), "locust": locust, "failure": self.failure,
+            "control": None if self.control is None else {
+                "share": spec.control_share, "url": self.control.url, "records": self.control.writer.count,
+                "records_path": str(self.control.writer.path), "skipped_pool_full": self.control_skipped},
         }
 
 

@@ -38,6 +38,7 @@ from .summary import Tally
 from .worker import HEADERS_ENV
 
 RECORDS_FILE = "clients.jsonl"  # in out_dir: the run record's client records
+CONTROL_RECORDS_FILE = "control/clients.jsonl"  # in out_dir: the control arm's client records
 # The worker's own files, in out_dir/logs: what it was given, what it printed, its raw summary.
 SPEC_FILE = "logs/load_spec.json"
 LOG_FILE = "logs/load_worker.log"
@@ -132,7 +133,7 @@ class LoadRun:
     def __init__(self, spec: LoadSpec, gateway_url: str, duration_s: float, seed: int, out_dir: str | Path, *,
                  headers: dict[str, str] | None = None, drain_s: float | None = None, run_id: str | None = None,
                  api_key: str | None = DEFAULT_API_KEY, on_progress: Callable[[Progress], None] | None = None,
-                 on_start: Callable[[float, float], None] | None = None) -> None:
+                 on_start: Callable[[float, float], None] | None = None, control_url: str | None = None) -> None:
         if duration_s <= 0:
             raise GatedrillError(f"load duration must be > 0 s, not {duration_s}")
         self.spec = spec
@@ -147,6 +148,7 @@ class LoadRun:
         self.on_progress = on_progress
         self.on_start = on_start  # called with (t0_mono, t0_wall) as soon as the worker fixes its t=0
         self.records_path = self.out_dir / RECORDS_FILE
+        self.control_url = control_url  # the control arm's fake; its records go to CONTROL_RECORDS_FILE
         self.summary_path = self.out_dir / SUMMARY_FILE
         self.proc: subprocess.Popen[bytes] | None = None
         self._forgotten = False  # the reaper no longer watches the worker's group (it was reaped)
@@ -163,7 +165,7 @@ class LoadRun:
 
     def start(self) -> LoadRun:
         (self.out_dir / "logs").mkdir(parents=True, exist_ok=True)
-        for stale in (self.records_path, self.summary_path):
+        for stale in (self.records_path, self.summary_path, self.out_dir / CONTROL_RECORDS_FILE):
             stale.unlink(missing_ok=True)
         spec_path = self.out_dir / SPEC_FILE
         spec_path.write_text(self.spec.model_dump_json(indent=2))
@@ -172,6 +174,8 @@ class LoadRun:
                 "--duration", repr(self.duration_s), "--seed", str(self.seed), "--out", str(self.records_path),
                 "--summary", str(self.summary_path), "--status-fd", str(w), "--run-id", self.run_id,
                 "--drain", repr(self.drain_s)]
+        if self.control_url:
+            argv += ["--control-url", self.control_url, "--control-out", str(self.out_dir / CONTROL_RECORDS_FILE)]
         env = dict(os.environ)
         # headers carry the API key: through the environment (readable by this user only), never argv (`ps`)
         env[HEADERS_ENV] = orjson.dumps(self.headers).decode()
@@ -333,12 +337,14 @@ def run_load(spec: LoadSpec, gateway_url: str, duration_s: float, seed: int, out
              on_progress: Callable[[Progress], None] | None = None, *, headers: dict[str, str] | None = None,
              drain_s: float | None = None, run_id: str | None = None,
              api_key: str | None = DEFAULT_API_KEY,
-             on_start: Callable[[float, float], None] | None = None) -> LoadResult:
+             on_start: Callable[[float, float], None] | None = None,
+             control_url: str | None = None) -> LoadResult:
     """Drive `spec` against the gateway for `duration_s` seconds; client records land in `out_dir`.
 
     Every request carries `authorization: Bearer <api_key>` (gateways want a key; fakes want any) plus
-    `headers`. Blocks until the worker has stopped; Ctrl-C or an error kills it (and its process group) first.
+    `headers`. With `control_url`, a share of arrivals (`spec.control_share`) is also sent straight there (the
+    control arm). Blocks until the worker has stopped; Ctrl-C or an error kills it (and its process group) first.
     """
     with LoadRun(spec, gateway_url, duration_s, seed, out_dir, headers=headers, drain_s=drain_s, run_id=run_id,
-                 api_key=api_key, on_progress=on_progress, on_start=on_start) as run:
+                 api_key=api_key, on_progress=on_progress, on_start=on_start, control_url=control_url) as run:
         return run.wait()

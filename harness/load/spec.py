@@ -98,6 +98,9 @@ class LoadSpec(_Strict):
     max_in_flight: int = Field(default=1024, ge=1, description="open model: most sessions in flight at once; an "
                                "arrival that finds them all busy waits, and its lateness counts in its latency")
     request_timeout_s: float = Field(default=30, gt=0)
+    control_share: float = Field(default=0.1, ge=0, lt=1, description="open model: the seeded share of arrivals "
+                                 "also sent, identically and at the same time, straight to a control fake "
+                                 "(bypassing the gateway); `overhead` judges the gateway against it. 0: no control")
 
     @model_validator(mode="after")
     def _shape(self) -> LoadSpec:

@@ -41,6 +41,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--header", action="append", default=[],
                    help=f"extra request header 'name: value' (never a credential: a command line is public; "
                         f"put those in ${HEADERS_ENV} as a JSON object)")
+    p.add_argument("--control-url", default=None, help="the control arm's fake (base URL); omitted: no control arm")
+    p.add_argument("--control-out", default=None, help="the control arm's client records (JSONL)")
     return p.parse_args(argv)
 
 
@@ -105,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         headers[name.strip().lower()] = value.strip()
     status = StatusPipe(args.status_fd)
     cfg = DriveConfig(spec=spec, url=args.url, duration_s=args.duration, seed=args.seed,
-                      records_path=Path(args.out), run_id=args.run_id, headers=headers, drain_s=args.drain)
+                      records_path=Path(args.out), run_id=args.run_id, headers=headers, drain_s=args.drain,
+                      control_url=args.control_url,
+                      control_records_path=Path(args.control_out) if args.control_out else None)
     try:
         driver = Driver(cfg, on_status=status)
     except ValueError as exc:

@@ -2,8 +2,10 @@
 `RunRecord` that reads them back. Checks and reports read only this."""
 
 from .clients import ClientRecord
+from .control import CONTROL, CONTROL_CLIENTS, CONTROL_DIR, CONTROL_JOURNAL
+from .host import HOST_FILE, HostSample
 from .journal import JournalEntry, ReplyChoice, ReplyRecord, ToolCallRecord
-from .load_summary import LoadSummary
+from .load_summary import ControlSummary, LoadSummary
 from .meta import RECORD_VERSION, GatewayMeta, Limitation, RunMeta
 from .phases import COMPLETED, FAILED, INTERRUPTED, RUNNING, WARM_UP, Outcome, is_load
 from .run_record import RunRecord
@@ -13,13 +15,20 @@ from .writer import RecordWriter, config_hash, versions
 
 __all__ = [
            "COMPLETED",
+           "CONTROL",
+           "CONTROL_CLIENTS",
+           "CONTROL_DIR",
+           "CONTROL_JOURNAL",
            "FAILED",
+           "HOST_FILE",
            "INTERRUPTED",
            "RECORD_VERSION",
            "RUNNING",
            "WARM_UP",
            "ClientRecord",
+           "ControlSummary",
            "GatewayMeta",
+           "HostSample",
            "JournalEntry",
            "Limitation",
            "LoadSummary",

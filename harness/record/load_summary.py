@@ -11,6 +11,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class ControlSummary(BaseModel):
+    """The same-run control arm's part of the load (`harness.control_arm`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    share: float = Field(description="the seeded share of arrivals also sent straight to the control fake")
+    url: str | None = None
+    records: int = Field(default=0, description="control client records written")
+    records_path: str | None = None
+    skipped_pool_full: int = Field(default=0, description="control twins left out: every in-flight slot was busy")
+
+
 class LoadSummary(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -27,4 +39,5 @@ class LoadSummary(BaseModel):
     cancelled: bool = False
     generator_saturated: bool = Field(default=False, description="the generator, not the gateway, was the limit")
     warnings: list[str] = Field(default_factory=list)
+    control: ControlSummary | None = Field(default=None, description="the control arm; None without one")
     tally: dict[str, Any] = Field(default_factory=dict, description="counts and latency histograms (JSON)")

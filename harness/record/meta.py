@@ -38,6 +38,7 @@ class RunMeta(BaseModel):
     versions: dict[str, str] = Field(default_factory=dict, description="python, platform and package versions")
     gateway: GatewayMeta = Field(default_factory=GatewayMeta)
     fakes: dict[str, str] = Field(default_factory=dict, description="upstream name -> the fake's base URL")
+    control_url: str | None = Field(default=None, description="the same-run control arm's fake (None: no control arm)")
     warm_up_status: int | None = Field(default=None, description="the HTTP status of the warm-up request")
     load_start_wall: float | None = Field(default=None, description="the load's t0 (epoch s)")
     end_wall: float | None = Field(default=None, description="when the runner finished (epoch s)")

@@ -9,7 +9,12 @@ Layout (all JSON / JSONL, UTF-8), one typed model per file (the JSON Schema: `ga
     timeline.jsonl     TimelineEvent: timeline actions as executed (planned and actual time, result)
     clients.jsonl      ClientRecord: one per request (intended/sent/ttft/end times, status, ids, gateway headers)
     journal/NAME.jsonl JournalEntry: every request the fake NAME received (ground truth)
-    load.json          LoadSummary: the load generator's summary (achieved rate, counts, saturation warnings)
+    load.json          LoadSummary: the load generator's summary (achieved rate, counts, saturation warnings, the
+                       control arm's count)
+    host.jsonl         HostSample: the machine's condition, sampled every 0.25 s: cores busy and stolen, runnable
+                       tasks, load, and the CPU of each process gatedrill started (`harness.host`)
+    control/           the same-run control arm: clients.jsonl (ClientRecord) and the control fake's journal.jsonl
+                       (JournalEntry), kept apart from the gateway arm's (`harness.control_arm`)
 
 A record can be re-judged offline, for example after a threshold changes (`gatedrill check RUN_DIR`).
 """
@@ -29,6 +34,8 @@ from gatedrill.fakes.errors import ConfigError
 from ..check_params import PARAMS
 from ..scenario import Scenario
 from .clients import CLIENT_RECORD, ClientRecord
+from .control import CONTROL, CONTROL_CLIENTS, CONTROL_JOURNAL
+from .host import HOST_FILE, HostSample
 from .journal import JournalEntry
 from .load_summary import LoadSummary
 from .meta import RECORD_VERSION, RunMeta
@@ -67,6 +74,9 @@ class RunRecord:
     journals: dict[str, list[JournalEntry]]
     load_summary: LoadSummary = field(default_factory=LoadSummary)
     unknown_checks: list[str] = field(default_factory=list)  # named by the scenario, unknown to this version
+    host: list[HostSample] = field(default_factory=list)  # [] for a record made before there was a sampler
+    control_clients: list[ClientRecord] = field(default_factory=list)  # [] for a run without a control arm
+    control_journal: list[JournalEntry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.meta = _model(RunMeta, self.meta)
@@ -75,6 +85,11 @@ class RunRecord:
         self.clients = [_client(c) for c in self.clients]
         self.journals = {name: [_model(JournalEntry, e) for e in entries]
                          for name, entries in self.journals.items()}
+        self.host = [_model(HostSample, s) for s in self.host]
+        self.control_clients = [_client(c) for c in self.control_clients]
+        self.control_journal = [_model(JournalEntry, e) for e in self.control_journal]
+        for e in self.control_journal:
+            e.upstream = CONTROL
 
     @classmethod
     def load(cls, path: str | Path) -> RunRecord:
@@ -97,11 +112,15 @@ class RunRecord:
             clients = [CLIENT_RECORD.validate_json(line) for line in _lines(p / "clients.jsonl")]
             summary = (LoadSummary.model_validate_json((p / "load.json").read_bytes())
                        if (p / "load.json").exists() else LoadSummary())
+            host = [HostSample.model_validate_json(line) for line in _lines(p / HOST_FILE)]
+            control_clients = [CLIENT_RECORD.validate_json(line) for line in _lines(p / CONTROL_CLIENTS)]
+            control_journal = [JournalEntry.model_validate_json(line) for line in _lines(p / CONTROL_JOURNAL)]
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(x) for x in first["loc"])
             raise ConfigError(f"{p}: not a readable run record: {exc.title} {where}: {first['msg']}") from None
-        return cls(p, meta, scenario, timeline, clients, journals, summary, unknown)
+        return cls(p, meta, scenario, timeline, clients, journals, summary, unknown, host, control_clients,
+                   control_journal)
 
     def entries(self) -> Iterator[JournalEntry]:
         """Every journal entry of every fake, each knowing its upstream (the journal's name)."""
@@ -109,6 +128,16 @@ class RunRecord:
             for e in entries:
                 e.upstream = name
                 yield e
+
+    def control_attempts(self) -> dict[str, list[JournalEntry]]:
+        """The control fake's journal entries per correlation id, in arrival order ({} without a control arm)."""
+        out: dict[str, list[JournalEntry]] = {}
+        for e in self.control_journal:
+            if e.correlation_id:
+                out.setdefault(e.correlation_id, []).append(e)
+        for attempts in out.values():
+            attempts.sort(key=lambda e: e.arrival_wall)
+        return out
 
     def upstream_attempts(self, upstream: str) -> list[JournalEntry]:
         """The drill's requests (warm-up excluded) as the fake `upstream` journalled them, by arrival time."""

@@ -9,6 +9,8 @@ from pydantic import BaseModel, TypeAdapter
 
 from ..scenario import Scenario
 from .clients import ClientRecord
+from .control import CONTROL_CLIENTS, CONTROL_JOURNAL
+from .host import HOST_FILE, HostSample
 from .journal import JournalEntry
 from .load_summary import LoadSummary
 from .meta import RECORD_VERSION, RunMeta
@@ -21,6 +23,9 @@ FILES: dict[str, tuple[str, Any]] = {
     "clients.jsonl": ("ClientRecord", ClientRecord),
     "journal/NAME.jsonl": ("JournalEntry", JournalEntry),
     "load.json": ("LoadSummary", LoadSummary),
+    HOST_FILE: ("HostSample", HostSample),
+    CONTROL_CLIENTS: ("ClientRecord", ClientRecord),
+    CONTROL_JOURNAL: ("JournalEntry", JournalEntry),
 }
 
 

@@ -18,7 +18,9 @@ gets it wrong, so that each bug is caught by the checks that judge that property
 - `stay_failed_over`: once the circuit breaker opens, it never half-opens: the upstream is never probed and
   traffic never returns after it recovers;
 - `stringify_tool_args`: tool-call arguments go to Gemini and Bedrock upstreams as `{"arguments": "<JSON
-  string>"}` instead of the object they encode (a translation that forgot to parse them).
+  string>"}` instead of the object they encode (a translation that forgot to parse them);
+- `slow_path`: every request waits `SLOW_PATH_S` before it is relayed (a release that put a blocking call on the
+  hot path): overhead grows, nothing else changes.
 
 Bugs real gateways shipped, each modelled on a public report:
 
@@ -49,6 +51,8 @@ from ..intent import CooldownPolicy, Target
 from .errors import ClientError
 from .streams import OutEvent
 from .tokens import prompt_tokens
+
+SLOW_PATH_S = 0.1
 
 
 class Hooks:
@@ -112,6 +116,10 @@ class Hooks:
                 m = {**m, "tool_calls": calls}
             out.append(m)
         return out
+
+    @property
+    def added_delay_s(self) -> float:
+        return SLOW_PATH_S if self.mutant == "slow_path" else 0.0
 
     def stream_tail(self) -> StreamTail:
         return LoseStreamTail() if self.mutant == "lose_stream_tail" else StreamTail()

@@ -118,6 +118,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         user = body.get("user")
         session = parse_marker(user if isinstance(user, str) else None)[1]
     stream = body.get("stream") is True
+    if gw.hooks.added_delay_s:
+        await asyncio.sleep(gw.hooks.added_delay_s)
     try:
         outcome = await gw.dispatcher.dispatch(body, stream, headers, session)
     except Exception:  # a bug of ours: the client still gets exactly one answer

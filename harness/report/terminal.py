@@ -51,8 +51,25 @@ def summary_lines(record: RunRecord) -> list[str]:
         lines.append(f"  t+{ev['at_s'] or 0:6.2f}s (planned {ev['planned_s'] or 0:g}s) {ev['action']} "
                      f"{ev['upstream'] or ''} {ev['note'] or ''} [{mark}]")
     lines += [f"  warning: {w}" for w in f["warnings"]]
+    lines += [f"  warning: {line}" for line in condition_lines(record)]
     lines.append(f"run record: {record.path}  (judge it again: gatedrill check {record.path})")
     return lines
+
+
+def condition_lines(record: RunRecord) -> list[str]:
+    """What limited the run: the gateway's saturation and the host's strained spans (at most three)."""
+    from ..host import run_condition
+    from ..saturation import gateway_saturation
+
+    out = []
+    sat = gateway_saturation(record)
+    if sat is not None and sat.saturated:
+        out.append(sat.sentence())
+    spans = run_condition(record)["spans"]
+    out += [s["reason"] for s in spans[:3]]
+    if len(spans) > 3:
+        out.append(f"and {len(spans) - 3} more strained spans")
+    return out
 
 
 def print_run_summary(record: RunRecord) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..judged import JudgedRun
 from ..run_figures import run_figures
+from .arms_chart import overhead_arms_chart
 from .charts import canary_split_chart, error_rate_chart, latency_chart, traffic_chart
 from .svg import esc
 from .tables import continuity_table, facts_table, rollback_table, upstream_table, verdict_table
@@ -77,6 +78,11 @@ def html_report(run: JudgedRun) -> str:
                  "stall is not hidden (coordinated omission). With few samples in a bucket p99 is close to its "
                  "maximum.", "latency"),
     ]
+    arms = overhead_arms_chart(run)
+    if arms is not None:
+        parts.append(_section("Overhead by arm", arms, "The overhead verdict's figures: the gateway arm against the "
+                              "same-run control arm, whose identical requests went straight to a fake. The budget "
+                              "bounds the difference, so host noise that slows both arms cancels.", "overhead-arms"))
     split = canary_split_chart(run)
     parts.append(_section("Canary split", split or "<p class=\"muted\">canary_split was not judged in this run.</p>",
                           "Observed share of successful requests per upstream (bar and dot) with its 95% Wilson "
