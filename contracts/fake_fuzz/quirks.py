@@ -60,6 +60,8 @@ QUIRKS: tuple[Quirk, ...] = (
           "vocabulary and empty inputs"),
     Quirk("openai-official", "POST /responses", r"valid request rejected \(404\): conversation: Conversation with id",
           "the fake stores no conversations, so a conversation id is never found, as for an unknown id"),
+    Quirk("openai-official", "POST /responses", r"valid request rejected \(4\d\d\): input: Item with id '.*' not found",
+          "the fake stores no items, so an item_reference is never found, as for an unknown id"),
     Quirk("openai-official", "POST /chat/completions",
           r"valid request rejected \(400\): messages\[\d+\]\.content: Missing required parameter",
           "the API wants content on a message unless an assistant message carries tool_calls; the document marks "
