@@ -119,7 +119,9 @@ def test_the_sampler_labels_a_child_and_counts_foreign_busy_loops_as_other(tmp_p
     busy = sum(r["busy"] for r in later) / len(later)
     assert gateway > 0.2  # a busy loop sharing two cores with two others gets about two thirds of one
     assert busy > 1.6  # two cores nearly all busy
-    assert "other_child" not in {k for r in rows for k in r["procs"]}  # the foreign loops are not ours
+    # the foreign loops are not ours: were they counted, other_child would show more than a core's worth. (An idle
+    # child of this test process, such as the process reaper an earlier in-process run leaves, may show as ~0.)
+    assert max(r["procs"].get("other_child", 0.0) for r in later) < 0.2, later
     assert max(r["running"] for r in later) >= 3
 
 
