@@ -15,53 +15,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
+sys.path.insert(0, str(HERE.parent / "tests"))  # the busy loops the tests use: one definition of "a busy CI host"
+
+from busy_cores import busy_cores  # noqa: E402
+
 HOST_REASONS = ("the host was saturated", "the load generator was the bottleneck")
 RUN_TIMEOUT_S = 900
-
-_LOOP = """
-import os, sys, time
-pid = os.fork()
-if pid:
-    print(pid, flush=True)
-    os._exit(0)
-os.setsid()
-null = os.open(os.devnull, os.O_RDWR)
-for fd in (0, 1, 2):
-    os.dup2(null, fd)
-os.sched_setaffinity(0, {int(sys.argv[1])})
-end = time.monotonic() + float(sys.argv[2])
-while time.monotonic() < end:
-    pass
-"""
-
-
-@contextlib.contextmanager
-def busy_cores(seconds: float) -> Iterator[list[int]]:
-    """One busy loop per core, outside this process tree (as another CI job would be), each ending by itself after
-    `seconds` and killed when the block ends."""
-    pids: list[int] = []
-    try:
-        for core in sorted(os.sched_getaffinity(0)):
-            out = subprocess.run([sys.executable, "-c", _LOOP, str(core), repr(seconds)], capture_output=True,
-                                 text=True, timeout=30, check=True)
-            pids.append(int(out.stdout.strip()))
-        yield pids
-    finally:
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
 
 def outcome(verdicts: dict[str, Any]) -> str:
     """FAIL, INCONCLUSIVE_HOST, INCONCLUSIVE or PASS, as the gate would count the run."""
