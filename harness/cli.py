@@ -166,12 +166,17 @@ def _judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--scale", type=float, default=None,
               help="Multiply durations and timeline times (default: gatedrill.yaml's scale, else 1).")
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option("--limitation", "limitations", multiple=True, metavar="FEATURE=CHECK[,CHECK][@PHASE]",
+              help="Declare what the gateway cannot do, as gateway.limitations does in a scenario: the checks named "
+                   "are judged as expected to fail; with @PHASE (a fault window's timeline note, rollback only) just "
+                   "that window, e.g. --limitation 'attempt_timeout=rollback@primary hangs' (repeatable).")
 @click.option("--baseline", type=click.Path(exists=True, file_okay=False), default=None, metavar="RUN_DIR",
               help="After the run, compare it with this earlier run of the same drill (gatedrill compare); a "
                    "regression exits 1. The comparison is also written to RUN/compare.html and compare.xml.")
 @_judge_options
 def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | None, scale: float | None,
-            seed: int | None, baseline: str | None, sets: tuple[str, ...], allow_inconclusive: bool,
+            seed: int | None, limitations: tuple[str, ...], baseline: str | None, sets: tuple[str, ...],
+            allow_inconclusive: bool,
             html: str | None, junit: str | None, json_out: str | None) -> None:
     """Run a drill (a built-in name like canary-rollback, or a scenario file) and write a run record.
 
@@ -189,7 +194,7 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
         raise GatedrillError(f"unknown mutant {mutant!r}; choose one of: {', '.join(MUTANTS)}")
     # flags, else gatedrill.yaml, else defaults; a bad --set fails here, before the drill
     settings = RunSettings.resolve(gateway=gateway, scale=scale, seed=seed, mutant=mutant,
-                                   allow_inconclusive=allow_inconclusive, sets=sets)
+                                   allow_inconclusive=allow_inconclusive, sets=sets, limitations=limitations)
     out_dir = settings.run_dir(scenario, out)
     if sets:  # merged with the scenario's own parameters (e.g. rollback's upstream), as the judgement will use them
         from gatedrill.scenarios import resolve

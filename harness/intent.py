@@ -31,6 +31,9 @@ Mutant = Literal[
     "commit_on_first_byte",  # commits to a stream before any content, so a pre-content break is not failed over
     "stay_failed_over",  # never probes an upstream its breaker took out, so traffic never returns
     "stringify_tool_args",  # sends tool-call arguments to Gemini/Bedrock as a JSON string, not an object
+    "duplicate_stream_chunk",  # sends one content chunk of every stream twice
+    "drop_streamed_tool_args",  # drops streamed tool-call argument fragments after a call's opening chunk
+    "stop_for_tool_calls",  # ends a Gemini stream that called a tool with finish_reason stop
     "slow_path",  # waits 100 ms on every request before relaying it (a blocking call on the hot path)
 ]
 MUTANTS: tuple[str, ...] = Mutant.__args__  # type: ignore[attr-defined]
@@ -100,15 +103,50 @@ class UpstreamEndpoint(_Strict):
     context_windows: dict[str, int] = Field(default_factory=dict, description="model -> window, for pre-call checks")
 
 
+PHASED_CHECKS = frozenset({"rollback"})  # checks that judge each fault window on its own
+
+
 class Limitation(BaseModel):
     """One intent the gateway cannot express (an adapter's finding, or what the owner of a url gateway declares).
-    Checks named in `checks` are judged as expected to fail (XFAIL)."""
+    Checks named in `checks` are judged as expected to fail (XFAIL). With `phases`, only the fault windows whose
+    timeline note is listed are: the check judges every other window as usual, so one missing capability does not
+    hide the rest of a drill."""
 
     model_config = ConfigDict(extra="forbid")
 
     feature: str = Field(description='e.g. "cooldown", "sticky", "honor_retry_after", "context_window_fallbacks"')
     reason: str = Field(description="one line: why, on this gateway")
     checks: list[str] = Field(description="checks whose verdict it affects")
+    phases: list[str] = Field(default_factory=list, description=(
+        "fault windows it is confined to, by their timeline `note` (rollback only); empty: the whole check"))
+
+    @model_validator(mode="after")
+    def _phased(self) -> Limitation:
+        other = sorted(set(self.checks) - PHASED_CHECKS)
+        if self.phases and other:
+            raise ValueError(f"limitation {self.feature!r}: `phases` apply to {', '.join(sorted(PHASED_CHECKS))} "
+                             f"only, not {', '.join(other)}")
+        return self
 
     def line(self) -> str:
-        return f"{self.feature}: {self.reason}" + (f" (affects {', '.join(self.checks)})" if self.checks else "")
+        where = f" in {', '.join(repr(p) for p in self.phases)}" if self.phases else ""
+        return f"{self.feature}: {self.reason}" + (f" (affects {', '.join(self.checks)}{where})" if self.checks
+                                                   else "")
+
+    def covers(self, check: str, phase: str | None = None) -> bool:
+        """Does it predict a failure of `check` (in the fault window noted `phase`, for a phased check)?"""
+        if check not in self.checks:
+            return False
+        return not self.phases or (phase is not None and phase in self.phases)
+
+    @classmethod
+    def parse(cls, text: str) -> Limitation:
+        """`FEATURE=CHECK[,CHECK...][@PHASE]`, as `--limitation` takes it."""
+        feature, eq, rest = text.partition("=")
+        checks, _, phase = rest.partition("@")
+        names = [c.strip() for c in checks.split(",") if c.strip()]
+        if not eq or not feature.strip() or not names:
+            raise ValueError(f"--limitation {text!r}: expected FEATURE=CHECK[,CHECK...][@PHASE], e.g. "
+                             "attempt_timeout=rollback@primary hangs")
+        return cls(feature=feature.strip(), reason="declared with --limitation", checks=names,
+                   phases=[phase.strip()] if phase.strip() else [])

@@ -42,4 +42,8 @@ MUTATION_TABLE: dict[str, MutantCase] = {
     "commit_on_first_byte": _case("midstream-failover", 0.6, "rollback", source="LiteLLM #40404"),
     "stay_failed_over": _case("recovery", 0.6, "rollback"),
     "stringify_tool_args": _case("cross-provider-tools", 0.3, "context_continuity"),
+    "duplicate_stream_chunk": _case("streaming-integrity", 0.2, "streaming_integrity", source="adaline/gateway PR #26"),
+    "drop_streamed_tool_args": _case("cross-provider-tools", 0.3, "streaming_integrity",
+                                     source="LiteLLM #20711, #27144"),
+    "stop_for_tool_calls": _case("cross-provider-tools", 0.3, "streaming_integrity", source="LiteLLM #12249, #12862"),
 }

@@ -14,12 +14,13 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from pydantic import ValidationError
 
 from gatedrill.fakes.correlation import CORRELATION_HEADER, make_marker
 from gatedrill.fakes.errors import ConfigError, GatedrillError
@@ -63,6 +64,7 @@ class RunOptions:
     seed: int | None = None
     progress: Callable[[Any], None] | None = None  # receives harness.load.Progress snapshots
     notice: Callable[[str], None] | None = None  # receives lines to show before the run (the gateway's limitations)
+    limitations: list[Limitation] = field(default_factory=list)  # declared for this run, added to the scenario's
 
 
 @dataclass
@@ -96,9 +98,16 @@ def resolve_scenario(ref: str | Path | Scenario, opts: RunOptions) -> Scenario:
         if gw["kind"] != "reference":
             raise ConfigError("--mutant applies to the reference gateway only")
         gw["mutant"] = opts.mutant
+    gw["limitations"] = [*gw.get("limitations", []), *(lim.model_dump(mode="json") for lim in opts.limitations)]
     updates["gateway"] = gw
     data = scenario.model_dump(mode="json") | updates
-    return Scenario.model_validate(data)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:  # what the flags added (a limitation's phase, say) made the scenario invalid
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{scenario.name}: {where + ': ' if where else ''}"
+                          f"{first['msg'].removeprefix('Value error, ')}") from None
 
 
 def default_out(scenario: Scenario) -> Path:

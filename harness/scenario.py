@@ -187,6 +187,12 @@ class Scenario(_Strict):
                     first = exc.errors()[0]
                     raise ValueError(f"timeline[{i}].patch would make upstream {act.upstream!r} invalid: "
                                      f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        notes = {a.note for a in self.timeline if a.note}
+        for lim in self.gateway.limitations:
+            unknown = [p for p in lim.phases if p not in notes]
+            if unknown:
+                raise ValueError(f"limitation {lim.feature!r} names phases no timeline action has as its note: "
+                                 f"{unknown}; notes: {sorted(notes)}")
         for t in self.gateway.routing.targets:
             cfg = self.upstreams[t.upstream]
             if cfg.model(t.model) is None:

@@ -10,6 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
+from gatedrill.fakes.errors import ConfigError
+
+from .intent import Limitation
 from .project_config import FILE_NAME, ProjectConfig, load_project_config
 
 if TYPE_CHECKING:
@@ -25,14 +30,17 @@ class RunSettings:
     mutant: str | None = None
     allow_inconclusive: bool = False
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # check parameters, applied when judging
+    limitations: list[Limitation] = field(default_factory=list)  # --limitation: added to the scenario's gateway
     project_file: Path | None = None  # the gatedrill.yaml the defaults came from
 
     @classmethod
     def resolve(cls, *, gateway: str | None = None, scale: float | None = None, out: str | Path | None = None,
                 seed: int | None = None, mutant: str | None = None, allow_inconclusive: bool = False,
-                sets: list[str] | tuple[str, ...] = (), directories: list[Path] | None = None) -> RunSettings:
+                sets: list[str] | tuple[str, ...] = (), limitations: list[str] | tuple[str, ...] = (),
+                directories: list[Path] | None = None) -> RunSettings:
         """Flags (None: not given) over the first gatedrill.yaml found in `directories` (default: the current
-        one) over the defaults. `sets` (check.param=value) are validated now, before any drill runs."""
+        one) over the defaults. `sets` (check.param=value) and `limitations` (FEATURE=CHECK[,CHECK][@PHASE]) are
+        validated now, before any drill runs."""
         from .check_params import parse_overrides
 
         project = _project(directories or [Path(".")])
@@ -45,6 +53,7 @@ class RunSettings:
             mutant=mutant,
             allow_inconclusive=allow_inconclusive,
             overrides=parse_overrides(list(sets)),
+            limitations=[_limitation(text) for text in limitations],
             project_file=project.source() if project else None,
         )
 
@@ -53,7 +62,7 @@ class RunSettings:
         from .runner import RunOptions
 
         base: dict[str, Any] = {"gateway": self.gateway, "scale": self.scale, "seed": self.seed,
-                                "mutant": self.mutant}
+                                "mutant": self.mutant, "limitations": self.limitations}
         return RunOptions(**{**base, **extra})
 
     def run_dir(self, scenario_ref: str, given: str | Path | None = None) -> Path | None:
@@ -80,3 +89,11 @@ def _project(directories: list[Path]) -> ProjectConfig | None:
         if (Path(directory) / FILE_NAME).is_file():
             return load_project_config(directory)
     return None
+
+
+def _limitation(text: str) -> Limitation:
+    try:
+        return Limitation.parse(text)
+    except ValueError as exc:  # pydantic's ValidationError is one
+        first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise ConfigError(first.removeprefix("Value error, ")) from None

@@ -63,7 +63,7 @@ def test_a_changed_character_fails_with_lengths_and_first_difference() -> None:
     c.text = c.text[:4] + "X" + c.text[5:]
     v = judge(r)
     assert v.status is Status.FAIL
-    assert v.figures["whole_mangled"] == 1
+    assert v.figures["altered_text"] == 1
     ev = v.evidence[0]
     assert ev["correlation_id"] == "s3-t1" and ev["first_difference"] == 4
     assert ev["expected_len"] == ev["got_len"]
@@ -78,6 +78,7 @@ def test_a_lost_tail_passed_off_as_clean_fails() -> None:
     assert v.status is Status.FAIL
     assert v.evidence[0]["first_difference"] == len(full) - 3
     assert (v.evidence[0]["expected_len"], v.evidence[0]["got_len"]) == (len(full), len(full) - 3)
+    assert v.evidence[0]["defects"] == ["lost_tail"]
 
 
 def test_a_good_upstream_stream_reaching_the_client_unterminated_fails() -> None:
@@ -86,7 +87,7 @@ def test_a_good_upstream_stream_reaching_the_client_unterminated_fails() -> None
     c.finished_cleanly, c.finish_reason, c.error_class = False, None, "stream_incomplete"
     v = judge(r)
     assert v.status is Status.FAIL
-    assert v.figures["whole_broken_at_client"] == 1
+    assert v.figures["missing_finish_reason"] == 1 and v.figures["missing_terminator"] == 1
     assert v.evidence[0]["correlation_id"] == "s5-t1"
 
 
@@ -97,7 +98,7 @@ def test_an_upstream_break_delivered_as_a_clean_reply_fails(outcome: str, fault:
     r.journals["primary"][7].outcome, r.journals["primary"][7].fault = outcome, fault
     v = judge(r)
     assert v.status is Status.FAIL, v.summary
-    assert v.figures["broken_passed_clean"] == 1
+    assert v.figures["upstream_error_not_surfaced"] == 1
     assert v.evidence[0]["correlation_id"] == "s7-t1"
 
 
@@ -122,7 +123,7 @@ def test_a_clean_reply_without_any_upstream_stream_fails() -> None:
     r.journals["primary"][4].status = 529
     v = judge(r)
     assert v.status is Status.FAIL
-    assert v.figures["clean_without_upstream"] == 1
+    assert v.figures["reply_never_produced"] == 1
 
 
 def test_without_streams_it_is_inconclusive() -> None:
@@ -160,4 +161,4 @@ def test_real_streaming_integrity_run(tmp_path: Path, mutant: str | None, expect
     v = judge(RunRecord.load(out.path))
     assert v.status is expected, (v.summary, v.figures)
     if mutant:
-        assert v.figures["whole_broken_at_client"] + v.figures["whole_mangled"] > 0
+        assert v.figures["missing_finish_reason"] > 0 and v.figures["lost_tail"] > 0

@@ -16,5 +16,6 @@ class RollbackParams(CheckParams):
                                       "none may; unset: not judged")
     max_recovery_s: float | None = Field(default=None, gt=0, description="clear to the share being back")
     probe_gap_s: float | None = Field(default=None, gt=0,
-                                      description="isolation that marks a probe (default: half the cooldown)")
+                                      description="the silence that marks the breaker open; a probe follows one "
+                                                  "(default: 0.9 x the declared cooldown)")
     min_requests: int = Field(default=20, ge=1, description="client requests in fault windows needed to judge")

@@ -1,18 +1,15 @@
-"""streaming_integrity: does every clean client stream carry exactly what the upstream produced, and does every
-stream the upstream broke reach the client as an error?
+"""streaming_integrity: does every client stream carry exactly what the upstream produced, and does every stream the
+upstream broke reach the client as an error?
 
 The serving attempt of a client request is its last journal entry with status 200 (across upstreams). The upstream
 stream was *broken* when that entry's outcome is a reset, an early close or a hang, or when a stream-breaking fault
-(stream_error, truncate, reset_mid_stream, malformed) fired on it; otherwise it was *whole*. Rules, per client
-stream (warm-up excluded):
-
-- whole upstream stream, clean client stream: the client's reassembled text equals the fake's text exactly;
-- whole upstream stream, client stream not clean: the gateway broke a good stream (a lost tail, for instance);
-- broken upstream stream, client stream clean: a failure passed off as a complete reply;
-- a clean client stream with no 200 attempt behind it: a reply the upstreams never produced.
-
-A client stream is clean when it `finished_cleanly` (a finish reason and the `[DONE]` terminator) and carries no
-`error_class`. Streams whose serving attempt ended with the client gone (`client_closed`) are not judged.
+(stream_error, truncate, reset_mid_stream, malformed) fired on it; otherwise it was *whole*. Every client stream with
+a serving attempt is compared with it, complete or not, and each defect is counted on its own (stream_defects.py): a
+stream with no finish_reason *and* a repeated chunk counts under both. A whole upstream stream must arrive with its
+finish reason (in OpenAI's words), `[DONE]`, its text piece for piece and its tool calls; a broken one must reach the
+client as an error, and whatever text got through must be a faithful prefix. A clean client stream with no 200
+attempt behind it is a reply the upstreams never produced. Streams whose serving attempt ended with the client gone
+(`client_closed`) are not judged; warm-up is excluded.
 """
 
 from __future__ import annotations
@@ -22,10 +19,11 @@ from typing import Any
 from gatedrill.fakes.faults import Fault
 
 from ..check_params import StreamingIntegrityParams
-from ..record import ClientRecord, JournalEntry, RunRecord
+from ..record import JournalEntry, RunRecord
 from ..scenario import SetFaults
 from .registry import check
 from .served import load_attempts
+from .stream_defects import DEFECTS, UNPRODUCED, stream_defects
 from .verdict import Status, Verdict, capped, inconclusive
 
 NAME = "streaming_integrity"
@@ -60,11 +58,6 @@ def first_difference(expected: str, got: str) -> int | None:
     return min(len(expected), len(got))
 
 
-def _reply_text(entry: JournalEntry) -> tuple[str | None, int | None]:
-    first = entry.reply.first if entry.reply is not None else None
-    return (None, None) if first is None else (first.text, first.chunks)
-
-
 def upstream_broken(entry: JournalEntry, rules: dict[tuple[str, str], Fault]) -> bool:
     """Did the upstream break this stream mid-way (reset, early close, or a stream-breaking fault that fired)?"""
     if entry.outcome in BROKEN_OUTCOMES:
@@ -76,13 +69,10 @@ def upstream_broken(entry: JournalEntry, rules: dict[tuple[str, str], Fault]) ->
     kind = spec.kind if spec is not None else fault  # a fault without a named rule is journalled by its kind
     if kind not in BREAKING_KINDS:
         return False
-    after, (_, chunks) = getattr(spec, "after_chunks", None), _reply_text(entry)
+    first = entry.reply.first if entry.reply is not None else None
+    after, chunks = getattr(spec, "after_chunks", None), None if first is None else first.chunks
     # A fault set to strike after more chunks than the reply had never fired: the stream went out whole.
     return not (isinstance(after, int) and isinstance(chunks, int) and chunks <= after)
-
-
-def _clean(client: ClientRecord) -> bool:
-    return client.finished_cleanly and not client.error_class
 
 
 @check(NAME)
@@ -93,17 +83,17 @@ def streaming_integrity(record: RunRecord, params: StreamingIntegrityParams) -> 
         return inconclusive(NAME, "no streaming client requests in the record")
     attempts = load_attempts(record)
     rules = fault_rules(record)
-    counts = {"whole_ok": 0, "whole_mangled": 0, "whole_broken_at_client": 0, "broken_reported": 0,
-              "broken_passed_clean": 0, "clean_without_upstream": 0, "unjudged": 0, "no_upstream_stream": 0}
+    counts = {"whole_ok": 0, "broken_reported": 0, "unjudged": 0, "no_upstream_stream": 0} | dict.fromkeys(DEFECTS, 0)
+    failed = 0
     evidence: list[dict[str, Any]] = []
     for c in sorted(streams, key=lambda c: (c.sent_s or 0.0, c.correlation_id)):
         cid = c.correlation_id
         served = [a for a in attempts.get(cid, []) if a.status == 200]
         if not served:
-            if _clean(c):
-                counts["clean_without_upstream"] += 1
-                evidence.append({"correlation_id": cid, "what": "clean stream with no 200 upstream attempt",
-                                 "got_len": len(c.text or "")})
+            if c.finished_cleanly and not c.error_class:
+                counts[UNPRODUCED] += 1
+                failed += 1
+                evidence.append({"correlation_id": cid, "defects": [UNPRODUCED], "got_len": len(c.text or "")})
             else:
                 counts["no_upstream_stream"] += 1
             continue
@@ -111,44 +101,32 @@ def streaming_integrity(record: RunRecord, params: StreamingIntegrityParams) -> 
         if entry.outcome in UNJUDGED_OUTCOMES:
             counts["unjudged"] += 1
             continue
-        expected, _ = _reply_text(entry)
-        got = c.text or ""
-        row = {"correlation_id": cid, "upstream": entry.upstream, "upstream_outcome": entry.outcome,
-               "fault": entry.fault, "expected_len": None if expected is None else len(expected),
-               "got_len": len(got), "first_difference": None if expected is None else first_difference(expected,
-                                                                                                      got),
-               "client_error_class": c.error_class, "finish_reason": c.finish_reason}
-        if upstream_broken(entry, rules):
-            if _clean(c):
-                counts["broken_passed_clean"] += 1
-                evidence.append({**row, "what": "upstream broke mid-stream, client got a clean reply"})
-            else:
-                counts["broken_reported"] += 1
-        elif not _clean(c):
-            counts["whole_broken_at_client"] += 1
-            evidence.append({**row, "what": "whole upstream stream reached the client broken"})
-        elif expected is None or got != expected:
-            counts["whole_mangled"] += 1
-            evidence.append({**row, "what": "clean client stream differs from the upstream's"})
-        else:
-            counts["whole_ok"] += 1
+        expected = entry.reply.first if entry.reply is not None else None
+        broken = upstream_broken(entry, rules)
+        defects = stream_defects(c, expected, broken)
+        if not defects:
+            counts["broken_reported" if broken else "whole_ok"] += 1
+            continue
+        failed += 1
+        for d in defects:
+            counts[d] += 1
+        want = None if expected is None else expected.text
+        evidence.append({"correlation_id": cid, "defects": defects, "upstream": entry.upstream,
+                         "upstream_outcome": entry.outcome, "fault": entry.fault,
+                         "expected_len": None if want is None else len(want), "got_len": len(c.text or ""),
+                         "first_difference": None if want is None else first_difference(want, c.text or ""),
+                         "client_error_class": c.error_class, "finish_reason": c.finish_reason})
 
-    judged = sum(v for k, v in counts.items() if k not in ("unjudged", "no_upstream_stream"))
+    judged = counts["whole_ok"] + counts["broken_reported"] + failed
     if judged < params.min_streams:
         return inconclusive(NAME, f"only {judged} client streams with an upstream stream (need {params.min_streams})",
                             sample_size=judged, **counts)
-    bad = counts["whole_mangled"] + counts["whole_broken_at_client"] + counts["broken_passed_clean"] + counts[
-        "clean_without_upstream"]
-    whole = counts["whole_ok"] + counts["whole_mangled"] + counts["whole_broken_at_client"]
-    figures = {**counts, "streams": len(streams), "judged": judged, "failures": bad,
-               "failure_rate": round(bad / judged, 5), "exact_rate_whole": round(counts["whole_ok"] / whole, 5)
-               if whole else None}
+    figures = {**counts, "streams": len(streams), "judged": judged, "failures": failed,
+               "failure_rate": round(failed / judged, 5)}
     thresholds = {"max_failures": 0, "min_streams": params.min_streams}
-    if bad:
-        parts = [f"{counts[k]} {k.replace('_', ' ')}" for k in
-                 ("whole_mangled", "whole_broken_at_client", "broken_passed_clean", "clean_without_upstream")
-                 if counts[k]]
-        summary = f"{bad}/{judged} streams failed integrity: " + ", ".join(parts)
+    if failed:
+        parts = [f"{counts[d]} {d.replace('_', ' ')}" for d in DEFECTS if counts[d]]
+        summary = f"{failed}/{judged} streams failed integrity: " + ", ".join(parts)
         return Verdict(NAME, Status.FAIL, summary, figures, thresholds, judged, capped(evidence))
     summary = (f"{counts['whole_ok']} whole streams reassembled exactly; {counts['broken_reported']} upstream "
                f"mid-stream failures reached clients as errors")

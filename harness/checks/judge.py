@@ -39,6 +39,6 @@ def judge(record: RunRecord, overrides: dict[str, dict[str, Any]] | None = None)
 def mark_limitations(verdicts: list[Verdict], limitations: list[Limitation]) -> None:
     """Mark each verdict whose check a gateway limitation affects (from the record's meta): expected to fail."""
     for v in verdicts:
-        reasons = [f"{lim.feature}: {lim.reason}" for lim in limitations if v.check in lim.checks]
+        reasons = [f"{lim.feature}: {lim.reason}" for lim in limitations if lim.covers(v.check) and not lim.phases]
         if reasons:
             v.expected_failure = "; ".join(reasons)

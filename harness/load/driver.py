@@ -366,6 +366,7 @@ class Driver:
         rec.usage = reply.usage
         rec.chunks = reply.chunks
         rec.finished_cleanly = reply.finished_cleanly
+        rec.done = reply.done
         if reply.error_class is not None:
             rec.error_class, rec.error = reply.error_class, reply.error
         elif stream and not rec.finished_cleanly:

@@ -51,6 +51,7 @@ class ClientRecord:
     bytes: int = 0  # response body bytes received
     chunks: int = 0  # SSE data events received, [DONE] excluded
     finished_cleanly: bool = False  # JSON: a complete body with choices; SSE: a finish_reason and [DONE]
+    done: bool = False  # SSE: `data: [DONE]` arrived (judged apart from the finish reason)
     finish_reason: str | None = None
     text: str = ""  # the assistant content, reassembled from the stream for SSE
     tool_calls: list[dict[str, Any]] = field(default_factory=list)

@@ -37,6 +37,12 @@ Bugs real gateways shipped, each modelled on a public report:
   complete (LiteLLM #40260; Portkey 1.15.2 ends Anthropic stream errors the same way);
 - `readmit_without_probe`: when a cooldown ends the upstream gets its full share back at once, with no half-open
   probe (LiteLLM 1.106.2's router, measured by gatedrill's gateway matrix);
+- `duplicate_stream_chunk`: the third content chunk of every stream goes out twice (adaline/gateway PR #26, "fix
+  chunk duplication in proxy stream");
+- `drop_streamed_tool_args`: streamed tool-call argument fragments after a call's opening chunk are dropped, so the
+  client assembles a call with empty arguments (LiteLLM #20711 and #27144);
+- `stop_for_tool_calls`: a Gemini stream that called a tool ends with `finish_reason: "stop"` instead of
+  `"tool_calls"` (LiteLLM #12249 and #12862, for Vertex AI/Gemini streams);
 - `drop_system_prompt`: system messages are not hoisted into Anthropic's `system` and are lost;
 - `fallback_ignored`: the declared fallbacks are never tried (a fallback chain that never fires).
 """
@@ -121,8 +127,17 @@ class Hooks:
     def added_delay_s(self) -> float:
         return SLOW_PATH_S if self.mutant == "slow_path" else 0.0
 
-    def stream_tail(self) -> StreamTail:
-        return LoseStreamTail() if self.mutant == "lose_stream_tail" else StreamTail()
+    def stream_tail(self, provider: str) -> StreamTail:
+        """What happens to a client stream's events on their way out, for a stream from a `provider` upstream."""
+        if self.mutant == "lose_stream_tail":
+            return LoseStreamTail()
+        if self.mutant == "duplicate_stream_chunk":
+            return DuplicateChunk()
+        if self.mutant == "drop_streamed_tool_args":
+            return DropToolArgFragments()
+        if self.mutant == "stop_for_tool_calls" and provider == "gemini":
+            return StopForToolCalls()
+        return StreamTail()
 
     def relayed_error(self, err: ClientError) -> ClientError:
         """An upstream's error as the client gets it (after `client_error`)."""
@@ -203,6 +218,52 @@ class LoseStreamTail(StreamTail):
         else:
             out.append(ev.data)
         return out
+
+
+class DuplicateChunk(StreamTail):
+    """Sends the third content chunk twice (a re-sent buffer)."""
+
+    def __init__(self) -> None:
+        self._content = 0
+
+    def feed(self, ev: OutEvent) -> list[bytes]:
+        if ev.kind != "content":
+            return [ev.data]
+        self._content += 1
+        return [ev.data, ev.data] if self._content == 3 else [ev.data]
+
+
+def _chunk_json(data: bytes) -> dict[str, Any] | None:
+    body = data.removeprefix(b"data: ").strip()
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+class DropToolArgFragments(StreamTail):
+    """Drops tool-call deltas that carry no call id: the argument fragments after a call's opening chunk."""
+
+    def feed(self, ev: OutEvent) -> list[bytes]:
+        obj = _chunk_json(ev.data) if ev.kind == "content" else None
+        if obj is None:
+            return [ev.data]
+        calls = [c for ch in obj.get("choices") or () for c in (ch.get("delta") or {}).get("tool_calls") or ()]
+        return [] if calls and not any(c.get("id") for c in calls) else [ev.data]
+
+
+class StopForToolCalls(StreamTail):
+    """Rewrites the finish reason `tool_calls` to `stop` on the finish chunk."""
+
+    def feed(self, ev: OutEvent) -> list[bytes]:
+        obj = _chunk_json(ev.data) if ev.kind == "finish" else None
+        if obj is None:
+            return [ev.data]
+        for ch in obj.get("choices") or ():
+            if ch.get("finish_reason") == "tool_calls":
+                ch["finish_reason"] = "stop"
+        return [b"data: " + orjson.dumps(obj) + b"\n\n"]
 
 
 def truncate_to_fit(body: dict[str, Any], budget: int, provider: str) -> list[dict[str, Any]]:

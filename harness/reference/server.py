@@ -53,6 +53,10 @@ class Gateway:
         self.dispatcher = Dispatcher(self.router, self.clients, self.hooks)
         self.started = time.time()
 
+    def provider_of(self, upstream: str | None) -> str:
+        endpoint = self.router.endpoints.get(upstream or "")
+        return endpoint.provider if endpoint is not None else ""
+
     async def start(self) -> None:
         for c in self.clients.values():
             await c.start()
@@ -152,7 +156,7 @@ async def _relay_stream(request: web.Request, gw: Gateway, outcome: Outcome, rep
     """Send the head (with the routing headers), then the events; a break becomes an error event, no [DONE]."""
     resp = web.StreamResponse(status=200, headers={**outcome.headers(), "content-type": "text/event-stream",
                                                    "cache-control": "no-cache"})
-    tail = gw.hooks.stream_tail()
+    tail = gw.hooks.stream_tail(gw.provider_of(outcome.upstream))
     try:
         await resp.prepare(request)
         await _write(resp, tail, reply.first)

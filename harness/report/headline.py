@@ -17,7 +17,8 @@ KEY_FIGURES: dict[str, tuple[str, ...]] = {
     "overhead": ("total_p50_ms", "total_p99_ms", "ttft_p99_ms"),
     "context_continuity": ("later_turns", "mismatched", "sessions_broken", "upstream_switches"),
     "context_window": ("over_window_requests", "reached_a_model_too_small", "landed_wrong", "truncated"),
-    "streaming_integrity": ("streams", "failures", "whole_mangled", "broken_passed_clean"),
+    "streaming_integrity": ("streams", "failures", "upstream_error_not_surfaced", "missing_finish_reason",
+                            "altered_text"),
 }
 MAX_FIGURES = 5
 
