@@ -20,7 +20,7 @@ from typing import Any
 
 from ..check_params import RollbackParams
 from ..record import WARM_UP, JournalEntry, RunRecord
-from .breaker_transitions import MIN_EXPECTED_IN_GAP, Transitions, transitions
+from .breaker_transitions import MIN_EXPECTED_IN_GAP, Transitions, full_fault, transitions
 from .fault_windows import FaultWindow, fault_windows
 from .registry import check
 from .verdict import MAX_EVIDENCE, Status, Verdict, inconclusive
@@ -150,6 +150,7 @@ def rollback(record: RunRecord, params: RollbackParams) -> Verdict:
     cooldown = record.scenario.gateway.routing.cooldown
     pre_rate = len(pre) / max(1e-9, windows[0].start - t0)  # attempts/s to it before the fault
     judge_readmission = cooldown.enabled and pre_rate * gap >= MIN_EXPECTED_IN_GAP
+    iso = min(gap, 0.5 * cooldown.cooldown_s) if cooldown.enabled else gap  # a lone probe's silence after it
     limits = [lim for lim in record.meta.gateway.limitations if lim.phases and NAME in lim.checks]
     excused: list[str] = []  # problems in windows a phased limitation predicted, or left over from one
     held: list[tuple[JournalEntry, str]] = []  # unanswered attempts sent in such windows, with the reason
@@ -161,7 +162,9 @@ def rollback(record: RunRecord, params: RollbackParams) -> Verdict:
 
     for w in windows:
         wa = [e for e in attempts if w.contains(e.arrival_wall)]
-        tr = transitions(wa, w.start, w.end, gap)
+        partial = any(e.ok for e in wa)
+        tr = transitions(wa, w.start, w.end, gap) if partial else full_fault(wa, w.start, w.end, gap, iso,
+                                                                                     judge_readmission)
         fig = _window_figures(w, tr, len(wa), sum(1 for t in every if w.contains(t)))
         wc = [c for c in clients if w.contains(c.sent_s or c.intended_s)]
         wf = [c for c in wc if c.error_class]
