@@ -42,6 +42,16 @@ def outcome(verdicts: dict[str, Any]) -> str:
     return "PASS"
 
 
+def _commit() -> str:
+    """The checkout's commit, so cached outcomes say which code judged them."""
+    try:
+        out = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
 def one_run(drill: str, seed: int, mode: str, scale: float | None, work: Path) -> dict[str, Any]:
     out = work / f"{drill}-{mode}-{seed}"
     cache = RESULTS / "flake" / f"{drill}-{mode}-{seed}{'' if scale is None else f'-x{scale:g}'}.json"
@@ -54,7 +64,7 @@ def one_run(drill: str, seed: int, mode: str, scale: float | None, work: Path) -
     started = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     verdicts = json.loads((out / "verdicts.json").read_text()) if (out / "verdicts.json").exists() else {}
-    result = {"drill": drill, "mode": mode, "seed": seed, "exit": proc.returncode,
+    result = {"drill": drill, "mode": mode, "seed": seed, "exit": proc.returncode, "commit": _commit(),
               "outcome": outcome(verdicts) if verdicts else f"ERROR exit {proc.returncode}",
               "seconds": round(time.monotonic() - started, 1),
               "not_passed": {v["check"]: v["summary"][:300] for v in verdicts.get("verdicts", [])

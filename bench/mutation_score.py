@@ -1,13 +1,14 @@
 """Mutation score: every reference-gateway mutant on its drill (which checks fail, against the ones that must), and
-the correct reference gateway on every built-in drill over many seeds (false alarms: any FAIL; INCONCLUSIVE counted
-apart). One command; sequential runs, each bounded by its drill's duration.
+the correct reference gateway's false alarms on every built-in drill. One command; sequential runs, each bounded by
+its drill's duration.
 
-    python bench/mutation_score.py                       # 16 mutants, then 7 drills x 20 seeds at scale 1
-    python bench/mutation_score.py --seeds 3 --scale 0.5 # a quicker look
-    python bench/mutation_score.py --skip-correct        # the mutants only
+    python bench/mutation_score.py                 # every mutant, then the false-alarm table
+    python bench/mutation_score.py --skip-mutants  # the false-alarm table only
 
-Writes bench/results/mutation-score-TIME.json and prints two Markdown tables. Run it on a quiet machine: timing
-checks (overhead) judge the machine too until the run carries its own control arm.
+The correct gateway's runs are the flake bench's quiet runs (`python bench/flake.py --modes quiet --runs 20`, cached
+in bench/results/flake/): one set of runs answers both "no false alarm" and "PASS 20 of 20 on a quiet machine", so
+this bench reads them instead of running the drills again, and says how many seeds each drill has so far.
+Writes bench/results/mutation-score-TIME.json and prints two Markdown tables.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from gatedrill.harness.record import RunRecord  # noqa: E402
 from gatedrill.harness.runner import RunOptions, run  # noqa: E402
 from gatedrill.scenarios import builtin_names  # noqa: E402
 
+FLAKE = ROOT / "bench" / "results" / "flake"
+
 
 def _statuses(drill: str, opts: RunOptions, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
     out = run(drill, opts)
@@ -49,29 +52,31 @@ def mutants(work: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def correct(work: Path, seeds: int, scale: float, drills: list[str]) -> list[dict[str, Any]]:
+def false_alarms(drills: list[str]) -> list[dict[str, Any]]:
+    """Per drill, the correct gateway's quiet flake runs at its default scale: PASS, FAIL, INCONCLUSIVE counts."""
     rows = []
     for drill in drills:
-        counts = {"pass": 0, "fail": 0, "inconclusive": 0}
+        runs = [json.loads(p.read_text()) for p in sorted(FLAKE.glob(f"{drill}-quiet-*.json"))
+                if p.stem.removeprefix(f"{drill}-quiet-").isdigit()]
+        counts = {"pass": 0, "fail": 0, "inconclusive": 0, "error": 0}
         failures: dict[str, int] = {}
-        for seed in range(1, seeds + 1):
-            got = _statuses(drill, RunOptions(scale=scale, seed=seed, out=work / f"c-{drill}-{seed}"))
-            worst = "fail" if "fail" in got.values() else "inconclusive" if "inconclusive" in got.values() else "pass"
-            counts[worst] += 1
-            for check, status in got.items():
-                if status == "fail":
+        for r in runs:
+            key = {"PASS": "pass", "FAIL": "fail"}.get(r["outcome"], "inconclusive" if r["outcome"].startswith(
+                "INCONCLUSIVE") else "error")
+            counts[key] += 1
+            if key == "fail":
+                for check in r.get("not_passed", {}):
                     failures[check] = failures.get(check, 0) + 1
-        rows.append({"drill": drill, "seeds": seeds, "scale": scale, **counts, "failed_checks": failures})
-        print(f"{drill:26} pass {counts['pass']:3} fail {counts['fail']:3} inconclusive {counts['inconclusive']:3} "
-              f"{failures or ''}", flush=True)
+        rows.append({"drill": drill, "seeds": len(runs), **counts, "failed_checks": failures,
+                     "commits": sorted({str(r.get("commit", "unknown")) for r in runs})})
+        print(f"{drill:26} seeds {len(runs):3} pass {counts['pass']:3} fail {counts['fail']:3} "
+              f"inconclusive {counts['inconclusive']:3} {failures or ''}", flush=True)
     return rows
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=20, help="seeds per drill for the correct gateway (default 20)")
-    ap.add_argument("--scale", type=float, default=1.0, help="scale of the correct gateway's drills (default 1)")
-    ap.add_argument("--drills", nargs="*", default=None, help="drills for the correct gateway (default: all)")
+    ap.add_argument("--drills", nargs="*", default=None, help="drills for the false-alarm table (default: all)")
     ap.add_argument("--skip-mutants", action="store_true")
     ap.add_argument("--skip-correct", action="store_true")
     args = ap.parse_args()
@@ -82,7 +87,7 @@ def main() -> int:
         if not args.skip_mutants:
             result["mutants"] = mutants(work)
         if not args.skip_correct:
-            result["correct"] = correct(work, args.seeds, args.scale, args.drills or builtin_names())
+            result["correct"] = false_alarms(args.drills or builtin_names())
     path = ROOT / "bench" / "results" / f"mutation-score-{stamp}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwritten: {path.relative_to(ROOT)}")
@@ -92,7 +97,7 @@ def main() -> int:
             print(f"| `{r['mutant']}` | {r['drill']} | {', '.join(r['expected'])} | {', '.join(r['failed']) or '-'} "
                   f"| {'yes' if r['exact'] else '**no**'} |")
     if "correct" in result:
-        print("\n| drill (correct gateway) | seeds | PASS | FAIL | INCONCLUSIVE | failing checks |")
+        print("\n| drill (correct gateway, quiet) | seeds | PASS | FAIL | INCONCLUSIVE | failing checks |")
         print("|---|---|---|---|---|---|")
         for r in result["correct"]:
             print(f"| {r['drill']} | {r['seeds']} | {r['pass']} | {r['fail']} | {r['inconclusive']} | "
