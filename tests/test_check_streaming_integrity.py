@@ -102,6 +102,18 @@ def test_an_upstream_break_delivered_as_a_clean_reply_fails(outcome: str, fault:
     assert v.evidence[0]["correlation_id"] == "s7-t1"
 
 
+def test_a_200_whose_only_message_is_an_error_relayed_as_an_error_passes() -> None:
+    """An upstream that answers 200 and then only its error event (error_only_stream, journalled as `error_event`)
+    broke the stream: the client getting that error is right (Portkey's relay was judged 'error at client')."""
+    r = synthetic(broken_every=0)
+    r.journals["primary"][6].outcome, r.journals["primary"][6].fault = "error_event", "error_only_stream"
+    c = r.clients[6]
+    c.text, c.finished_cleanly, c.finish_reason, c.error_class = "", False, None, "stream_error"
+    v = judge(r)
+    assert v.status is Status.PASS, v.summary
+    assert v.figures["broken_reported"] == 1
+
+
 def test_a_fault_that_never_fired_is_not_a_break() -> None:
     r = synthetic(broken_every=0)
     r.journals["primary"][7].fault = "truncated"  # after_chunks 10

@@ -110,6 +110,11 @@ def test_stream_without_alt_sse_is_one_json_array_of_the_same_responses(fresh: F
     assert isinstance(items, list)
     strip = [{k: v for k, v in f.items() if k != "responseId"} for f in sse]
     assert [{k: v for k, v in f.items() if k != "responseId"} for f in items] == strip
+    # Google's framing, byte for byte where clients split on it: pretty-printed elements, `\n,\r\n` between them,
+    # `\n]` at the end (public captures; Portkey splits on `\r\n` and cuts the last two bytes).
+    body = arr.content
+    assert body.startswith(b"[{\n  \"candidates\": [") and body.endswith(b"\n}\n]")
+    assert body.count(b"\n,\r\n{\n") == len(items) - 1
 
 
 def test_system_instruction_and_model_turns_make_the_same_conversation_as_openai_messages() -> None:

@@ -2,8 +2,9 @@
 upstream broke reach the client as an error?
 
 The serving attempt of a client request is its last journal entry with status 200 (across upstreams). The upstream
-stream was *broken* when that entry's outcome is a reset, an early close or a hang, or when a stream-breaking fault
-(stream_error, truncate, reset_mid_stream, malformed) fired on it; otherwise it was *whole*. Every client stream with
+stream was *broken* when that entry's outcome is a reset, an early close, a hang or the provider's error event, or
+when a stream-breaking fault (stream_error, error_only_stream, truncate, reset_mid_stream, close_mid_stream,
+malformed) fired on it; otherwise it was *whole*. Every client stream with
 a serving attempt is compared with it, complete or not, and each defect is counted on its own (stream_defects.py): a
 stream with no finish_reason *and* a repeated chunk counts under both. A whole upstream stream must arrive with its
 finish reason (in OpenAI's words), `[DONE]`, its text piece for piece and its tool calls; a broken one must reach the
@@ -27,8 +28,10 @@ from .stream_defects import DEFECTS, UNPRODUCED, stream_defects
 from .verdict import Status, Verdict, capped, inconclusive
 
 NAME = "streaming_integrity"
-BREAKING_KINDS = frozenset({"stream_error", "truncate", "reset_mid_stream", "malformed"})
-BROKEN_OUTCOMES = frozenset({"reset", "closed_early", "hang_timeout"})
+BREAKING_KINDS = frozenset({"stream_error", "error_only_stream", "truncate", "reset_mid_stream", "close_mid_stream",
+                            "malformed"})
+# error_event: a 200 stream the upstream ended with its provider's error event (fakes.fake.ERROR_EVENT)
+BROKEN_OUTCOMES = frozenset({"reset", "closed_early", "hang_timeout", "error_event"})
 UNJUDGED_OUTCOMES = frozenset({"client_closed", "open_at_shutdown"})
 
 

@@ -86,9 +86,12 @@ def sse_frame(obj: Any) -> bytes:
 
 
 def array_frames(objs: list[tuple[float, dict[str, Any], bool]]) -> list[tuple[float, bytes, bool]]:
-    """Elements of one JSON array: `[` before the first, `,` before the rest, `]` as its own last event."""
-    events = [(t, (b"[" if i == 0 else b",\r\n") + orjson.dumps(o), c) for i, (t, o, c) in enumerate(objs)]
-    events.append((objs[-1][0] if objs else 0.0, b"]", False))
+    """Elements of one JSON array framed as Google frames them: each element pretty-printed (two-space indent),
+    `[` before the first, `\n,\r\n` between elements, `\n]` at the end. Clients split on those bytes (Portkey
+    splits on `\r\n` and cuts the closing `\n]`), so a compact `},{`...`}]` breaks them where Google does not."""
+    events = [(t, (b"[" if i == 0 else b"\n,\r\n") + orjson.dumps(o, option=orjson.OPT_INDENT_2), c)
+              for i, (t, o, c) in enumerate(objs)]
+    events.append((objs[-1][0] if objs else 0.0, b"\n]", False))
     return events
 
 
