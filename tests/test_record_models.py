@@ -7,6 +7,7 @@ import dataclasses
 import json
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -35,18 +36,36 @@ def v1_records(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def since_issue_12(verdict: dict[str, object]) -> dict[str, object]:
-    """A verdict without what issue 12 (the gate) added or changed on purpose: rollback's fault windows name their
-    wall-clock span (for the machine-condition rule), and overhead is judged against a same-run control arm and
+    """A verdict without what issues 12 and 13 changed on purpose: rollback's fault windows and probes (see
+    below), and overhead is judged against a same-run control arm and
     the sample size that bounds its quantile, so its summary, figures and thresholds say so. Its status stays."""
     out = json.loads(json.dumps(verdict))
     if out["check"] == "rollback":
-        for w in out["figures"].get("windows") or []:
-            w.pop("start_wall", None)
-            w.pop("end_wall", None)
+        # Issue 13 changed what a probe is (an attempt after most of the cooldown, not any isolated one) and reads
+        # the breaker's transitions per window: what depends on that is left out; status, label, error and
+        # recovery figures must stay.
+        figures = out["figures"]
+        out["figures"] = {k: figures.get(k) for k in ("client_error_rate", "client_error_rate_ci95", "client_errors",
+                                                      "configured_share", "recovery_s", "share_in_fault")}
+        for key in ("summary", "evidence"):
+            out.pop(key, None)
+    if out["check"] == "streaming_integrity":  # issue 13: each defect of a stream is counted on its own
+        for key in ("summary", "figures", "evidence"):
+            out.pop(key, None)
     if out["check"] == "overhead":
         for key in ("summary", "figures", "thresholds"):
             out.pop(key, None)
     return out
+
+
+def fixed_false_alarm(verdict: dict[str, Any]) -> dict[str, Any]:
+    """The one verdict issue 13 turned on purpose: failover-drill at scale 0.1 failed the correct gateway with "no
+    probe reached primary" in a 1.2 s window, shorter than a cooldown (0.4 s) and a probe need; rollback now
+    expects a probe only where the window leaves room for one, so that record passes."""
+    if verdict["check"] == "rollback" and str(verdict.get("summary", "")).endswith("no probe reached primary while "
+                                                                                   "it was out"):
+        return {**verdict, "status": "pass", "label": "PASS", "counts_against_gate": False}
+    return verdict
 
 
 def test_records_written_before_the_models_judge_exactly_as_they_did(v1_records: Path) -> None:
@@ -60,10 +79,13 @@ def test_records_written_before_the_models_judge_exactly_as_they_did(v1_records:
         # checks every drill has run since (errors_explained) judge these records too; the rest is unchanged
         added = [d for d in got if d["check"] in DEFAULT_CHECKS]
         got = [since_issue_12(d) for d in got if d["check"] not in DEFAULT_CHECKS]
-        want = [since_issue_12(d) for d in old["verdicts"]]
+        want = [since_issue_12(fixed_false_alarm(d)) for d in old["verdicts"]]
         assert json.dumps(got, sort_keys=True) == json.dumps(want, sort_keys=True), report
         assert [d["check"] for d in added] == list(DEFAULT_CHECKS), report
-        if all(d["status"] == "pass" for d in added):
+        fixed = any(fixed_false_alarm(d) != d for d in old["verdicts"])
+        if fixed:  # the gate follows the verdict issue 13 turned: the correct gateway passes now
+            assert new["gate"]["passed"] is True, report
+        elif all(d["status"] == "pass" for d in added):
             assert new["gate"] == old["gate"], report
         for key, value in old["run"].items():
             if key == "gateway":  # the typed meta adds the (empty) claims key
