@@ -94,11 +94,11 @@ def resolve_scenario(ref: str | Path | Scenario, opts: RunOptions) -> Scenario:
         gw.update(kind="url", url=opts.gateway[4:].rstrip("/"), mutant=None)
     elif opts.gateway in ADAPTERS and opts.gateway not in ("reference", "url"):
         gw.update(kind=opts.gateway, mutant=None)
-    if gw["kind"] not in ("url", "container"):
-        gw["set_weights"] = None  # a gateway gatedrill configures changes its weights its own way
     elif opts.gateway != "reference":
         names = ", ".join(n for n in ADAPTERS if n != "url")
         raise ConfigError(f"unknown --gateway {opts.gateway!r}: use one of {names}, or 'url:http://HOST:PORT'")
+    if gw["kind"] not in ("url", "container"):
+        gw["set_weights"] = None  # a gateway gatedrill configures changes its weights its own way
     if opts.mutant is not None:
         if gw["kind"] != "reference":
             raise ConfigError("--mutant applies to the reference gateway only")
