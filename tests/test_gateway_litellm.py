@@ -218,3 +218,33 @@ def test_a_missing_proxy_is_one_clear_config_error(tmp_path: Path) -> None:
     sc = Scenario.model_validate(data)
     with Processes(tmp_path) as procs, pytest.raises(ConfigError, match=r"pip install 'gatedrill\[litellm\]'"):
         get_adapter("litellm").start(procs, sc, endpoints(sc), tmp_path)
+
+
+def test_a_weight_change_rerenders_the_config_with_raised_and_dropped_deployments() -> None:
+    from gatedrill.harness.gateways.litellm import group_weights
+
+    sc = Scenario.model_validate(builtin("canary-split").model_dump(mode="json") | {"timeline": [
+        {"at_s": 2, "action": "set_weights", "weights": {"stable": 0, "canary": 100}}]})
+    assert group_weights(litellm_config(sc, endpoints(sc)), "drill") == {"stable": 90, "canary": 10}
+    after = litellm_config(sc, endpoints(sc), weights={"stable": 0, "canary": 100})
+    assert group_weights(after, "drill") == {"canary": 100}  # a 0-weight deployment is left out (simple-shuffle)
+
+
+def test_weights_change_by_a_graceful_config_reload_through_litellm(tmp_path: Path) -> None:
+    """Without a database LiteLLM's model API refuses ("No DB Connected"), so the proxy runs under gunicorn and a
+    set_weights rewrites its config and SIGHUPs the master. 8 req/s (LiteLLM is CPU-heavy), 90/10 then 0/100 at 5 s:
+    no request fails across the worker swap, and the journals show the change soon after it was applied."""
+    need(proxy_installed(), "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')")
+    from gateway_drills import canary_share, weights_drill
+
+    sc = weights_drill("litellm", [(5.0, {"stable": 0, "canary": 100})], rate=8.0, duration_s=14.0)
+    rec, _verdicts = run_drill(sc, tmp_path / "run")
+    clients = rec.load_clients()
+    failed = [(c.correlation_id, c.error_class, c.error) for c in clients if c.error_class is not None]
+    assert len(clients) > 80 and failed == [], failed[:5]
+    (e,) = [e for e in rec.timeline if e.action == "set_weights"]
+    assert e.ok and e.mechanism is not None and "gunicorn SIGHUP" in e.mechanism, e.detail
+    assert e.applied_s is not None and e.effective_s is not None, (e.detail, e.effective)
+    assert e.sent_s is not None and e.sent_s <= e.effective_s <= e.applied_s + 1.0, (e.sent_s, e.applied_s, e.effective)
+    assert canary_share(rec, 0, 4.9)[0] < 0.3
+    assert canary_share(rec, e.applied_s, 14)[0] == 1.0

@@ -31,7 +31,8 @@ upstreams:
 gateway:
   kind: url
   url: http://127.0.0.1:4000
-  routing: {targets: [{upstream: stable, model: gpt-4o-mini, weight: 90}, {upstream: canary, model: gpt-4o-mini, weight: 10}]}
+  routing:
+    targets: [{upstream: stable, model: gpt-4o-mini, weight: 90}, {upstream: canary, model: gpt-4o-mini, weight: 10}]
   set_weights: HOOK
 load: {arrivals: {profile: constant, rate: 5}}
 timeline:
