@@ -19,7 +19,7 @@ from gatedrill.harness.checks.synthetic import scenario_with
 from gatedrill.harness.gateways import limitations
 from gatedrill.harness.gateways.weights import HookWeights
 from gatedrill.harness.runner import RunOptions, resolve_scenario
-from gatedrill.harness.scenario import load_scenario
+from gatedrill.harness.scenario import Scenario, load_scenario
 from gatedrill.harness.weights_hook import WeightsHook
 
 SCENARIO = """\
@@ -137,3 +137,38 @@ def test_the_http_call_sends_numbers_where_a_placeholder_is_the_whole_value(
     monkeypatch.delenv("GD_TEST_ADMIN_KEY")
     with pytest.raises(ValueError, match="environment variable GD_TEST_ADMIN_KEY is not set"):
         HookWeights(hook).set_weights({}, {"stable": 1.0, "canary": 1.0})
+
+
+def test_a_url_gateway_changes_weights_through_its_http_hook_during_a_drill(tmp_path: Path) -> None:
+    """A gateway gatedrill did not start (the reference gateway run by the test, at its own URL) whose admin API takes
+    weights: the scenario's set_weights hook PUTs them at 3 s, 90/10 becomes 10/90, and the journals show it."""
+    from gateway_drills import canary_share, weights_drill
+
+    from gatedrill.harness.gateways.base import free_port
+    from gatedrill.harness.gateways.reference import start_reference
+    from gatedrill.harness.intent import RoutingIntent, UpstreamEndpoint
+    from gatedrill.harness.processes import Processes
+    from gatedrill.harness.record import RunRecord
+    from gatedrill.harness.runner import run
+
+    ports = {"stable": free_port(), "canary": free_port()}
+    data = weights_drill("url", [(3.0, {"stable": 10, "canary": 90})], rate=30.0, duration_s=6.0).model_dump(
+        mode="json")
+    for name, port in ports.items():
+        data["upstreams"][name]["port"] = port
+    endpoints = [UpstreamEndpoint(name=n, provider="openai", base_url=f"http://127.0.0.1:{p}")
+                 for n, p in ports.items()]
+    (tmp_path / "gw").mkdir()
+    with Processes(tmp_path / "gw") as procs:
+        routing = RoutingIntent.model_validate(data["gateway"]["routing"])
+        gw = start_reference(procs, routing, None, 1, endpoints, tmp_path / "gw")
+        data["gateway"] |= {"kind": "url", "url": gw.url, "set_weights": {"http": {
+            "method": "PUT", "url": gw.url + "/_gatedrill/weights", "body": "{weights_json}"}}}
+        rec = RunRecord.load(run(Scenario.model_validate(data), RunOptions(gateway=f"url:{gw.url}",
+                                                                           out=tmp_path / "run")).path)
+    assert rec.meta.gateway.limitations == []
+    (e,) = [e for e in rec.timeline if e.action == "set_weights"]
+    assert e.ok and e.mechanism == "http", e.detail
+    assert e.effective_s is not None and e.sent_s is not None and e.sent_s <= e.effective_s <= e.sent_s + 1.0
+    assert canary_share(rec, 0, 2.9)[0] < 0.25 and canary_share(rec, 3.3, 6)[0] > 0.75
+    assert all(c.error_class is None for c in rec.load_clients())
