@@ -178,6 +178,8 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
                 with HostSampler(out / HOST_FILE, labels):
                     result = _drive_load(scenario, gateway, out, opts, timeline, writer, children, control_url)
             finally:
+                if isinstance(gateway.weights, LoadSwitchWeights):
+                    gateway.weights.cancel()  # a switch still awaited will not go out now
                 timeline.stop()
             summary = LoadSummary.model_validate(result.summary())
             writer.write_load(summary)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -92,6 +93,10 @@ def test_the_command_runs_with_the_weights_filled_in(tmp_path: Path) -> None:
     assert applied.status == 0 and "exit 3: refused" in applied.detail
     missing = HookWeights(WeightsHook(command=[str(tmp_path / "nope")])).set_weights({}, {"a": 1.0})
     assert missing.status == 0 and "could not run" in missing.detail
+    hung = WeightsHook(command=["sh", "-c", "sleep 30 & sleep 30"], timeout_s=0.3)
+    t = time.monotonic()
+    applied = HookWeights(hung).set_weights({}, {"a": 1.0})
+    assert applied.status == 0 and "took over 0.3 s; killed" in applied.detail and time.monotonic() - t < 3
 
 
 @pytest.fixture
