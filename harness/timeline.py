@@ -54,6 +54,8 @@ class TimelineRunner:
         self.current = dict(initial or {})  # upstream -> weight, as set_weights updates accumulate
         self.record = record
         self._stop = threading.Event()
+        self._closed = False  # after stop(): an action still under way (a slow reload) is no longer recorded
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.t0 = 0.0
         self.t0_wall = 0.0
@@ -71,6 +73,8 @@ class TimelineRunner:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
+        with self._lock:
+            self._closed = True
 
     def _run(self) -> None:
         with httpx.Client(timeout=5) as client:
@@ -90,12 +94,19 @@ class TimelineRunner:
                 except Exception as exc:  # recorded as not applied; the timeline goes on
                     status, detail = 0, f"{type(exc).__name__}: {exc}"[:500]
                 done = max(time.monotonic(), sent)
-                self.record(TimelineEvent(
-                    action=act.action, upstream=getattr(act, "upstream", None), note=act.note,
-                    planned_s=act.at_s, sent_s=sent - self.t0, applied_s=done - self.t0,
-                    applied_wall=self.t0_wall + (done - self.t0), ok=200 <= status < 300,
-                    status=status, detail=detail, spec=act, mechanism=mechanism,
-                ))
+                with self._lock:
+                    if self._closed:
+                        return
+                    self._record(act, sent, done, status, detail, mechanism)
+
+    def _record(self, act: TimelineAction, sent: float, done: float, status: int, detail: str,
+                mechanism: str | None) -> None:
+        self.record(TimelineEvent(
+            action=act.action, upstream=getattr(act, "upstream", None), note=act.note,
+            planned_s=act.at_s, sent_s=sent - self.t0, applied_s=done - self.t0,
+            applied_wall=self.t0_wall + (done - self.t0), ok=200 <= status < 300,
+            status=status, detail=detail, spec=act, mechanism=mechanism,
+        ))
 
     def _set_weights(self, act: SetWeights) -> WeightsApplied:
         if self.weights is None:
