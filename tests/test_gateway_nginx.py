@@ -271,9 +271,11 @@ def test_weights_change_by_graceful_reload_under_load_without_a_failed_request(t
     assert 0.35 < canary_share(rec, 8.5, 12)[0] < 0.65
     conf = (tmp_path / "run" / "logs" / "nginx" / "nginx.conf").read_text()
     assert "weight=50" in conf and 'return 200 "2"' in conf  # the last generation is what ran
-    verdicts = {v.check: v for v in judge(rec)}
-    assert verdicts["canary_split"].status.value == "pass", verdicts["canary_split"].summary
-    assert len(verdicts["canary_split"].figures["periods"]) == 3
+    split = {v.check: v for v in judge(rec)}["canary_split"]  # 12 s is too short for power: no mismatch is enough
+    periods = split.figures["periods"]
+    assert split.status.value != "fail" and [r["result"] for r in periods] != ["mismatch"] * 3, split.summary
+    assert len(periods) == 3 and all(r["result"] != "mismatch" for r in periods), periods
+    assert [r.get("effective_wall") for r in periods[1:]] == [e.effective_wall for e in changes]
 
 
 def test_a_set_weights_that_nginx_cannot_express_is_refused_by_the_plan() -> None:
