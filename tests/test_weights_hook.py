@@ -157,7 +157,7 @@ def test_a_url_gateway_changes_weights_through_its_http_hook_during_a_drill(tmp_
     from gatedrill.harness.runner import run
 
     ports = {"stable": free_port(), "canary": free_port()}
-    data = weights_drill("url", [(3.0, {"stable": 10, "canary": 90})], rate=30.0, duration_s=6.0).model_dump(
+    data = weights_drill("reference", [(3.0, {"stable": 10, "canary": 90})], rate=30.0, duration_s=6.0).model_dump(
         mode="json")
     for name, port in ports.items():
         data["upstreams"][name]["port"] = port
