@@ -296,3 +296,7 @@ def test_a_set_weights_that_nginx_cannot_express_is_refused_by_the_plan() -> Non
                                        {"upstream": "canary", "model": "gpt-4o-mini", "weight": 0}]},
                           timeline=[{"at_s": 1, "action": "set_weights", "weights": {"canary": 1}}]))
     assert [(h.upstream, h.weight) for h in grown.targets] == [("stable", 1), ("canary", 0)]  # down until raised
+    foreign = plan(scenario(CANARY, timeline=[{"at_s": 1, "action": "set_weights", "weights": {"backup": 1}}],
+                            checks={"canary_split": {}}))
+    (lim,) = [x for x in foreign.limitations if x.feature == "set_weights"]
+    assert lim.checks == ["canary_split"] and "giving weight to backup" in lim.reason

@@ -135,6 +135,12 @@ def plan(scenario: Scenario) -> NginxPlan:
                    f"{dropped} left out (not {model})"))
     targets = [Hop(t.upstream, t.model, t.weight) for t in same]
     in_group = {h.upstream for h in targets}
+    raised = {u for a in scenario.timeline if a.action == "set_weights" for u, w in a.weights.items() if w > 0}
+    if raised - in_group:
+        lims.append(Limitation(
+            feature="set_weights", checks=_affects(scenario, "canary_split", "rollback"),
+            reason=f"nginx can only reweight the servers of its target group; set_weights giving weight to "
+                   f"{', '.join(sorted(raised - in_group))} (left out above) fail"))
 
     fallbacks = []
     for name in intent.fallbacks:
