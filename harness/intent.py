@@ -81,6 +81,13 @@ class RoutingIntent(_Strict):
     timeout_s: float = Field(default=30, gt=0, description="per upstream attempt")
     public_model: str = Field(default="drill", description="the model name clients send to the gateway")
 
+    def upstream_weights(self) -> dict[str, float]:
+        """Each target upstream's weight (summed over its targets): what a timeline set_weights updates."""
+        out: dict[str, float] = {}
+        for t in self.targets:
+            out[t.upstream] = out.get(t.upstream, 0.0) + t.weight
+        return out
+
     @model_validator(mode="after")
     def _weights(self) -> RoutingIntent:
         if sum(t.weight for t in self.targets) <= 0:

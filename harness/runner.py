@@ -30,6 +30,7 @@ from .control_arm import CONTROL, CONTROL_DIR, control_fake
 from .fake_fleet import FakeFleet, start_fleet, upstream_configs
 from .gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
 from .gateways.base import log_hint
+from .gateways.weights import LoadSwitchWeights
 from .host import HostSampler
 from .intent import UpstreamEndpoint
 from .processes import InfrastructureError, Processes
@@ -40,6 +41,7 @@ from .record import (
     INTERRUPTED,
     WARM_UP,
     GatewayMeta,
+    JournalEntry,
     LoadSummary,
     Outcome,
     RecordWriter,
@@ -48,6 +50,7 @@ from .record import (
 from .scenario import Scenario, load_scenario
 from .stale_runs import RunnerLock, mark_abandoned
 from .timeline import TimelineRunner
+from .weight_effect import with_effective_times
 
 if TYPE_CHECKING:
     from .load import LoadResult, Progress
@@ -94,6 +97,8 @@ def resolve_scenario(ref: str | Path | Scenario, opts: RunOptions) -> Scenario:
     elif opts.gateway != "reference":
         names = ", ".join(n for n in ADAPTERS if n != "url")
         raise ConfigError(f"unknown --gateway {opts.gateway!r}: use one of {names}, or 'url:http://HOST:PORT'")
+    if gw["kind"] not in ("url", "container"):
+        gw["set_weights"] = None  # a gateway gatedrill configures changes its weights its own way
     if opts.mutant is not None:
         if gw["kind"] != "reference":
             raise ConfigError("--mutant applies to the reference gateway only")
@@ -160,13 +165,21 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
             children = {"the fakes": (fakes_proc, "fakes.log")}
             if gateway.proc is not None:
                 children[f"the {gw.kind} gateway"] = (gateway.proc, gateway.log or "gateway.log")
-            timeline = TimelineRunner(scenario.timeline, fake_urls, gateway.control,  # a patch may name api_keys
-                                      lambda event: writer.timeline_event(redacted(event)))
+            events: list[TimelineEvent] = []
+
+            def record_event(event: TimelineEvent) -> None:
+                events.append(redacted(event))  # a patch may name api_keys
+                writer.timeline_event(events[-1])
+
+            timeline = TimelineRunner(scenario.timeline, fake_urls, gateway.weights, record_event,
+                                      initial=gw.routing.upstream_weights())
             labels = {fakes_proc.pid: "fakes"} | ({gateway.proc.pid: "gateway"} if gateway.proc is not None else {})
             try:
                 with HostSampler(out / HOST_FILE, labels):
                     result = _drive_load(scenario, gateway, out, opts, timeline, writer, children, control_url)
             finally:
+                if isinstance(gateway.weights, LoadSwitchWeights):
+                    gateway.weights.cancel()  # a switch still awaited will not go out now
                 timeline.stop()
             summary = LoadSummary.model_validate(result.summary())
             writer.write_load(summary)
@@ -175,6 +188,9 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
                 raise InfrastructureError("the load generator failed: " + summary.failure.strip().splitlines()[-1])
             _check_alive(children, out / "logs")
             procs.stop(fakes_proc, sig=signal.SIGINT)  # the fakes flush their journals and exit cleanly
+            if any(e.action == "set_weights" and e.ok for e in events):
+                writer.rewrite_timeline(with_effective_times(events, _journals(writer, scenario),
+                                                             summary.t0_wall or writer.meta.load_start_wall or 0.0))
         outcome = COMPLETED
         return RunOutcome(out, scenario, summary)
     except (KeyboardInterrupt, SystemExit):
@@ -220,11 +236,28 @@ def _drive_load(scenario: Scenario, gateway: RunningGateway, out: Path, opts: Ru
 
     try:
         return run_load(scenario.load, gateway.url, scenario.duration_s, scenario.seed, out, on_progress=on_progress,
-                        on_start=on_start, headers=gateway.headers, api_key=gateway.api_key, control_url=control_url)
+                        on_start=on_start, headers=gateway.headers, api_key=gateway.api_key, control_url=control_url,
+                        header_switches=gateway.header_switches, on_switch=_switched(gateway))
     except InfrastructureError:
         raise
     except GatedrillError as exc:  # the worker died or overran: the harness failed, not the user's input
         raise InfrastructureError(str(exc)) from None
+
+
+def _switched(gateway: RunningGateway) -> Callable[[int, float], None] | None:
+    """Where the load generator's word that it switched request headers goes (a per-request routing change)."""
+    return gateway.weights.switched if isinstance(gateway.weights, LoadSwitchWeights) else None
+
+
+def _journals(writer: RecordWriter, scenario: Scenario) -> dict[str, list[JournalEntry]]:
+    """The fakes' journals as written (after the fakes flushed them)."""
+    out: dict[str, list[JournalEntry]] = {}
+    for name in scenario.upstreams:
+        path = writer.journal_path(name)
+        if path.exists():
+            with path.open("rb") as f:
+                out[name] = [JournalEntry.model_validate_json(line) for line in f if line.strip()]
+    return out
 
 
 def _check_alive(children: dict[str, tuple[subprocess.Popen[bytes], str]], logs: Path) -> None:

@@ -14,8 +14,9 @@ from gatedrill.fakes.errors import ConfigError
 from gatedrill.fakes.faults import FaultRule
 
 from .check_params import PARAMS, ChecksSpec
-from .intent import Limitation, Mutant, RoutingIntent
+from .intent import Limitation, Mutant, RoutingIntent, Target
 from .load.spec import LoadSpec
+from .weights_hook import WeightsHook
 from .yaml_lines import key_path, line_of, load_with_lines
 
 
@@ -71,6 +72,10 @@ class ContainerOptions(_Strict):
     pull: bool = Field(default=False, description="pull the image when it is not present locally")
     nginx_js_module: str = Field(default="/usr/lib/nginx/modules/ngx_http_js_module.so",
                                  description="config: nginx: the njs module's path inside the image")
+    reload_command: list[str] | None = Field(
+        default=None, min_length=1, description="config: nginx: run inside the container (docker exec) after a "
+        "timeline set_weights rewrote the mounted config, e.g. [nginx, -s, reload, -p, /gatedrill, -c, "
+        "/gatedrill/nginx.conf]; {config_dir} and {config_file} are replaced")
     start_timeout_s: float = Field(default=60, gt=0)
 
 
@@ -88,6 +93,9 @@ class GatewaySpec(_Strict):
     nginx: NginxOptions | None = Field(default=None, description="kind: nginx options")
     container: ContainerOptions | None = Field(default=None, description="kind: container options (image...)")
     routing: RoutingIntent
+    set_weights: WeightsHook | None = Field(default=None, description=(
+        "url and container gateways: how a timeline set_weights reaches your gateway, a command ({command: [...]}) "
+        "or an HTTP call ({http: {method, url, body}}) with {weights_json} or {weights[NAME]} filled in"))
     limitations: list[Limitation] = Field(default_factory=list, description=(
         "intents your gateway cannot express, declared as adapters declare theirs (e.g. {feature: timeout, reason: "
         "no per-attempt timeout, checks: [rollback]}): the checks named are judged as expected to fail (XFAIL)"))
@@ -98,6 +106,9 @@ class GatewaySpec(_Strict):
             raise ValueError("kind: url needs `url`, e.g. http://127.0.0.1:4000")
         if self.mutant and self.kind != "reference":
             raise ValueError("`mutant` applies to the reference gateway only")
+        if self.set_weights is not None and self.kind not in ("url", "container"):
+            raise ValueError(f"`set_weights` applies to url and container gateways; the {self.kind} gateway "
+                             "changes its weights its own way")
         unknown = sorted({c for lim in self.limitations for c in lim.checks} - set(PARAMS))
         if unknown:
             raise ValueError(f"limitations name unknown checks {unknown}; known checks: {', '.join(sorted(PARAMS))}")
@@ -187,6 +198,11 @@ class Scenario(_Strict):
                     first = exc.errors()[0]
                     raise ValueError(f"timeline[{i}].patch would make upstream {act.upstream!r} invalid: "
                                      f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        hook = self.gateway.set_weights
+        unknown_hook = sorted(hook.upstreams_named() - known) if hook is not None else []
+        if unknown_hook:
+            raise ValueError(f"gateway.set_weights names unknown upstream {unknown_hook[0]!r} in "
+                             f"{{weights[{unknown_hook[0]}]}}; declared: {sorted(known)}")
         notes = {a.note for a in self.timeline if a.note}
         for lim in self.gateway.limitations:
             unknown = [p for p in lim.phases if p not in notes]
@@ -199,6 +215,22 @@ class Scenario(_Strict):
                 raise ValueError(f"gateway target {t.upstream}/{t.model}: upstream {t.upstream!r} serves "
                                  f"{[m.id for m in cfg.models]}")
         return self
+
+    def runtime_targets(self, weights: dict[str, float] | None = None) -> list[Target]:
+        """The targets a gateway configuration holds when the timeline may change weights: those with weight, and
+        those a `set_weights` gives weight later (an upstream that is no target yet joins with its first model), at
+        the weights `weights` gives per upstream (default: the routing's own)."""
+        raised = {u for a in self.timeline if isinstance(a, SetWeights) for u, w in a.weights.items() if w > 0}
+        targets = list(self.gateway.routing.targets)
+        named = {t.upstream for t in targets}
+        targets += [Target(upstream=u, model=self.upstreams[u].models[0].id, weight=0.0)
+                    for u in sorted(raised - named)]
+        out = []
+        for t in targets:
+            if t.weight > 0 or t.upstream in raised:
+                w = (weights or {}).get(t.upstream, t.weight)
+                out.append(t if w == t.weight else t.model_copy(update={"weight": w}))
+        return out
 
     def scaled(self, factor: float) -> Scenario:
         """The same drill compressed (or stretched) in time: the run, the timeline, load phases, fault windows and

@@ -2,7 +2,9 @@
 
 Each action is sent at load start + at_s (absolute deadline, so one slow action does not delay the rest)
 through the fakes' control API, and recorded with its planned time, the time it was sent and the time the
-fake acknowledged it.
+fake acknowledged it. A `set_weights` goes to the gateway's own `WeightChanger` (its adapter provides one where
+the gateway can change weights during a run); when it took effect is found afterwards from the journals
+(`weight_effect.py`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 
@@ -17,16 +21,41 @@ from .record.timeline import TimelineEvent
 from .scenario import ClearFaults, PatchUpstream, SetFaults, SetWeights, TimelineAction
 
 
-class TimelineRunner:
-    """Runs the actions in a background thread; `start(t0)` with t0 = load start (time.monotonic())."""
+@dataclass
+class WeightsApplied:
+    """What a gateway said to new weights: an HTTP-like status (0: not sent), a detail, and (when the change goes
+    out later than it was asked for, as with a switch the load generator makes) when it was actually sent."""
 
-    def __init__(self, actions: list[TimelineAction], fake_urls: dict[str, str], gateway_control: str | None,
-                 record: Callable[[TimelineEvent], None]) -> None:
+    status: int
+    detail: str = ""
+    sent_mono: float | None = None
+
+
+class WeightChanger(Protocol):
+    """Changes a running gateway's weights by its own mechanism; returns once the gateway has taken them."""
+
+    mechanism: str
+
+    def set_weights(self, update: dict[str, float], weights: dict[str, float]) -> WeightsApplied:
+        """`update`: the action's weights as the scenario gave them; `weights`: every upstream's after it."""
+        ...
+
+
+class TimelineRunner:
+    """Runs the actions in a background thread; `start(t0)` with t0 = load start (time.monotonic()). `weights`
+    receives every set_weights (None: the gateway cannot change them); `initial` is the routing's weight per
+    upstream, which the updates accumulate on."""
+
+    def __init__(self, actions: list[TimelineAction], fake_urls: dict[str, str], weights: WeightChanger | None,
+                 record: Callable[[TimelineEvent], None], initial: dict[str, float] | None = None) -> None:
         self.actions = sorted(actions, key=lambda a: a.at_s)
         self.fake_urls = fake_urls
-        self.gateway_control = gateway_control
+        self.weights = weights
+        self.current = dict(initial or {})  # upstream -> weight, as set_weights updates accumulate
         self.record = record
         self._stop = threading.Event()
+        self._closed = False  # after stop(): an action still under way (a slow reload) is no longer recorded
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.t0 = 0.0
         self.t0_wall = 0.0
@@ -44,6 +73,8 @@ class TimelineRunner:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
+        with self._lock:
+            self._closed = True
 
     def _run(self) -> None:
         with httpx.Client(timeout=5) as client:
@@ -51,24 +82,40 @@ class TimelineRunner:
                 if self._stop.wait(max(0.0, self.t0 + act.at_s - time.monotonic())):
                     return
                 sent = time.monotonic()
+                mechanism = None
                 try:
-                    status, detail = self._apply(client, act)
-                except httpx.HTTPError as exc:
-                    status, detail = 0, f"{type(exc).__name__}: {exc}"
-                done = time.monotonic()
-                self.record(TimelineEvent(
-                    action=act.action, upstream=getattr(act, "upstream", None), note=act.note,
-                    planned_s=act.at_s, sent_s=sent - self.t0, applied_s=done - self.t0,
-                    applied_wall=self.t0_wall + (done - self.t0), ok=200 <= status < 300,
-                    status=status, detail=detail, spec=act,
-                ))
+                    if isinstance(act, SetWeights):
+                        applied = self._set_weights(act)
+                        status, detail = applied.status, applied.detail
+                        sent = applied.sent_mono if applied.sent_mono is not None else sent
+                        mechanism = None if self.weights is None else self.weights.mechanism
+                    else:
+                        status, detail = self._apply(client, act)
+                except Exception as exc:  # recorded as not applied; the timeline goes on
+                    status, detail = 0, f"{type(exc).__name__}: {exc}"[:500]
+                done = max(time.monotonic(), sent)
+                with self._lock:
+                    if self._closed:
+                        return
+                    self._record(act, sent, done, status, detail, mechanism)
 
-    def _apply(self, client: httpx.Client, act: TimelineAction) -> tuple[int, str]:
-        if isinstance(act, SetWeights):
-            if self.gateway_control is None:
-                return 0, "this gateway cannot change weights at runtime (not expressible); action skipped"
-            r = client.put(f"{self.gateway_control}/weights", json=act.weights)
-            return r.status_code, r.text[:500]
+    def _record(self, act: TimelineAction, sent: float, done: float, status: int, detail: str,
+                mechanism: str | None) -> None:
+        self.record(TimelineEvent(
+            action=act.action, upstream=getattr(act, "upstream", None), note=act.note,
+            planned_s=act.at_s, sent_s=sent - self.t0, applied_s=done - self.t0,
+            applied_wall=self.t0_wall + (done - self.t0), ok=200 <= status < 300,
+            status=status, detail=detail, spec=act, mechanism=mechanism,
+        ))
+
+    def _set_weights(self, act: SetWeights) -> WeightsApplied:
+        if self.weights is None:
+            return WeightsApplied(0, "this gateway cannot change weights at runtime (not expressible); action "
+                                     "skipped")
+        self.current = {**self.current, **act.weights}
+        return self.weights.set_weights(dict(act.weights), dict(self.current))
+
+    def _apply(self, client: httpx.Client, act: SetFaults | ClearFaults | PatchUpstream) -> tuple[int, str]:
         base = self.fake_urls[act.upstream] + "/_gatedrill"
         if isinstance(act, SetFaults):
             r = client.put(f"{base}/faults", json=[f.model_dump(mode="json") for f in act.faults])

@@ -72,3 +72,31 @@ def load_t(rec: RunRecord, client: dict[str, Any]) -> float:
     return float(client.intended_s) - float(rec.meta.load_start_wall)
 
 
+
+
+def weights_drill(kind: str, changes: list[tuple[float, dict[str, float]]], rate: float = 20.0,
+                  duration_s: float = 12.0, itl_ms: float = 2.0) -> Scenario:
+    """A 90/10 canary whose weights the timeline changes at each (at_s, weights); 30% streamed (`itl_ms` sets how
+    long a stream lasts: 64 tokens, so 10 ms keeps streams open across a change)."""
+    model = {"provider": "openai", "models": [{"id": "gpt-4o-mini"}],
+             "latency": {"ttft_ms": {"dist": "lognormal", "median": 20, "sigma": 0.3}, "itl_ms": itl_ms}}
+    return Scenario.model_validate({
+        "name": f"{kind}-weights", "seed": 11, "duration_s": duration_s,
+        "upstreams": {"stable": model, "canary": model},
+        "gateway": {"kind": kind, "routing": {"targets": [
+            {"upstream": "stable", "model": "gpt-4o-mini", "weight": 90},
+            {"upstream": "canary", "model": "gpt-4o-mini", "weight": 10}]}},
+        "load": {"arrivals": {"profile": "poisson", "rate": rate}, "mix": {"stream_share": 0.3}},
+        "timeline": [{"at_s": at, "action": "set_weights", "weights": w} for at, w in changes],
+        "checks": {"canary_split": {"alpha": 0.001}, "streaming_integrity": {}},
+    })
+
+
+def canary_share(rec: RunRecord, start_s: float, end_s: float) -> tuple[float, int]:
+    """The canary's share of the gateway's first picks (journals) among requests arriving in [start_s, end_s) after
+    load start, and how many there were."""
+    from gatedrill.harness.weight_effect import first_picks
+
+    t0 = float(rec.meta.load_start_wall or 0.0)
+    picks = [u for t, u in first_picks(rec.journals) if start_s <= t - t0 < end_s]
+    return (picks.count("canary") / len(picks) if picks else 0.0), len(picks)

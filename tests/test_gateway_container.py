@@ -183,3 +183,26 @@ def test_the_reference_gateway_runs_in_a_container_from_its_generated_config(eng
         assert [e["status"] for e in primary.journal.records()] == [500]
         assert [e["model"] for e in backup.journal.records()] == ["gpt-4.1"]
     assert "reference\thttp://127.0.0.1:" in (tmp_path / "container.log").read_text()
+
+
+def test_weights_change_in_a_container_by_its_reload_command_without_a_failed_request(engine: Engine,
+                                                                                       tmp_path: Path) -> None:
+    """config: nginx with a reload_command: a set_weights rewrites the mounted nginx.conf and runs `nginx -s reload`
+    inside the container (docker exec); 90/10 becomes 10/90 at 3 s with no request lost."""
+    from gateway_drills import canary_share, weights_drill
+
+    data = weights_drill("container", [(3.0, {"stable": 10, "canary": 90})], rate=20.0,
+                         duration_s=6.0).model_dump(mode="json")
+    data["gateway"]["container"] = NGINX_IMAGE | {"reload_command": [
+        "nginx", "-s", "reload", "-p", "{config_dir}", "-c", "{config_file}"]}
+    sc = Scenario.model_validate(data)
+    assert not any(lim.feature == "set_weights" for lim in limitations(sc))
+    out = run(sc, RunOptions(gateway="container", out=tmp_path / "run")).path
+    rec = RunRecord.load(out)
+    failed = [(c.correlation_id, c.error_class) for c in rec.load_clients() if c.error_class is not None]
+    assert failed == [], failed[:5]
+    (e,) = [e for e in rec.timeline if e.action == "set_weights"]
+    assert e.ok and e.mechanism == "nginx reload (reload_command in the container)", e.detail
+    assert e.effective_s is not None and e.sent_s is not None and e.effective_s <= e.sent_s + 1.5, e.effective
+    assert canary_share(rec, 0, 2.8)[0] < 0.25 and canary_share(rec, 3.5, 6)[0] > 0.75
+    assert ours(engine, out / "logs") == []

@@ -218,3 +218,38 @@ def test_a_missing_proxy_is_one_clear_config_error(tmp_path: Path) -> None:
     sc = Scenario.model_validate(data)
     with Processes(tmp_path) as procs, pytest.raises(ConfigError, match=r"pip install 'gatedrill\[litellm\]'"):
         get_adapter("litellm").start(procs, sc, endpoints(sc), tmp_path)
+
+
+def test_a_weight_change_rerenders_the_config_with_raised_and_dropped_deployments() -> None:
+    from gatedrill.harness.gateways.litellm import group_weights
+
+    sc = Scenario.model_validate(builtin("canary-split").model_dump(mode="json") | {"timeline": [
+        {"at_s": 2, "action": "set_weights", "weights": {"stable": 0, "canary": 100}}]})
+    assert group_weights(litellm_config(sc, endpoints(sc)), "drill") == {"stable": 90, "canary": 10}
+    after = litellm_config(sc, endpoints(sc), weights={"stable": 0, "canary": 100})
+    assert group_weights(after, "drill") == {"canary": 100}  # a 0-weight deployment is left out (simple-shuffle)
+
+
+def test_weights_change_by_a_config_reload_through_litellm(tmp_path: Path) -> None:
+    """Without a database LiteLLM's model API refuses ("No DB Connected"), so the proxy runs under gunicorn and a
+    set_weights rewrites its config and SIGHUPs the master. 8 req/s (LiteLLM is CPU-heavy), 90/10 then 0/100 at 5 s.
+    What a reload costs, measured: requests wait while the new worker starts and its first completion pays LiteLLM's
+    lazy start-up (the journals show the new split seconds after /model/info does), and a request sent on a
+    keep-alive connection just as the old worker closes it is reset (at most a couple, only during the swap)."""
+    need(proxy_installed(), "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')")
+    from gateway_drills import canary_share, weights_drill
+
+    sc = weights_drill("litellm", [(5.0, {"stable": 0, "canary": 100})], rate=8.0, duration_s=14.0)
+    rec, _verdicts = run_drill(sc, tmp_path / "run")
+    (e,) = [e for e in rec.timeline if e.action == "set_weights"]
+    assert e.ok and e.mechanism is not None and "gunicorn SIGHUP" in e.mechanism, e.detail
+    assert e.sent_s is not None and e.applied_s is not None and e.effective_s is not None, (e.detail, e.effective)
+    assert e.sent_s <= e.applied_s <= e.sent_s + 15 and e.sent_s <= e.effective_s <= e.sent_s + 15, e.effective
+    clients = rec.load_clients()
+    t0 = float(rec.meta.load_start_wall or 0.0)
+    failed = [c for c in clients if c.error_class is not None]
+    assert len(clients) > 80 and len(failed) <= 2, [(c.error_class, c.error) for c in failed]
+    for c in failed:  # only the keep-alive race with the retiring worker
+        assert c.error_class == "connection_closed" and e.sent_s <= (c.sent_s or 0) - t0 <= e.applied_s, c
+    assert canary_share(rec, 0, 4.9)[0] < 0.3
+    assert canary_share(rec, e.applied_s, 14)[0] == 1.0  # no request reaches the old deployment once applied

@@ -242,3 +242,61 @@ def test_an_upstream_429_reaches_the_client_with_retry_after_unless_a_fallback_s
         assert all(r.status_code == 429 and r.headers.get("retry-after") for r in statuses)
         assert len(stable.journal.records()) == 4
         assert "cooldown_on_status" in {x.feature for x in plan(sc).limitations}
+
+
+@needs_nginx
+def test_weights_change_by_graceful_reload_under_load_without_a_failed_request(tmp_path: Path) -> None:
+    """40 req/s, 30% streams lasting about 0.7 s, so requests are in flight at each reload: 90/10, then 10/90 at
+    4 s, then 50/50 at 8 s. Every request succeeds; each change is applied (a new worker serves the new config)
+    within a second and the journals show it within 1.5 s of being sent."""
+    from gateway_drills import canary_share, weights_drill
+
+    sc = weights_drill("nginx", [(4.0, {"stable": 10, "canary": 90}), (8.0, {"stable": 50, "canary": 50})],
+                       rate=40.0, itl_ms=10.0)
+    rec = RunRecord.load(run(sc, RunOptions(gateway="nginx", out=tmp_path / "run")).path)
+    clients = rec.load_clients()
+    failed = [(c.correlation_id, c.error_class, c.error) for c in clients if c.error_class is not None]
+    assert len(clients) > 350 and failed == [], failed[:5]
+    streams = [c for c in clients if c.stream]
+    assert streams and all(c.finished_cleanly for c in streams)
+    changes = [e for e in rec.timeline if e.action == "set_weights"]
+    assert [e.ok for e in changes] == [True, True], [e.detail for e in changes]
+    for e in changes:
+        assert e.mechanism == "nginx reload (SIGHUP)" and "reloaded: generation" in e.detail
+        assert e.sent_s is not None and e.applied_s is not None and e.applied_s - e.sent_s < 1.0, e
+        assert e.effective_s is not None, e.effective
+        assert e.sent_s - 0.05 <= e.effective_s <= e.sent_s + 1.5, (e.sent_s, e.effective_s, e.effective)
+    assert canary_share(rec, 0, 3.8)[0] < 0.2
+    assert canary_share(rec, 4.5, 7.8)[0] > 0.8
+    assert 0.35 < canary_share(rec, 8.5, 12)[0] < 0.65
+    conf = (tmp_path / "run" / "logs" / "nginx" / "nginx.conf").read_text()
+    assert "weight=50" in conf and 'return 200 "2"' in conf  # the last generation is what ran
+    split = {v.check: v for v in judge(rec)}["canary_split"]  # 12 s is too short for power: no mismatch is enough
+    periods = split.figures["periods"]
+    assert split.status.value != "fail" and [r["result"] for r in periods] != ["mismatch"] * 3, split.summary
+    assert len(periods) == 3 and all(r["result"] != "mismatch" for r in periods), periods
+    assert [r.get("effective_wall") for r in periods[1:]] == [e.effective_wall for e in changes]
+
+
+def test_a_set_weights_that_nginx_cannot_express_is_refused_by_the_plan() -> None:
+    from gatedrill.harness.gateways.nginx_conf import reweighted
+
+    sc = scenario(CANARY, timeline=[{"at_s": 1, "action": "set_weights", "weights": {"stable": 0, "canary": 1}}])
+    p = plan(sc)
+    q = reweighted(p, {"stable": 0, "canary": 1}, 1)
+    urls = {name: f"http://127.0.0.1:{18100 + i}" for i, name in enumerate(sc.upstreams)}
+    text = render(q, urls, "127.0.0.1:18099", "/tmp/x")
+    assert "server 127.0.0.1:18100 down max_fails=2 fail_timeout=2s;  # stable" in text
+    assert "weight=100" in text and 'location = /_gatedrill/generation { return 200 "1"; }' in text
+    with pytest.raises(ConfigError, match="cannot give weight to backup: not a server of the target group"):
+        reweighted(p, {"backup": 5}, 2)
+    with pytest.raises(ConfigError, match="at least one server with a weight above 0"):
+        reweighted(p, {"stable": 0, "canary": 0}, 2)
+    grown = plan(scenario({"targets": [{"upstream": "stable", "model": "gpt-4o-mini", "weight": 1},
+                                       {"upstream": "canary", "model": "gpt-4o-mini", "weight": 0}]},
+                          timeline=[{"at_s": 1, "action": "set_weights", "weights": {"canary": 1}}]))
+    assert [(h.upstream, h.weight) for h in grown.targets] == [("stable", 1), ("canary", 0)]  # down until raised
+    foreign = plan(scenario(CANARY, timeline=[{"at_s": 1, "action": "set_weights", "weights": {"backup": 1}}],
+                            checks={"canary_split": {}}))
+    (lim,) = [x for x in foreign.limitations if x.feature == "set_weights"]
+    assert lim.checks == ["canary_split"] and "giving weight to backup" in lim.reason

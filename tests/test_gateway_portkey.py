@@ -191,3 +191,41 @@ def test_missing_node_or_npm_is_one_clear_config_error(tmp_path: Path, monkeypat
     monkeypatch.setenv("PATH", str(tmp_path))  # no node, no npm
     with pytest.raises(ConfigError, match="needs node and npm"):
         ensure_installed(PortkeyOptions(install_dir=str(tmp_path / "cache")))
+
+
+def test_every_switch_config_lists_the_same_targets_so_option_indices_keep_their_meaning() -> None:
+    from gatedrill.harness.gateways.portkey import header_switches
+
+    sc = Scenario.model_validate(builtin("canary-split").model_dump(mode="json") | {"timeline": [
+        {"at_s": 2, "action": "set_weights", "weights": {"stable": 0, "canary": 100}},
+        {"at_s": 1, "action": "set_weights", "weights": {"canary": 50}}]})
+    first = portkey_config(sc, endpoints(sc))
+    switches = header_switches(sc, endpoints(sc))
+    assert [at for at, _ in switches] == [1, 2]  # in time order, weights accumulated
+    configs = [json.loads(h[CONFIG_HEADER]) for _, h in switches]
+    assert [[t["weight"] for t in c["targets"]] for c in [first, *configs]] == [[90, 10], [90, 50], [0, 100]]
+    urls = {"stable": "http://127.0.0.1:9000", "canary": "http://127.0.0.1:9001"}
+    assert {option_upstreams(c, urls)["config.targets[1]"] for c in [first, *configs]} == {"canary"}
+
+
+def test_weights_switch_on_schedule_through_portkey_without_a_failed_request(tmp_path: Path) -> None:
+    """90/10, then 10/90 at 5 s: the load generator sends the new config with every request intended from 5 s on.
+    The switch is sent within 0.3 s of the plan (the next arrival), and the journals show it at once."""
+    need(node_installed(), "the Portkey gateway needs node and npm (apt-get install nodejs npm)")
+    from gateway_drills import canary_share, weights_drill
+
+    sc = weights_drill("portkey", [(5.0, {"stable": 10, "canary": 90})], rate=20.0, duration_s=10.0)
+    rec, verdicts = run_drill(sc, tmp_path / "run")
+    clients = rec.load_clients()
+    failed = [(c.correlation_id, c.error_class) for c in clients if c.error_class is not None]
+    assert len(clients) > 150 and failed == [], failed[:5]
+    (e,) = [e for e in rec.timeline if e.action == "set_weights"]
+    assert e.ok and e.mechanism == "request headers switched by the load generator", e.detail
+    assert e.sent_s is not None and 5.0 <= e.sent_s < 5.3, e.sent_s
+    assert e.effective_s is not None and 4.9 <= e.effective_s <= 6.0, e.effective
+    assert canary_share(rec, 0, 4.9)[0] < 0.2 and canary_share(rec, 5.3, 10)[0] > 0.8
+    late = [load_t(rec, c) for c in clients if load_t(rec, c) >= 5.0]
+    assert late and all(c.headers.get("x-portkey-last-used-option-index") for c in clients)
+    periods = verdicts["canary_split"].figures["periods"]  # 10 s is too short for power: no mismatch is enough
+    assert len(periods) == 2 and all(r["result"] != "mismatch" for r in periods), periods
+    assert not any(lim.feature == "set_weights" for lim in rec.meta.gateway.limitations)

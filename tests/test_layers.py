@@ -5,8 +5,9 @@ alike) is read with `ast`; importing a submodule also runs its packages' `__init
 The layers, lowest first (a module may import its own layer and those below):
 
     gatedrill (the version) < fakes < scenarios
-    < harness foundations: sse, seeds, yaml_lines, processes, intent, check_params, load
-    < scenario, schema_export, project_config, scaffold < record, host, saturation < checks, timeline, plan
+    < harness foundations: sse, seeds, yaml_lines, processes, intent, check_params, load, change_point, weights_hook
+    < scenario, schema_export, project_config, scaffold < record, host, saturation
+    < checks, timeline, weight_effect, plan
     < report, compare < gateways, reference, fake_fleet, standing_gateway, control_arm < runner
     < settings, drill, session_runs, sweep
     < harness's entry points: harness.cli, pytest_plugin, pytest_items
@@ -27,11 +28,11 @@ LAYERS: list[set[str]] = [
     {"gatedrill.scenarios"},
     {"gatedrill.harness", "harness.sse", "harness.seeds", "harness.yaml_lines", "harness.processes",
      "harness.intent", "harness.check_params", "harness.load", "harness.child_reaper", "harness.stale_runs",
-     "harness.mutation"},
+     "harness.mutation", "harness.change_point", "harness.weights_hook"},
     {"harness.scenario", "harness.schema_export", "harness.project_config", "harness.scaffold",
      "harness.routing_brief"},
     {"harness.record", "harness.host", "harness.saturation"},
-    {"harness.checks", "harness.timeline", "harness.plan"},
+    {"harness.checks", "harness.timeline", "harness.plan", "harness.weight_effect"},
     {"harness.report", "harness.compare"},
     {"harness.gateways", "harness.reference", "harness.fake_fleet", "harness.standing_gateway", "harness.control_arm"},
     {"harness.runner"},

@@ -64,3 +64,34 @@ def test_stop_cancels_actions_not_yet_due() -> None:
     t = time.monotonic()
     runner.stop()
     assert time.monotonic() - t < 1 and events == []
+
+
+def test_a_set_weights_goes_to_the_gateways_changer_with_the_weights_accumulated() -> None:
+    """A switch the load generator makes (Portkey): the event's sent time is when the first request carried it; a
+    switch no request carries is recorded as not applied."""
+    from gatedrill.harness.gateways.weights import LoadSwitchWeights
+
+    actions = ACTIONS.validate_python([{"at_s": 0.1, "action": "set_weights", "weights": {"canary": 50}},
+                                       {"at_s": 0.2, "action": "set_weights", "weights": {"stable": 0}}])
+    changer = LoadSwitchWeights("x-portkey-config", wait_s=0.5)
+    seen: list[tuple[dict[str, float], dict[str, float]]] = []
+    original = changer.set_weights
+
+    def spy(update: dict[str, float], weights: dict[str, float]):  # type: ignore[no-untyped-def]
+        seen.append((update, weights))
+        return original(update, weights)
+
+    changer.set_weights = spy  # type: ignore[method-assign]
+    events: list[TimelineEvent] = []
+    runner = TimelineRunner(actions, {}, changer, events.append, initial={"stable": 90, "canary": 10})
+    t0 = time.monotonic()
+    runner.start(t0, 1000.0)
+    time.sleep(0.15)
+    changer.switched(0, t0 + 0.13)  # the load generator's word: its first request with switch 0 left at 0.13 s
+    time.sleep(1.0)
+    runner.stop()
+    assert seen == [({"canary": 50}, {"stable": 90, "canary": 50}), ({"stable": 0}, {"stable": 0, "canary": 50})]
+    first, second = events
+    assert first.ok and abs(first.sent_s - 0.13) < 1e-6 and first.mechanism == changer.mechanism
+    assert first.applied_wall is not None and first.applied_wall >= 1000.13
+    assert not second.ok and "no request carried the new x-portkey-config" in second.detail

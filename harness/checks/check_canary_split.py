@@ -33,6 +33,9 @@ class Period:
     end_wall: float  # +inf for the last
     weights: dict[str, float]  # upstream -> normalised weight (> 0 only)
     served: list[tuple[float, str]] = field(default_factory=list)  # (sent wall time, upstream), in time order
+    # when the journals showed this period's split (weight_effect), for the figures only: the period starts when the
+    # gateway took the weights, since a boundary estimated from the requests judged would judge them by themselves
+    effective_wall: float | None = None
     elsewhere: dict[str, int] = field(default_factory=dict)  # served by an upstream without weight
 
 
@@ -56,16 +59,16 @@ def periods_of(record: RunRecord) -> list[Period]:
     """The weight periods: one, plus one per `set_weights` the timeline applied successfully."""
     targets = record.scenario.gateway.routing.targets
     updates: dict[str, float] = {}
-    changes: list[tuple[float, dict[str, float]]] = []
+    changes: list[tuple[float, dict[str, float], float | None]] = []
     t0 = record.load_start()
     for ev in sorted(record.timeline, key=lambda e: e.applied_at(t0)):
         if isinstance(ev.spec, SetWeights) and ev.ok:
             updates = {**updates, **ev.spec.weights}
-            changes.append((ev.applied_at(t0), dict(updates)))
+            changes.append((ev.applied_at(t0), dict(updates), ev.effective_wall))
     periods = [Period(-math.inf, changes[0][0] if changes else math.inf, normalised(target_weights(targets)))]
-    for i, (at, upd) in enumerate(changes):
+    for i, (at, upd, effective) in enumerate(changes):
         end = changes[i + 1][0] if i + 1 < len(changes) else math.inf
-        periods.append(Period(at, end, normalised(target_weights(targets, upd))))
+        periods.append(Period(at, end, normalised(target_weights(targets, upd)), effective_wall=effective))
     return periods
 
 
@@ -127,6 +130,8 @@ def judge_period(p: Period, alpha: float, params: CanarySplitParams) -> dict[str
         "n": n, "required_n": need, "alpha": alpha, "expected": p.weights, "counts": counts,
         "served_without_weight": p.elsewhere,
     }
+    if p.effective_wall is not None:
+        out["effective_wall"] = p.effective_wall
     if n == 0:
         out["result"] = "no data"
         return out

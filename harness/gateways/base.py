@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..intent import UpstreamEndpoint
     from ..processes import Processes
     from ..scenario import Scenario
+    from ..timeline import WeightChanger
 
 DEFAULT_API_KEY = "sk-gatedrill-load"  # what the load sends as Bearer when the gateway wants no key of its own
 
@@ -40,6 +41,10 @@ class RunningGateway:
     claims: dict[str, str] = field(default_factory=dict)
     # lines to show the user before traffic starts (a hand-configured gateway is told what to match)
     briefing: list[str] = field(default_factory=list)
+    weights: WeightChanger | None = None  # how a timeline set_weights reaches it (None: it cannot change them)
+    # (at_s, headers) for a gateway that takes its routing per request: from at_s (by intended send time) requests
+    # carry these headers instead; one per set_weights, in time order (they may hold keys: never written out)
+    header_switches: list[tuple[float, dict[str, str]]] = field(default_factory=list)
 
     def client_headers(self) -> dict[str, str]:
         """Every header a client request carries: the Bearer key and the gateway's own headers."""

@@ -5,6 +5,9 @@ Options live under `gateway.container` (harness.scenario.ContainerOptions): imag
 which adapter generates the configuration mounted into it (`config: nginx`; `none` when the image brings its own).
 The container's life is tied to a child process (`docker_engine follow`) that streams its log into RUN/logs/ and
 removes the container when the run ends, however it ends; the runner watches that child for liveness.
+
+A timeline set_weights reaches the container through `gateway.set_weights` (the user's command or HTTP call), or,
+with `config: nginx` and `reload_command`, by rewriting the mounted nginx.conf and running the command inside it.
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from gatedrill.fakes.errors import ConfigError, require_extra
 from ..processes import InfrastructureError
 from .base import DEFAULT_API_KEY, Limitation, RunningGateway, free_port, log_hint
 from .docker_engine import docker_client, image_present, wait_following
+from .weights import HookWeights
 
 if TYPE_CHECKING:
     from ..intent import UpstreamEndpoint
     from ..processes import Processes
     from ..scenario import ContainerOptions, Scenario
+    from ..timeline import WeightChanger
 
 LOG = "container.log"
 LABEL = "dev.gatedrill.workdir"  # on every container we start: the folder its config and log are in (RUN/logs)
@@ -77,13 +82,15 @@ class ContainerAdapter:
         command = opts.command
         config_file = {"nginx": f"{opts.mount_path}/nginx.conf", "reference": f"{opts.mount_path}/gateway.json",
                        "none": ""}[opts.config]
+        nginx_plan = None
         if opts.config == "nginx":
             from .nginx import write_prefix
             from .nginx_conf import plan, render
 
-            p = plan(scenario)
-            p.api_key = {e.name: e.api_key for e in endpoints}.get(p.targets[0].upstream, p.api_key)
-            write_prefix(config_dir, render(p, {e.name: e.base_url for e in endpoints}, f"127.0.0.1:{port}",
+            nginx_plan = plan(scenario)
+            nginx_plan.api_key = {e.name: e.api_key for e in endpoints}.get(nginx_plan.targets[0].upstream,
+                                                                            nginx_plan.api_key)
+            write_prefix(config_dir, render(nginx_plan, {e.name: e.base_url for e in endpoints}, f"127.0.0.1:{port}",
                                             opts.mount_path, opts.nginx_js_module))
             command = command or ["nginx", "-p", opts.mount_path, "-c", config_file]
         elif opts.config == "reference":
@@ -110,8 +117,21 @@ class ContainerAdapter:
             raise InfrastructureError(f"could not follow the container ({opts.image}){log_hint(workdir / LOG)}")
         url = f"http://127.0.0.1:{port}"
         _wait_answering(url + opts.ready_path, proc, opts.start_timeout_s, workdir / LOG, opts.image)
+        weights: WeightChanger | None = None
+        if scenario.gateway.set_weights is not None:
+            weights = HookWeights(scenario.gateway.set_weights)
+        elif opts.reload_command and nginx_plan is not None:
+            from .nginx import NginxReload
+            from .nginx_conf import render
+
+            urls = {e.name: e.base_url for e in endpoints}
+            reload = [c.format(**fill) for c in opts.reload_command]
+            weights = NginxReload(nginx_plan, lambda q: render(q, urls, f"127.0.0.1:{port}", opts.mount_path,
+                                                               opts.nginx_js_module),
+                                  config_dir / "nginx.conf", url, signal=lambda: _exec(container, reload),
+                                  mechanism="nginx reload (reload_command in the container)")
         return RunningGateway(url=url, proc=proc, log=LOG, headers=dict(opts.headers),
-                              api_key=opts.api_key or DEFAULT_API_KEY)
+                              api_key=opts.api_key or DEFAULT_API_KEY, weights=weights)
 
 
 def _start(image: str, command: list[str] | None, env: dict[str, str], mounts: dict[str, tuple[str, str]],
@@ -140,6 +160,17 @@ def _start(image: str, command: list[str] | None, env: dict[str, str], mounts: d
             _remove(wrapped)
         raise InfrastructureError(f"the container ({image}) did not start: {type(exc).__name__}: {exc}") from None
     return tc.get_wrapped_container()
+
+
+def _exec(container: Any, command: list[str]) -> str | None:
+    """Run the reload command inside the container; None when it succeeded, else what it said."""
+    try:
+        code, output = container.exec_run(command)
+    except Exception as exc:
+        return f"docker exec failed: {type(exc).__name__}: {exc}"
+    if code == 0:
+        return None
+    return f"{command[0]} exit {code}: {(output or b'').decode(errors='replace').strip()[:300]}"
 
 
 def _remove(container: Any) -> None:

@@ -1,6 +1,9 @@
 """The LiteLLM proxy as the gateway under test: the routing intent as a LiteLLM `config.yaml`, what LiteLLM cannot
 express of it, and the proxy started as a child process on 127.0.0.1.
 
+A drill whose timeline changes weights runs the proxy under gunicorn (`--run_gunicorn`), so a set_weights is a
+graceful config reload (`LiteLLMReload`): without a database LiteLLM has no other way to change a deployment.
+
 The translation (`litellm_config`) is a pure function, tested without a proxy. The limitations come from LiteLLM
 1.106.2's router source (router.py `_time_to_sleep_before_retry`, utils.py `calculate_retry_after` and
 `should_retry`, router_utils/cooldown_handlers.py) and were checked against the running proxy.
@@ -10,15 +13,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import yaml
 
 from gatedrill.fakes.errors import ConfigError
 
-from ..scenario import LiteLLMOptions
+from ..scenario import LiteLLMOptions, SetWeights
+from ..timeline import WeightsApplied
 from .base import Limitation, RunningGateway, free_port, wait_ready
 
 if TYPE_CHECKING:
@@ -76,9 +84,10 @@ def _deployment(ep: UpstreamEndpoint, group: str, model: str, ident: str,
     return {"model_name": group, "litellm_params": params, "model_info": {"id": ident}}
 
 
-def litellm_config(scenario: Scenario, endpoints: list[UpstreamEndpoint],
-                   master_key: str = MASTER_KEY) -> dict[str, Any]:
-    """The LiteLLM proxy config for the scenario's routing intent.
+def litellm_config(scenario: Scenario, endpoints: list[UpstreamEndpoint], master_key: str = MASTER_KEY,
+                   weights: dict[str, float] | None = None) -> dict[str, Any]:
+    """The LiteLLM proxy config for the scenario's routing intent (`weights` per upstream replace the routing's, as
+    a timeline set_weights does).
 
     Targets are deployments of one model group (the public model name) with their weights; each fallback upstream
     is its own group (`fallback-NAME`), tried in order after the group's retries; each context-window fallback
@@ -90,7 +99,7 @@ def litellm_config(scenario: Scenario, endpoints: list[UpstreamEndpoint],
     public = routing.public_model
     model_list = []
     ids: set[str] = set()
-    for t in routing.targets:
+    for t in scenario.runtime_targets(weights):
         if t.weight <= 0:
             continue  # simple-shuffle would still pick a 0-weight deployment when it is the only one left
         ident = t.upstream if t.upstream not in ids else f"{t.upstream}/{t.model}"
@@ -218,8 +227,59 @@ class LiteLLMAdapter:
         port = free_port()
         env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR",
                    LITELLM_DONT_SHOW_FEEDBACK_BOX="true")
+        reloads = any(isinstance(a, SetWeights) for a in scenario.timeline)
         proc = procs.start([exe, "--config", str(path), "--host", "127.0.0.1", "--port", str(port),
-                            "--num_workers", "1"], LOG, env=env)
+                            "--num_workers", "1", *(["--run_gunicorn"] if reloads else [])], LOG, env=env)
         url = f"http://127.0.0.1:{port}"
         wait_ready(f"{url}/health/liveliness", proc, opts.start_timeout_s, "the LiteLLM proxy", workdir / LOG)
-        return RunningGateway(url=url, proc=proc, log=LOG, api_key=MASTER_KEY, claims=CLAIMS)
+        weights = LiteLLMReload(scenario, endpoints, path, proc, url, opts.start_timeout_s) if reloads else None
+        return RunningGateway(url=url, proc=proc, log=LOG, api_key=MASTER_KEY, claims=CLAIMS, weights=weights)
+
+
+def group_weights(config: dict[str, Any], group: str) -> dict[str, float]:
+    """Deployment id -> weight of the model group `group`, from a config or from /model/info's `data`."""
+    rows = config.get("model_list") or config.get("data") or []
+    return {str((d.get("model_info") or {}).get("id")): float((d.get("litellm_params") or {}).get("weight") or 0)
+            for d in rows if d.get("model_name") == group}
+
+
+class LiteLLMReload:
+    """New weights for a running LiteLLM proxy without a database: rewrite its config.yaml and SIGHUP the gunicorn
+    master, which starts a worker that reads the file again and retires the old one gracefully (its requests in
+    flight finish; new ones wait in the listen queue while the new worker starts). LiteLLM's own model API
+    (/model/new, /model/update, /model/delete, /config/update) answers "No DB Connected" without one. Applied once
+    /model/info shows the new weights. The new worker starts with fresh router state (no cooldowns)."""
+
+    mechanism = "LiteLLM config reload (gunicorn SIGHUP; its model API needs a database)"
+
+    def __init__(self, scenario: Scenario, endpoints: list[UpstreamEndpoint], path: Path,
+                 proc: subprocess.Popen[bytes], url: str, timeout_s: float) -> None:
+        self.scenario, self.endpoints, self.path, self.proc, self.url = scenario, endpoints, path, proc, url
+        self.timeout_s = timeout_s
+
+    def set_weights(self, update: dict[str, float], weights: dict[str, float]) -> WeightsApplied:
+        config = litellm_config(self.scenario, self.endpoints, weights=weights)
+        group = self.scenario.gateway.routing.public_model
+        want = group_weights(config, group)
+        if not want:
+            return WeightsApplied(0, "LiteLLM needs at least one deployment with a weight above 0")
+        if self.proc.poll() is not None:
+            return WeightsApplied(0, f"the LiteLLM proxy is not running (exit code {self.proc.returncode})")
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(yaml.safe_dump(config, sort_keys=False))
+        tmp.replace(self.path)
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + self.timeout_s
+        seen: Any = "no answer"
+        headers = {"authorization": f"Bearer {MASTER_KEY}"}
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.get(f"{self.url}/model/info", headers=headers, timeout=5.0)
+                seen = group_weights(r.json(), group) if r.is_success else f"HTTP {r.status_code}"
+                if seen == want:
+                    return WeightsApplied(200, "reloaded: " + ", ".join(f"{k}={v:g}" for k, v in want.items()))
+            except (httpx.HTTPError, ValueError) as exc:
+                seen = type(exc).__name__
+            time.sleep(0.1)
+        return WeightsApplied(0, f"LiteLLM did not serve the new weights within {self.timeout_s:g} s (it shows "
+                                 f"{seen}, want {want})")

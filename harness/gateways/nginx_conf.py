@@ -17,7 +17,7 @@ context fallback), or check a prompt against a model's window before sending it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from gatedrill.fakes.errors import ConfigError
@@ -36,6 +36,7 @@ NEXT_UPSTREAM_STATUSES = (429, 500, 502, 503, 504)  # the statuses proxy_next_up
 # upstream's status (a 429 would lose its retry-after), so only where a fallback takes the request on from there;
 # never with `hash` (no backup servers).
 PLACEHOLDER = "127.0.0.1:9"
+GENERATION_PATH = "/_gatedrill/generation"  # answers the config's generation (see NginxPlan.generation)
 MAX_BODY = "64m"  # bodies stay in memory (one buffer) so njs can read them and a fallback can re-send them
 
 BODY_JS = """\
@@ -81,6 +82,21 @@ class NginxPlan:
     timeout_s: float
     api_key: str = "sk-gatedrill"
     limitations: list[Limitation] = field(default_factory=list)
+    generation: int = 0  # counts weight changes; GENERATION_PATH answers it, so a reload shows when it serves
+
+
+def reweighted(p: NginxPlan, weights: dict[str, float], generation: int) -> NginxPlan:
+    """The plan with new per-upstream weights (a timeline set_weights); a ConfigError if one names an upstream
+    that is not a server of the group (nginx cannot add a server the config never had)."""
+    group = {h.upstream for h in p.targets}
+    foreign = sorted(u for u, w in weights.items() if u not in group and w > 0)
+    if foreign:
+        raise ConfigError(f"nginx cannot give weight to {', '.join(foreign)}: not a server of the target group "
+                          f"({', '.join(sorted(group))})")
+    targets = [replace(h, weight=weights.get(h.upstream, h.weight)) for h in p.targets]
+    if not any(h.weight > 0 for h in targets):
+        raise ConfigError("nginx needs at least one server with a weight above 0")
+    return replace(p, targets=targets, generation=generation)
 
 
 def _affects(scenario: Scenario, *checks: str) -> list[str]:
@@ -105,11 +121,11 @@ def plan(scenario: Scenario) -> NginxPlan:
                 "retry_amplification"),
             reason=f"nginx relays bytes and cannot translate OpenAI requests to the Anthropic API; "
                    f"{', '.join(anthropic)} left out of the config"))
-    live = [t for t in intent.targets if t.weight > 0 and ups[t.upstream].provider == "openai"]
-    if not live:
+    live = [t for t in scenario.runtime_targets() if ups[t.upstream].provider == "openai"]
+    if not any(t.weight > 0 for t in live):
         raise ConfigError("nginx cannot express this routing: no target with a weight above 0 is an OpenAI "
                           "upstream (nginx does not translate to the Anthropic API); use another --gateway")
-    model = live[0].model
+    model = next(t for t in live if t.weight > 0).model
     same = [t for t in live if t.model == model]
     if len(same) < len(live):
         dropped = ", ".join(f"{t.upstream}/{t.model}" for t in live if t.model != model)
@@ -119,6 +135,12 @@ def plan(scenario: Scenario) -> NginxPlan:
                    f"{dropped} left out (not {model})"))
     targets = [Hop(t.upstream, t.model, t.weight) for t in same]
     in_group = {h.upstream for h in targets}
+    raised = {u for a in scenario.timeline if a.action == "set_weights" for u, w in a.weights.items() if w > 0}
+    if raised - in_group:
+        lims.append(Limitation(
+            feature="set_weights", checks=_affects(scenario, "canary_split", "rollback"),
+            reason=f"nginx can only reweight the servers of its target group; set_weights giving weight to "
+                   f"{', '.join(sorted(raised - in_group))} (left out above) fail"))
 
     fallbacks = []
     for name in intent.fallbacks:
@@ -242,10 +264,10 @@ def render(p: NginxPlan, urls: dict[str, str], listen: str, prefix: str,
     if p.sticky:
         out.append(f"    hash {SESSION_VAR} consistent;  # sticky sessions")
     total = sum(h.weight for h in p.targets)
-    for h in p.targets:  # whole-number weights in percent (nginx takes integers)
+    for h in p.targets:  # whole-number weights in percent (nginx takes integers); weight 0: a `down` server
         fails = f" max_fails={p.max_fails} fail_timeout={round(p.fail_timeout_s)}s"
-        out.append(f"    server {_host_port(urls[h.upstream])} weight={max(1, round(100 * h.weight / total))}{fails};"
-                   f"  # {h.upstream}")
+        weight = f" weight={max(1, round(100 * h.weight / total))}" if h.weight > 0 else " down"
+        out.append(f"    server {_host_port(urls[h.upstream])}{weight}{fails};  # {h.upstream}")
     if p.max_fails and len(p.targets) == 1:  # see PLACEHOLDER
         out.append(f"    server {PLACEHOLDER} down;  # nginx ignores max_fails in a group of one server")
     if p.placeholder_backup:
@@ -272,6 +294,7 @@ def render(p: NginxPlan, urls: dict[str, str], listen: str, prefix: str,
         "    add_header x-gatedrill-nginx-upstream $upstream_addr always;",
         "    add_header x-gatedrill-nginx-upstream-status $upstream_status always;",
         '    location = /healthz { return 200 "ok\\n"; }',
+        f'    location = {GENERATION_PATH} {{ return 200 "{p.generation}"; }}',
     ]
     chain = [("/v1/", "gd_targets", p.targets[0].model)] + [(f"@{g}", g, h.model) for g, h in extra
                                                              if g != "gd_context"]

@@ -5,6 +5,9 @@ The gateway is installed once per version into a cache folder with `@hono/node-s
 `overrides` (newer ones make streaming answer 500). It has no host option and listens on all interfaces, so it
 is started with a `--require` preload that binds its listening sockets to 127.0.0.1.
 
+A timeline set_weights is a new config: the load generator sends it with every request intended from the planned
+time on (`header_switches`), so the change happens exactly on the schedule.
+
 The translation (`portkey_config`) is a pure function. The limitations come from the 1.15.2 build
 (build/start-server.js: the retry loop over async-retry, the config schema) and were checked against it running.
 """
@@ -25,8 +28,9 @@ from gatedrill.fakes.correlation import CORRELATION_HEADER, SESSION_HEADER, TURN
 from gatedrill.fakes.errors import ConfigError
 
 from ..processes import InfrastructureError
-from ..scenario import PortkeyOptions
+from ..scenario import PortkeyOptions, SetWeights
 from .base import Limitation, RunningGateway, free_port, wait_ready
+from .weights import LoadSwitchWeights
 
 if TYPE_CHECKING:
     from ..intent import Target, UpstreamEndpoint
@@ -42,6 +46,7 @@ BEDROCK_ACCESS_KEY_ID = "AKIAGATEDRILLPORTKEY"
 NPM_TIMEOUT_S = 600.0
 # Response headers with the gateway's own account ("upstream" is a target path: see option_upstreams)
 CLAIMS = {"upstream": "x-portkey-last-used-option-index", "retries": "x-portkey-retry-attempt-count"}
+SWITCH_WAIT_S = 10.0  # a set_weights counts as not applied when no request carries it within this time
 RETRY_AFTER_CAP_S = 60.0  # Portkey gives up on a retry-after of 60 s or more (and on 60 s of waits in total)
 # Preloaded with `node --require`: listening sockets without a host bind to GATEDRILL_BIND_HOST (127.0.0.1).
 LOOPBACK_PRELOAD = """\
@@ -104,12 +109,16 @@ def _target(scenario: Scenario, eps: dict[str, UpstreamEndpoint], t: Target) -> 
             "targets": [_leaf(eps[t.upstream], t.model), _leaf(eps[cw], _largest_model(scenario, cw))]}
 
 
-def portkey_config(scenario: Scenario, endpoints: list[UpstreamEndpoint]) -> dict[str, Any]:
+def portkey_config(scenario: Scenario, endpoints: list[UpstreamEndpoint],
+                   weights: dict[str, float] | None = None) -> dict[str, Any]:
     """The `x-portkey-config` for the scenario's routing intent: a loadbalance over the weighted targets, inside a
-    fallback chain over the fallback upstreams (on the retried statuses, 408 timeouts and 5xx), with retries."""
+    fallback chain over the fallback upstreams (on the retried statuses, 408 timeouts and 5xx), with retries.
+    `weights` (per upstream) replace the routing's, as a timeline set_weights does; every config of a run lists
+    the same targets in the same order (weight 0 where they have none), so a target's option index keeps its
+    meaning across switches."""
     routing = scenario.gateway.routing
     eps = {e.name: e for e in endpoints}
-    targets = [_target(scenario, eps, t) for t in routing.targets if t.weight > 0]
+    targets = [_target(scenario, eps, t) for t in scenario.runtime_targets(weights)]
     node: dict[str, Any] = {"strategy": {"mode": "loadbalance"}, "targets": targets}
     if routing.fallbacks:
         fallback_on = sorted(set(routing.retry.retry_on) | {408, 500, 502, 503, 504})
@@ -238,6 +247,7 @@ class PortkeyAdapter:
         root = ensure_installed(opts)
         config = portkey_config(scenario, endpoints)
         (workdir / CONFIG).write_text(json.dumps(config, indent=2))
+        switches = header_switches(scenario, endpoints)
         preload = workdir / "portkey-loopback.cjs"
         preload.write_text(LOOPBACK_PRELOAD)
         port = free_port()
@@ -249,4 +259,18 @@ class PortkeyAdapter:
         url = f"http://127.0.0.1:{port}"
         wait_ready(url + "/", proc, opts.start_timeout_s, "the Portkey gateway", workdir / LOG)
         return RunningGateway(url=url, proc=proc, log=LOG, claims=CLAIMS,
-                              headers={CONFIG_HEADER: json.dumps(config, separators=(",", ":"))})
+                              headers={CONFIG_HEADER: json.dumps(config, separators=(",", ":"))},
+                              header_switches=switches, weights=LoadSwitchWeights(CONFIG_HEADER, SWITCH_WAIT_S))
+
+
+def header_switches(scenario: Scenario, endpoints: list[UpstreamEndpoint]) -> list[tuple[float, dict[str, str]]]:
+    """One `x-portkey-config` per timeline set_weights, at its planned time, with the weights accumulated so far:
+    Portkey takes its routing with each request, so the load generator changes weights by sending the next one."""
+    weights = scenario.gateway.routing.upstream_weights()
+    out = []
+    for act in sorted(scenario.timeline, key=lambda a: a.at_s):
+        if isinstance(act, SetWeights):
+            weights = {**weights, **act.weights}
+            config = portkey_config(scenario, endpoints, weights)
+            out.append((act.at_s, {CONFIG_HEADER: json.dumps(config, separators=(",", ":"))}))
+    return out

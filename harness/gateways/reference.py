@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ..processes import InfrastructureError, read_lines
 from ..seeds import derive
 from .base import Limitation, RunningGateway, start_error
+from .weights import ControlApiWeights
 
 if TYPE_CHECKING:
     from ..intent import RoutingIntent, UpstreamEndpoint
@@ -50,5 +51,6 @@ def start_reference(procs: Processes, routing: RoutingIntent, mutant: str | None
     except InfrastructureError as exc:
         raise start_error(exc, proc, workdir / LOG) from None
     url = line.strip().split("\t")[-1]
-    return RunningGateway(url=url, control=url + "/_gatedrill", proc=proc, log=LOG)
+    return RunningGateway(url=url, control=url + "/_gatedrill", proc=proc, log=LOG,
+                          weights=ControlApiWeights(url + "/_gatedrill"))
 

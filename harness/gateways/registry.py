@@ -22,7 +22,18 @@ ADAPTERS: dict[str, str] = {
     "nginx": "nginx:NginxAdapter",
     "container": "container:ContainerAdapter",
 }
-RUNTIME_WEIGHTS = {"reference"}  # gateways whose weights a timeline `set_weights` can change during a run
+# gateways whose weights a timeline `set_weights` changes during a run, each by its own mechanism (the reference's
+# control API, an nginx reload, Portkey's per-request config, a LiteLLM reload); url and container gateways can when
+# the scenario says how (`runtime_weights`)
+RUNTIME_WEIGHTS = {"reference", "nginx", "portkey", "litellm"}
+
+
+def runtime_weights(gateway: GatewaySpec) -> bool:
+    """Can a timeline set_weights change this gateway's weights during the run?"""
+    if gateway.kind in RUNTIME_WEIGHTS or gateway.set_weights is not None:
+        return True
+    opts = gateway.container
+    return gateway.kind == "container" and opts is not None and opts.config == "nginx" and bool(opts.reload_command)
 
 
 def adapter_names() -> list[str]:
@@ -48,8 +59,10 @@ def limitations(scenario: Scenario) -> list[Limitation]:
     """What the scenario's gateway cannot express of its intent (and timeline), to print before the run."""
     adapter = get_adapter(scenario.gateway)
     out = [*adapter.limitations(scenario), *scenario.gateway.limitations]  # the adapter's, then the owner's
-    if adapter.name not in RUNTIME_WEIGHTS and any(a.action == "set_weights" for a in scenario.timeline):
+    if not runtime_weights(scenario.gateway) and any(a.action == "set_weights" for a in scenario.timeline):
+        how = ("give `gateway.set_weights` (a command or an HTTP call) to change them" if adapter.name == "url" else
+               "give `gateway.set_weights`, or `config: nginx` with `container.reload_command`, to change them")
         out.append(Limitation(feature="set_weights", checks=["canary_split", "rollback"],
                               reason=f"the {adapter.name} gateway's weights cannot be changed during a run; "
-                                     "timeline set_weights actions are skipped"))
+                                     f"timeline set_weights actions are skipped ({how})"))
     return out

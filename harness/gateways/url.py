@@ -1,6 +1,7 @@
 """A gateway the user set up by hand, reached at its URL: nothing to start and nothing known about what it can
 express, so no limitation is claimed (its configuration is the user's to match to the intent). Before the run the
-user is shown what to match: the fakes' URLs and the routing the scenario declares (`expected_routing`)."""
+user is shown what to match: the fakes' URLs and the routing the scenario declares (`expected_routing`). A timeline
+set_weights reaches it through the scenario's `gateway.set_weights` (a command or an HTTP call), if it has one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 from gatedrill.fakes.correlation import SESSION_HEADER
 
 from .base import Limitation, RunningGateway
+from .weights import HookWeights
 
 if TYPE_CHECKING:
     from ..intent import RoutingIntent, UpstreamEndpoint
@@ -27,8 +29,10 @@ class UrlAdapter:
               workdir: Path) -> RunningGateway:
         assert scenario.gateway.url is not None  # GatewaySpec requires it for kind: url
         pinned = {name for name, cfg in scenario.upstreams.items() if cfg.port}
+        hook = scenario.gateway.set_weights
         return RunningGateway(url=scenario.gateway.url.rstrip("/"),
-                              briefing=expected_routing(scenario.gateway.routing, endpoints, pinned))
+                              briefing=expected_routing(scenario.gateway.routing, endpoints, pinned),
+                              weights=HookWeights(hook) if hook is not None else None)
 
 
 def expected_routing(routing: RoutingIntent, endpoints: list[UpstreamEndpoint], pinned: set[str]) -> list[str]:

@@ -69,6 +69,8 @@ class DriveConfig:
     drain_s: float | None = None  # default: the spec's request timeout
     control_url: str | None = None  # the control arm's fake (open model, `spec.control_share` > 0); None: no arm
     control_records_path: Path | None = None
+    # (at_s, headers) in time order: requests intended from t0 + at_s on carry these headers over `headers`
+    header_switches: list[tuple[float, dict[str, str]]] = field(default_factory=list)
 
 
 class RequestFailed(Exception):
@@ -119,6 +121,7 @@ class Driver:
         self.aborted = False
         self.failure: str | None = None
         self.cpu0 = 0.0
+        self.switches_sent = 0  # header switches whose first request went out (each reported once)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -264,6 +267,9 @@ class Driver:
             # A session that started in time may finish its turns during the drain, as its client would.
             if intended >= self.drain_deadline or not (self._reserve() if budgeted else not self.stop_new.is_set()):
                 break
+            switch = self._switch_at(intended) if budgeted else 0
+            if switch:
+                session.extra_headers = {**self.cfg.headers, **self.cfg.header_switches[switch - 1][1]}
             req = session.next_request()
             if req is None:
                 self.sent -= budgeted
@@ -272,6 +278,8 @@ class Driver:
             if delay > 0 and self.stop_new.wait(delay):
                 self.sent -= budgeted
                 break
+            if switch > self.switches_sent:
+                self._report_switch(switch)
             rec = self._exchange(req, intended, arm)
             self._finish(rec, arm)
             if rec.error_class is not None:
@@ -279,6 +287,21 @@ class Driver:
             session.record_reply(rec.text, rec.tool_calls)
             intended = time.monotonic() + (0.0 if think.is_zero else think.sample(session.rng) / 1000.0)
         session.end()
+
+    def _switch_at(self, intended: float) -> int:
+        """How many header switches apply to a request intended at `intended` (0: the base headers)."""
+        n = 0
+        for at, _ in self.cfg.header_switches:
+            if intended >= self.t0 + at:
+                n += 1
+        return n
+
+    def _report_switch(self, switch: int) -> None:
+        """Tell the parent that switches up to `switch` (1-based) are going out now, with their first request."""
+        now = time.monotonic()
+        for index in range(self.switches_sent, switch):
+            self.on_status({"type": "switch", "index": index, "sent_mono": now})
+        self.switches_sent = switch
 
     # -- one request -------------------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from .progress import Progress
 from .records import iter_records
 from .spec import LoadSpec
 from .summary import Tally
-from .worker import HEADERS_ENV
+from .worker import HEADER_SWITCHES_ENV, HEADERS_ENV
 
 RECORDS_FILE = "clients.jsonl"  # in out_dir: the run record's client records
 CONTROL_RECORDS_FILE = "control/clients.jsonl"  # in out_dir: the control arm's client records
@@ -133,7 +133,9 @@ class LoadRun:
     def __init__(self, spec: LoadSpec, gateway_url: str, duration_s: float, seed: int, out_dir: str | Path, *,
                  headers: dict[str, str] | None = None, drain_s: float | None = None, run_id: str | None = None,
                  api_key: str | None = DEFAULT_API_KEY, on_progress: Callable[[Progress], None] | None = None,
-                 on_start: Callable[[float, float], None] | None = None, control_url: str | None = None) -> None:
+                 on_start: Callable[[float, float], None] | None = None, control_url: str | None = None,
+                 header_switches: list[tuple[float, dict[str, str]]] | None = None,
+                 on_switch: Callable[[int, float], None] | None = None) -> None:
         if duration_s <= 0:
             raise GatedrillError(f"load duration must be > 0 s, not {duration_s}")
         self.spec = spec
@@ -149,6 +151,9 @@ class LoadRun:
         self.on_start = on_start  # called with (t0_mono, t0_wall) as soon as the worker fixes its t=0
         self.records_path = self.out_dir / RECORDS_FILE
         self.control_url = control_url  # the control arm's fake; its records go to CONTROL_RECORDS_FILE
+        # (at_s, headers): requests intended from at_s on carry these headers instead (a per-request routing switch)
+        self.header_switches = [(float(at), {k.lower(): v for k, v in h.items()}) for at, h in header_switches or []]
+        self.on_switch = on_switch  # called with (switch index, monotonic time of the first request carrying it)
         self.summary_path = self.out_dir / SUMMARY_FILE
         self.proc: subprocess.Popen[bytes] | None = None
         self._forgotten = False  # the reaper no longer watches the worker's group (it was reaped)
@@ -179,6 +184,7 @@ class LoadRun:
         env = dict(os.environ)
         # headers carry the API key: through the environment (readable by this user only), never argv (`ps`)
         env[HEADERS_ENV] = orjson.dumps(self.headers).decode()
+        env[HEADER_SWITCHES_ENV] = orjson.dumps(self.header_switches).decode()
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_PARENT), env.get("PYTHONPATH")) if p)
         self._log = open(self.out_dir / LOG_FILE, "ab")  # noqa: SIM115 - closed in _close()
         try:
@@ -234,6 +240,9 @@ class LoadRun:
         elif kind == "started":
             if self.on_start is not None:
                 self.on_start(float(msg["t0_mono"]), float(msg["t0_wall"]))
+        elif kind == "switch":
+            if self.on_switch is not None:
+                self.on_switch(int(msg["index"]), float(msg["sent_mono"]))
         elif kind == "final":
             self.final = msg
 
@@ -338,13 +347,18 @@ def run_load(spec: LoadSpec, gateway_url: str, duration_s: float, seed: int, out
              drain_s: float | None = None, run_id: str | None = None,
              api_key: str | None = DEFAULT_API_KEY,
              on_start: Callable[[float, float], None] | None = None,
-             control_url: str | None = None) -> LoadResult:
+             control_url: str | None = None, header_switches: list[tuple[float, dict[str, str]]] | None = None,
+             on_switch: Callable[[int, float], None] | None = None) -> LoadResult:
     """Drive `spec` against the gateway for `duration_s` seconds; client records land in `out_dir`.
 
     Every request carries `authorization: Bearer <api_key>` (gateways want a key; fakes want any) plus
     `headers`. With `control_url`, a share of arrivals (`spec.control_share`) is also sent straight there (the
-    control arm). Blocks until the worker has stopped; Ctrl-C or an error kills it (and its process group) first.
+    control arm). With `header_switches` [(at_s, headers)], requests intended from at_s on carry those headers
+    over `headers` (a gateway that takes its routing per request changes it so); `on_switch(index, sent_mono)` hears
+    when the first such request went out. Blocks until the worker has stopped; Ctrl-C or an error kills it (and its
+    process group) first.
     """
     with LoadRun(spec, gateway_url, duration_s, seed, out_dir, headers=headers, drain_s=drain_s, run_id=run_id,
-                 api_key=api_key, on_progress=on_progress, on_start=on_start, control_url=control_url) as run:
+                 api_key=api_key, on_progress=on_progress, on_start=on_start, control_url=control_url,
+                 header_switches=header_switches, on_switch=on_switch) as run:
         return run.wait()

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 HEADERS_ENV = "GATEDRILL_LOAD_HEADERS"  # request headers (with the API key) as a JSON object, kept out of argv
+HEADER_SWITCHES_ENV = "GATEDRILL_LOAD_HEADER_SWITCHES"  # [[at_s, {header: value}], ...]: may hold keys too
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -99,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load worker: ${HEADERS_ENV} must be a JSON object of header names and values", file=sys.stderr)
         return 2
     headers.update({str(k).lower(): str(v) for k, v in from_env.items()})
+    try:
+        switches = [(float(at), {str(k).lower(): str(v) for k, v in h.items()})
+                    for at, h in orjson.loads(os.environ.pop(HEADER_SWITCHES_ENV, "[]"))]
+    except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError):
+        print(f"load worker: ${HEADER_SWITCHES_ENV} must be a JSON list of [at_s, {{header: value}}]", file=sys.stderr)
+        return 2
     for h in args.header:
         name, sep, value = h.partition(":")
         if not sep:
@@ -109,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = DriveConfig(spec=spec, url=args.url, duration_s=args.duration, seed=args.seed,
                       records_path=Path(args.out), run_id=args.run_id, headers=headers, drain_s=args.drain,
                       control_url=args.control_url,
-                      control_records_path=Path(args.control_out) if args.control_out else None)
+                      control_records_path=Path(args.control_out) if args.control_out else None,
+                      header_switches=switches)
     try:
         driver = Driver(cfg, on_status=status)
     except ValueError as exc:

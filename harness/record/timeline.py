@@ -23,6 +23,13 @@ class TimelineEvent(BaseModel):
     status: int = 0
     detail: str = ""
     spec: TimelineAction | None = Field(default=None, description="the action exactly as the scenario gave it")
+    mechanism: str | None = Field(default=None, description="set_weights: how it reached the gateway (control API, "
+                                  "nginx reload, x-portkey-config switch, LiteLLM reload, command, http)")
+    effective_s: float | None = Field(default=None, description="set_weights: when the journals show the new split "
+                                      "(the first request after the change point), s after load start; None if "
+                                      "no change was found")
+    effective_wall: float | None = None
+    effective: str = Field(default="", description="set_weights: how the effective time was found, or why not")
 
     @property
     def at_s(self) -> float:

@@ -58,6 +58,14 @@ class RecordWriter:
         self._timeline.write(event.model_dump_json() + "\n")
         self._timeline.flush()
 
+    def rewrite_timeline(self, events: list[TimelineEvent]) -> None:
+        """Replace timeline.jsonl with `events` (the same actions, with what was learnt after the run added)."""
+        self._timeline.close()
+        tmp = self.path / "timeline.jsonl.tmp"
+        tmp.write_text("".join(e.model_dump_json() + "\n" for e in events), encoding="utf-8")
+        tmp.replace(self.path / "timeline.jsonl")
+        self._timeline = (self.path / "timeline.jsonl").open("a", encoding="utf-8")
+
     def write_meta(self, **updates: Any) -> None:
         """Update meta fields (validated against RunMeta) and rewrite meta.json."""
         self.meta = RunMeta.model_validate({**self.meta.model_dump(), **updates})

@@ -34,7 +34,8 @@ def run_figures(record: RunRecord) -> dict[str, Any]:
         for name, entries in attempts.items()
     }
     timeline = [{"at_s": ev.at_s, "planned_s": ev.planned_s, "action": ev.action, "upstream": ev.upstream,
-                 "note": ev.note, "ok": ev.ok, "detail": ev.detail} for ev in record.timeline]
+                 "note": ev.note, "ok": ev.ok, "detail": ev.detail, "mechanism": ev.mechanism,
+                 "effective_s": ev.effective_s} for ev in record.timeline]
     return redact({
         "drill": meta.scenario or record.scenario.name,
         "description": record.scenario.description.strip(),

@@ -48,6 +48,8 @@ def summary_lines(record: RunRecord) -> list[str]:
                      f"{u['failed']} failed")
     for ev in f["timeline"]:
         mark = "ok" if ev["ok"] else f"FAILED {ev['detail']}"
+        if ev.get("effective_s") is not None:
+            mark += f", effective t+{ev['effective_s']:.2f}s"
         lines.append(f"  t+{ev['at_s'] or 0:6.2f}s (planned {ev['planned_s'] or 0:g}s) {ev['action']} "
                      f"{ev['upstream'] or ''} {ev['note'] or ''} [{mark}]")
     lines += [f"  warning: {w}" for w in f["warnings"]]

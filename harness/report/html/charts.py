@@ -49,6 +49,8 @@ def _context(chart: Chart, record: RunRecord, labels: bool) -> None:
         note = f"{what}: {ev.note}" if ev.note else what
         if not ev.ok:
             note += f" (FAILED {ev.detail})"
+        elif ev.effective_s is not None:
+            note += f" (effective t+{ev.effective_s:.2f}s)"
         chart.vline(float(at), ACTION, f"t+{float(at):.1f}s {note}" if labels else "", f"t+{float(at):.2f} s {note}")
         chart.add_legend("timeline action", ACTION, "dash")
 
