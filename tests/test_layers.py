@@ -8,7 +8,7 @@ The layers, lowest first (a module may import its own layer and those below):
     < harness foundations: sse, seeds, yaml_lines, processes, intent, check_params, load
     < scenario, schema_export, project_config, scaffold < record, host, saturation < checks, timeline, plan
     < report, compare < gateways, reference, fake_fleet, standing_gateway, control_arm < runner
-    < settings, drill, session_runs, sweep
+    < settings, drill, session_runs, sweep, gameday
     < harness's entry points: harness.cli, pytest_plugin, pytest_items
     < contracts < gatedrill.cli, gatedrill.__main__
 """
@@ -35,7 +35,7 @@ LAYERS: list[set[str]] = [
     {"harness.report", "harness.compare"},
     {"harness.gateways", "harness.reference", "harness.fake_fleet", "harness.standing_gateway", "harness.control_arm"},
     {"harness.runner"},
-    {"harness.settings", "harness.drill", "harness.session_runs", "harness.sweep"},
+    {"harness.settings", "harness.drill", "harness.session_runs", "harness.sweep", "harness.gameday"},
     {"harness.cli", "harness.pytest_plugin", "harness.pytest_items"},
     {"gatedrill.contracts"},
     {"gatedrill.cli", "gatedrill.__main__"},
