@@ -302,6 +302,7 @@ def page_html(token: str, nonce: str) -> str:
     """The page for one session: its token (sent back with every action) and the script's CSP nonce."""
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            "<link rel=\"icon\" href=\"data:,\">"
             f"<title>gatedrill game day</title><style>{CSS}</style></head>"
             f"<body data-token=\"{escape(token, quote=True)}\">{BODY}"
             f"<script nonce=\"{escape(nonce, quote=True)}\">{SCRIPT}</script></body></html>\n")

@@ -67,8 +67,10 @@ class Console:
     def close(self) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
+            with contextlib.suppress(Exception):  # a server that will not close in time is left to the daemon thread
                 asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(10)
+            with contextlib.suppress(RuntimeError):  # closed meanwhile
+                loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(10)
 
@@ -108,7 +110,6 @@ class Console:
             task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
-        asyncio.get_running_loop().stop()
 
     def poll_health(self, url: str) -> None:
         """From any thread: read breaker states from the gateway's `url` (its /health) once a second from now on."""
