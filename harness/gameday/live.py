@@ -62,30 +62,31 @@ class LiveState:
     log: list[LogLine] = field(default_factory=list)
     ended: dict[str, Any] | None = None
     breakers: dict[str, str] = field(default_factory=dict)
-    _last: Progress | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _last: Progress | None = field(default=None, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _subscribers: list[tuple[asyncio.AbstractEventLoop, Callable[[tuple[str, Any]], None]]] = field(
-        default_factory=list)
+        default_factory=list, init=False)
 
-    def snapshot(self) -> dict[str, Any]:
-        """Everything so far, for a page that just connected."""
-        with self._lock:
-            return {"upstreams": self.upstreams, "duration_s": self.duration_s, "info": self.info,
-                    "breaker_source": self.breaker_source, "ticks": [asdict(t) for t in self.ticks],
-                    "log": [asdict(x) for x in self.log], "ended": self.ended}
+    def _snapshot(self) -> dict[str, Any]:
+        return {"upstreams": self.upstreams, "duration_s": self.duration_s, "info": self.info,
+                "breaker_source": self.breaker_source, "ticks": [asdict(t) for t in self.ticks],
+                "log": [asdict(x) for x in self.log], "ended": self.ended}
 
-    def subscribe(self, loop: asyncio.AbstractEventLoop, put: Callable[[tuple[str, Any]], None]) -> Callable[[], None]:
-        """Call `put((event, data))` on `loop` for every update; returns the unsubscribe function."""
+    def subscribe(self, loop: asyncio.AbstractEventLoop, put: Callable[[tuple[str, Any]], None]
+                  ) -> tuple[dict[str, Any], Callable[[], None]]:
+        """Everything so far, and from then on `put((event, data))` on `loop` for every update (taken together, so
+        no update is missed or sent twice); returns (snapshot, unsubscribe)."""
         entry = (loop, put)
         with self._lock:
             self._subscribers.append(entry)
+            snapshot = self._snapshot()
 
         def unsubscribe() -> None:
             with self._lock:
                 if entry in self._subscribers:
                     self._subscribers.remove(entry)
 
-        return unsubscribe
+        return snapshot, unsubscribe
 
     def _publish(self, event: str, data: Any) -> None:
         for loop, put in list(self._subscribers):

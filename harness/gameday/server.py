@@ -175,12 +175,12 @@ async def _events(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-store"})
     await resp.prepare(request)
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-    unsubscribe = console.state.subscribe(asyncio.get_running_loop(), queue.put_nowait)
+    hello, unsubscribe = console.state.subscribe(asyncio.get_running_loop(), queue.put_nowait)
     task = asyncio.current_task()
     if task is not None:
         console._streams.add(task)
     try:
-        await resp.write(_sse("hello", console.state.snapshot()))
+        await resp.write(_sse("hello", hello))
         while True:
             try:
                 event, data = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
