@@ -442,6 +442,8 @@ def report_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool, ht
 @click.argument("scenario", required=False)
 @click.option("--gateway", default=None, help="The system under test, as for `run` (default: gatedrill.yaml's "
               "gateway, else reference).")
+@click.option("--mutant", default=None, metavar="NAME",
+              help="Reference gateway only: rehearse against a deliberate bug, as for `run` (can you tell?).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8090, show_default=True,
               help="The console's port on 127.0.0.1 (0: a free one; the URL is printed).")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
@@ -456,7 +458,8 @@ def report_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool, ht
 @click.option("--name", default=None, help="With --export: the drill's name (default: the scenario's name + "
               "-gameday).")
 @_judge_options
-def gameday_cmd(scenario: str | None, gateway: str | None, port: int, out: str | None, scale: float | None,
+def gameday_cmd(scenario: str | None, gateway: str | None, mutant: str | None, port: int, out: str | None,
+                scale: float | None,
                 seed: int | None, export_dir: str | None, output: str | None, name: str | None,
                 sets: tuple[str, ...], allow_inconclusive: bool, html: str | None, junit: str | None,
                 json_out: str | None) -> None:
@@ -492,8 +495,10 @@ def gameday_cmd(scenario: str | None, gateway: str | None, port: int, out: str |
     from .load import console_progress
     from .settings import RunSettings
 
-    settings = RunSettings.resolve(gateway=gateway, scale=scale, seed=seed, allow_inconclusive=allow_inconclusive,
-                                   sets=sets)
+    if mutant is not None and mutant not in MUTANTS:
+        raise GatedrillError(f"unknown mutant {mutant!r}; choose one of: {', '.join(MUTANTS)}")
+    settings = RunSettings.resolve(gateway=gateway, scale=scale, seed=seed, mutant=mutant,
+                                   allow_inconclusive=allow_inconclusive, sets=sets)
     out_dir = settings.run_dir(scenario, out)
     progress = console_progress(sys.stderr)
     try:
