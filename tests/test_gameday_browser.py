@@ -23,6 +23,7 @@ from gatedrill.harness.report import judge_run
 
 DRILL = Path(__file__).parent / "data" / "gameday-drill.yaml"
 ROOT = Path(__file__).resolve().parent.parent
+NOTE = "canary 500s <img src=x onerror=alert(1)>"
 ERRORS_DRAWN = """() => {
   const svg = document.querySelector('#errors');
   const all = svg.querySelector('path.series[data-name="all causes"]');
@@ -83,10 +84,11 @@ def session(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                                "document.querySelector('#figs').textContent.includes('t+3')", timeout=40_000)
         assert page.evaluate("Number(document.querySelector('#errors').dataset.peak)") == 0
         page.select_option("#upstream", "canary")
-        page.fill("#note", "canary 500s")
+        page.fill("#note", NOTE)
         pressed_at = _t(page)
         page.click("form[data-kind=error_rate] button")
         page.wait_for_selector("#log li.manual >> text=set faults on canary", timeout=10_000)
+        assert page.evaluate("document.querySelectorAll('#log img').length") == 0  # the note stays text
         page.wait_for_function(ERRORS_DRAWN, timeout=15_000)  # the chart reacts
         page.fill("#note", "")
         page.click("button[data-mark=incident_declared]")
@@ -127,7 +129,7 @@ def test_a_game_day_is_driven_from_the_page_and_recorded_as_a_judged_run(session
         ("set_faults", "canary", None), ("mark", None, "incident_declared"), ("mark", None, "rollback_started"),
         ("clear_faults", "canary", None), ("mark", None, "resolved")]
     fault = manual[0]
-    assert fault.ok and fault.note == "canary 500s" and fault.planned_s >= session.pressed_at
+    assert fault.ok and fault.note == NOTE and fault.planned_s >= session.pressed_at
     [window] = fault_windows(record)
     assert window.upstream == "canary" and window.end - window.start > 5.0
     assert any(e.fault == "gameday-error_rate" for e in record.journals["canary"])  # the fake did inject it

@@ -19,7 +19,8 @@ header button { margin-left: auto; }
 main { display: grid; grid-template-columns: minmax(0, 1fr) 360px; gap: 12px; padding: 12px 18px; }
 section { background: white; border: 1px solid #e5e7eb; border-radius: 8px; padding: 8px 12px; }
 h2 { font-size: 14px; margin: 2px 0 6px; }
-.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(430px, 1fr)); gap: 10px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(430px, 1fr)); gap: 10px;
+          align-content: start; }
 svg.live { width: 100%; height: auto; display: block; }
 svg text { font-size: 11px; fill: #374151; } svg text.mark { fill: #7c3aed; font-weight: 600; }
 form, .row { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; margin: 4px 0; }
@@ -111,7 +112,7 @@ function el(tag, attrs, text) {
   if (text !== undefined) e.textContent = text;
   return e;
 }
-const fmt = (v) => v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+const fmt = (v) => v === 0 ? "0" : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
 
 function frame(svg, yMax, unit) {
   svg.replaceChildren();
@@ -125,7 +126,8 @@ function frame(svg, yMax, unit) {
   }
   for (let i = 0; i <= 5; i++) {
     const t = x1 * i / 5;
-    svg.append(el("text", {x: X(t), y: H - B + 13, "text-anchor": "middle"}, "t+" + t.toFixed(0) + "s"));
+    svg.append(el("text", {x: X(t), y: H - B + 13, "text-anchor": i === 5 ? "end" : "middle"},
+                      "t+" + t.toFixed(0) + "s"));
   }
   for (const a of S.log) {
     if (a.source === "console") continue;
