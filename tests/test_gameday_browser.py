@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,17 +47,26 @@ def _gatedrill(*args: str, **kw: Any) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "gatedrill", *args], env=env, text=True, **kw)
 
 
-def _console_url(proc: subprocess.Popen[str], lines: list[str]) -> str:
+def _read_output(proc: subprocess.Popen[str], lines: list[str]) -> str:
+    """Read the command's output in a thread from now on (so its pipe never fills); return the console's URL."""
     assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.startswith("game-day console: "):
-            return line.split()[2]
-    raise AssertionError(f"no console URL in the output: {''.join(lines)}")
+    stdout = proc.stdout
+    found: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in stdout:
+            lines.append(line)
+            if line.startswith("game-day console: ") and not found:
+                found.append(line.split()[2])
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    ready.wait(60)
+    if not found:
+        raise AssertionError(f"no console URL in the output: {''.join(lines)}")
+    return found[0]
 
 
 def _t(page: Any) -> float:
@@ -77,7 +87,7 @@ def session(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     page.on("pageerror", lambda e: seen["errors"].append(str(e)))
     page.on("request", lambda r: seen["requests"].append(r.url))
     try:
-        page.goto(_console_url(proc, lines), wait_until="load")
+        page.goto(_read_output(proc, lines), wait_until="load")
         page.wait_for_function("document.querySelectorAll('#upstream option').length === 2", timeout=15_000)
         # the load runs and both upstreams get traffic before anything is faulted
         page.wait_for_function("document.querySelectorAll('#traffic path.series').length === 2 && "
@@ -104,8 +114,8 @@ def session(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         page.click("#stop")
         page.wait_for_selector("#ended.shown", timeout=60_000)
         assert "Session ended" in page.inner_text("#ended-title")
-        out, _ = proc.communicate(timeout=90)
-        lines.append(out)
+        proc.wait(timeout=90)
+        time.sleep(0.2)  # the reader thread takes the last lines
         yield Session(run_dir, proc.returncode, "".join(lines), seen, pressed_at)
     finally:
         page.close()
