@@ -88,9 +88,10 @@ def session(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     page.on("request", lambda r: seen["requests"].append(r.url))
     try:
         page.goto(_read_output(proc, lines), wait_until="load")
-        page.wait_for_function("document.querySelectorAll('#upstream option').length === 2", timeout=15_000)
+        # predicates as functions: the page's CSP forbids eval, which Playwright uses for a bare expression
+        page.wait_for_function("() => document.querySelectorAll('#upstream option').length === 2", timeout=15_000)
         # the load runs and both upstreams get traffic before anything is faulted
-        page.wait_for_function("document.querySelectorAll('#traffic path.series').length === 2 && "
+        page.wait_for_function("() => document.querySelectorAll('#traffic path.series').length === 2 && "
                                "document.querySelector('#figs').textContent.includes('t+3')", timeout=40_000)
         assert page.evaluate("Number(document.querySelector('#errors').dataset.peak)") == 0
         page.select_option("#upstream", "canary")
@@ -141,7 +142,7 @@ def test_a_game_day_is_driven_from_the_page_and_recorded_as_a_judged_run(session
     fault = manual[0]
     assert fault.ok and fault.note == NOTE and fault.planned_s >= session.pressed_at
     [window] = fault_windows(record)
-    assert window.upstream == "canary" and window.end - window.start > 5.0
+    assert window.upstream == "canary" and window.end - window.start > 3.0
     assert any(e.fault == "gameday-error_rate" for e in record.journals["canary"])  # the fake did inject it
     judged = judge_run(session.run_dir)
     assert judged.passed and {v.check for v in judged.verdicts} >= {"rollback", "accounting"}
