@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from gatedrill.cli import main
 from gatedrill.fakes.errors import ConfigError
+from gatedrill.harness.checks import Status, Verdict
 from gatedrill.harness.checks.synthetic import T0_WALL, record_of
 from gatedrill.harness.gameday import session_scenario, timeline_action
 from gatedrill.harness.gameday.export import BY_HAND, scenario_yaml
@@ -146,12 +147,17 @@ def test_export_from_a_record_folder_validates_with_the_scenarios_command(tmp_pa
 
 def test_the_report_measures_time_to_detect_and_to_mitigate_from_the_first_fault() -> None:
     rec = session_record()
-    run = JudgedRun(rec, [])
+    rollback = Verdict("rollback", Status.PASS, "canary taken out", figures={
+        "windows": [{"span_s": [15.01, 30.0], "detection_s": 0.4}], "recovery_s": 1.5})
+    run = JudgedRun(rec, [rollback])
     inc = incident(run)
     assert inc is not None and inc.upstream == "canary"
     assert inc.start_s == pytest.approx(6.51)
     assert inc.time_to_detect == pytest.approx(8.26 - 6.51) and inc.time_to_mitigate == pytest.approx(10.01 - 6.51)
     assert inc.time_to_resolve is None
+    # the gateway's detection is measured in the window the rollback verdict judged, not from the first fault
+    assert inc.gateway_time_to_detect == pytest.approx(0.4) and inc.gateway_recovered_s == pytest.approx(31.5)
+    assert [m.who for m in inc.moments if m.who == "gateway"] == ["gateway", "gateway"]
     page = html_report(run)
     assert 'id="gameday"' in page and "time to detect" in page and "by hand" in page
     assert "set faults on canary: http_error (status=503) on 50% of requests" in page

@@ -3,7 +3,9 @@ declared it, started the rollback and called it resolved (the marks), and when t
 rollback verdict's detection and recovery).
 
 Time to detect is the first `incident_declared` mark after the first fault began; time to mitigate the first
-`rollback_started` after it; time to resolve the first `resolved`. All in seconds after the fault's start.
+`rollback_started` after it; time to resolve the first `resolved`. All in seconds after the fault's start. The
+gateway's own time to detect is the rollback verdict's, in the fault window it judged (its start to the last steady
+attempt), which need not be the first fault.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Incident:
     marks: dict[str, float] = field(default_factory=dict)  # the first of each mark at or after the start
     gateway_detected_s: float | None = None  # the rollback verdict: last steady attempt to the faulted upstream
     gateway_recovered_s: float | None = None
+    gateway_window_s: float | None = None  # the start of the fault window that detection belongs to
     moments: list[Moment] = field(default_factory=list)
 
     def _since_start(self, mark: str) -> float | None:
@@ -53,9 +56,10 @@ class Incident:
 
     @property
     def gateway_time_to_detect(self) -> float | None:
-        if self.gateway_detected_s is None or self.start_s is None:
+        """The gateway's detection in its own fault window (the rollback check's upstream, maybe not the first)."""
+        if self.gateway_detected_s is None or self.gateway_window_s is None:
             return None
-        return round(self.gateway_detected_s - self.start_s, 3)
+        return round(self.gateway_detected_s - self.gateway_window_s, 3)
 
 
 def incident(run: JudgedRun) -> Incident | None:
@@ -74,7 +78,7 @@ def incident(run: JudgedRun) -> Incident | None:
             marks[e.mark] = round(at, 3)
     moments = [Moment(round(e.applied_at(t0) - t0, 3), HUMAN if e.source == "manual" else SCENARIO, e.describe(), e.ok)
                for e in record.timeline]
-    detected = recovered = None
+    detected = recovered = window_start = None
     v = next((v for v in run.verdicts if v.check == "rollback"), None)
     if v is not None:
         for w in v.figures.get("windows") or []:
@@ -86,7 +90,8 @@ def incident(run: JudgedRun) -> Incident | None:
                                       "end of the fault (no rollback)", ok=False))
             else:
                 at = round(float(span[0]) + float(det), 3)
-                detected = at if detected is None else detected
+                if detected is None:
+                    detected, window_start = at, float(span[0])
                 moments.append(Moment(at, GATEWAY, f"stopped steady traffic to the faulted upstream ({det:g} s after "
                                       "the fault began)"))
         rec = v.figures.get("recovery_s")
@@ -96,5 +101,6 @@ def incident(run: JudgedRun) -> Incident | None:
             recovered = round(float(last_end) + float(rec), 3)
             moments.append(Moment(recovered, GATEWAY, f"traffic share back ({rec:g} s after the fault cleared)"))
     moments.sort(key=lambda m: m.t)
-    return Incident(start, windows[0].upstream if windows else None, marks, detected, recovered, moments)
+    return Incident(start, windows[0].upstream if windows else None, marks, detected, recovered, window_start,
+                    moments)
 

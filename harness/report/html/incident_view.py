@@ -42,9 +42,10 @@ def incident_chart(run: JudgedRun, inc: Incident) -> str:
         chart.segment(inc.start_s, y, inc.marks[mark], y, MARK, 2.5, f"{label}: {value:g} s from the fault's start")
         at = inc.marks[mark]
         chart.vline(at, MARK, f"{label} {value:g}s", f"{mark.replace('_', ' ')} at t+{at:g} s")
-    if inc.gateway_time_to_detect is not None and inc.gateway_detected_s is not None and inc.start_s is not None:
-        chart.segment(inc.start_s, 0.15, inc.gateway_detected_s, 0.15, ROW_COLORS[GATEWAY], 2.5,
-                      f"the gateway's own detection: {inc.gateway_time_to_detect:g} s")
+    if inc.gateway_time_to_detect is not None and inc.gateway_detected_s is not None \
+            and inc.gateway_window_s is not None:
+        chart.segment(inc.gateway_window_s, 0.15, inc.gateway_detected_s, 0.15, ROW_COLORS[GATEWAY], 2.5,
+                      f"the gateway's own detection: {inc.gateway_time_to_detect:g} s after its fault window began")
     chart.add_legend("by hand (action or mark)", MARK, "marker")
     chart.add_legend("scenario action", ACTION, "marker")
     chart.add_legend("gateway reaction (rollback verdict)", ROW_COLORS[GATEWAY], "marker")
@@ -61,7 +62,8 @@ def gameday_section(run: JudgedRun) -> str | None:
     figures = ('<table class="facts">' + _figure("time to detect (incident declared)", inc.time_to_detect)
                + _figure("time to mitigate (rollback started)", inc.time_to_mitigate)
                + _figure("time to resolve (resolved)", inc.time_to_resolve)
-               + _figure("the gateway's own detection (rollback verdict)", inc.gateway_time_to_detect) + "</table>")
+               + _figure("the gateway's own detection (rollback verdict, from the start of its fault window)",
+                         inc.gateway_time_to_detect) + "</table>")
     rows = "".join(f"<tr><td>{m.t:.2f}</td><td>{esc(m.who)}</td><td>{'' if m.ok else '<span class=bad>'}"
                    f"{esc(m.what)}{'' if m.ok else '</span>'}</td></tr>" for m in inc.moments)
     table = ('<table class="grid"><tr><th>t+ (s)</th><th>who</th><th>what</th></tr>' + rows + "</table>")
