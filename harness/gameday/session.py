@@ -26,6 +26,7 @@ from .server import Console
 if TYPE_CHECKING:
     from ..load import Progress
     from ..report import JudgedRun
+    from ..scenario import Scenario
     from ..settings import RunSettings
 
 END_GRACE_S = 1.5  # the page gets the verdicts before the server goes
@@ -62,7 +63,8 @@ class Session:
             self.console.poll_health(live.gateway_url.rstrip("/") + "/health")
 
 
-def _info(scenario: Any) -> dict[str, Any]:
+def _info(scenario: Scenario) -> dict[str, Any]:
+    """What the page shows as fixed: the drill, the gateway, its weights, and whether breaker state can be read."""
     kind = scenario.gateway.kind
     weights = {t.upstream: t.weight for t in scenario.gateway.routing.targets}
     note = "" if kind == "reference" else (f"the {kind} gateway cannot change weights at runtime: a weight change is "
