@@ -1,4 +1,4 @@
-"""The harness's commands of the `gatedrill` command line (run, check, report, scenarios, record, fake, init).
+"""The harness's commands of the `gatedrill` command line (run, check, report, gameday, scenarios, record, fake, init).
 `gatedrill.cli` adds the contract suite's command and is the entry point. Errors users can fix print one line
 and exit 2; --debug shows the traceback.
 
@@ -436,6 +436,90 @@ def report_cmd(run_dir: str, sets: tuple[str, ...], allow_inconclusive: bool, ht
     settings = _judging(sets, allow_inconclusive)
     _print_run_summary(run_dir)
     sys.exit(gate_exit_code(_judge_and_print(run_dir, settings, html=html, junit=junit, json_out=json_out)))
+
+
+@main.command("gameday")
+@click.argument("scenario", required=False)
+@click.option("--gateway", default=None, help="The system under test, as for `run` (default: gatedrill.yaml's "
+              "gateway, else reference).")
+@click.option("--mutant", default=None, metavar="NAME",
+              help="Reference gateway only: rehearse against a deliberate bug, as for `run` (can you tell?).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8090, show_default=True,
+              help="The console's port on 127.0.0.1 (0: a free one; the URL is printed).")
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Run record folder (default runs/NAME-TIME, or gatedrill.yaml's out/NAME-TIME).")
+@click.option("--scale", type=float, default=None, help="Multiply durations and timeline times, as for `run`.")
+@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option("--export", "export_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              metavar="RUN_DIR", help="Instead of a session: write the session recorded in RUN_DIR as a scenario "
+              "YAML, its actions taken by hand as timeline entries at their times.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="With --export: the YAML file to write (default: print it).")
+@click.option("--name", default=None, help="With --export: the drill's name (default: the scenario's name + "
+              "-gameday).")
+@_judge_options
+def gameday_cmd(scenario: str | None, gateway: str | None, mutant: str | None, port: int, out: str | None,
+                scale: float | None,
+                seed: int | None, export_dir: str | None, output: str | None, name: str | None,
+                sets: tuple[str, ...], allow_inconclusive: bool, html: str | None, junit: str | None,
+                json_out: str | None) -> None:
+    """Rehearse an incident: run a drill with a live console (a local web page) to inject faults, change weights
+    and mark the incident by hand while the load runs. The session is a normal run record, judged by the
+    scenario's checks (its HTML report is written to RUN/report.html); --export turns it into a drill.
+
+    \b
+    Examples:
+      gatedrill gameday canary-rollback --port 8090        (then open http://127.0.0.1:8090/)
+      gatedrill gameday --export runs/canary-rollback-20261203-041500 -o scenarios/rehearsed.yaml
+      gatedrill run scenarios/rehearsed.yaml
+    """
+    if export_dir is not None:
+        if scenario is not None:
+            raise GatedrillError("give either SCENARIO (run a session) or --export RUN_DIR, not both")
+        from .gameday import export_session
+
+        text, manual = export_session(export_dir, output, name)
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            click.echo(f"wrote {output}: the session with its {manual} actions taken by hand; "
+                       f"check it with: gatedrill scenarios validate {output}", err=True)
+        return
+    if scenario is None:
+        raise GatedrillError("give a SCENARIO to run a session (a built-in name or a file), or --export RUN_DIR")
+    if output is not None or name is not None:
+        raise GatedrillError("-o/--output and --name go with --export RUN_DIR")
+    from pathlib import Path
+
+    from .gameday import run_gameday
+    from .load import console_progress
+    from .settings import RunSettings
+
+    if mutant is not None and mutant not in MUTANTS:
+        raise GatedrillError(f"unknown mutant {mutant!r}; choose one of: {', '.join(MUTANTS)}")
+    settings = RunSettings.resolve(gateway=gateway, scale=scale, seed=seed, mutant=mutant,
+                                   allow_inconclusive=allow_inconclusive, sets=sets)
+    out_dir = settings.run_dir(scenario, out)
+    progress = console_progress(sys.stderr)
+    try:
+        path, judged = run_gameday(scenario, settings, out_dir, port, click.echo, progress)
+    except KeyboardInterrupt:
+        where = f"; the partial run record is in {out_dir}" if out_dir else ""
+        click.echo(f"gatedrill: interrupted; every process it started is stopped{where}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        close = getattr(progress, "close", None)
+        if close is not None:
+            close()
+    _print_run_summary(path)
+    from .report import print_verdicts, write_outputs
+
+    print_verdicts(judged)
+    for written in write_outputs(judged, html=html or str(Path(path) / "report.html"), junit=junit, json=json_out):
+        click.echo(f"report: {written}")
+    click.echo(f"export it as a drill: gatedrill gameday --export {path} -o scenarios/{judged.record.scenario.name}"
+               "-gameday.yaml")
+    sys.exit(gate_exit_code(judged.passed))
 
 
 @main.command("init")

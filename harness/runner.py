@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,6 +69,21 @@ class RunOptions:
     progress: Callable[[Any], None] | None = None  # receives harness.load.Progress snapshots
     notice: Callable[[str], None] | None = None  # receives lines to show before the run (the gateway's limitations)
     limitations: list[Limitation] = field(default_factory=list)  # declared for this run, added to the scenario's
+    finish: threading.Event | None = None  # set from any thread: end the load early and drain (a game day's Stop)
+    on_live: Callable[[LiveRun], None] | None = None  # receives the live handles once fakes and gateway are up
+
+
+@dataclass(frozen=True)
+class LiveRun:
+    """What a live console may use while the run goes: the timeline to submit actions through (the same control
+    calls as scheduled ones, recorded in the run record), and where the fakes and the gateway answer."""
+
+    path: Path
+    scenario: Scenario
+    timeline: TimelineRunner
+    fake_urls: dict[str, str]
+    gateway_url: str
+    gateway_control: str | None
 
 
 @dataclass
@@ -173,6 +189,8 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
 
             timeline = TimelineRunner(scenario.timeline, fake_urls, gateway.weights, record_event,
                                       initial=gw.routing.upstream_weights())
+            if opts.on_live is not None:
+                opts.on_live(LiveRun(out, scenario, timeline, dict(fake_urls), gateway.url, gateway.control))
             labels = {fakes_proc.pid: "fakes"} | ({gateway.proc.pid: "gateway"} if gateway.proc is not None else {})
             try:
                 with HostSampler(out / HOST_FILE, labels):
@@ -237,7 +255,8 @@ def _drive_load(scenario: Scenario, gateway: RunningGateway, out: Path, opts: Ru
     try:
         return run_load(scenario.load, gateway.url, scenario.duration_s, scenario.seed, out, on_progress=on_progress,
                         on_start=on_start, headers=gateway.headers, api_key=gateway.api_key, control_url=control_url,
-                        header_switches=gateway.header_switches, on_switch=_switched(gateway))
+                        header_switches=gateway.header_switches, on_switch=_switched(gateway),
+                        finish=opts.finish)
     except InfrastructureError:
         raise
     except GatedrillError as exc:  # the worker died or overran: the harness failed, not the user's input

@@ -148,7 +148,20 @@ class SetWeights(_At):
     weights: dict[str, float]
 
 
-TimelineAction = Annotated[SetFaults | ClearFaults | PatchUpstream | SetWeights, Field(discriminator="action")]
+MarkName = Literal["incident_declared", "rollback_started", "resolved"]
+MARKS: tuple[MarkName, ...] = ("incident_declared", "rollback_started", "resolved")
+
+
+class Mark(_At):
+    """A point in the incident's story (a game day's human marks, replayed): changes nothing, only recorded, so
+    reports can measure time to detect and to mitigate against the gateway's own reaction."""
+
+    action: Literal["mark"]
+    mark: MarkName
+
+
+TimelineAction = Annotated[SetFaults | ClearFaults | PatchUpstream | SetWeights | Mark,
+                           Field(discriminator="action")]
 
 
 class Scenario(_Strict):

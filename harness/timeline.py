@@ -1,10 +1,11 @@
-"""Executes a scenario's fault timeline against running fakes and the gateway, at planned times.
+"""Executes a scenario's fault timeline against running fakes and the gateway, at planned times, and the actions a
+person sends by hand during a game day (`submit`), through the same control calls.
 
 Each action is sent at load start + at_s (absolute deadline, so one slow action does not delay the rest)
 through the fakes' control API, and recorded with its planned time, the time it was sent and the time the
 fake acknowledged it. A `set_weights` goes to the gateway's own `WeightChanger` (its adapter provides one where
 the gateway can change weights during a run); when it took effect is found afterwards from the journals
-(`weight_effect.py`).
+(`weight_effect.py`). A `mark` calls nothing: it is recorded when it comes due (or is pressed).
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import httpx
 
+from gatedrill.fakes.errors import ConfigError
+
 from .record.timeline import TimelineEvent
-from .scenario import ClearFaults, PatchUpstream, SetFaults, SetWeights, TimelineAction
+from .scenario import ClearFaults, Mark, PatchUpstream, SetFaults, SetWeights, TimelineAction
+
+NO_RUNTIME_WEIGHTS = "this gateway cannot change weights at runtime (not expressible); action skipped"
 
 
 @dataclass
@@ -55,10 +60,15 @@ class TimelineRunner:
         self.record = record
         self._stop = threading.Event()
         self._closed = False  # after stop(): an action still under way (a slow reload) is no longer recorded
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # scheduled and manual actions come from different threads
+        self._watchers: list[Callable[[TimelineEvent], None]] = []
         self._thread: threading.Thread | None = None
         self.t0 = 0.0
         self.t0_wall = 0.0
+
+    def watch(self, fn: Callable[[TimelineEvent], None]) -> None:
+        """Also hand every recorded event to `fn` (a live console's log), after the record has it."""
+        self._watchers.append(fn)
 
     def start(self, t0: float, t0_wall: float) -> None:
         self.t0, self.t0_wall = t0, t0_wall
@@ -69,53 +79,80 @@ class TimelineRunner:
     def started(self) -> bool:
         return self._thread is not None
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def stop(self) -> None:
+        """No action after this returns: the scheduled ones end, and a manual one in flight is recorded first."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
         with self._lock:
             self._closed = True
 
+    def submit(self, act: TimelineAction) -> TimelineEvent:
+        """Apply one action now, by hand (the game-day console): recorded with `source: manual`, planned when sent.
+        Raises ConfigError before the load has started or after the timeline stopped."""
+        if not self.started or self.stopped:
+            raise ConfigError("the session is not running: actions are taken between the load's start and its end")
+        if isinstance(act, SetFaults | ClearFaults | PatchUpstream) and act.upstream not in self.fake_urls:
+            raise ConfigError(f"unknown upstream {act.upstream!r}; this session has {sorted(self.fake_urls)}")
+        now = round(max(0.0, time.monotonic() - self.t0), 3)
+        act = act.model_copy(update={"at_s": now})
+        with httpx.Client(timeout=5) as client:
+            event = self._execute(client, act, "manual")
+        if event is None:
+            raise ConfigError("the session ended while this action was sent; it is not in the record")
+        return event
+
     def _run(self) -> None:
         with httpx.Client(timeout=5) as client:
             for act in self.actions:
                 if self._stop.wait(max(0.0, self.t0 + act.at_s - time.monotonic())):
                     return
-                sent = time.monotonic()
-                mechanism = None
-                try:
-                    if isinstance(act, SetWeights):
-                        applied = self._set_weights(act)
-                        status, detail = applied.status, applied.detail
-                        sent = applied.sent_mono if applied.sent_mono is not None else sent
-                        mechanism = None if self.weights is None else self.weights.mechanism
-                    else:
-                        status, detail = self._apply(client, act)
-                except Exception as exc:  # recorded as not applied; the timeline goes on
-                    status, detail = 0, f"{type(exc).__name__}: {exc}"[:500]
-                done = max(time.monotonic(), sent)
-                with self._lock:
-                    if self._closed:
-                        return
-                    self._record(act, sent, done, status, detail, mechanism)
+                if self._execute(client, act, "scenario") is None:
+                    return
 
-    def _record(self, act: TimelineAction, sent: float, done: float, status: int, detail: str,
-                mechanism: str | None) -> None:
-        self.record(TimelineEvent(
+    def _execute(self, client: httpx.Client, act: TimelineAction,
+                 source: Literal["scenario", "manual"]) -> TimelineEvent | None:
+        """Apply one action and record it; None when the timeline was closed meanwhile (nothing recorded)."""
+        sent = time.monotonic()
+        mechanism = None
+        try:
+            if isinstance(act, SetWeights):
+                applied = self._set_weights(act)
+                status, detail = applied.status, applied.detail
+                sent = applied.sent_mono if applied.sent_mono is not None else sent
+                mechanism = None if self.weights is None else self.weights.mechanism
+            else:
+                status, detail = self._apply(client, act)
+        except Exception as exc:  # recorded as not applied; the timeline goes on
+            status, detail = 0, f"{type(exc).__name__}: {exc}"[:500]
+        done = max(time.monotonic(), sent)
+        event = TimelineEvent(
             action=act.action, upstream=getattr(act, "upstream", None), note=act.note,
             planned_s=act.at_s, sent_s=sent - self.t0, applied_s=done - self.t0,
-            applied_wall=self.t0_wall + (done - self.t0), ok=200 <= status < 300,
-            status=status, detail=detail, spec=act, mechanism=mechanism,
-        ))
+            applied_wall=self.t0_wall + (done - self.t0), ok=isinstance(act, Mark) or 200 <= status < 300,
+            status=status, detail=detail, spec=act, mechanism=mechanism, source=source,
+        )
+        with self._lock:
+            if self._closed:
+                return None
+            self.record(event)
+            for fn in self._watchers:
+                fn(event)
+        return event
 
     def _set_weights(self, act: SetWeights) -> WeightsApplied:
         if self.weights is None:
-            return WeightsApplied(0, "this gateway cannot change weights at runtime (not expressible); action "
-                                     "skipped")
+            return WeightsApplied(0, NO_RUNTIME_WEIGHTS)
         self.current = {**self.current, **act.weights}
         return self.weights.set_weights(dict(act.weights), dict(self.current))
 
-    def _apply(self, client: httpx.Client, act: SetFaults | ClearFaults | PatchUpstream) -> tuple[int, str]:
+    def _apply(self, client: httpx.Client, act: SetFaults | ClearFaults | PatchUpstream | Mark) -> tuple[int, str]:
+        if isinstance(act, Mark):
+            return 0, ""
         base = self.fake_urls[act.upstream] + "/_gatedrill"
         if isinstance(act, SetFaults):
             r = client.put(f"{base}/faults", json=[f.model_dump(mode="json") for f in act.faults])

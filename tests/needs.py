@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
 
 F = TypeVar("F", bound=Callable[..., Any])
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")  # the browser tests' (Playwright drives it)
 
 
 def strict() -> bool:

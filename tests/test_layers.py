@@ -9,7 +9,7 @@ The layers, lowest first (a module may import its own layer and those below):
     < scenario, schema_export, project_config, scaffold < record, host, saturation
     < checks, timeline, weight_effect, plan
     < report, compare < gateways, reference, fake_fleet, standing_gateway, control_arm < runner
-    < settings, drill, session_runs, sweep
+    < settings, drill, session_runs, sweep, gameday
     < harness's entry points: harness.cli, pytest_plugin, pytest_items
     < contracts < gatedrill.cli, gatedrill.__main__
 """
@@ -36,7 +36,7 @@ LAYERS: list[set[str]] = [
     {"harness.report", "harness.compare"},
     {"harness.gateways", "harness.reference", "harness.fake_fleet", "harness.standing_gateway", "harness.control_arm"},
     {"harness.runner"},
-    {"harness.settings", "harness.drill", "harness.session_runs", "harness.sweep"},
+    {"harness.settings", "harness.drill", "harness.session_runs", "harness.sweep", "harness.gameday"},
     {"harness.cli", "harness.pytest_plugin", "harness.pytest_items"},
     {"gatedrill.contracts"},
     {"gatedrill.cli", "gatedrill.__main__"},

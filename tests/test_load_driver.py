@@ -265,6 +265,38 @@ def test_cancelling_a_run_kills_the_worker_and_leaves_no_process(tmp_path: Path)
     assert result.requests >= 10
 
 
+def test_finishing_a_run_early_drains_what_is_in_flight_and_reports_per_interval_figures(tmp_path: Path):
+    """A game day's Stop: no new request after it, those in flight complete (none cut), and the summary says so;
+    progress carries counts per upstream and per error class, and the last interval's latency."""
+    import threading
+
+    finish = threading.Event()
+    seen: list[Progress] = []
+
+    def on_progress(p: Progress) -> None:
+        seen.append(p)
+        if p.elapsed_s >= 2.0:
+            finish.set()
+
+    with FakeServer(provider="openai", latency={"ttft_ms": 300},
+                    faults=[{"fault": {"kind": "http_error", "status": 503}, "when": {"every_nth": 4}}]) as srv:
+        t = time.monotonic()
+        result = run_load(_spec(rate=20), srv.url, 60.0, 12, tmp_path, on_progress=on_progress, finish=finish)
+        took = time.monotonic() - t
+    recs = read_records(tmp_path / "clients.jsonl")
+    summary = result.summary()
+    assert took < 15 and summary["stop_reason"] == "stopped" and not result.cancelled
+    assert 2.0 <= summary["ran_s"] < 4.0 and not result.generator_saturated
+    assert recs and "aborted" not in {r.error_class for r in recs}  # in flight at the stop: drained, not cut
+    assert len(recs) == summary["started_arrivals"]
+    assert max(r.sent_mono for r in recs) - summary["t0_mono"] < summary["ran_s"] + 0.1
+    last = seen[-1]
+    assert last.by_error == {"http_503": sum(r.error_class == "http_503" for r in recs)} and last.by_error["http_503"]
+    assert sum(last.by_upstream.values()) == len(recs)
+    windowed = [p for p in seen if p.window_latency_p50_ms is not None]
+    assert windowed and all(300 <= p.window_latency_p50_ms <= (p.window_latency_p99_ms or 0) for p in windowed)
+
+
 _ORPHAN_PARENT = """
 import sys, time
 from gatedrill.harness.load import LoadRun, LoadSpec, RequestMix

@@ -1,27 +1,18 @@
-"""The HTML report in a real headless Chromium (the system's, driven by Playwright): it renders from file:// with
-no console errors and no network request, every chart draws, the screenshot is not blank, and injected markup in
-recorded content stays text (no script runs, no element is created)."""
+"""The HTML report in a real headless Chromium (the system's, driven by Playwright: the `browser` fixture in
+conftest.py): it renders from file:// with no console errors and no network request, every chart draws, the
+screenshot is not blank, and injected markup in recorded content stays text (no script runs, no element is
+created)."""
 
 from __future__ import annotations
 
 import base64
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from needs import need
 from report_records import XSS, hostile_record, rollback_run
 
 from gatedrill.harness.checks import judge
 from gatedrill.harness.report import JudgedRun, judge_run, write_html
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-@pytest.fixture(autouse=True)
-def _chromium() -> None:
-    need(CHROMIUM is not None, "no chromium on PATH (Debian: apt-get install -y chromium)")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 # Every chart: how many drawn shapes (path/rect/line/circle) have a non-empty box.
 CHART_SHAPES = """() => [...document.querySelectorAll('svg.chart')].map(svg => ({
@@ -42,18 +33,6 @@ PNG_COLOURS = """async (url) => {
     const i = (y * c.width + x) * 4; seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]); }
   return {colours: seen.size, width: c.width, height: c.height};
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def open_report(browser: Any, path: Path) -> tuple[Any, dict[str, list[str]]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 from pydantic import TypeAdapter
 
 from gatedrill.fakes import FakeServer
@@ -95,3 +96,33 @@ def test_a_set_weights_goes_to_the_gateways_changer_with_the_weights_accumulated
     assert first.ok and abs(first.sent_s - 0.13) < 1e-6 and first.mechanism == changer.mechanism
     assert first.applied_wall is not None and first.applied_wall >= 1000.13
     assert not second.ok and "no request carried the new x-portkey-config" in second.detail
+
+
+def test_an_action_taken_by_hand_goes_through_the_same_control_call_and_is_recorded_as_manual() -> None:
+    from gatedrill.fakes.errors import ConfigError
+    from gatedrill.harness.gameday import timeline_action
+
+    events: list[TimelineEvent] = []
+    seen: list[TimelineEvent] = []
+    with FakeServer(provider="openai", name="a") as srv, httpx.Client(
+            base_url=srv.url, headers={"authorization": "Bearer k"}) as c:
+        runner = TimelineRunner([], {"a": srv.url}, None, events.append)
+        runner.watch(seen.append)
+        fault = timeline_action({"kind": "error_rate", "upstream": "a", "status": 502}, ["a"])
+        with pytest.raises(ConfigError, match="not running"):  # before the load's start
+            runner.submit(fault)
+        t0 = time.monotonic()
+        runner.start(t0, time.time())
+        time.sleep(0.2)
+        event = runner.submit(fault)
+        assert c.post("/v1/chat/completions", json=CHAT).status_code == 502
+        mark = runner.submit(timeline_action({"kind": "mark", "mark": "incident_declared"}, ["a"]))
+        runner.stop()
+        with pytest.raises(ConfigError, match="not running"):  # after the end
+            runner.submit(timeline_action({"kind": "clear", "upstream": "a"}, ["a"]))
+        assert c.post("/v1/chat/completions", json=CHAT).status_code == 502  # the refused clear changed nothing
+    assert events == seen == [event, mark]
+    assert event.source == "manual" and event.ok and event.status == 200
+    assert 0.2 <= event.planned_s <= event.sent_s <= event.applied_s < 1.0
+    assert event.spec is not None and event.spec.at_s == event.planned_s  # exported at the time it was pressed
+    assert mark.ok and mark.mark == "incident_declared" and mark.status == 0 and mark.source == "manual"

@@ -46,6 +46,7 @@ from locust.exception import StopUser
 from .connection import Connection, IncompleteBody, Pool, ProtocolError, Response
 from .control_arm import RUN_ID_SUFFIX, ControlArm
 from .conversation import Request, Session, chat_path
+from .histogram import LatencyHistogram
 from .progress import DONE, DRAINING, RUNNING, STARTING, Progress
 from .records import ClientRecord, RecordWriter, kept_headers
 from .reply import Reply, StreamReader, error_dialect, error_message, parse_completion
@@ -93,6 +94,7 @@ class Driver:
         self.pool = Pool(parts.hostname, parts.port or 80, timeout=0,
                          connect_timeout=min(10.0, self.timeout))
         self.tally = Tally()
+        self.window = LatencyHistogram()  # latency of successful requests since the last progress report
         self.writer = RecordWriter(cfg.records_path)
         self.control: ControlArm | None = None
         if (cfg.control_url and cfg.control_records_path is not None and cfg.spec.control_share > 0
@@ -132,6 +134,18 @@ class Driver:
         self.drain_deadline = time.monotonic()
         self.stop_new.set()
 
+    def finish_early(self, reason: str = "stopped") -> None:
+        """End the run now as if its duration were over: no new requests, those in flight drain as usual (a game
+        day's Stop button), so the record holds no cut requests."""
+        if self.stop_new.is_set():
+            return
+        self.stop_reason = reason
+        now = time.monotonic()
+        self.deadline = min(self.deadline, now) if self.deadline else now
+        drain_end = now + self.drain_s
+        self.drain_deadline = min(self.drain_deadline, drain_end) if self.drain_deadline else drain_end
+        self.stop_new.set()
+
     def fail(self, what: str) -> None:
         """A bug in the generator: keep the first traceback, and stop the run (it is not trustworthy)."""
         if self.failure is None:
@@ -154,7 +168,7 @@ class Driver:
         # Tell the parent at once when t=0 is, so it can schedule against the same clock (CLOCK_MONOTONIC is
         # system-wide): a fault timeline must not wait for the first progress report.
         self.on_status({"type": "started", "t0_mono": self.t0, "t0_wall": self.t0 + self.wall_offset})
-        self.deadline = self.t0 + self.cfg.duration_s
+        self.deadline = self.t0 if self.stop_new.is_set() else self.t0 + self.cfg.duration_s  # finished early
         self.drain_deadline = self.t0 if self.aborted else self.deadline + self.drain_s
         self.phase = RUNNING
         status = gevent.spawn(self._status_loop)
@@ -402,6 +416,8 @@ class Driver:
             return
         self.writer.write(rec)
         self.tally.add(rec)
+        if rec.error_class is None:
+            self.window.record(rec.latency_s)
         env = self.env
         if env is not None:
             env.events.request.fire(
@@ -431,6 +447,12 @@ class Driver:
         p.latency_p50_ms = round(self.tally.latency.percentile(50) * 1e3, 3)
         p.latency_p99_ms = round(self.tally.latency.percentile(99) * 1e3, 3)
         p.upstream_share = {k: round(v, 4) for k, v in self.tally.upstream_share().items()}
+        p.by_error = dict(self.tally.by_error)
+        p.by_upstream = dict(self.tally.by_upstream)
+        if window is not None and self.window.count:
+            p.window_latency_p50_ms = round(self.window.percentile(50) * 1e3, 3)
+            p.window_latency_p99_ms = round(self.window.percentile(99) * 1e3, 3)
+            self.window = LatencyHistogram()
         return p
 
     def _status_loop(self) -> None:

@@ -3,7 +3,8 @@
 The worker sends a `Progress` about once a second; the parent hands each to `on_progress`. Rates are over
 the last interval: `target_rate` is what the schedule asked for (arrivals/s: sessions, or requests when
 each session is one request), `achieved_rate` what the generator started, `request_rate` every request
-sent including later turns.
+sent including later turns. `by_error` and `by_upstream` count finished requests over the whole run (a live view
+takes differences for per-second figures); `window_latency_*` are over the last interval only.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ class Progress:
     latency_p50_ms: float = 0.0
     latency_p99_ms: float = 0.0
     upstream_share: dict[str, float] = field(default_factory=dict)
+    by_error: dict[str, int] = field(default_factory=dict)  # error class -> requests, whole run
+    by_upstream: dict[str, int] = field(default_factory=dict)  # upstream ("-": unknown) -> requests, whole run
+    window_latency_p50_ms: float | None = None  # successful requests finished in the last interval (None: none)
+    window_latency_p99_ms: float | None = None
 
     @property
     def remaining_s(self) -> float:

@@ -18,6 +18,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from .progress import Progress
 from .records import iter_records
 from .spec import LoadSpec
 from .summary import Tally
-from .worker import HEADER_SWITCHES_ENV, HEADERS_ENV
+from .worker import FINISH_SIGNAL, HEADER_SWITCHES_ENV, HEADERS_ENV
 
 RECORDS_FILE = "clients.jsonl"  # in out_dir: the run record's client records
 CONTROL_RECORDS_FILE = "control/clients.jsonl"  # in out_dir: the control arm's client records
@@ -135,7 +136,8 @@ class LoadRun:
                  api_key: str | None = DEFAULT_API_KEY, on_progress: Callable[[Progress], None] | None = None,
                  on_start: Callable[[float, float], None] | None = None, control_url: str | None = None,
                  header_switches: list[tuple[float, dict[str, str]]] | None = None,
-                 on_switch: Callable[[int, float], None] | None = None) -> None:
+                 on_switch: Callable[[int, float], None] | None = None,
+                 finish: threading.Event | None = None) -> None:
         if duration_s <= 0:
             raise GatedrillError(f"load duration must be > 0 s, not {duration_s}")
         self.spec = spec
@@ -163,6 +165,9 @@ class LoadRun:
         self.final: dict[str, Any] | None = None
         self.last_progress: Progress | None = None
         self.cancelled = False
+        self.finish_event = finish  # set (from any thread): end the run early and drain, as `finish()` does
+        self._finishing = False
+        self._started = False  # the worker said when its t=0 is: its signal handlers are in place
 
     @property
     def pid(self) -> int | None:
@@ -238,6 +243,7 @@ class LoadRun:
             if self.on_progress is not None:
                 self.on_progress(p)
         elif kind == "started":
+            self._started = True
             if self.on_start is not None:
                 self.on_start(float(msg["t0_mono"]), float(msg["t0_wall"]))
         elif kind == "switch":
@@ -262,6 +268,8 @@ class LoadRun:
         deadline = time.monotonic() + STARTUP_S + self.duration_s + self.drain_s + 15.0
         try:
             while self._fd is not None:
+                if self.finish_event is not None and self.finish_event.is_set():
+                    self.finish()
                 if time.monotonic() > deadline:
                     raise GatedrillError(f"the load generator (pid {self.proc.pid}) did not stop in time; killed it")
                 for msg in self._messages(0.5):
@@ -279,6 +287,17 @@ class LoadRun:
             raise
         finally:
             self._close()
+
+    def finish(self) -> None:
+        """End the run early, gracefully: the worker starts no new request and lets those in flight finish, then
+        summarises as usual (stop_reason "stopped"). Once; a no-op when the worker has ended, and until it has
+        started (before then SIGUSR1 would kill it; `wait` asks again)."""
+        proc = self.proc
+        if proc is None or self._finishing or not self._started or proc.poll() is not None:
+            return
+        self._finishing = True
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, FINISH_SIGNAL)
 
     def cancel(self) -> None:
         """Stop the worker now: SIGTERM to its process group (it records what was in flight), then SIGKILL."""
@@ -348,7 +367,8 @@ def run_load(spec: LoadSpec, gateway_url: str, duration_s: float, seed: int, out
              api_key: str | None = DEFAULT_API_KEY,
              on_start: Callable[[float, float], None] | None = None,
              control_url: str | None = None, header_switches: list[tuple[float, dict[str, str]]] | None = None,
-             on_switch: Callable[[int, float], None] | None = None) -> LoadResult:
+             on_switch: Callable[[int, float], None] | None = None,
+             finish: threading.Event | None = None) -> LoadResult:
     """Drive `spec` against the gateway for `duration_s` seconds; client records land in `out_dir`.
 
     Every request carries `authorization: Bearer <api_key>` (gateways want a key; fakes want any) plus
@@ -356,9 +376,10 @@ def run_load(spec: LoadSpec, gateway_url: str, duration_s: float, seed: int, out
     control arm). With `header_switches` [(at_s, headers)], requests intended from at_s on carry those headers
     over `headers` (a gateway that takes its routing per request changes it so); `on_switch(index, sent_mono)` hears
     when the first such request went out. Blocks until the worker has stopped; Ctrl-C or an error kills it (and its
-    process group) first.
+    process group) first. Setting `finish` (from any thread) ends the run early and gracefully, as if its duration
+    were over.
     """
     with LoadRun(spec, gateway_url, duration_s, seed, out_dir, headers=headers, drain_s=drain_s, run_id=run_id,
                  api_key=api_key, on_progress=on_progress, on_start=on_start, control_url=control_url,
-                 header_switches=header_switches, on_switch=on_switch) as run:
+                 header_switches=header_switches, on_switch=on_switch, finish=finish) as run:
         return run.wait()

@@ -7,7 +7,8 @@ with gevent patched before anything else is imported.
 It reports on the file descriptor given by `--status-fd`, one JSON object per line: `{"type": "progress",
 ...}` about once a second, then `{"type": "final"}` once the summary file is written. Records go to
 `--out` as JSONL while the run goes. It stops by itself at the duration or `max_requests` (plus the
-drain), at once on SIGTERM or SIGINT, and when its parent process goes away.
+drain), at once on SIGTERM or SIGINT, and when its parent process goes away; on SIGUSR1 it ends early as if its
+duration were over (no new requests, those in flight drain).
 Exit codes: 0 finished (also when cancelled), 1 the generator failed, 2 bad arguments.
 """
 
@@ -26,6 +27,7 @@ import orjson
 
 HEADERS_ENV = "GATEDRILL_LOAD_HEADERS"  # request headers (with the API key) as a JSON object, kept out of argv
 HEADER_SWITCHES_ENV = "GATEDRILL_LOAD_HEADER_SWITCHES"  # [[at_s, {header: value}], ...]: may hold keys too
+FINISH_SIGNAL = signal.SIGUSR1  # end the run early and drain (LoadRun.finish)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -137,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(sig, on_signal)
+    gevent.signal_handler(FINISH_SIGNAL, driver.finish_early)  # the parent's `LoadRun.finish`: stop and drain
     watchdog = gevent.spawn(watch_parent)
     # A last guard: whatever happens, this process ends a little after its run should have.
     guard = gevent.spawn_later(args.duration + driver.drain_s + 60.0, os._exit, 3)

@@ -46,11 +46,12 @@ def summary_lines(record: RunRecord) -> list[str]:
     for name, u in f["upstreams"].items():
         lines.append(f"  upstream {name:14s} {u['attempts']:6d} attempts ({u['share'] or 0:5.1%}), "
                      f"{u['failed']} failed")
-    for ev in f["timeline"]:
+    for ev, event in zip(f["timeline"], record.timeline, strict=True):
         mark = "ok" if ev["ok"] else f"FAILED {ev['detail']}"
         if ev.get("effective_s") is not None:
             mark += f", effective t+{ev['effective_s']:.2f}s"
-        lines.append(f"  t+{ev['at_s'] or 0:6.2f}s (planned {ev['planned_s'] or 0:g}s) {ev['action']} "
+        what = ("by hand: " if event.source == "manual" else "") + (event.mark or ev["action"])
+        lines.append(f"  t+{ev['at_s'] or 0:6.2f}s (planned {ev['planned_s'] or 0:g}s) {what} "
                      f"{ev['upstream'] or ''} {ev['note'] or ''} [{mark}]")
     lines += [f"  warning: {w}" for w in f["warnings"]]
     lines += [f"  warning: {line}" for line in condition_lines(record)]

@@ -16,6 +16,7 @@ from .svg import ACTION, FAULT, PALETTE, Chart
 
 DETECT = "#b91c1c"
 RECOVER = "#047857"
+MARK = "#7c3aed"  # actions taken by hand and incident marks (a game day)
 PCT_COLORS = {50: "#2563eb", 90: "#f59e0b", 99: "#dc2626"}
 
 
@@ -45,14 +46,17 @@ def _context(chart: Chart, record: RunRecord, labels: bool) -> None:
         chart.add_legend("fault window", FAULT, "band")
     for ev in record.timeline:
         at = ev.at_s
-        what = " ".join(str(x) for x in (ev.action, ev.upstream) if x)
+        what = " ".join(str(x) for x in (ev.mark or ev.action, ev.upstream) if x)
         note = f"{what}: {ev.note}" if ev.note else what
+        if ev.source == "manual":
+            note = f"by hand: {note}"
         if not ev.ok:
             note += f" (FAILED {ev.detail})"
         elif ev.effective_s is not None:
             note += f" (effective t+{ev.effective_s:.2f}s)"
-        chart.vline(float(at), ACTION, f"t+{float(at):.1f}s {note}" if labels else "", f"t+{float(at):.2f} s {note}")
-        chart.add_legend("timeline action", ACTION, "dash")
+        color = MARK if ev.mark is not None or ev.source == "manual" else ACTION
+        chart.vline(float(at), color, f"t+{float(at):.1f}s {note}" if labels else "", f"t+{float(at):.2f} s {note}")
+        chart.add_legend("by hand or incident mark" if color == MARK else "timeline action", color, "dash")
 
 
 def _rollback_marks(chart: Chart, run: JudgedRun) -> None:

@@ -9,6 +9,7 @@ from ..judged import JudgedRun
 from ..run_figures import run_figures
 from .arms_chart import overhead_arms_chart
 from .charts import canary_split_chart, error_rate_chart, latency_chart, traffic_chart
+from .incident_view import gameday_section
 from .svg import esc
 from .tables import continuity_table, facts_table, rollback_table, upstream_table, verdict_table
 
@@ -78,6 +79,12 @@ def html_report(run: JudgedRun) -> str:
                  "stall is not hidden (coordinated omission). With few samples in a bucket p99 is close to its "
                  "maximum.", "latency"),
     ]
+    gameday = gameday_section(run)
+    if gameday is not None:
+        parts.append(_section("Game day", gameday, "Actions taken by hand and the incident's marks (diamonds) beside "
+                              "the scenario's actions and the gateway's reactions, from the rollback verdict. Time to "
+                              "detect and to mitigate run from the first fault's start to the first incident-declared "
+                              "and rollback-started marks.", "gameday"))
     arms = overhead_arms_chart(run)
     if arms is not None:
         parts.append(_section("Overhead by arm", arms, "The overhead verdict's figures: the gateway arm against the "
