@@ -104,8 +104,8 @@ def test_report_command_on_a_real_run_prints_summary_and_verdicts_and_exits_by_t
     tight = runner.invoke(main, ["check", run_dir, "--set", "rollback.max_detection_s=0.001"], env={"CI": "true"})
     # FAIL; or, when the host was saturated while the record ran, INCONCLUSIVE naming the host (a timing figure is
     # never failed for the machine's sake): either way the merged parameter was judged and the gate fails
-    assert tight.exit_code == 1 and re.search(r"^(FAIL\s+rollback|INCONCLUSIVE\s+rollback\s+the (host|load generator))", tight.output,
-                                              re.M), tight.output
+    judged = r"^(FAIL\s+rollback|INCONCLUSIVE\s+rollback\s+the (host|load generator))"
+    assert tight.exit_code == 1 and re.search(judged, tight.output, re.M), tight.output
     bad = runner.invoke(main, ["report", str(tmp_path)])
     assert bad.exit_code == 2 and "is not a gatedrill run record" in bad.output
     (tmp_path / "a-file").write_text("")
