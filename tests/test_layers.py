@@ -7,7 +7,7 @@ The layers, lowest first (a module may import its own layer and those below):
     gatedrill (the version) < fakes < scenarios
     < harness foundations: sse, seeds, yaml_lines, processes, intent, check_params, load
     < scenario, schema_export, project_config, scaffold < record, host, saturation < checks, timeline, plan
-    < report, compare < gateways, reference, fake_fleet, standing_gateway, control_arm < runner
+    < report, compare < gateways, reference, fake_fleet, standing_gateway, control_arm, findings, scorecard < runner
     < settings, drill, session_runs, sweep
     < harness's entry points: harness.cli, pytest_plugin, pytest_items
     < contracts < gatedrill.cli, gatedrill.__main__
@@ -33,7 +33,8 @@ LAYERS: list[set[str]] = [
     {"harness.record", "harness.host", "harness.saturation"},
     {"harness.checks", "harness.timeline", "harness.plan"},
     {"harness.report", "harness.compare"},
-    {"harness.gateways", "harness.reference", "harness.fake_fleet", "harness.standing_gateway", "harness.control_arm"},
+    {"harness.gateways", "harness.reference", "harness.fake_fleet", "harness.standing_gateway", "harness.control_arm",
+     "harness.findings", "harness.scorecard"},
     {"harness.runner"},
     {"harness.settings", "harness.drill", "harness.session_runs", "harness.sweep"},
     {"harness.cli", "harness.pytest_plugin", "harness.pytest_items"},
