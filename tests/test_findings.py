@@ -31,7 +31,7 @@ def _hook() -> Any:
 
 
 class _Page:
-    class file:  # noqa: N801 - mkdocs' Page.file.src_uri, as the hook reads it
+    class file:  # mkdocs' Page.file.src_uri, as the hook reads it
         src_uri = "findings.md"
 
 
