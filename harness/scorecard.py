@@ -36,6 +36,7 @@ class ScoreCell(BaseModel):
     findings: list[str] = Field(default_factory=list)
     date: str = Field(default="", description="the run's UTC date (a row merged from several runs mixes dates)")
     scale: float | None = None
+    run: str = Field(default="", description="the run record's folder (for `gatedrill compare OLD NEW`)")
 
     @property
     def column(self) -> str:
@@ -107,7 +108,7 @@ def row_from_cells(cells: list[dict[str, Any]], build: dict[str, Any], date: str
             continue
         for v in cell["verdicts"]:
             row.cells.append(ScoreCell(drill=drill, check=v["check"], mark=mark_of(v), summary=v.get("summary") or "",
-                                       note=cell_note(v["check"], figures), **rates))
+                                       note=cell_note(v["check"], figures), run=cell.get("run") or "", **rates))
     for c in row.cells:
         c.findings = [f.id for f in findings if f.affects(row.gateway, row.version, c.drill, c.check)]
         c.date, c.scale = date, scale

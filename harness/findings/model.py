@@ -77,8 +77,8 @@ class ReproVariant(_Strict):
 
 
 class Repro(_Strict):
-    """A minimal reproduction: one fake, the gateway's config, requests sent first (output discarded), then one
-    curl line whose output shows the behaviour."""
+    """A minimal reproduction: one fake, the gateway's config, requests sent first (in sequence, then after a
+    pause at once; output discarded), then one curl line whose output shows the behaviour."""
 
     fake: dict[str, Any] = Field(description="one fake's config, as `gatedrill fake serve --config` reads it")
     gateway_config: dict[str, Any] = Field(description="the gateway's own config (LiteLLM config.yaml, Portkey's "
@@ -86,6 +86,9 @@ class Repro(_Strict):
     body: dict[str, Any] = Field(description="the request body sent to /v1/chat/completions")
     auth: bool = Field(default=True, description="send the gateway's key (from a file, never on a command line)")
     before: int = Field(default=0, ge=0, le=50, description="identical requests sent first, output discarded")
+    pause_s: float = Field(default=0, ge=0, le=60, description="wait after the `before` requests")
+    burst: int = Field(default=0, ge=0, le=50, description="then this many identical requests at once, output "
+                                                           "discarded")
     show: Literal["gateway", "fake-metrics"] = Field(
         default="gateway", description="what the curl line asks: the gateway (the request itself), or the fake's "
                                        "Prometheus counts after the `before` requests")

@@ -127,6 +127,13 @@ def run_sh(finding: Finding, portkey_dir: str) -> str:
         out += (f"\n# {finding.repro.before} requests first (their answers are not shown)\n"
                 f"for _ in $(seq 1 {finding.repro.before}); do {_CURL.replace('-sS -i', '-sS -o /dev/null')}"
                 " || true; done\n")
+    if finding.repro.pause_s:
+        out += f"sleep {finding.repro.pause_s:g}\n"
+    if finding.repro.burst:
+        quiet = _CURL.replace("-sS -i", "-sS -o /dev/null")
+        out += (f"\n# {finding.repro.burst} requests at once (their answers are not shown)\nburst=()\n"
+                f"for _ in $(seq 1 {finding.repro.burst}); do {quiet} & burst+=($!); done\n"
+                'wait "${burst[@]}" || true\n')
     line = _METRICS if finding.repro.show == "fake-metrics" else _CURL
     return out + f"\n# The behaviour\necho '+ {line}' >&2\n{line}\n"
 
