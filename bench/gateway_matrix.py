@@ -68,7 +68,8 @@ def missing(gateway: str) -> str | None:
     if gateway == "portkey" and (shutil.which("node") is None or shutil.which("npm") is None):
         return "node and npm are not installed (the Portkey gateway is an npm package)"
     if gateway == "haproxy":
-        return "gatedrill has no HAProxy adapter yet (a plain proxy like nginx's; Debian package haproxy)"
+        return ("gatedrill has no HAProxy adapter yet: clients ask for the drill's public model, and HAProxy can "
+                "rewrite the body's `model` only with a Lua filter (nginx's adapter uses njs)")
     return None
 
 
