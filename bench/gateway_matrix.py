@@ -250,7 +250,8 @@ def scorecard(cells: list[dict[str, Any]], gateways: list[str], skipped: dict[st
         rows.append(card.row_from_cells(mine, build, date, scale, checks_of, published()))
     history = card.add_to_history(card.read_history(history_path), rows)
     card.write_history(history_path, history)
-    text = card.scorecard_markdown(history, f"python bench/gateway_matrix.py --scale {scale:g}")
+    text = card.scorecard_markdown(history, f"python bench/gateway_matrix.py --scale {scale:g}",
+                                   card.release_comparisons(history))
     json_path.write_text(card.scorecard_json(history))
     write_page(page, text, CARD_BEGIN, CARD_END)
     return text

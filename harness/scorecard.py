@@ -169,6 +169,33 @@ def changes(history: list[ScoreRow]) -> list[str]:
     return lines
 
 
+def release_comparisons(history: list[ScoreRow]) -> list[str]:
+    """Per gateway, its newest run against its previous one, drill by drill, with `gatedrill compare` (significance
+    tests on overhead, errors, split, attempts, detection and recovery), where both run records are still on disk and
+    ran at the same scale; one line per drill."""
+    from .compare import compare_runs
+
+    lines: list[str] = []
+    by_gateway: dict[str, list[ScoreRow]] = {}
+    for r in sorted(history, key=lambda r: r.date):
+        if r.cells:
+            by_gateway.setdefault(r.gateway, []).append(r)
+    for gateway, rows in sorted(by_gateway.items()):
+        if len(rows) < 2 or rows[-2].scale != rows[-1].scale:
+            continue
+        old = {c.drill: c.run for c in rows[-2].cells if c.run}
+        for drill, run in dict.fromkeys((c.drill, c.run) for c in rows[-1].cells if c.run):
+            before = old.get(drill)
+            if not before or not Path(before).is_dir() or not Path(run).is_dir():
+                continue
+            comparison = compare_runs(before, run)
+            verdict = (f"regression: {', '.join(comparison.regressions)}" if comparison.regressed
+                       else "no regression")
+            lines.append(f"- **{gateway}** {drill}: {rows[-2].version} ({rows[-2].date}) → {rows[-1].version} "
+                         f"({rows[-1].date}): {verdict} (`gatedrill compare {before} {run}`)")
+    return lines
+
+
 def _rate(c: ScoreCell) -> str:
     run = f"{c.date}, scale {c.scale:g}: " if c.scale is not None else ""
     if c.offered_rate is None:
@@ -185,7 +212,7 @@ def cell_markdown(c: ScoreCell) -> str:
     return "<br>".join(p.replace("|", "\\|") for p in parts)
 
 
-def scorecard_markdown(history: list[ScoreRow], generated_by: str) -> str:
+def scorecard_markdown(history: list[ScoreRow], generated_by: str, comparisons: list[str] | None = None) -> str:
     """The scorecard page's body: the newest row of each gateway build, the legend, and what changed."""
     rows = latest_rows(history)
     columns = list(dict.fromkeys(c.column for r in rows for c in r.cells))
@@ -203,6 +230,9 @@ def scorecard_markdown(history: list[ScoreRow], generated_by: str) -> str:
         lines.append(f"| {r.gateway} | {r.version}<br>{r.install}{deps} | " + " | ".join(cells) + " |")
     lines += ["", "### What changed", ""]
     lines += changes(history) or ["- Nothing to compare yet: each gateway has one run in the history."]
+    if comparisons:
+        lines += ["", "Release comparison of the runs behind the two newest rows (`gatedrill compare`):", "",
+                  *comparisons]
     return "\n".join(lines) + "\n"
 
 

@@ -93,3 +93,22 @@ def test_a_smaller_later_run_refreshes_only_its_columns() -> None:
     (row,) = latest_rows([full, slice_])
     marks = {c.check: (c.mark, c.date) for c in row.cells}
     assert marks == {"canary_split": ("pass", "2026-12-02"), "overhead": ("pass", "2026-12-03")}
+
+
+def test_the_release_comparison_names_a_regression_between_the_two_newest_runs(tmp_path: Path) -> None:
+    from gatedrill.harness.record import RunRecord
+    from gatedrill.harness.runner import RunOptions, run
+    from gatedrill.harness.scorecard import release_comparisons
+
+    rows = []
+    for date, seed, mutant in (("2026-12-02", 1, None), ("2026-12-03", 3, "ignore_weights")):
+        path = run("canary-split", RunOptions(out=tmp_path / date, scale=0.3, seed=seed, mutant=mutant)).path
+        verdicts = [{"check": "canary_split", "status": "pass", "summary": ""}]
+        cell = {"drill": "canary-split", "status": "ran", "run": str(path), "verdicts": verdicts, "figures": {}}
+        build = {"gateway": "reference", "version": date, "install": "gatedrill"}
+        rows.append(row_from_cells([cell], build, date, 0.3, CHECKS, []))
+        assert RunRecord.load(path).clients
+    (line,) = release_comparisons(rows)
+    assert line.startswith("- **reference** canary-split: 2026-12-02 (2026-12-02) → 2026-12-03 (2026-12-03): "
+                           "regression: ") and "split share" in line
+    assert release_comparisons(rows[:1]) == []
