@@ -52,9 +52,13 @@ FAKE_PORT="${{FAKE_PORT:-{fake_port}}}"
 GATEWAY_PORT="${{GATEWAY_PORT:-{gateway_port}}}"
 RUN="$(mktemp -d "${{TMPDIR:-/tmp}}/gatedrill-repro.XXXXXX")"
 pids=()
-stop() {{  # every process this script started, with its children, then the scratch folder
+stop() {{  # every process this script started, with its children (SIGKILL after 10 s), then the scratch folder
   for pid in "${{pids[@]}}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${{pids[@]}}"; do wait "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 50); do
+    alive=0; for pid in "${{pids[@]}}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break; sleep 0.2
+  done
+  for pid in "${{pids[@]}}"; do kill -KILL -- "-$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   rm -rf "$RUN"
 }}
 trap stop EXIT
