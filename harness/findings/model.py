@@ -92,6 +92,8 @@ class Repro(_Strict):
     show: Literal["gateway", "fake-metrics"] = Field(
         default="gateway", description="what the curl line asks: the gateway (the request itself), or the fake's "
                                        "Prometheus counts after the `before` requests")
+    log: str | None = Field(default=None, description="a regular expression (grep -E): after the curl line, the "
+                                                     "gateway log's matching lines are printed as `gateway log: ...`")
     expect: list[str] = Field(min_length=1, description="regular expressions the curl output must match")
     expect_absent: list[str] = Field(default_factory=list)
     variants: list[ReproVariant] = Field(default_factory=list)

@@ -139,7 +139,12 @@ def run_sh(finding: Finding, portkey_dir: str) -> str:
                 f"for _ in $(seq 1 {finding.repro.burst}); do {quiet} & burst+=($!); done\n"
                 'wait "${burst[@]}" || true\n')
     line = _METRICS if finding.repro.show == "fake-metrics" else _CURL
-    return out + f"\n# The behaviour\necho '+ {line}' >&2\n{line}\n"
+    out += f"\n# The behaviour\necho '+ {line}' >&2\n{line}\n"
+    if finding.repro.log:
+        out += (f"# ... and its cause, in the gateway's log\necho\n"
+                f"grep -E {shlex.quote(finding.repro.log)} \"$RUN/gateway.log\" | head -n 3 | sed 's/^/gateway log: /'"
+                " || true\n")
+    return out
 
 
 def readme(finding: Finding) -> str:
