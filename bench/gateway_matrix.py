@@ -121,7 +121,10 @@ def key_figures(rec: RunRecord, verdicts: list[Any]) -> dict[str, Any]:
 
 def run_cell(gateway: str, drill: str, scale: float, seed: int | None) -> dict[str, Any]:
     out = RUNS / f"{gateway}--{drill}--x{scale:g}--{time.strftime('%Y%m%d-%H%M%S')}"
-    cell: dict[str, Any] = {"gateway": gateway, "drill": drill, "scale": scale, "seed": seed, "run": str(out)}
+    from gatedrill.harness.gateways.builds import gateway_build
+
+    cell: dict[str, Any] = {"gateway": gateway, "drill": drill, "scale": scale, "seed": seed, "run": str(out),
+                            "build": vars(gateway_build(gateway))}  # version, install, relevant dependencies
     started = time.monotonic()
     try:
         outcome = run(drill, RunOptions(gateway=gateway, out=out, scale=scale, seed=seed))

@@ -32,7 +32,8 @@ class Install(_Strict):
 
 
 class Cell(_Strict):
-    """A drill and check whose verdict on this gateway the finding explains (the scorecard links the cell here)."""
+    """A drill and check whose verdict on this gateway the finding explains (the scorecard links the cell here);
+    drill `contract` names the gateway contract suite (`gatedrill contract`), where a finding shows outside drills."""
 
     drill: str
     check: str
