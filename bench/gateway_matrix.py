@@ -1,12 +1,16 @@
-"""The gateway behaviour matrix: every built-in drill against each gateway (reference, LiteLLM, Portkey, nginx),
-judged, as drill x check x gateway with key figures. One command:
+"""The gateway behaviour matrix and scorecard: every built-in drill against each gateway (reference, LiteLLM,
+Portkey, nginx; HAProxy is listed but has no adapter yet), judged, as drill x check x gateway with key figures.
+One command:
 
     python bench/gateway_matrix.py                       # full scale, every drill, every installed gateway
     python bench/gateway_matrix.py --scale 0.3 --drills canary-split --gateways reference,nginx
 
 Writes bench/results/gateway-matrix.json (every cell: verdicts, figures, limitations) and the markdown tables into
 docs/behaviour-matrix.md between the `gateway-matrix` marker comments. A gateway that is not installed is skipped
-with a note.
+with a note. It also adds one row per gateway build (version, install method, relevant dependencies) to the dated
+history bench/results/scorecard-history.jsonl and rewrites the scorecard from it: docs/scorecard.md (between the
+`scorecard` markers) and bench/results/scorecard.json. Each cell says the rate the load offered, whether the gateway
+kept up (harness/saturation.py), and links the findings that explain it (harness/findings/findings.yaml).
 Each cell is cached in bench/results/gateway-matrix/ by (gateway, drill, scale, seed); a rerun only runs missing
 cells (`--fresh` runs them all again), so an interrupted matrix resumes. Run records go to runs/gateway-matrix/.
 
@@ -36,11 +40,13 @@ from gatedrill.harness.record import RunRecord  # noqa: E402
 from gatedrill.harness.runner import RunOptions, run  # noqa: E402
 from gatedrill.scenarios import builtin_names  # noqa: E402
 
-GATEWAYS = ("reference", "litellm", "portkey", "nginx")
+GATEWAYS = ("reference", "litellm", "portkey", "nginx", "haproxy")
 RESULTS = ROOT / "bench" / "results"
 CELLS = RESULTS / "gateway-matrix"
 RUNS = ROOT / "runs" / "gateway-matrix"
 BEGIN, END = "<!-- gateway-matrix:begin -->", "<!-- gateway-matrix:end -->"
+CARD_BEGIN, CARD_END = "<!-- scorecard:begin -->", "<!-- scorecard:end -->"
+HISTORY = RESULTS / "scorecard-history.jsonl"
 KNEE_BEGIN, KNEE_END = "<!-- gateway-knee:begin -->", "<!-- gateway-knee:end -->"
 KNEE_RATES = (2.0, 5.0, 10.0, 20.0, 30.0, 40.0)
 MARK = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCL."}
@@ -61,6 +67,9 @@ def missing(gateway: str) -> str | None:
         return "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')"
     if gateway == "portkey" and (shutil.which("node") is None or shutil.which("npm") is None):
         return "node and npm are not installed (the Portkey gateway is an npm package)"
+    if gateway == "haproxy":
+        return ("gatedrill has no HAProxy adapter yet: clients ask for the drill's public model, and HAProxy can "
+                "rewrite the body's `model` only with a Lua filter (nginx's adapter uses njs)")
     return None
 
 
@@ -71,13 +80,27 @@ def cell_path(gateway: str, drill: str, scale: float, seed: int | None) -> Path:
 def key_figures(rec: RunRecord, verdicts: list[Any]) -> dict[str, Any]:
     """The matrix's figures: split p-value, rollback detection time, client errors, upstream attempts per client
     request (retry amplification, from the journals), overhead p50/p99 (where the drill judges it)."""
+    from collections import Counter
+
+    from gatedrill.harness.saturation import gateway_saturation
+
     by = {v.check: v.figures for v in verdicts}
     corr = {c.correlation_id for c in rec.clients}
-    attempts = sum(1 for e in rec.entries() if e.correlation_id in corr)
+    reached = Counter(e.correlation_id for e in rec.entries() if e.correlation_id in corr)
+    attempts = sum(reached.values())
     tally = rec.load_summary.tally
+    errors = [c for c in rec.clients if c.status != 200 or c.error_class]
+    own = [c for c in errors if not reached[c.correlation_id]]  # answered by the gateway itself: no upstream attempt
+    sat = gateway_saturation(rec)
     out: dict[str, Any] = {
         "requests": len(rec.clients),
-        "client_errors": sum(1 for c in rec.clients if c.status != 200 or c.error_class),
+        "client_errors": len(errors),
+        "own_errors": len(own),
+        "own_error_statuses": dict(Counter(str(c.status) for c in own)),
+        "own_error_sample": (own[0].error or "")[:200] if own else None,
+        "offered_rate": None if sat is None else sat.offered_rate,
+        "achieved_rate": None if sat is None else sat.achieved_rate,
+        "saturated": None if sat is None else sat.saturated,
         "attempts_per_request": round(attempts / len(rec.clients), 3) if rec.clients else None,
         "latency_p50_ms": (tally.get("latency") or {}).get("p50_ms"),
         "latency_p99_ms": (tally.get("latency") or {}).get("p99_ms"),
@@ -98,7 +121,10 @@ def key_figures(rec: RunRecord, verdicts: list[Any]) -> dict[str, Any]:
 
 def run_cell(gateway: str, drill: str, scale: float, seed: int | None) -> dict[str, Any]:
     out = RUNS / f"{gateway}--{drill}--x{scale:g}--{time.strftime('%Y%m%d-%H%M%S')}"
-    cell: dict[str, Any] = {"gateway": gateway, "drill": drill, "scale": scale, "seed": seed, "run": str(out)}
+    from gatedrill.harness.gateways.builds import gateway_build
+
+    cell: dict[str, Any] = {"gateway": gateway, "drill": drill, "scale": scale, "seed": seed, "run": str(out),
+                            "build": vars(gateway_build(gateway))}  # version, install, relevant dependencies
     started = time.monotonic()
     try:
         outcome = run(drill, RunOptions(gateway=gateway, out=out, scale=scale, seed=seed))
@@ -134,13 +160,23 @@ def _fmt(x: Any, unit: str = "") -> str:
     return f"{x}{unit}"
 
 
-def markdown(cells: list[dict[str, Any]], gateways: list[str], skipped: dict[str, str], scale: float) -> str:
+def finding_links(gateway: str, drill: str, check: str) -> str:
+    """Links to the published findings that explain this cell (harness/findings/findings.yaml)."""
+    from gatedrill.harness.findings import published
+
+    ids = [f.id for f in published() if f.affects(gateway, None, drill, check)]
+    return "".join(f" [{i}](findings.md#{i})" for i in ids)
+
+
+def markdown(cells: list[dict[str, Any]], gateways: list[str], skipped: dict[str, str], scale: float,
+             date: str | None = None) -> str:
     drills = sorted({c["drill"] for c in cells})
     at = {(c["gateway"], c["drill"]): c for c in cells}
     cols = [g for g in gateways if g not in skipped]
-    lines = [f"Generated by `python bench/gateway_matrix.py --scale {scale:g}` on {time.strftime('%Y-%m-%d')}. "
+    lines = [f"Generated by `python bench/gateway_matrix.py --scale {scale:g}` on {date or time.strftime('%Y-%m-%d')}. "
              "PASS\\* = passed although the intent is not expressible on that gateway; XFAIL = failed where the "
-             "gateway cannot express the intent (see its limitations in the JSON); — = not judged.", ""]
+             "gateway cannot express the intent (see its limitations in the JSON); — = not judged; a link names the "
+             "finding that explains the cell.", ""]
     lines += ["| drill | check | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for d in drills:
         checks: list[str] = []
@@ -160,7 +196,7 @@ def markdown(cells: list[dict[str, Any]], gateways: list[str], skipped: dict[str
                     row.append(c["status"])
                 else:
                     v = next((v for v in c["verdicts"] if v["check"] == chk), None)
-                    row.append(mark(v) if v else "—")
+                    row.append(mark(v) + finding_links(g, d, chk) if v else "—")
             lines.append(f"| {d} | {chk} | " + " | ".join(row) + " |")
     lines += ["", "Key figures (split p-value, rollback detection, client errors, upstream attempts per request, "
               "overhead p50/p99 where the drill judges it):", "",
@@ -177,13 +213,51 @@ def markdown(cells: list[dict[str, Any]], gateways: list[str], skipped: dict[str
             if f.get("saturated_at") is not None:
                 over += f" (saturated at about {f['saturated_at']:.0f} req/s: queueing)"
             lines.append(f"| {d} | {g} | {_fmt(f.get('split_p_value'))} | {_fmt(f.get('detection_s'), ' s')} | "
-                         f"{f['client_errors']}/{f['requests']} | {_fmt(f['attempts_per_request'])} | {over} |")
+                         f"{errors_text(f)} | {_fmt(f['attempts_per_request'])} | {over} |")
     for g, why in skipped.items():
         lines.append(f"\nNot run: **{g}**: {why}.")
     errors = [c for c in cells if c["status"] not in ("ran",)]
     for c in errors:
         lines.append(f"\n{c['drill']} on {c['gateway']}: {c['status']}: {c.get('error', '')[:200]}")
     return "\n".join(lines) + "\n"
+
+
+def errors_text(f: dict[str, Any]) -> str:
+    """Client errors, with those the gateway answered itself (no upstream attempt: a cooldown's 429, say) named."""
+    text = f"{f['client_errors']}/{f['requests']}"
+    if f.get("own_errors"):
+        statuses = ", ".join(sorted(f.get("own_error_statuses") or {}))
+        text += f" ({f['own_errors']} the gateway's own {statuses}, no upstream attempt)"
+    return text
+
+
+def scorecard(cells: list[dict[str, Any]], gateways: list[str], skipped: dict[str, str], scale: float,
+              page: Path, json_path: Path, history_path: Path = HISTORY) -> str:
+    """Add this run's rows (one per gateway build) to the dated history; rewrite the scorecard page and JSON."""
+    from gatedrill.harness import scorecard as card
+    from gatedrill.harness.findings import published
+    from gatedrill.harness.gateways.builds import gateway_build
+    from gatedrill.harness.scenario import load_scenario
+    from gatedrill.scenarios import resolve
+
+    date = time.strftime("%Y-%m-%d", time.gmtime())
+    checks_of = {d: load_scenario(resolve(d)).checks.names() for d in {c["drill"] for c in cells}}
+    rows = []
+    for g in gateways:
+        build = vars(gateway_build(g))
+        if g in skipped:
+            rows.append(card.ScoreRow(date=date, gateway=g, version=build["version"], install=build["install"],
+                                      dependencies=build["dependencies"], scale=scale, note=skipped[g]))
+            continue
+        mine = [c for c in cells if c["gateway"] == g]
+        rows.append(card.row_from_cells(mine, build, date, scale, checks_of, published()))
+    history = card.add_to_history(card.read_history(history_path), rows)
+    card.write_history(history_path, history)
+    text = card.scorecard_markdown(history, f"python bench/gateway_matrix.py --scale {scale:g}",
+                                   card.release_comparisons(history))
+    json_path.write_text(card.scorecard_json(history))
+    write_page(page, text, CARD_BEGIN, CARD_END)
+    return text
 
 
 def write_page(page: Path, text: str, begin: str = BEGIN, end: str = END) -> bool:
@@ -243,6 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--page", type=Path, default=ROOT / "docs" / "behaviour-matrix.md",
                     help="markdown page to update between the markers")
     ap.add_argument("--json", type=Path, default=RESULTS / "gateway-matrix.json")
+    ap.add_argument("--scorecard", type=Path, default=ROOT / "docs" / "scorecard.md",
+                    help="scorecard page to update between the scorecard markers (history: "
+                         "bench/results/scorecard-history.jsonl)")
+    ap.add_argument("--scorecard-json", type=Path, default=RESULTS / "scorecard.json")
     ap.add_argument("--knees", default="", help="comma-separated gateways to sweep for their knee (e.g. litellm)")
     ap.add_argument("--knees-only", action="store_true", help="only the knees, not the drill matrix")
     ap.add_argument("--step-s", type=float, default=10.0, help="seconds per sweep step (default 10)")
@@ -283,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     written = write_page(args.page, text)
     print(text)
     print(f"wrote {args.json}" + (f" and {args.page}" if written else f"; {args.page} has no matrix markers"))
+    scorecard(cells, gateways, skipped, args.scale, args.scorecard, args.scorecard_json)
+    print(f"wrote {args.scorecard}, {args.scorecard_json} and {HISTORY}")
     return 0
 
 

@@ -369,6 +369,34 @@ def sweep_cmd(scenario: str, gateway: str, rates: str, step_s: float, budget_ms:
     click.echo(f"sweep: {folder / 'sweep.html'}")
 
 
+@main.command("repro")
+@click.argument("finding_id", required=False, metavar="FINDING_ID")
+@click.option("-o", "--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Folder to write (new or empty; default repro-FINDING_ID).")
+def repro_cmd(finding_id: str | None, out: str | None) -> None:
+    """Write a gateway finding's minimal reproduction into a folder: the gateway's config, one fake's config, the
+    request and run.sh, which starts both on 127.0.0.1, shows the behaviour with one curl line and stops both.
+    Without FINDING_ID, list the published findings.
+
+    \b
+    Examples:
+      gatedrill repro
+      gatedrill repro portkey-npm-429-becomes-500 -o /tmp/portkey-429 && /tmp/portkey-429/run.sh
+    """
+    from pathlib import Path
+
+    from .findings import find, published, write_repro
+
+    if finding_id is None:
+        for f in published():
+            click.echo(f"{f.id:42s} {f.gateway} {f.version:9s} {f.status.label()}")
+        return
+    finding = find(finding_id)
+    folder = Path(out or f"repro-{finding.id}")
+    write_repro(finding, folder)
+    click.echo(f"wrote {folder}: run {folder / 'run.sh'} (README.md says what it shows)")
+
+
 @main.command("plan")
 @click.argument("scenario")
 @click.option("--scale", type=float, default=1.0, show_default=True, help="The scale the run would use.")

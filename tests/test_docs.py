@@ -53,7 +53,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_site_builds_strictly_with_every_page(site: Path) -> None:
     for page in ("index", "scenarios", "drills", "checks", "run-record", "reports", "gateways", "behaviour-matrix",
-                 "fakes", "contracts", "ci", "cli", "security"):
+                 "findings", "scorecard", "fakes", "contracts", "ci", "cli", "security"):
         path = site / ("index.html" if page == "index" else f"{page}/index.html")
         assert path.exists(), f"{page} missing from the built site"
     index = (site / "index.html").read_text()

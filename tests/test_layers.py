@@ -8,7 +8,7 @@ The layers, lowest first (a module may import its own layer and those below):
     < harness foundations: sse, seeds, yaml_lines, processes, intent, check_params, load, change_point, weights_hook
     < scenario, schema_export, project_config, scaffold < record, host, saturation
     < checks, timeline, weight_effect, plan
-    < report, compare < gateways, reference, fake_fleet, standing_gateway, control_arm < runner
+    < report, compare < gateways, reference, fake_fleet, standing_gateway, control_arm, findings, scorecard < runner
     < settings, drill, session_runs, sweep, gameday
     < harness's entry points: harness.cli, pytest_plugin, pytest_items
     < contracts < gatedrill.cli, gatedrill.__main__
@@ -34,7 +34,8 @@ LAYERS: list[set[str]] = [
     {"harness.record", "harness.host", "harness.saturation"},
     {"harness.checks", "harness.timeline", "harness.plan", "harness.weight_effect"},
     {"harness.report", "harness.compare"},
-    {"harness.gateways", "harness.reference", "harness.fake_fleet", "harness.standing_gateway", "harness.control_arm"},
+    {"harness.gateways", "harness.reference", "harness.fake_fleet", "harness.standing_gateway", "harness.control_arm",
+     "harness.findings", "harness.scorecard"},
     {"harness.runner"},
     {"harness.settings", "harness.drill", "harness.session_runs", "harness.sweep", "harness.gameday"},
     {"harness.cli", "harness.pytest_plugin", "harness.pytest_items"},

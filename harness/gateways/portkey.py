@@ -185,7 +185,7 @@ def portkey_limitations(scenario: Scenario) -> list[Limitation]:
     return out
 
 
-def _install_root(opts: PortkeyOptions) -> Path:
+def install_root(opts: PortkeyOptions) -> Path:
     base = opts.install_dir or os.environ.get("GATEDRILL_HOME") or str(Path.home() / ".cache" / "gatedrill")
     return Path(base).expanduser() / f"portkey-{opts.version}-hono-{opts.hono_node_server}"
 
@@ -204,7 +204,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 def ensure_installed(opts: PortkeyOptions) -> Path:
     """The gateway's folder, installing it with npm on first use; one clear error when npm is missing or fails."""
-    root = _install_root(opts)
+    root = install_root(opts)
     if (root / ENTRY).exists():
         return root
     npm = shutil.which("npm")
