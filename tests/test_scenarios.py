@@ -16,7 +16,8 @@ from gatedrill.harness.schema_export import scenario_json_schema
 from gatedrill.scenarios import SCHEMA_FILE, builtin_dir, builtin_names, resolve
 
 DRILLS = ["canary-split", "canary-rollback", "failover-drill", "rate-limit-storm", "context-continuity",
-          "context-window-fallback", "streaming-integrity", "midstream-failover", "recovery", "cross-provider-tools"]
+          "context-window-fallback", "streaming-integrity", "midstream-failover", "recovery", "cross-provider-tools",
+          "progressive-migration", "blue-green"]
 
 VALID = """\
 name: mini
