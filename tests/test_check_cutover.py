@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gatedrill.harness.checks import REGISTRY, Status, Verdict, parse_params
@@ -170,3 +172,31 @@ def test_without_a_weight_change_there_is_nothing_to_judge() -> None:
 def test_too_few_streams_in_flight_is_inconclusive() -> None:
     v = judge(build(Recipe()), min_streams=1000)
     assert v.status is Status.INCONCLUSIVE and "streams in flight at a flip" in v.summary
+
+
+def strained_host(a: float, b: float, duration: float = 40.0) -> list[dict[str, Any]]:
+    """Host samples (harness.host) with every core busy and five runnable processes from `a` to `b` s."""
+    quiet = {"fakes": 0.1, "gateway": 0.2, "generator": 0.1}
+    return [{"mono": 1000 + t / 4, "wall": T0_WALL + t / 4, "dt": 0.25, "cores": 2,
+             "busy": 2.0 if a <= t / 4 < b else 0.5, "running": 5 if a <= t / 4 < b else 1, "load1": 1.0,
+             "procs": quiet} for t in range(int(duration * 4))]
+
+
+def cutover_on_strained_host(tmp_path: Path, recipe: Recipe) -> Verdict:
+    from gatedrill.harness.checks import judge as judge_run
+
+    record = dataclasses.replace(build(recipe), path=tmp_path, host=strained_host(11.0, 14.5))
+    return next(v for v in judge_run(record) if v.check == "cutover")
+
+
+def test_latency_around_a_flip_on_a_strained_host_is_inconclusive(tmp_path: Path) -> None:
+    v = cutover_on_strained_host(tmp_path, Recipe(gap_extra_ms=300))
+    assert v.status is Status.INCONCLUSIVE
+    assert v.summary.startswith("the host was saturated")
+    assert v.figures["finding_on_strained_host"]["status"] == "fail"
+
+
+def test_corrupted_streams_on_a_strained_host_still_fail(tmp_path: Path) -> None:
+    v = cutover_on_strained_host(tmp_path, Recipe(gap_extra_ms=300, crossing="corrupt"))
+    assert v.status is Status.FAIL
+    assert "fails even judged without its latency comparison" in v.summary

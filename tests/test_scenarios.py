@@ -102,7 +102,7 @@ def test_scale_compresses_time_but_not_rates(tmp_path: Path) -> None:
 
 
 def test_unknown_scenario_name_lists_the_builtins() -> None:
-    with pytest.raises(ConfigError, match="built-in drills: canary-rollback"):
+    with pytest.raises(ConfigError, match="built-in drills: blue-green, canary-rollback"):
         resolve("canary-rolback")
 
 
