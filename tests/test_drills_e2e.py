@@ -243,8 +243,9 @@ def migration_moves_step_by_step_and_back_to_old_when_new_fails(rec: RunRecord) 
 def blue_green_flips_every_request_and_back(rec: RunRecord) -> None:
     to_green, back = (ev.applied_wall for ev in rec.timeline)
     blue, green = load_entries(rec, "blue"), load_entries(rec, "green")
-    assert green and all(to_green <= e.arrival_wall < back + 0.05 for e in green), "green only between the flips"
-    assert not any(to_green + 0.05 < e.arrival_wall < back for e in blue), "blue idle between the flips"
+    slack = 0.2  # a flip takes effect just before its acknowledgement; a request routed before it arrives just after
+    assert green and all(to_green - slack <= e.arrival_wall < back + slack for e in green), "green between the flips"
+    assert not any(to_green + slack < e.arrival_wall < back - slack for e in blue), "blue idle between the flips"
     assert any(e.arrival_wall > back for e in blue), "blue serves again after the flip back"
     assert all(c.status == 200 and c.error_class is None for c in rec.clients)
 
