@@ -59,7 +59,8 @@ def build(r: Recipe) -> RunRecord:
             u = side_at(t)
             fails = in_gap(t) and rng.random() < r.gap_error_share
             c = client_record(cid, t, session=sid, turn=turn, upstream=u, stream=stream, service_s=service,
-                              ttft_s=0.04 + (r.gap_extra_ms / 1000 if in_gap(t) else 0.0) if stream else None,
+                              ttft_s=0.03 + rng.expovariate(50) + (r.gap_extra_ms / 1000 if in_gap(t) else 0.0)
+                              if stream else None,
                               status=500 if fails else 200)
             c.sent_digest = f"d-{cid}"
             digest = c.sent_digest
@@ -129,7 +130,8 @@ def test_slower_flips_fail_on_latency_and_not_when_latency_is_not_judged() -> No
     slow = build(Recipe(gap_extra_ms=300))
     v = judge(slow)
     assert v.status is Status.FAIL and "slower around the flips" in v.summary
-    assert v.figures["latency"]["rank_biserial"] > 0.3
+    assert v.figures["latency"]["reply"]["rank_biserial"] > 0.3
+    assert v.figures["latency"]["stream_ttft"]["result"] == "fail"  # each series judged on its own
     assert judge(slow, max_latency_effect=None).status is Status.PASS
 
 

@@ -5,9 +5,10 @@ seconds after (by intended send time). Requests sent in fault windows are left o
 the fault's. Four properties are judged:
 - **errors:** the gaps' client error rate against the rest of the same run, by a one-sided Fisher's exact test; a
   significant increase (p < `alpha`) larger than `max_error_increase` fails;
-- **latency:** time to first content from the intended send time (the whole reply for a non-streamed request) of
-  the gaps' successful requests against the rest's, by the one-sided Mann-Whitney test of `arm_statistics.rank_test`
-  with its rank-biserial effect size; significant and larger than `max_latency_effect` fails;
+- **latency:** time to first content of streams, and to the whole reply of the rest, from the intended send time:
+  the gaps' successful requests against the rest's, each series by the one-sided Mann-Whitney test of
+  `arm_statistics.rank_test` (at alpha / 2) with its rank-biserial effect size; significant and larger than
+  `max_latency_effect` fails;
 - **streams in flight at a flip:** each client stream sent before a flip and ended after it must have completed
   exactly as its serving upstream stream, or failed cleanly (an error the client saw, and only a faithful prefix
   before it); any other defect (`stream_defects.py`) is a corrupted stream and fails;
@@ -77,15 +78,26 @@ def _errors(gap: list[ClientRecord], rest: list[ClientRecord], params: CutoverPa
 
 
 def _latency(gap: list[ClientRecord], rest: list[ClientRecord], params: CutoverParams) -> dict[str, Any]:
+    """Streams (time to first content) and whole replies compared apart: mixed, their two modes would make the
+    medians jump with the mix. Each series judged at alpha / 2; a series short of `min_requests` on a side is not."""
+    series = {name: _latency_series([first_content_ms(c) for c in gap if not failed(c) and c.stream is streams],
+                                    [first_content_ms(c) for c in rest if not failed(c) and c.stream is streams],
+                                    params)
+              for name, streams in (("stream_ttft", True), ("reply", False))}
+    results = {s["result"] for s in series.values() if s["result"] != "too few"}
+    result = "fail" if "fail" in results else "pass" if "pass" in results else \
+        "not judged" if "not judged" in results else "inconclusive"
+    return {"result": result, **series}
+
+
+def _latency_series(g: list[float], r: list[float], params: CutoverParams) -> dict[str, Any]:
     import numpy as np
 
     from .arm_statistics import rank_test
 
-    g = [first_content_ms(c) for c in gap if not failed(c)]
-    r = [first_content_ms(c) for c in rest if not failed(c)]
     out: dict[str, Any] = {"gap_ok": len(g), "rest_ok": len(r)}
     if min(len(g), len(r)) < params.min_requests:
-        out["result"] = "inconclusive"
+        out["result"] = "too few"
         return out
     test = rank_test(g, r)
     out |= {"gap_p50_ms": round(float(np.percentile(g, 50)), 3), "gap_p99_ms": round(float(np.percentile(g, 99)), 3),
@@ -94,7 +106,7 @@ def _latency(gap: list[ClientRecord], rest: list[ClientRecord], params: CutoverP
             "p_value": test["p_value"], "rank_biserial": round(test["rank_biserial"], 4)}
     limit = params.max_latency_effect
     out["result"] = "not judged" if limit is None else (
-        "fail" if test["p_value"] < params.alpha and test["rank_biserial"] > limit else "pass")
+        "fail" if test["p_value"] < params.alpha / 2 and test["rank_biserial"] > limit else "pass")
     return out
 
 
@@ -164,10 +176,10 @@ def cutover(record: RunRecord, params: CutoverParams) -> Verdict:
     per_flip = []
     for ev, f in zip(weight_changes(record), flips, strict=True):
         mine = [c for c in gap if f - params.before_s <= c.intended_s < f + params.after_s]
-        ok = [first_content_ms(c) for c in mine if not failed(c)]
+        ttft = [first_content_ms(c) for c in mine if not failed(c) and c.stream]
         per_flip.append({"at_s": round(f - t0, 3), "weights": getattr(ev.spec, "weights", {}),
                          "requests": len(mine), "errors": sum(1 for c in mine if failed(c)),
-                         "p50_ms": round(statistics.median(ok), 3) if ok else None})
+                         "stream_ttft_p50_ms": round(statistics.median(ttft), 3) if ttft else None})
     figures: dict[str, Any] = {
         "flips": per_flip, "gap_requests": errors["gap_requests"], "gap_errors": errors["gap_errors"],
         "rest_requests": errors["rest_requests"], "rest_errors": errors["rest_errors"], "errors": errors,
@@ -183,12 +195,13 @@ def cutover(record: RunRecord, params: CutoverParams) -> Verdict:
         problems.append(f"client error rate {errors['gap_error_rate']:.2%} around the flips against "
                         f"{errors['rest_error_rate']:.2%} elsewhere (p={errors['p_value']:.2g})")
         evidence.insert(0, {"what": "errors around the flips", **{k: v for k, v in errors.items() if k != "result"}})
-    if latency["result"] == "fail":
-        problems.append(f"slower around the flips: p50 {latency['gap_p50_ms']:.1f} ms against "
-                        f"{latency['rest_p50_ms']:.1f} ms elsewhere, rank-biserial {latency['rank_biserial']:.2f} > "
-                        f"{params.max_latency_effect} (p={latency['p_value']:.2g})")
-        evidence.insert(0, {"what": "latency around the flips", **{k: v for k, v in latency.items()
-                                                                   if k != "result"}})
+    for name, series in latency.items():
+        if isinstance(series, dict) and series["result"] == "fail":
+            problems.append(f"{name} slower around the flips: p50 {series['gap_p50_ms']:.1f} ms against "
+                            f"{series['rest_p50_ms']:.1f} ms elsewhere, rank-biserial {series['rank_biserial']:.2f} "
+                            f"> {params.max_latency_effect} (p={series['p_value']:.2g})")
+            evidence.insert(0, {"what": f"{name} latency around the flips",
+                                **{k: v for k, v in series.items() if k != "result"}})
     if streams["corrupted"]:
         problems.append(f"{streams['corrupted']}/{len(crossing)} streams in flight at a flip were corrupted")
     if broken:
@@ -202,8 +215,10 @@ def cutover(record: RunRecord, params: CutoverParams) -> Verdict:
         short.append(f"{errors['gap_requests']} requests around the flips and {errors['rest_requests']} elsewhere "
                      f"({params.min_requests} needed on each side)")
     elif latency["result"] == "inconclusive":
-        short.append(f"{latency['gap_ok']} successful requests around the flips and {latency['rest_ok']} elsewhere "
-                     f"({params.min_requests} needed on each side to compare latency)")
+        counts = ", ".join(f"{name} {s['gap_ok']} and {s['rest_ok']}" for name, s in latency.items()
+                           if isinstance(s, dict))
+        short.append(f"too few successful requests around the flips and elsewhere to compare latency ({counts}; "
+                     f"{params.min_requests} needed on each side of a series)")
     if any(c.stream for c in clients) and len(crossing) < params.min_streams:
         short.append(f"{len(crossing)} streams in flight at a flip ({params.min_streams} needed)")
     if any(c.turn > 1 for c in clients) and sessions_judged < params.min_sessions:
@@ -212,8 +227,8 @@ def cutover(record: RunRecord, params: CutoverParams) -> Verdict:
         v = inconclusive(NAME, "too little to judge the cutover: " + "; ".join(short), n, **figures)
         v.thresholds = thresholds
         return v
-    lat = "" if latency["result"] == "not judged" else (
-        f"; p50 {latency['gap_p50_ms']:.1f} ms around them against {latency['rest_p50_ms']:.1f} ms elsewhere")
+    lat = "".join(f"; {name} p50 {s['gap_p50_ms']:.1f} ms around them against {s['rest_p50_ms']:.1f} ms elsewhere"
+                  for name, s in latency.items() if isinstance(s, dict) and s["result"] == "pass")
     summary = (f"{len(flips)} flips: {errors['gap_errors']}/{errors['gap_requests']} client errors around them "
                f"against {errors['rest_errors']}/{errors['rest_requests']} elsewhere{lat}; {len(crossing)} streams in "
                f"flight ({streams['completed']} completed, {streams['failed_cleanly']} failed cleanly); "
