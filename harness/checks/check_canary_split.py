@@ -208,15 +208,16 @@ def canary_split(record: RunRecord, params: CanarySplitParams) -> Verdict:
                             **figures)
     if n == 0:
         return inconclusive(NAME, "no request landed in a judged weight period", 0, **figures)
-    short = [r for r in results if r["result"] != "ok"]
+    step_no = [next(i for i, q in enumerate(periods, start=1) if q is p) for p in judged]
+    short = [(i, r) for i, r in zip(step_no, results, strict=True) if r["result"] != "ok"]
     if short:
-        r = short[0]
-        v = inconclusive(NAME, f"{r['n']} requests in a weight period, {r['required_n']} needed to detect a "
+        i, r = short[0]
+        where = f" (step {i}{f', and {len(short) - 1} more' if len(short) > 1 else ''})" if len(periods) > 1 else ""
+        v = inconclusive(NAME, f"{r['n']} requests in a weight period{where}, {r['required_n']} needed to detect a "
                                f"{params.min_detectable:.0%} deviation with power {params.power:.0%}; no mismatch "
                                f"seen (p={r.get('p_value', float('nan')):.2g})", n, **figures)
         v.thresholds = thresholds
         return v
-    step_no = [next(i for i, q in enumerate(periods, start=1) if q is p) for p in judged]
     desc = "; ".join((f"step {i}: " if len(periods) > 1 else "") + ", ".join(
         f"{u} {s['observed']:.1%} (want {s['expected']:.1%}, CI {s['ci'][0]:.1%}-{s['ci'][1]:.1%})"
         for u, s in r["shares"].items()) for i, r in zip(step_no, results, strict=True))
