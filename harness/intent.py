@@ -35,6 +35,8 @@ Mutant = Literal[
     "drop_streamed_tool_args",  # drops streamed tool-call argument fragments after a call's opening chunk
     "stop_for_tool_calls",  # ends a Gemini stream that called a tool with finish_reason stop
     "slow_path",  # waits 100 ms on every request before relaying it (a blocking call on the hot path)
+    "ignore_failures_after_reload",  # counts no breaker failure for 5 s after a weight change: late rollback
+    "restart_streams_on_reload",  # a weight change replays open streams on the new route, splicing the replies
 ]
 MUTANTS: tuple[str, ...] = Mutant.__args__  # type: ignore[attr-defined]
 

@@ -46,4 +46,6 @@ MUTATION_TABLE: dict[str, MutantCase] = {
     "drop_streamed_tool_args": _case("cross-provider-tools", 0.3, "streaming_integrity",
                                      source="LiteLLM #20711, #27144"),
     "stop_for_tool_calls": _case("cross-provider-tools", 0.3, "streaming_integrity", source="LiteLLM #12249, #12862"),
+    "ignore_failures_after_reload": _case("progressive-migration", 0.3, "rollback"),
+    "restart_streams_on_reload": _case("blue-green", 0.4, "cutover", "accounting"),
 }

@@ -8,7 +8,8 @@ Each statistical check's need comes from its own parameters, by the rule the che
   needs 368), and `min_samples` in the control arm (fewer: judged against the absolute budget instead);
 - `rollback`: `min_requests` client requests inside the watched upstream's fault windows;
 - `streaming_integrity`: `min_streams` client streams;
-- `error_mapping`: `min_errors` failed upstream attempts (at most the requests sent into fault windows).
+- `error_mapping`: `min_errors` failed upstream attempts (at most the requests sent into fault windows);
+- `cutover`: `min_requests` client requests in the gaps around the weight flips.
 What a run produces is the schedule's expected arrivals (`load.schedule.expected_arrivals`) times the request mix,
 for the open model; a need is met when that expectation less two Poisson standard deviations reaches it. A
 closed-model drill's count depends on the gateway's speed and is not predicted.
@@ -78,7 +79,8 @@ def _fault_windows(s: Scenario, upstream: str | None) -> list[tuple[float, float
 
 
 def _canary_split(s: Scenario, p: Any) -> list[Need]:
-    from .checks.check_canary_split import normalised, required_n, target_weights
+    from .checks.check_canary_split import required_n
+    from .checks.weight_periods import normalised, target_weights
 
     targets = s.gateway.routing.targets
     changes: list[tuple[float, dict[str, float]]] = []
@@ -146,9 +148,17 @@ def _error_mapping(s: Scenario, p: Any) -> list[Need]:
                  p.min_errors, n, "min_errors")]
 
 
+def _cutover(s: Scenario, p: Any) -> list[Need]:
+    flips = [act.at_s for act in s.timeline if act.action == "set_weights"]
+    n = None if _arrivals(s) is None else sum(
+        _arrivals(s, max(0.0, f - p.before_s), min(s.duration_s, f + p.after_s)) or 0.0 for f in flips)
+    return [Need("cutover", "client requests around the weight flips", p.min_requests, n,
+                 f"min_requests, gaps of {p.before_s:g} s before and {p.after_s:g} s after each flip")]
+
+
 NEEDS: dict[str, Callable[[Scenario, Any], list[Need]]] = {
     "canary_split": _canary_split, "overhead": _overhead, "rollback": _rollback,
-    "streaming_integrity": _streaming, "error_mapping": _error_mapping,
+    "streaming_integrity": _streaming, "error_mapping": _error_mapping, "cutover": _cutover,
 }
 
 

@@ -157,6 +157,23 @@ def test_each_weight_period_is_judged_against_its_own_weights() -> None:
     assert periods[0]["alpha"] == 1e-3 / 2  # Bonferroni over the two periods
 
 
+def test_each_step_gets_a_line_with_its_split_and_each_sides_figures() -> None:
+    v = judge(_two_periods({"stable": 0.5, "canary": 0.5}))
+    steps = v.figures["steps"]
+    assert len(steps) == 2
+    assert steps[1].startswith("step 2 at t+50.0s: split ok (n=")
+    assert "canary w50% served" in steps[1] and "stable w50% served" in steps[1]
+    assert "step 1: " in v.summary and "step 2: " in v.summary
+    sides = v.figures["step_sides"][1]
+    assert sides["baseline"] == "stable"  # the side traffic moves from: the most weighted at the start
+    assert "errors_vs_baseline_p" not in sides["sides"]["stable"]
+
+
+def test_a_step_that_does_not_split_says_so_in_its_line() -> None:
+    v = judge(_two_periods({"stable": 0.9, "canary": 0.1}))
+    assert "split mismatch" in v.figures["steps"][1]
+
+
 def test_a_gateway_that_ignores_a_weight_change_fails() -> None:
     v = judge(_two_periods({"stable": 0.9, "canary": 0.1}))
     assert v.status is Status.FAIL

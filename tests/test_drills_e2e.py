@@ -34,6 +34,8 @@ SCALES = {
     "midstream-failover": 0.25,  # 12.5 s: four 2 s windows need room for the 1.5 s timeout and 2 s cooldown
     "recovery": 0.15,  # 6 s; down from 1.5 s to 3.3 s
     "cross-provider-tools": 0.15,  # 6 s of 6-turn tool sessions over four providers
+    "progressive-migration": 0.25,  # 15 s; steps at 1.25, 2.5, 5.75, 9.5 s, new fails from 9.75 s to 11.75 s
+    "blue-green": 0.15,  # 6 s; flips at 1.8 s and 4.2 s
 }
 WARM_UP = "warm-up"
 TIMELINE_TOLERANCE_S = 0.25  # the runner's own send lateness (a timer thread on a loaded 2-core machine)
@@ -219,6 +221,35 @@ def tool_sessions_cross_providers_with_exact_history(rec: RunRecord) -> None:
     assert sum(1 for ups in sessions.values() if len(ups) >= 3) >= 3, "sessions crossed three providers or more"
 
 
+def migration_moves_step_by_step_and_back_to_old_when_new_fails(rec: RunRecord) -> None:
+    steps = [ev.applied_wall for ev in rec.timeline if ev.action == "set_weights"]
+    applied = {ev.action: ev.applied_wall for ev in rec.timeline if ev.action != "set_weights"}
+    fault, fixed = applied["set_faults"], applied["clear_faults"]
+    old, new = load_entries(rec, "old"), load_entries(rec, "new")
+
+    def new_share(a: float, b: float) -> float:
+        n_new = sum(1 for e in new if a <= e.arrival_wall < b)
+        return n_new / max(1, n_new + sum(1 for e in old if a <= e.arrival_wall < b))
+
+    assert len(steps) == 4
+    assert new_share(steps[0], steps[1]) < new_share(steps[2], steps[3]), "the new side's share grew with the steps"
+    assert new_share(steps[3] + 0.1, fault) > 0.9, "at 100% the new side takes the traffic"
+    assert any(e.status == 500 and fault <= e.arrival_wall < fixed for e in new), "the new side failed"
+    assert new_share(fault + 0.5, fixed) < 0.2, "the traffic went back to the old side"
+    assert all(c.status == 200 for c in rec.clients), "no request was lost"
+    assert any(e.status == 200 and e.arrival_wall > fixed for e in new), "the new side serves again once fixed"
+
+
+def blue_green_flips_every_request_and_back(rec: RunRecord) -> None:
+    to_green, back = (ev.applied_wall for ev in rec.timeline)
+    blue, green = load_entries(rec, "blue"), load_entries(rec, "green")
+    slack = 0.2  # a flip takes effect just before its acknowledgement; a request routed before it arrives just after
+    assert green and all(to_green - slack <= e.arrival_wall < back + slack for e in green), "green between the flips"
+    assert not any(to_green + slack < e.arrival_wall < back - slack for e in blue), "blue idle between the flips"
+    assert any(e.arrival_wall > back for e in blue), "blue serves again after the flip back"
+    assert all(c.status == 200 and c.error_class is None for c in rec.clients)
+
+
 SANITY: dict[str, Callable[[RunRecord], None]] = {
     "canary-split": canary_split_shares_are_near_90_10,
     "canary-rollback": canary_rollback_canary_fails_then_clients_are_still_served,
@@ -230,6 +261,8 @@ SANITY: dict[str, Callable[[RunRecord], None]] = {
     "midstream-failover": pre_content_breaks_fail_over_and_partial_ones_are_errors,
     "recovery": failover_moves_to_secondary_and_back,
     "cross-provider-tools": tool_sessions_cross_providers_with_exact_history,
+    "progressive-migration": migration_moves_step_by_step_and_back_to_old_when_new_fails,
+    "blue-green": blue_green_flips_every_request_and_back,
 }
 
 

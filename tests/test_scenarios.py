@@ -16,7 +16,8 @@ from gatedrill.harness.schema_export import scenario_json_schema
 from gatedrill.scenarios import SCHEMA_FILE, builtin_dir, builtin_names, resolve
 
 DRILLS = ["canary-split", "canary-rollback", "failover-drill", "rate-limit-storm", "context-continuity",
-          "context-window-fallback", "streaming-integrity", "midstream-failover", "recovery", "cross-provider-tools"]
+          "context-window-fallback", "streaming-integrity", "midstream-failover", "recovery", "cross-provider-tools",
+          "progressive-migration", "blue-green"]
 
 VALID = """\
 name: mini
@@ -101,7 +102,7 @@ def test_scale_compresses_time_but_not_rates(tmp_path: Path) -> None:
 
 
 def test_unknown_scenario_name_lists_the_builtins() -> None:
-    with pytest.raises(ConfigError, match="built-in drills: canary-rollback"):
+    with pytest.raises(ConfigError, match="built-in drills: blue-green, canary-rollback"):
         resolve("canary-rolback")
 
 

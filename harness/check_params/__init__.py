@@ -18,6 +18,7 @@ from .canary_split import CanarySplitParams
 from .checks_spec import DEFAULT_CHECKS, ChecksSpec
 from .context_continuity import ContextContinuityParams
 from .context_window import ContextWindowParams
+from .cutover import CutoverParams
 from .error_mapping import ErrorMappingParams
 from .errors_explained import ErrorsExplainedParams
 from .overhead import OverheadParams
@@ -90,6 +91,6 @@ def with_overrides(name: str, given: CheckParams | None, extra: dict[str, Any]) 
 
 
 __all__ = ["DEFAULT_CHECKS", "PARAMS", "AccountingParams", "CanarySplitParams", "CheckParams", "ChecksSpec",
-           "ContextContinuityParams", "ContextWindowParams", "ErrorMappingParams", "ErrorsExplainedParams",
-           "OverheadParams", "RetryAmplificationParams", "RollbackParams", "StreamingIntegrityParams",
-           "parse_overrides", "parse_param_values", "parse_params", "with_overrides"]
+           "ContextContinuityParams", "ContextWindowParams", "CutoverParams", "ErrorMappingParams",
+           "ErrorsExplainedParams", "OverheadParams", "RetryAmplificationParams", "RollbackParams",
+           "StreamingIntegrityParams", "parse_overrides", "parse_param_values", "parse_params", "with_overrides"]

@@ -12,6 +12,7 @@ from .base import CheckParams
 from .canary_split import CanarySplitParams
 from .context_continuity import ContextContinuityParams
 from .context_window import ContextWindowParams
+from .cutover import CutoverParams
 from .error_mapping import ErrorMappingParams
 from .errors_explained import ErrorsExplainedParams
 from .overhead import OverheadParams
@@ -43,6 +44,8 @@ class ChecksSpec(BaseModel):
     accounting: AccountingParams | None = Field(
         default=None, description="every request answered once; upstream calls reconcile")
     overhead: OverheadParams | None = Field(default=None, description="gateway overhead within budgets")
+    cutover: CutoverParams | None = Field(
+        default=None, description="a weight flip costs no errors, latency, streams or session history")
     errors_explained: ErrorsExplainedParams | None = Field(
         default=None, description="every client failure has a drill-made cause (on in every drill, listed or not)")
     _order: list[str] = PrivateAttr(default_factory=list)

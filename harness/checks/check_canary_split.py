@@ -2,74 +2,31 @@
 
 Each successful client request counts once, for the upstream that served it. The run is cut into periods at
 every `set_weights` the timeline applied (requests within `guard_s` of a change are left out); each period is
-judged against its own normalised weights: an exact binomial test for two weighted upstreams, a chi-square
-sample-ratio-mismatch test for more. alpha is split evenly over the periods (Bonferroni), or, with
-`sequential: true`, also spent over `looks` interim looks per period (O'Brien-Fleming-type alpha spending), so
+judged against its own normalised weights (weight_periods.py): an exact binomial test for two weighted
+upstreams, a chi-square sample-ratio-mismatch test for more. alpha is split evenly over the periods (Bonferroni),
+or, with `sequential: true`, also spent over `looks` interim looks per period (O'Brien-Fleming-type alpha spending), so
 watching a ramp repeatedly does not inflate false alarms. A period too small to detect a `min_detectable`
 deviation with `power` is Inconclusive unless it already shows a mismatch. With `routing.sticky: session`, a
-session served by two upstreams (fallback replies aside) fails the check.
+session served by two upstreams (fallback replies aside) fails the check. A run with weight changes also gets one
+line per step in its figures (`steps`): the step's split result and each side's served requests, failed attempts
+and overhead, compared with the side traffic moves from (step_figures.py).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..check_params import CanarySplitParams
 from ..record import ClientRecord, RunRecord
-from ..scenario import SetWeights
 from .registry import check
 from .served import load_attempts, served_upstream
+from .step_figures import step_line, step_sides
 from .verdict import Status, Verdict, capped, inconclusive
+from .weight_periods import Period, periods_of
 
 NAME = "canary_split"
 
-
-
-@dataclass
-class Period:
-    start_wall: float  # -inf for the first
-    end_wall: float  # +inf for the last
-    weights: dict[str, float]  # upstream -> normalised weight (> 0 only)
-    served: list[tuple[float, str]] = field(default_factory=list)  # (sent wall time, upstream), in time order
-    # when the journals showed this period's split (weight_effect), for the figures only: the period starts when the
-    # gateway took the weights, since a boundary estimated from the requests judged would judge them by themselves
-    effective_wall: float | None = None
-    elsewhere: dict[str, int] = field(default_factory=dict)  # served by an upstream without weight
-
-
-def target_weights(targets: list[Any], updates: dict[str, float] | None = None) -> dict[str, float]:
-    """Per-upstream weight (sum over its targets), after a `set_weights` update the way the gateway applies it."""
-    out: dict[str, float] = {}
-    for t in targets:
-        w = (updates or {}).get(t.upstream, t.weight)
-        out[t.upstream] = out.get(t.upstream, 0.0) + w
-    for name, w in (updates or {}).items():
-        out.setdefault(name, w)
-    return out
-
-
-def normalised(weights: dict[str, float]) -> dict[str, float]:
-    total = sum(w for w in weights.values() if w > 0)
-    return {u: w / total for u, w in sorted(weights.items()) if w > 0} if total > 0 else {}
-
-
-def periods_of(record: RunRecord) -> list[Period]:
-    """The weight periods: one, plus one per `set_weights` the timeline applied successfully."""
-    targets = record.scenario.gateway.routing.targets
-    updates: dict[str, float] = {}
-    changes: list[tuple[float, dict[str, float], float | None]] = []
-    t0 = record.load_start()
-    for ev in sorted(record.timeline, key=lambda e: e.applied_at(t0)):
-        if isinstance(ev.spec, SetWeights) and ev.ok:
-            updates = {**updates, **ev.spec.weights}
-            changes.append((ev.applied_at(t0), dict(updates), ev.effective_wall))
-    periods = [Period(-math.inf, changes[0][0] if changes else math.inf, normalised(target_weights(targets)))]
-    for i, (at, upd, effective) in enumerate(changes):
-        end = changes[i + 1][0] if i + 1 < len(changes) else math.inf
-        periods.append(Period(at, end, normalised(target_weights(targets, upd)), effective_wall=effective))
-    return periods
 
 
 def required_n(weights: dict[str, float], delta: float, alpha: float, power: float) -> int:
@@ -219,6 +176,13 @@ def canary_split(record: RunRecord, params: CanarySplitParams) -> Verdict:
     n = sum(r["n"] for r in results)
     figures: dict[str, Any] = {"periods": results, "requests_counted": n, "guarded_out": guarded,
                                "sticky": record.scenario.gateway.routing.sticky, "sessions_hopping": len(hops)}
+    if len(periods) > 1:  # a ramp: each step's split and what each side did in it, one line per step
+        split_of = {id(p): r for p, r in zip(judged, results, strict=True)}
+        rows = step_sides(record, periods, served, sent)
+        t0 = record.load_start()
+        figures["steps"] = [step_line(i, t0, row, split_of.get(id(p)))
+                            for i, (p, row) in enumerate(zip(periods, rows, strict=True), start=1)]
+        figures["step_sides"] = rows
     if len(results) == 1:
         figures.update({k: results[0][k] for k in ("test", "statistic", "p_value", "shares", "required_n")
                         if k in results[0]})
@@ -246,16 +210,19 @@ def canary_split(record: RunRecord, params: CanarySplitParams) -> Verdict:
                             **figures)
     if n == 0:
         return inconclusive(NAME, "no request landed in a judged weight period", 0, **figures)
-    short = [r for r in results if r["result"] != "ok"]
+    step_no = [next(i for i, q in enumerate(periods, start=1) if q is p) for p in judged]
+    short = [(i, r) for i, r in zip(step_no, results, strict=True) if r["result"] != "ok"]
     if short:
-        r = short[0]
-        v = inconclusive(NAME, f"{r['n']} requests in a weight period, {r['required_n']} needed to detect a "
+        i, r = short[0]
+        where = f" (step {i}{f', and {len(short) - 1} more' if len(short) > 1 else ''})" if len(periods) > 1 else ""
+        v = inconclusive(NAME, f"{r['n']} requests in a weight period{where}, {r['required_n']} needed to detect a "
                                f"{params.min_detectable:.0%} deviation with power {params.power:.0%}; no mismatch "
                                f"seen (p={r.get('p_value', float('nan')):.2g})", n, **figures)
         v.thresholds = thresholds
         return v
-    desc = "; ".join(", ".join(f"{u} {s['observed']:.1%} (want {s['expected']:.1%}, CI {s['ci'][0]:.1%}-"
-                                f"{s['ci'][1]:.1%})" for u, s in r["shares"].items()) for r in results)
+    desc = "; ".join((f"step {i}: " if len(periods) > 1 else "") + ", ".join(
+        f"{u} {s['observed']:.1%} (want {s['expected']:.1%}, CI {s['ci'][0]:.1%}-{s['ci'][1]:.1%})"
+        for u, s in r["shares"].items()) for i, r in zip(step_no, results, strict=True))
     pmin = min(r["p_value"] for r in results)
     return Verdict(NAME, Status.PASS, f"split as configured: {desc}; p={pmin:.2g} >= {alpha:.2g}, n={n}",
                    figures, thresholds, n)

@@ -69,7 +69,7 @@ def _show(atom: Atom | None) -> str | None:
     return text if len(text) <= PAYLOAD_CHARS else text[: PAYLOAD_CHARS - 1] + "…"
 
 
-def _got_digest(entry: JournalEntry, atoms: list[Atom] | None) -> str | None:
+def got_digest(entry: JournalEntry, atoms: list[Atom] | None) -> str | None:
     if entry.reply is not None and entry.reply.digest:
         return entry.reply.digest
     return digest(atoms) if atoms is not None else None
@@ -101,7 +101,7 @@ def context_continuity(record: RunRecord, params: ContextContinuityParams) -> Ve
                 continue
             entry = served[-1]
             atoms = received_atoms(record, entry)
-            got = _got_digest(entry, atoms)
+            got = got_digest(entry, atoms)
             expected = c.sent_digest
             ok = bool(expected) and got == expected
             if c.turn > 1:

@@ -8,8 +8,8 @@ then bursts that each start with a probe sent after the cooldown. Detection time
 end of that first steady traffic; a window whose traffic never paused for a cooldown was never detected. With a
 declared cooldown, traffic after a failed probe, or sent before the probe was answered, is a re-admission no
 half-open breaker makes. Recovery time runs from the fault's clearing to the first run of attempts in which the
-upstream's share is back to at least half its configured weight; with a declared cooldown an upstream that never
-comes back fails, budget or not.
+upstream's share is back to at least half the share its weights then ask for (after a `set_weights`, the new ones);
+with a declared cooldown an upstream that never comes back fails, budget or not.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from .breaker_transitions import MIN_EXPECTED_IN_GAP, Transitions, full_fault, t
 from .fault_windows import FaultWindow, fault_windows
 from .registry import check
 from .verdict import MAX_EVIDENCE, Status, Verdict, inconclusive
+from .weight_periods import share_at
 
 NAME = "rollback"
 
@@ -37,10 +38,6 @@ def _probe_gap(record: RunRecord, params: RollbackParams) -> float:
     return 0.9 * cooldown.cooldown_s if cooldown.enabled else 0.25
 
 
-def _configured_share(record: RunRecord, upstream: str) -> float:
-    targets = record.scenario.gateway.routing.targets
-    total = sum(t.weight for t in targets)
-    return sum(t.weight for t in targets if t.upstream == upstream) / total if total > 0 else 0.0
 
 
 def _window_figures(w: FaultWindow, tr: Transitions, attempts: int, all_in_window: int) -> dict[str, Any]:
@@ -140,7 +137,7 @@ def rollback(record: RunRecord, params: RollbackParams) -> Verdict:
     every = sorted(e.arrival_wall for e in record.entries() if e.correlation_id != WARM_UP)
     clients = record.load_clients()
     pre = [t for t in times if t < windows[0].start]
-    if not pre and _configured_share(record, up) > 0:
+    if not pre and share_at(record, up, windows[0].start) > 0:
         return inconclusive(NAME, f"{up!r} got no traffic before its fault: nothing to stop")
 
     evidence: list[dict[str, Any]] = []
@@ -206,7 +203,7 @@ def rollback(record: RunRecord, params: RollbackParams) -> Verdict:
         evidence.append({"correlation_id": c.correlation_id, "status": c.status,
                          "error_class": c.error_class, "at_s": round((c.sent_s or 0.0) - t0, 3)})
 
-    share_cfg = _configured_share(record, up)
+    share_cfg = share_at(record, up, windows[-1].end)  # the weights in effect when the last fault cleared
     last = windows[-1]
     recovery = None
     if last.closed and last.end < record.run_end():

@@ -97,7 +97,7 @@ class Dispatcher:
                     if err.kind == "http" and err.status < 500 and err.status not in (408, 429):
                         breaker.success()
                         return self._failed(err, cand, attempts)
-                    breaker.failure(time.monotonic(), router.cooldown, err.retry_after, err.status == 429)
+                    router.failed(cand.upstream, time.monotonic(), err.retry_after, err.status == 429)
                     if self.closing or not router.retryable(err) or k + 1 >= hooks.attempts(intent.retry.attempts):
                         break
                     wait = router.retry_wait(err, k)
@@ -133,7 +133,7 @@ class Dispatcher:
         assert outcome.upstream is not None
         breaker = self.router.breakers[outcome.upstream]
         if err is not None:
-            breaker.failure(time.monotonic(), self.router.cooldown, err.retry_after, err.status == 429)
+            self.router.failed(outcome.upstream, time.monotonic(), err.retry_after, err.status == 429)
         elif complete:
             breaker.success()
         elif outcome.probe and breaker.probing:

@@ -20,7 +20,15 @@ gets it wrong, so that each bug is caught by the checks that judge that property
 - `stringify_tool_args`: tool-call arguments go to Gemini and Bedrock upstreams as `{"arguments": "<JSON
   string>"}` instead of the object they encode (a translation that forgot to parse them);
 - `slow_path`: every request waits `SLOW_PATH_S` before it is relayed (a release that put a blocking call on the
-  hot path): overhead grows, nothing else changes.
+  hot path): overhead grows, nothing else changes;
+- `ignore_failures_after_reload`: for `RELOAD_GRACE_S` after a weight change the circuit breakers count no failure
+  (a reload that rebuilds the router's health state and treats failures in a warm-up window as cold-start noise, as
+  slow-start and warm-up settings do), so a side that fails right after a migration step keeps its traffic: the
+  rollback comes late;
+- `restart_streams_on_reload`: a weight change re-dispatches every stream open at that moment under the new weights
+  and relays the new upstream's reply from its start after what the client already got (a reload that replays
+  in-flight requests on the new route instead of draining them, like a retry after bytes were sent): the client
+  gets a spliced, corrupted stream, and the gateway makes an upstream call it never reports.
 
 Bugs real gateways shipped, each modelled on a public report:
 
@@ -59,6 +67,7 @@ from .streams import OutEvent
 from .tokens import prompt_tokens
 
 SLOW_PATH_S = 0.1
+RELOAD_GRACE_S = 5.0  # `ignore_failures_after_reload`: how long after a weight change failures go uncounted
 
 
 class Hooks:
@@ -169,6 +178,15 @@ class Hooks:
         flat = [{"role": "assistant", "content": ""} if m.get("role") == "assistant" and m.get("tool_calls") else m
                 for m in messages]
         return {k: v for k, v in body.items() if k not in ("tools", "tool_choice")} | {"messages": flat}
+
+    def counts_failure(self, since_reweight_s: float) -> bool:
+        """Does a failure count against the breaker, `since_reweight_s` after the last weight change?"""
+        return not (self.mutant == "ignore_failures_after_reload" and since_reweight_s < RELOAD_GRACE_S)
+
+    @property
+    def restarts_streams(self) -> bool:
+        """Does a weight change re-dispatch the streams open at that moment?"""
+        return self.mutant == "restart_streams_on_reload"
 
     @property
     def half_open(self) -> bool:

@@ -9,7 +9,9 @@ candidate whose context window is too small for its declared context-window fall
 from __future__ import annotations
 
 import hashlib
+import math
 import random
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +50,8 @@ class Router:
         self._rng = random.Random(config.seed)
         self._sticky: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._last_upstream: OrderedDict[str, str] = OrderedDict()
+        self.weights_version = 0  # bumped by every weight change, so a stream can tell it outlived one
+        self.reweighted_at = -math.inf  # monotonic time of the last weight change
 
     # -- configuration -------------------------------------------------------------------------------------
 
@@ -68,6 +72,8 @@ class Router:
         intent = RoutingIntent.model_validate({**self.intent.model_dump(),
                                                "targets": [t.model_dump() for t in targets]})
         self.set_intent(intent)
+        self.weights_version += 1
+        self.reweighted_at = time.monotonic()
         return intent
 
     def model_for(self, upstream: str, preferred: str | None = None) -> str:
@@ -180,6 +186,11 @@ class Router:
         else:
             wait = policy.backoff_ms / 1000.0 * (2**retry_index)
         return self.hooks.retry_wait(wait)
+
+    def failed(self, upstream: str, now: float, hold_s: float | None, rate_limited: bool) -> None:
+        """Count a failed attempt against `upstream`'s breaker (unless a mutant looks away after a reload)."""
+        if self.hooks.counts_failure(now - self.reweighted_at):
+            self.breakers[upstream].failure(now, self.cooldown, hold_s, rate_limited)
 
     def unavailable_error(self, now: float) -> ClientError:
         names = {t.upstream for t in self.intent.targets if t.weight > 0} | set(self.intent.fallbacks)

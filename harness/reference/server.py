@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -134,7 +134,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if isinstance(outcome.reply, JsonReply):
         return web.Response(body=outcome.reply.body, headers=outcome.headers(), content_type="application/json")
     assert isinstance(outcome.reply, StreamReply)
-    return await _relay_stream(request, gw, outcome, outcome.reply)
+
+    async def redispatch() -> Outcome:
+        return await gw.dispatcher.dispatch(body, stream, headers, session)
+
+    return await _relay_stream(request, gw, outcome, outcome.reply, redispatch)
 
 
 def _invalid(body: Any, public_model: str) -> ClientError | None:
@@ -152,17 +156,35 @@ def _invalid(body: Any, public_model: str) -> ClientError | None:
     return None
 
 
-async def _relay_stream(request: web.Request, gw: Gateway, outcome: Outcome, reply: StreamReply) -> web.StreamResponse:
-    """Send the head (with the routing headers), then the events; a break becomes an error event, no [DONE]."""
+async def _relay_stream(request: web.Request, gw: Gateway, outcome: Outcome, reply: StreamReply,
+                        redispatch: Callable[[], Awaitable[Outcome]]) -> web.StreamResponse:
+    """Send the head (with the routing headers), then the events; a break becomes an error event, no [DONE].
+    (`redispatch` sends the request again: only the `restart_streams_on_reload` mutant uses it.)"""
     resp = web.StreamResponse(status=200, headers={**outcome.headers(), "content-type": "text/event-stream",
                                                    "cache-control": "no-cache"})
     tail = gw.hooks.stream_tail(gw.provider_of(outcome.upstream))
     try:
         await resp.prepare(request)
         await _write(resp, tail, reply.first)
-        async with contextlib.aclosing(reply.rest()) as batches:
-            async for batch in batches:
-                await _write(resp, tail, batch)
+        while True:
+            moved = None
+            version = gw.router.weights_version
+            async with contextlib.aclosing(reply.rest()) as batches:
+                async for batch in batches:
+                    await _write(resp, tail, batch)
+                    if gw.hooks.restarts_streams and gw.router.weights_version != version and not reply.relay.done:
+                        version = gw.router.weights_version
+                        again = await redispatch()
+                        if isinstance(again.reply, StreamReply):
+                            moved = again
+                            break
+            if moved is None:
+                break
+            assert isinstance(moved.reply, StreamReply)
+            reply.close()
+            gw.dispatcher.stream_ended(outcome, None, False)
+            outcome, reply = moved, moved.reply
+            await _write(resp, tail, reply.first)
         err = reply.error
         if err is not None:
             assert outcome.upstream is not None

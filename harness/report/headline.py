@@ -10,6 +10,7 @@ from ..checks import Verdict
 # Per check, the figures worth a glance first; any other check shows its first scalar figures.
 KEY_FIGURES: dict[str, tuple[str, ...]] = {
     "canary_split": ("p_value", "requests_counted", "sessions_hopping"),
+    "cutover": ("gap_errors", "gap_requests", "streams_in_flight", "streams_corrupted", "sessions_broken"),
     "rollback": ("detection_s", "client_error_rate", "client_errors", "probes", "recovery_s"),
     "retry_amplification": ("attempts_per_request", "max_attempts_seen", "retries_early", "storm_requests"),
     "error_mapping": ("violations", "served_despite_failure"),
@@ -57,6 +58,12 @@ def figures_line(v: Verdict) -> str:
     """`name=value` pairs plus `n=sample size`, one line."""
     parts = [f"{n}={val}" for n, val in key_figures(v)]
     return " ".join([*parts, f"n={v.sample_size}"])
+
+
+def step_lines(v: Verdict) -> list[str]:
+    """A check's per-step lines (canary_split on a run whose weights changed), for every report to list under it."""
+    steps = v.figures.get("steps")
+    return [str(s) for s in steps] if isinstance(steps, list) else []
 
 
 def thresholds_line(v: Verdict) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ..record import WARM_UP, ClientRecord, RunRecord
+from ..record import WARM_UP, ClientRecord, RunRecord, TimelineEvent
+from ..scenario import SetWeights
 from .redact import redact
 
 
@@ -19,6 +20,13 @@ def is_error(client: ClientRecord) -> bool:
 
 def iso_utc(epoch: float | None) -> str | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def action_text(ev: TimelineEvent) -> str:
+    """A timeline action as reports name it: a weight change with the weights it set (a migration's steps)."""
+    if isinstance(ev.spec, SetWeights):
+        return ev.action + " " + " ".join(f"{u}={w:g}" for u, w in ev.spec.weights.items())
+    return " ".join(str(x) for x in (ev.mark or ev.action, ev.upstream) if x)
 
 
 def run_figures(record: RunRecord) -> dict[str, Any]:
@@ -34,7 +42,7 @@ def run_figures(record: RunRecord) -> dict[str, Any]:
         for name, entries in attempts.items()
     }
     timeline = [{"at_s": ev.at_s, "planned_s": ev.planned_s, "action": ev.action, "upstream": ev.upstream,
-                 "note": ev.note, "ok": ev.ok, "detail": ev.detail, "mechanism": ev.mechanism,
+                 "what": action_text(ev), "note": ev.note, "ok": ev.ok, "detail": ev.detail, "mechanism": ev.mechanism,
                  "effective_s": ev.effective_s} for ev in record.timeline]
     return redact({
         "drill": meta.scenario or record.scenario.name,

@@ -14,7 +14,7 @@ from typing import IO, Any
 import click
 
 from ..record import RunRecord
-from .headline import figures_line, key_figures, thresholds_line
+from .headline import figures_line, key_figures, step_lines, thresholds_line
 from .judged import JudgedRun
 from .redact import redact, redact_text
 from .run_figures import run_figures
@@ -50,9 +50,9 @@ def summary_lines(record: RunRecord) -> list[str]:
         mark = "ok" if ev["ok"] else f"FAILED {ev['detail']}"
         if ev.get("effective_s") is not None:
             mark += f", effective t+{ev['effective_s']:.2f}s"
-        what = ("by hand: " if event.source == "manual" else "") + (event.mark or ev["action"])
+        what = ("by hand: " if event.source == "manual" else "") + ev["what"]
         lines.append(f"  t+{ev['at_s'] or 0:6.2f}s (planned {ev['planned_s'] or 0:g}s) {what} "
-                     f"{ev['upstream'] or ''} {ev['note'] or ''} [{mark}]")
+                     f"{ev['note'] or ''} [{mark}]")
     lines += [f"  warning: {w}" for w in f["warnings"]]
     lines += [f"  warning: {line}" for line in condition_lines(record)]
     lines.append(f"run record: {record.path}  (judge it again: gatedrill check {record.path})")
@@ -89,6 +89,7 @@ def verdict_lines(run: JudgedRun) -> list[str]:
         lines.append(f"{v.label:13s} {v.check:22s} {v.summary}")
         thresholds = thresholds_line(v)
         lines.append(f"{INDENT}figures: {figures_line(v)}" + (f"  thresholds: {thresholds}" if thresholds else ""))
+        lines += [f"{INDENT}{step}" for step in step_lines(v)]
         if v.expected_failure:
             how = "passed although not expressible" if v.passed else "expected to fail"
             lines.append(f"{INDENT}{how} on this gateway: {v.expected_failure}")
@@ -135,6 +136,9 @@ def _print_rich(run: JudgedRun) -> None:
         if v.expected_failure:
             summary += f"\n[dim]{'passed although not expressible' if v.passed else 'expected to fail'} on this " \
                        f"gateway: {escape(v.expected_failure)}[/dim]"
+        steps = step_lines(v)
+        if steps:
+            summary += "\n[dim]" + "\n".join(escape(redact_text(step)) for step in steps) + "[/dim]"
         thresholds = thresholds_line(v)
         figures = "\n".join([*(f"{n}={val}" for n, val in key_figures(v)), f"n={v.sample_size}"])
         table.add_row(f"[{STYLES[mark]}]{mark}", escape(v.check), summary,

@@ -11,6 +11,7 @@ from ...checks import Verdict
 from ...checks.fault_windows import FaultWindow, fault_windows
 from ...record import RunRecord
 from ..judged import JudgedRun
+from ..run_figures import action_text
 from .series import PERCENTILES, client_error_rate, latency_percentiles, traffic_per_upstream
 from .svg import ACTION, FAULT, PALETTE, Chart
 
@@ -46,7 +47,7 @@ def _context(chart: Chart, record: RunRecord, labels: bool) -> None:
         chart.add_legend("fault window", FAULT, "band")
     for ev in record.timeline:
         at = ev.at_s
-        what = " ".join(str(x) for x in (ev.mark or ev.action, ev.upstream) if x)
+        what = action_text(ev)
         note = f"{what}: {ev.note}" if ev.note else what
         if ev.source == "manual":
             note = f"by hand: {note}"

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from ...checks import Outcome
-from ..headline import key_figures, short, thresholds_line
+from ..headline import key_figures, short, step_lines, thresholds_line
 from ..judged import JudgedRun
 from ..redact import redact
 from .charts import verdict_of
@@ -49,7 +49,7 @@ def upstream_table(figures: dict[str, Any]) -> str:
     events = [_row(["t+ (s)", "planned (s)", "action", "upstream", "note", "result"], "th")]
     for ev in figures["timeline"]:
         events.append(_row([f"{ev['at_s'] or 0:.2f}", f"{ev['planned_s'] or 0:g}", esc(ev["action"]),
-                            esc(ev["upstream"] or ""), esc(ev["note"] or ""),
+                            esc(ev["upstream"] or ev["what"].removeprefix(ev["action"]).strip()), esc(ev["note"] or ""),
                             "ok" if ev["ok"] else f'<span class="bad">FAILED {esc(ev["detail"])}</span>']))
     out = '<table class="grid">' + "".join(rows) + "</table>"
     if figures["timeline"]:
@@ -73,6 +73,9 @@ def verdict_table(run: JudgedRun) -> str:
         mark = v.label
         css = {"PASS": "pass", "PASS*": "pass", "FAIL": "fail", "XFAIL": "xfail", "INCONCLUSIVE": "inconclusive"}[mark]
         summary = esc(v.summary)
+        steps = step_lines(v)
+        if steps:
+            summary += '<ul class="steps">' + "".join(f"<li>{esc(step)}</li>" for step in steps) + "</ul>"
         if v.expected_failure:
             how = "passed although not expressible" if v.passed else "expected to fail"
             summary += f'<div class="note">{how} on this gateway: {esc(v.expected_failure)}</div>'
