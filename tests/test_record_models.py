@@ -90,6 +90,8 @@ def test_records_written_before_the_models_judge_exactly_as_they_did(v1_records:
         for key, value in old["run"].items():
             if key == "gateway":  # the typed meta adds the (empty) claims key
                 assert {**value, "claims": {}} == new["run"][key], report
+            elif key == "timeline":  # since gained `what`, `mechanism`, `effective_s`: the old keys stay the same
+                assert [{k: e[k] for k in o} for e, o in zip(new["run"][key], value, strict=True)] == value, report
             elif key != "record":
                 assert new["run"][key] == value, (report, key)
 
