@@ -102,7 +102,7 @@ def test_an_interrupted_reproduction_stops_the_fake_and_the_gateway(tmp_path: Pa
     finding = next(f for f in FINDINGS if f.id == "portkey-no-cooldown")
     need(*_available(finding.gateway))
     write_repro(finding, tmp_path / "repro")
-    env = _env()
+    env = {**_env(), "REPRO_KEEP": "1"}  # it stays up after its curl, so the interrupt cannot race its normal end
     gateway_port = int(env["GATEWAY_PORT"])
     proc = subprocess.Popen(["bash", str(tmp_path / "repro" / "run.sh")], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)

@@ -144,6 +144,9 @@ def run_sh(finding: Finding, portkey_dir: str) -> str:
         out += (f"# ... and its cause, in the gateway's log\necho\n"
                 f"grep -E {shlex.quote(finding.repro.log)} \"$RUN/gateway.log\" | head -n 3 | sed 's/^/gateway log: /'"
                 " || true\n")
+    out += ('if [ -n "${REPRO_KEEP:-}" ]; then  # keep both up to poke at them by hand; Ctrl-C stops them\n'
+            '  echo "run.sh: the fake (:$FAKE_PORT) and the gateway (:$GATEWAY_PORT) stay up (REPRO_KEEP); Ctrl-C '
+            'stops both" >&2\n  while :; do sleep 1; done\nfi\n')
     return out
 
 
@@ -158,7 +161,8 @@ def readme(finding: Finding) -> str:
     lines += [f"- Status: {finding.status.label()}", "", finding.explanation, "", "## Run", "",
               "```bash", "./run.sh", "```", "",
               "It starts the fake upstream (`fake.yaml`, with `gatedrill fake serve`) and the gateway on 127.0.0.1, "
-              "then sends the request with one curl line and prints its output; both processes stop when it ends.",
+              "then sends the request with one curl line and prints its output; both processes stop when it ends "
+              "(`REPRO_KEEP=1 ./run.sh` keeps them up to poke at by hand until Ctrl-C).",
               "", "The output shows the behaviour when it matches every one of these regular expressions:", ""]
     lines += [f"- `{e}`" for e in r.expect] + [f"- and not `{e}`" for e in r.expect_absent]
     if finding.gateway == "portkey":
