@@ -767,3 +767,20 @@ def test_missing_api_key_is_an_authentication_error(srv: FakeServer) -> None:
     r = httpx.post(srv.url + "/v1/chat/completions", json={"model": MODEL, "messages": HI}, timeout=10)
     assert r.status_code == 401
     assert r.json()["error"]["message"].startswith("You didn't provide an API key.")
+
+
+def test_responses_accepts_what_the_fuzz_found_the_document_allows(srv: FakeServer) -> None:
+    """From the 100,000-request fuzz (2026-12-03): `computer_use` is a hosted tool_choice type in OpenAI's document,
+    and an item reference may leave out its type; the fake refused both as malformed. An unknown reference is still
+    not found (the fake stores no items)."""
+    with httpx.Client(base_url=srv.url, headers={"authorization": "Bearer sk-x"}) as c:
+        ok = c.post("/v1/responses", json={"model": "gpt-4o-mini", "input": "hi",
+                                           "tool_choice": {"type": "computer_use"}})
+        assert ok.status_code == 200, ok.text
+        for ref in ({"id": "msg_unknown"}, {"id": "msg_unknown", "type": None}):
+            r = c.post("/v1/responses", json={"model": "gpt-4o-mini", "input": [
+                {"role": "user", "content": "hi"}, ref]})
+            assert r.status_code == 400, r.text
+            assert r.json()["error"]["message"] == "Item with id 'msg_unknown' not found."
+        bad = c.post("/v1/responses", json={"model": "gpt-4o-mini", "input": [{"content": "no role"}]})
+        assert bad.status_code == 400 and "input[0].role" in bad.text

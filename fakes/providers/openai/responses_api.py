@@ -45,7 +45,7 @@ HOSTED_TOOLS = frozenset({
     "custom", "apply_patch", "tool_search", "programmatic_tool_calling", "namespace",
 })
 # tool_choice objects: a named function, custom or MCP tool, an allowed-tools list, or a hosted tool's type
-TOOL_CHOICE_TYPES = frozenset({"function", "allowed_tools"}) | HOSTED_TOOLS
+TOOL_CHOICE_TYPES = frozenset({"function", "allowed_tools", "computer_use"}) | HOSTED_TOOLS  # the document's list
 MIN_OUTPUT_TOKENS = 16
 _IDS = unique_ids()
 
@@ -153,6 +153,8 @@ def _input_atoms(value: Any) -> list[Atom]:
         if not isinstance(item, dict):
             raise bad_type(where, "an object", item)
         itype = item.get("type", "message")
+        if itype in ("message", None) and "role" not in item and "id" in item:
+            itype = "item_reference"  # the document leaves an item reference's type optional (and nullable)
         if itype == "message":
             role = item.get("role")
             if role is None:
