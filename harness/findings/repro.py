@@ -146,7 +146,7 @@ def run_sh(finding: Finding, portkey_dir: str) -> str:
                 " || true\n")
     out += ('if [ -n "${REPRO_KEEP:-}" ]; then  # keep both up to poke at them by hand; Ctrl-C stops them\n'
             '  echo "run.sh: the fake (:$FAKE_PORT) and the gateway (:$GATEWAY_PORT) stay up (REPRO_KEEP); Ctrl-C '
-            'stops both" >&2\n  while :; do sleep 1; done\nfi\n')
+            'stops both" >&2\n  while :; do sleep 1 & wait $!; done\nfi\n')  # `wait` lets the INT trap run at once
     return out
 
 
