@@ -98,6 +98,19 @@ def test_each_variant_shows_the_other_build(tmp_path: Path, finding: Any, varian
     _check(done.stdout, variant.expect, variant.expect_absent, f"{finding.id} ({variant.name})")
 
 
+def _kill_started_in(folder: Path) -> None:
+    """Kill the process group of every process whose working directory is in `folder` (run.sh's fake and gateway)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = Path(os.readlink(entry / "cwd"))
+            if cwd == folder or folder in cwd.parents:
+                os.killpg(os.getpgid(int(entry.name)), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
+
+
 def test_an_interrupted_reproduction_stops_the_fake_and_the_gateway(tmp_path: Path) -> None:
     finding = next(f for f in FINDINGS if f.id == "portkey-no-cooldown")
     need(*_available(finding.gateway))
@@ -120,3 +133,4 @@ def test_an_interrupted_reproduction_stops_the_fake_and_the_gateway(tmp_path: Pa
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+        _kill_started_in(tmp_path / "repro")  # a SIGKILLed run.sh runs no trap: its setsid children would outlive it
