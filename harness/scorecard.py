@@ -148,15 +148,20 @@ def latest_rows(history: list[ScoreRow]) -> list[ScoreRow]:
     return sorted(out.values(), key=lambda r: (r.gateway, r.version))
 
 
-def changes(history: list[ScoreRow]) -> list[str]:
-    """Per gateway, what its newest row changed against its previous one (any version): one line per cell whose
-    mark moved."""
-    lines: list[str] = []
+def _runs_by_gateway(history: list[ScoreRow]) -> dict[str, list[ScoreRow]]:
+    """Each gateway's rows that ran cells, oldest first."""
     by_gateway: dict[str, list[ScoreRow]] = {}
     for r in sorted(history, key=lambda r: r.date):
         if r.cells:
             by_gateway.setdefault(r.gateway, []).append(r)
-    for gateway, rows in sorted(by_gateway.items()):
+    return by_gateway
+
+
+def changes(history: list[ScoreRow]) -> list[str]:
+    """Per gateway, what its newest row changed against its previous one (any version): one line per cell whose
+    mark moved."""
+    lines: list[str] = []
+    for gateway, rows in sorted(_runs_by_gateway(history).items()):
         if len(rows) < 2:
             continue
         old, new = rows[-2], rows[-1]
@@ -176,11 +181,7 @@ def release_comparisons(history: list[ScoreRow]) -> list[str]:
     from .compare import compare_runs
 
     lines: list[str] = []
-    by_gateway: dict[str, list[ScoreRow]] = {}
-    for r in sorted(history, key=lambda r: r.date):
-        if r.cells:
-            by_gateway.setdefault(r.gateway, []).append(r)
-    for gateway, rows in sorted(by_gateway.items()):
+    for gateway, rows in sorted(_runs_by_gateway(history).items()):
         if len(rows) < 2 or rows[-2].scale != rows[-1].scale:
             continue
         old = {c.drill: c.run for c in rows[-2].cells if c.run}
