@@ -29,7 +29,7 @@ from typing import Any
 import httptools
 
 from .config import HttpLimits
-from .plan import END_CLOSE, END_COMPLETE, END_HANG, END_RESET, HttpRequest, Plan
+from .plan import END_CLOSE, END_COMPLETE, END_HANG, END_RESET, HEADER_LINES, HttpRequest, Plan
 
 _LINGER_RST = struct.pack("ii", 1, 0)
 _STATUS: dict[int, bytes] = {}
@@ -49,6 +49,10 @@ _CLOSING_ERRORS = {
     408: _closing_error(408, b"request timed out: the head or body did not arrive in time\n"),
     431: _closing_error(431, b"request header fields too large\n"),
 }
+# Header names as the handler sees them (lower-cased str), by their bytes: clients send the same few names on every
+# request. Bounded, because clients choose the names.
+_NAMES: dict[bytes, str] = {}
+_NAMES_MAX = 1024
 _IDLE, _HEAD, _BODY = 0, 1, 2  # what a connection is waiting for from its client
 _offload: list[ThreadPoolExecutor] = []
 
@@ -256,7 +260,11 @@ class HttpProtocol(asyncio.Protocol):
         if self._head_bytes > self.limits.max_header_bytes or len(self._headers) >= self.limits.max_headers:
             self._fatal(431)
             return
-        key = name.decode("latin-1").lower()
+        key = _NAMES.get(name)
+        if key is None:
+            key = name.decode("latin-1").lower()
+            if len(_NAMES) < _NAMES_MAX:
+                _NAMES[name] = key
         val = value.decode("latin-1")
         prev = self._headers.get(key)
         self._headers[key] = val if prev is None else prev + ", " + val
@@ -408,7 +416,10 @@ class _Run:
     def _head(self) -> bytes:
         p = self.plan
         parts = [status_line(p.status), _date_header()]
-        parts.append("".join([f"{k}: {v}\r\n" for k, v in p.headers]).encode("latin-1"))
+        lines = HEADER_LINES
+        for h in p.headers:
+            line = lines.get(h)
+            parts.append(line if line is not None else f"{h[0]}: {h[1]}\r\n".encode("latin-1"))
         if p.stream:
             parts.append(b"transfer-encoding: chunked\r\n")
         else:

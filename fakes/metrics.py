@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 
 OTHER_MODEL = "other"  # the model label of every requested model the fake does not serve
+_STATUS = {code: str(code) for code in range(600)}  # status labels, made once
 
 
 class FakeMetrics:
@@ -28,11 +29,17 @@ class FakeMetrics:
         self.tokens: Counter[tuple[str, str]] = Counter()
 
     def count(self, endpoint: str, model: str, status: int, fault: str | None, tokens_in: int, tokens_out: int) -> None:
-        self.requests[(endpoint, model, str(status), fault or "")] += 1
+        key = (endpoint, model, _STATUS.get(status) or str(status), fault or "")
+        requests = self.requests
+        requests[key] = requests.get(key, 0) + 1
         if tokens_in:
-            self.tokens[(model, "in")] += tokens_in
+            tokens = self.tokens
+            key2 = (model, "in")
+            tokens[key2] = tokens.get(key2, 0) + tokens_in
         if tokens_out:
-            self.tokens[(model, "out")] += tokens_out
+            tokens = self.tokens
+            key2 = (model, "out")
+            tokens[key2] = tokens.get(key2, 0) + tokens_out
 
     def clear(self) -> None:
         self.requests.clear()
