@@ -1,11 +1,15 @@
-"""The servers under measurement: the fake (`gatedrill fake serve`) and the nginx reference.
+"""The servers under measurement: the fake (`gatedrill fake serve`) and two references, nginx and aimock.
 
 nginx answers the same bytes from memory (`return 200 '...'`), one worker, no access log: it is the
-yardstick for what one core can do on this machine for a request of this size.
+yardstick for what one core can do on this machine for a request of this size. aimock (`@copilotkit/aimock`,
+its `llmock` server, installed once with npm into gatedrill's cache folder) is another LLM mock: one fixture that
+answers the same text, journal at its default bound, so the fakes are compared with a peer doing similar work.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import shutil
 import subprocess
 import sys
@@ -15,7 +19,11 @@ from pathlib import Path
 import yaml
 from procs import SERVER_CORE, Processes, free_port, tree, wait_ready
 
+from gatedrill.harness.gateways.npm import cache_root, npm_install
+
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+AIMOCK_VERSION = "1.43.0"
+AIMOCK_BIN = Path("node_modules/.bin/llmock")
 
 
 @dataclass
@@ -100,3 +108,28 @@ http {{
     url = f"http://127.0.0.1:{port}"
     wait_ready(url + "/ready", proc)
     return Target("nginx", url, proc)
+
+
+def aimock_available() -> bool:
+    return shutil.which("node") is not None and shutil.which("npm") is not None
+
+
+def start_aimock(procs: Processes, workdir: Path, user_text: str, reply_text: str, chunks: int) -> Target:
+    """aimock's `llmock -f DIR` with one fixture: `reply_text` for the user message `user_text`, streamed in
+    about `chunks` content chunks (its chunk size is in characters), no latency, logging off."""
+    pkg = {"name": "gatedrill-bench-aimock", "version": "0.0.0", "private": True,
+           "dependencies": {"@copilotkit/aimock": AIMOCK_VERSION}}
+    what = f"@copilotkit/aimock {AIMOCK_VERSION}"
+    root = npm_install(cache_root() / f"aimock-{AIMOCK_VERSION}", pkg, AIMOCK_BIN, what)
+    fixtures = workdir / "aimock-fixtures"
+    fixtures.mkdir(exist_ok=True)
+    fixture = {"fixtures": [{"match": {"userMessage": user_text}, "response": {"content": reply_text}}]}
+    (fixtures / "bench.json").write_text(json.dumps(fixture))
+    port = free_port()
+    chunk_chars = max(1, math.ceil(len(reply_text) / chunks))
+    argv = [str(root / AIMOCK_BIN), "-p", str(port), "-h", "127.0.0.1", "-f", str(fixtures),
+            "-c", str(chunk_chars), "--log-level", "silent"]
+    proc = procs.start(argv, SERVER_CORE, f"aimock-{port}.log")
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url + "/health", proc)
+    return Target("aimock", url, proc)

@@ -213,7 +213,9 @@ class Fake:
                 body = orjson.loads(req.body)
             except orjson.JSONDecodeError as exc:
                 raise d.invalid_json(str(exc)) from None
-            entry.body = redact_body(body)  # the same object unless it names a credential
+            entry.body = clean = redact_body(body)  # the same object unless it names a credential
+            if clean is body:
+                entry.body_json = req.body  # the journal keeps the request's own JSON text
         if endpoint not in d.chat_endpoints:
             if isinstance(body, dict) and isinstance(body.get("model"), str):
                 entry.model = body["model"]

@@ -14,22 +14,17 @@ The translation (`portkey_config`) is a pure function. The limitations come from
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gatedrill.fakes.correlation import CORRELATION_HEADER, SESSION_HEADER, TURN_HEADER
-from gatedrill.fakes.errors import ConfigError
 
-from ..processes import InfrastructureError
 from ..scenario import PortkeyOptions, SetWeights
 from .base import Limitation, RunningGateway, free_port, wait_ready
+from .npm import cache_root, npm_install
 from .weights import LoadSwitchWeights
 
 if TYPE_CHECKING:
@@ -43,7 +38,6 @@ CONFIG_HEADER = "x-portkey-config"
 ENTRY = Path("node_modules/@portkey-ai/gateway/build/start-server.js")
 AZURE_API_VERSION = "2024-10-21"
 BEDROCK_ACCESS_KEY_ID = "AKIAGATEDRILLPORTKEY"
-NPM_TIMEOUT_S = 600.0
 # Response headers with the gateway's own account ("upstream" is a target path: see option_upstreams)
 CLAIMS = {"upstream": "x-portkey-last-used-option-index", "retries": "x-portkey-retry-attempt-count"}
 SWITCH_WAIT_S = 10.0  # a set_weights counts as not applied when no request carries it within this time
@@ -186,53 +180,15 @@ def portkey_limitations(scenario: Scenario) -> list[Limitation]:
 
 
 def install_root(opts: PortkeyOptions) -> Path:
-    base = opts.install_dir or os.environ.get("GATEDRILL_HOME") or str(Path.home() / ".cache" / "gatedrill")
-    return Path(base).expanduser() / f"portkey-{opts.version}-hono-{opts.hono_node_server}"
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One installer at a time (parallel test workers share the cache)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return cache_root(opts.install_dir) / f"portkey-{opts.version}-hono-{opts.hono_node_server}"
 
 
 def ensure_installed(opts: PortkeyOptions) -> Path:
     """The gateway's folder, installing it with npm on first use; one clear error when npm is missing or fails."""
-    root = install_root(opts)
-    if (root / ENTRY).exists():
-        return root
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
-        raise ConfigError("the Portkey gateway needs node and npm (Debian: apt-get install nodejs npm)")
-    with _locked(root.parent / f".{root.name}.lock"):
-        if (root / ENTRY).exists():
-            return root
-        tmp = root.with_name(root.name + ".partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        pkg = {"name": "gatedrill-portkey", "version": "0.0.0", "private": True,
-               "dependencies": {"@portkey-ai/gateway": opts.version, "@hono/node-server": opts.hono_node_server},
-               "overrides": {"@hono/node-server": opts.hono_node_server}}
-        (tmp / "package.json").write_text(json.dumps(pkg, indent=2) + "\n")
-        try:
-            done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=tmp,
-                                  capture_output=True, text=True, timeout=NPM_TIMEOUT_S, check=False)
-        except subprocess.TimeoutExpired:
-            raise InfrastructureError(f"npm install of @portkey-ai/gateway {opts.version} took over "
-                                      f"{NPM_TIMEOUT_S:g} s") from None
-        if done.returncode != 0 or not (tmp / ENTRY).exists():
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise InfrastructureError(f"npm install of @portkey-ai/gateway {opts.version} failed "
-                                      f"(exit {done.returncode}): {last}")
-        shutil.rmtree(root, ignore_errors=True)
-        tmp.rename(root)
-    return root
+    pkg = {"name": "gatedrill-portkey", "version": "0.0.0", "private": True,
+           "dependencies": {"@portkey-ai/gateway": opts.version, "@hono/node-server": opts.hono_node_server},
+           "overrides": {"@hono/node-server": opts.hono_node_server}}
+    return npm_install(install_root(opts), pkg, ENTRY, f"@portkey-ai/gateway {opts.version}")
 
 
 class PortkeyAdapter:
