@@ -29,7 +29,7 @@ from typing import Any
 import httptools
 
 from .config import HttpLimits
-from .plan import END_CLOSE, END_COMPLETE, END_HANG, END_RESET, HEADER_LINES, HttpRequest, Plan
+from .plan import END_CLOSE, END_COMPLETE, END_HANG, END_RESET, HttpRequest, Plan
 
 _LINGER_RST = struct.pack("ii", 1, 0)
 _STATUS: dict[int, bytes] = {}
@@ -416,10 +416,7 @@ class _Run:
     def _head(self) -> bytes:
         p = self.plan
         parts = [status_line(p.status), _date_header()]
-        lines = HEADER_LINES
-        for h in p.headers:
-            line = lines.get(h)
-            parts.append(line if line is not None else f"{h[0]}: {h[1]}\r\n".encode("latin-1"))
+        parts.append("".join([f"{k}: {v}\r\n" for k, v in p.headers]).encode("latin-1"))
         if p.stream:
             parts.append(b"transfer-encoding: chunked\r\n")
         else:

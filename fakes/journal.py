@@ -127,10 +127,10 @@ class Entry:
             for ch in reply.choices:
                 text = "".join(ch.pieces)
                 size += len(text) + _CHOICE_BYTES
-                calls = ()
+                calls: tuple[tuple[str, str, str], ...] = ()
                 if ch.tool_calls:
                     calls = tuple([(c.id, c.name, c.arguments) for c in ch.tool_calls])
-                    size += sum(len(c[2]) + _CHOICE_BYTES for c in calls)
+                    size += sum([len(args) + _CHOICE_BYTES for _, _, args in calls])
                 choices.append((text, ch.finish, len(ch.pieces), calls))
             reply = (reply.digest, tuple(choices))
         return (self.seq, self.fake, self.method, self.path, self.endpoint, self.model, self.stream,

@@ -17,18 +17,6 @@ END_CLOSE = "close"
 END_HANG = "hang"
 
 
-# Wire lines ("name: value\r\n") of headers whose values never change, rendered once (`fixed_headers`) and reused by
-# the HTTP server for every answer instead of formatting them again.
-HEADER_LINES: dict[tuple[str, str], bytes] = {}
-
-
-def fixed_headers(*pairs: tuple[str, str]) -> tuple[tuple[str, str], ...]:
-    """Headers a dialect sends unchanged on many answers: their wire lines are rendered here, once."""
-    for name, value in pairs:
-        HEADER_LINES[(name, value)] = f"{name}: {value}\r\n".encode("latin-1")
-    return pairs
-
-
 @dataclass(slots=True)
 class Plan:
     status: int

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ...plan import ApiError, Plan, fixed_headers
+from ...plan import ApiError, Plan
 from ...ratelimit import format_duration
 from ..base import NO_PARAMS, Dialect, FakeView, Rendered, Usage, injected_decision
 from . import exceptions as exc
-from .rendering import JSON_TYPE, render_chat
+from .rendering import render_chat
 from .requests import parse_chat
 from .urls import CHAT_ENDPOINTS, PREFIX_ROUTES, ROUTES
 
@@ -26,12 +26,12 @@ if TYPE_CHECKING:
     from ...faults import HttpError, StreamError
     from ...ratelimit import Decision
 
-_STATIC = fixed_headers(("openai-organization", exc.ORG), ("openai-version", "2020-10-01"))
-_UNLIMITED = fixed_headers(
+_STATIC = [("openai-organization", exc.ORG), ("openai-version", "2020-10-01")]
+_UNLIMITED = [
     ("x-ratelimit-limit-requests", "1000000"), ("x-ratelimit-limit-tokens", "1000000000"),
     ("x-ratelimit-remaining-requests", "1000000"), ("x-ratelimit-remaining-tokens", "1000000000"),
     ("x-ratelimit-reset-requests", "0s"), ("x-ratelimit-reset-tokens", "0s"),
-)
+]
 
 
 class OpenAIDialect(Dialect):
@@ -166,7 +166,7 @@ class OpenAIDialect(Dialect):
     def render_error(self, endpoint: str | None, err: ApiError, request_id: str) -> Plan:
         body = exc.envelope(err)
         headers = self._headers(request_id, 0)
-        headers.append(JSON_TYPE)
+        headers.append(("content-type", "application/json"))
         headers.extend(err.headers)
         return Plan(err.status, headers, [(0.0, body)], content_length=len(body))
 
@@ -208,7 +208,7 @@ class OpenAIDialect(Dialect):
     def _json(self, rid: str, obj: Any) -> Plan:
         body = orjson.dumps(obj)
         headers = self._headers(rid, 0)
-        headers.append(JSON_TYPE)
+        headers.append(("content-type", "application/json"))
         return Plan(200, headers, [(0.0, body)], content_length=len(body))
 
 

@@ -9,15 +9,12 @@ import orjson
 
 from ...content import Reply
 from ...conversation import ChatRequest
-from ...plan import fixed_headers
 from ..base import Rendered, Usage
 
 FINISH = {"stop": "stop", "stop_sequence": "stop", "length": "length", "tool_calls": "tool_calls",
           "content_filter": "content_filter"}
 FINGERPRINT = "fp_gatedrill"
 DONE = b"data: [DONE]\n\n"
-JSON_TYPE, SSE_TYPE = fixed_headers(("content-type", "application/json"),
-                                    ("content-type", "text/event-stream; charset=utf-8"))
 
 
 def usage_obj(u: Usage) -> dict[str, Any]:
@@ -88,7 +85,7 @@ def chat_stream(req: ChatRequest, reply: Reply, usage: Usage, cid: str, offsets:
 def render_chat(req: ChatRequest, reply: Reply, usage: Usage, offsets: list[float], end_offset: float,
                 cid: str, headers: list[tuple[str, str]]) -> Rendered:
     if req.stream:
-        headers.append(SSE_TYPE)
+        headers.append(("content-type", "text/event-stream; charset=utf-8"))
         return Rendered(200, headers, chat_stream(req, reply, usage, cid, offsets, end_offset), True)
-    headers.append(JSON_TYPE)
+    headers.append(("content-type", "application/json"))
     return Rendered(200, headers, [(end_offset, chat_json(req, reply, usage, cid), True)], False)
