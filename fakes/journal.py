@@ -108,37 +108,6 @@ class Entry:
             setattr(e, k, d.get(k))
         return e
 
-    def freeze(self) -> Frozen:
-        """The finished entry as a tuple of atoms and tuples only (headers as pairs, the body as JSON bytes, the
-        reply as its summary): small, and untracked by the garbage collector once it has seen it, so a full
-        journal adds nothing to collection pauses (paced streams stay on time)."""
-        body = self.body_json
-        if body is None and self.body is not None:
-            body = orjson.dumps(self.body, default=str)
-        headers = self.headers
-        size = _RECORD_BYTES + _HEADER_BYTES * len(headers) + sum(map(len, headers.values()))
-        if body is not None:
-            size += len(body)
-        if self.error:
-            size += len(self.error)
-        reply = self.reply
-        if reply is not None and not isinstance(reply, dict):
-            choices = []
-            for ch in reply.choices:
-                text = "".join(ch.pieces)
-                size += len(text) + _CHOICE_BYTES
-                calls: tuple[tuple[str, str, str], ...] = ()
-                if ch.tool_calls:
-                    calls = tuple([(c.id, c.name, c.arguments) for c in ch.tool_calls])
-                    size += sum([len(args) + _CHOICE_BYTES for _, _, args in calls])
-                choices.append((text, ch.finish, len(ch.pieces), calls))
-            reply = (reply.digest, tuple(choices))
-        return (self.seq, self.fake, self.method, self.path, self.endpoint, self.model, self.stream,
-                self.correlation_id, self.session_id, self.turn, self.arrival_wall, self.arrival_mono,
-                self.first_byte_mono, self.last_byte_mono, self.status, self.fault, self.error, self.outcome,
-                self.tokens_in, self.tokens_out, self.latency_injected_ms, tuple(headers.items()),
-                self.body_bytes, body, reply, size)
-
     def to_dict(self) -> dict[str, Any]:
         """The journal record (one JSONL line): every field, plus wall-clock first and last byte times."""
         offset = self.arrival_wall - self.arrival_mono
@@ -158,15 +127,43 @@ class Entry:
             "reply": reply_dict(self.reply),
         }
 
+    def freeze(self) -> Frozen:
+        """The finished entry as a flat tuple of atoms (the headers and the reply's summary as JSON bytes, the body as
+        its JSON text): small, and untracked by the garbage collector at the first collection that sees it, so a full
+        journal adds nothing to collection pauses (paced streams stay on time). A nested tuple would not do: the
+        collector untracks one level per pass."""
+        body = self.body_json
+        if body is None and self.body is not None:
+            body = _exact(orjson.dumps(self.body, default=str))
+        headers = _exact(orjson.dumps(self.headers))
+        reply: Any = self.reply
+        if reply is not None:
+            if not isinstance(reply, dict):
+                reply = [reply.digest, [[ch.text, ch.finish, len(ch.pieces),
+                                         [[c.id, c.name, c.arguments] for c in ch.tool_calls]]
+                                        for ch in reply.choices]]
+            reply = _exact(orjson.dumps(reply, default=str))
+        size = _RECORD_BYTES + len(headers) + (len(body) if body is not None else 0) + \
+            (len(reply) if reply is not None else 0) + (len(self.error) if self.error else 0)
+        return (self.seq, self.fake, self.method, self.path, self.endpoint, self.model, self.stream,
+                self.correlation_id, self.session_id, self.turn, self.arrival_wall, self.arrival_mono,
+                self.first_byte_mono, self.last_byte_mono, self.status, self.fault, self.error, self.outcome,
+                self.tokens_in, self.tokens_out, self.latency_injected_ms, headers, self.body_bytes, body, reply,
+                size)
+
+
+def _exact(data: bytes) -> bytes:
+    """An exact-size copy: orjson hands back bytes on an ~8 KiB allocation whatever their length, so a kept 1 KiB
+    line held 8 KiB (issue 15: the heap grew ~8 KiB a request until the journal was full)."""
+    return bytes(memoryview(data))
+
 
 # A frozen entry: the fields of `Entry.to_dict` in order, then its estimated size in memory (bytes).
 Frozen = tuple[Any, ...]
 _SIZE = 25  # index of the size in a frozen entry
-# Estimated memory of a frozen entry beyond its strings' characters: the tuple and its numbers, per header pair,
-# per reply choice (measured with tracemalloc; `tests/test_journal_memory.py` holds the estimate to the truth).
-_RECORD_BYTES = 700
-_HEADER_BYTES = 130
-_CHOICE_BYTES = 250
+# Estimated memory of a frozen entry beyond its JSON bytes: the tuple, its strings and numbers (measured with
+# tracemalloc; `tests/test_journal_memory.py` holds the estimate to the truth).
+_RECORD_BYTES = 600
 
 
 def frozen_dict(f: Frozen) -> dict[str, Any]:
@@ -175,11 +172,13 @@ def frozen_dict(f: Frozen) -> dict[str, Any]:
      first, last, status, fault, error, outcome, tokens_in, tokens_out, injected, headers, body_bytes, body,
      reply, _) = f
     offset = arrival_wall - arrival_mono
-    if isinstance(reply, tuple):
-        reply = {"choices": [{"text": text, "finish": finish, "chunks": chunks,
-                              "tool_calls": [{"id": i, "name": n, "arguments": a} for i, n, a in calls]}
-                             for text, finish, chunks, calls in reply[1]],
-                 "digest": reply[0]}
+    if reply is not None:
+        reply = orjson.loads(reply)
+        if isinstance(reply, list):
+            reply = {"choices": [{"text": text, "finish": finish, "chunks": chunks,
+                                  "tool_calls": [{"id": i, "name": n, "arguments": a} for i, n, a in calls]}
+                                 for text, finish, chunks, calls in reply[1]],
+                     "digest": reply[0]}
     return {
         "seq": seq, "fake": fake, "method": method, "path": path, "endpoint": endpoint, "model": model,
         "stream": stream, "correlation_id": correlation_id, "session_id": session_id, "turn": turn,
@@ -188,7 +187,8 @@ def frozen_dict(f: Frozen) -> dict[str, Any]:
         "last_byte_wall": None if last is None else last + offset,
         "status": status, "fault": fault, "error": error, "outcome": outcome,
         "tokens_in": tokens_in, "tokens_out": tokens_out, "latency_injected_ms": injected,
-        "headers": dict(headers), "body_bytes": body_bytes, "body": None if body is None else orjson.loads(body),
+        "headers": orjson.loads(headers), "body_bytes": body_bytes,
+        "body": None if body is None else orjson.loads(body),
         "reply": reply,
     }
 
