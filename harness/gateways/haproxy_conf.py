@@ -16,8 +16,8 @@ What it cannot do (each becomes a `Limitation`), measured with HAProxy 2.6.12 (D
 Anthropic API, send different models to servers of one backend, send a request on to a fallback that asks for
 another model or to a context-window fallback (a response, once answered, is never re-sent to another backend), retry
 on 429 (`retry-on` cannot name it), back off or honour `retry-after`, count a status that `retry-on` retried
-against `error-limit` (only the last attempt's answer is observed, so a failing server that retries cover is never
-marked down), count 429 at all (`observe layer7` takes 100-499 as valid), or bound a whole attempt (`timeout server`
+against `error-limit` before 3.1 (only the last attempt's answer is observed, so a failing server that retries cover
+is never marked down: finding haproxy-retried-errors-never-mark-down), count 429 at all (`observe layer7` takes 100-499 as valid), or bound a whole attempt (`timeout server`
 is an inactivity timeout).
 """
 
@@ -181,9 +181,10 @@ def plan(scenario: Scenario) -> HaproxyPlan:
         if statuses and servers > 1:
             lims.append(Limitation(
                 feature="cooldown_on_retried_status", checks=affects(scenario, "rollback"),
-                reason="HAProxy does not count a status that retry-on retried against error-limit (only the answer "
-                       "of the last attempt is observed), so a target that fails while retries cover it is never "
-                       "marked down: it keeps its share of the traffic"))
+                reason="HAProxy before 3.1 (Debian 12's 2.6.12) does not count a status that retry-on retried "
+                       "against error-limit (only the answer of the last attempt is observed), so a target that "
+                       "fails while retries cover it is never marked down: it keeps its share of the traffic "
+                       "(finding haproxy-retried-errors-never-mark-down)"))
         if 429 in retry.retry_on:
             lims.append(Limitation(
                 feature="cooldown_on_429", checks=[],
