@@ -133,7 +133,7 @@ def test_anthropic_upstreams_are_left_out_and_only_anthropic_targets_are_refused
     lims = {lim.feature: lim for lim in limitations(sc)}
     assert "secondary" in lims["anthropic_upstreams"].reason
     assert set(lims["anthropic_upstreams"].checks) == {"rollback", "error_mapping"}
-    with pytest.raises(ConfigError, match="HAProxy cannot express this routing.*use another --gateway"):
+    with pytest.raises(ConfigError, match=r"HAProxy cannot express this routing.*use another --gateway"):
         plan(resolve_scenario("streaming-integrity", RunOptions(gateway="haproxy")))
 
 

@@ -17,8 +17,8 @@ Anthropic API, send different models to servers of one backend, send a request o
 another model or to a context-window fallback (a response, once answered, is never re-sent to another backend), retry
 on 429 (`retry-on` cannot name it), back off or honour `retry-after`, count a status that `retry-on` retried
 against `error-limit` before 3.1 (only the last attempt's answer is observed, so a failing server that retries cover
-is never marked down: finding haproxy-retried-errors-never-mark-down), count 429 at all (`observe layer7` takes 100-499 as valid), or bound a whole attempt (`timeout server`
-is an inactivity timeout).
+is never marked down: finding haproxy-retried-errors-never-mark-down), count 429 at all (`observe layer7` takes
+100-499 as valid), or bound a whole attempt (`timeout server` is an inactivity timeout).
 """
 
 from __future__ import annotations
