@@ -73,7 +73,8 @@ def start(procs: Processes, sc: Scenario, fakes: list[FakeServer], tmp_path: Pat
 def test_a_weighted_canary_with_a_fallback_becomes_a_config_haproxy_accepts(tmp_path: Path) -> None:
     text, cfg = cfg_for(scenario(CANARY), tmp_path)
     haproxy_accepts(cfg)
-    health = "check inter 1s downinter 2000ms rise 1 fall 3 observe layer7 error-limit 2 on-error mark-down"
+    health = ("check inter 1s fastinter 2000ms downinter 2000ms rise 2 fall 3 observe layer7 error-limit 2 "
+              "on-error mark-down")
     assert f"server stable 127.0.0.1:18200 weight 80 {health}" in text
     assert f"server canary 127.0.0.1:18201 weight 20 {health}" in text
     assert f"server backup 127.0.0.1:18202 backup {health}" in text  # same model: a backup server
@@ -262,3 +263,49 @@ def test_a_short_drill_through_haproxy_fails_over_and_loses_nothing(tmp_path: Pa
     verdicts = judge(rec)
     assert gate(verdicts), [v.summary for v in verdicts]
     assert (out / "logs" / "haproxy" / "haproxy.cfg").exists() and (out / "logs" / "haproxy.log").exists()
+
+
+@needs_haproxy
+def test_sticky_sessions_stay_on_one_upstream_and_sessions_spread_over_both(tmp_path: Path) -> None:
+    sc = scenario({"targets": [{"upstream": "stable", "model": "gpt-4o-mini", "weight": 50},
+                               {"upstream": "canary", "model": "gpt-4o-mini", "weight": 50}], "sticky": "session"})
+    with FakeServer(provider="openai", name="stable", models=MODELS) as stable, \
+            FakeServer(provider="openai", name="canary", models=MODELS) as canary, Processes(tmp_path) as procs:
+        gw = start(procs, sc, [stable, canary], tmp_path)
+        with httpx.Client(base_url=gw.url, headers=gw.client_headers(), timeout=10) as client:
+            for _turn in range(3):
+                for s in range(16):
+                    r = client.post("/v1/chat/completions", json=BODY, headers={"x-gatedrill-session-id": f"s{s}"})
+                    assert r.status_code == 200
+        where: dict[str, set[str]] = {}
+        for fake in (stable, canary):
+            for e in fake.journal.records():
+                where.setdefault(e["headers"]["x-gatedrill-session-id"], set()).add(fake.name)
+    assert len(where) == 16 and all(len(v) == 1 for v in where.values())  # every session pinned
+    assert {next(iter(v)) for v in where.values()} == {"stable", "canary"}  # and sessions spread over both
+
+
+@needs_haproxy
+def test_a_marked_down_server_stays_out_for_the_cooldown_then_comes_back(tmp_path: Path) -> None:
+    import time
+
+    sc = scenario({"targets": [{"upstream": "stable", "model": "gpt-4o-mini"}], "fallbacks": ["backup"],
+                   "retry": {"attempts": 1, "retry_on": [429]},
+                   "cooldown": {"failures": 1, "window_s": 5, "cooldown_s": 2}})
+    with FakeServer(provider="openai", name="stable", models=MODELS) as stable, \
+            FakeServer(provider="openai", name="backup", models=MODELS) as backup, Processes(tmp_path) as procs:
+        stable.set_faults([{"fault": {"kind": "http_error", "status": 500}}])
+        gw = start(procs, sc, [stable, backup], tmp_path)
+        with httpx.Client(base_url=gw.url, headers=gw.client_headers(), timeout=10) as client:
+            assert client.post("/v1/chat/completions", json=BODY).status_code == 500  # error-limit 1: down
+            down_at = time.monotonic()
+            stable.set_faults([])  # healthy again at once: only the cooldown keeps it out
+            back_after = None
+            while time.monotonic() - down_at < 6 and back_after is None:
+                r = client.post("/v1/chat/completions", json=BODY)
+                assert r.status_code == 200
+                if r.headers["x-gatedrill-haproxy-server"] == "stable":
+                    back_after = time.monotonic() - down_at
+                time.sleep(0.05)
+    assert back_after is not None and 1.9 <= back_after <= 3.5, back_after  # the cooldown, up to `inter` more
+    assert len(backup.journal.records()) > 10

@@ -5,8 +5,9 @@ unit-testable.
 What HAProxy does here: one backend holds the weighted targets (`balance roundrobin`, `weight` 0-256; `balance
 hdr(x-gatedrill-session-id)` with `hash-type consistent` for sticky sessions). A failed attempt is retried on another
 server (`retries`, `retry-on` with the statuses HAProxy can name, `option redispatch 1`). Passive health is `observe
-layer7` with `error-limit` (the cooldown's failures, consecutive) and `on-error mark-down`; a TCP check every
-`downinter` (the cooldown) brings a marked-down server back, which is what nginx's `fail_timeout` does. A fallback
+layer7` with `error-limit` (the cooldown's failures, consecutive) and `on-error mark-down`; TCP checks bring a marked-down
+server back after two passes (`rise 2`): the one already due (within `inter`, 1 s) and one `fastinter` (the
+cooldown; on-error forces it) later, so it stays out the cooldown to a second more, as nginx's `fail_timeout`. A fallback
 that serves the targets' model is a `backup` server of the same backend. The body's `model` is rewritten to what
 the backend serves by Lua (HAProxy 2.5+): an `http-request` action reads the buffered body (`option
 http-buffer-request`), stores the rewritten one and fixes Content-Length; a filter puts it in place of the body, the
@@ -51,7 +52,7 @@ core.register_action("gatedrill_model", {"http-req"}, function(txn, model)
     end
     -- the first "model" key whose value is a string: top-level in an OpenAI request (a quote inside a JSON string
     -- is escaped, so text in the messages never matches)
-    local new, n = string.gsub(body, '"model"%s*:%s*"[^"\\\\]*"', '"model":"' .. model .. '"', 1)
+    local new, n = string.gsub(body, '"model"%s*:%s*"[^"\\\\]*"', '"model":"' .. model:gsub("%%", "%%%%") .. '"', 1)
     if n == 1 then
         txn:set_var("txn.gatedrill_body", new)
         txn.http:req_set_header("content-length", tostring(#new))
@@ -263,7 +264,10 @@ def render(p: HaproxyPlan, urls: dict[str, str], listen: str, admin: str, lua: s
                    f"string '{_json_error(status, code, msg)}'")
     health = ""
     if p.error_limit:
-        health = (f" check inter 1s downinter {_ms(p.cooldown_s)} rise 1 fall 3 observe layer7 "
+        # the check already due (within `inter`) passes first; the second, `fastinter` later (on-error forces it),
+        # brings the server back (rise 2): so it stays out about the cooldown
+        cooldown = _ms(p.cooldown_s)
+        health = (f" check inter 1s fastinter {cooldown} downinter {cooldown} rise 2 fall 3 observe layer7 "
                   f"error-limit {p.error_limit} on-error mark-down")
     for h in p.targets:
         out.append(f"  server {h.upstream} {host_port(urls[h.upstream], 'HAProxy')} weight {weights[h.upstream]}"
