@@ -5,11 +5,11 @@ unit-testable.
 What HAProxy does here: one backend holds the weighted targets (`balance roundrobin`, `weight` 0-256; `balance
 hdr(x-gatedrill-session-id)` with `hash-type consistent` for sticky sessions). A failed attempt is retried on another
 server (`retries`, `retry-on` with the statuses HAProxy can name, `option redispatch 1`). Passive health is `observe
-layer7` with `error-limit` (the cooldown's failures, consecutive) and `on-error mark-down`; TCP checks bring a marked-down
-server back after two passes (`rise 2`): the one already due (within `inter`, 1 s) and one `fastinter` (the
-cooldown; on-error forces it) later, so it stays out the cooldown to a second more, as nginx's `fail_timeout`. A fallback
-that serves the targets' model is a `backup` server of the same backend. The body's `model` is rewritten to what
-the backend serves by Lua (HAProxy 2.5+): an `http-request` action reads the buffered body (`option
+layer7` with `error-limit` (the cooldown's failures, consecutive) and `on-error mark-down`; TCP checks bring a
+marked-down server back after two passes (`rise 2`): the one already due (within `inter`, 1 s) and one `fastinter` (the
+cooldown; on-error forces it) later, so it stays out the cooldown to a second more, as nginx's `fail_timeout`. A
+fallback that serves the targets' model is a `backup` server of the same backend. The body's `model` is rewritten to
+what the backend serves by Lua (HAProxy 2.5+): an `http-request` action reads the buffered body (`option
 http-buffer-request`), stores the rewritten one and fixes Content-Length; a filter puts it in place of the body, the
 only place HAProxy's Lua may change a body.
 
