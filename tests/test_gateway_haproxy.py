@@ -309,3 +309,15 @@ def test_a_marked_down_server_stays_out_for_the_cooldown_then_comes_back(tmp_pat
                 time.sleep(0.05)
     assert back_after is not None and 1.9 <= back_after <= 3.5, back_after  # the cooldown, up to `inter` more
     assert len(backup.journal.records()) > 10
+
+
+@needs_haproxy
+def test_a_body_larger_than_the_buffer_is_refused_with_413_and_never_sent_half_rewritten(tmp_path: Path) -> None:
+    sc = scenario({"targets": [{"upstream": "stable", "model": "gpt-4o-mini"}]})
+    with FakeServer(provider="openai", name="stable", models=MODELS) as stable, Processes(tmp_path) as procs:
+        gw = start(procs, sc, [stable], tmp_path)
+        big = BODY | {"messages": [{"role": "user", "content": "word " * 250_000}]}  # 1.25 MB > tune.bufsize
+        r = httpx.post(f"{gw.url}/v1/chat/completions", json=big, headers=gw.client_headers(), timeout=30)
+        ok = httpx.post(f"{gw.url}/v1/chat/completions", json=BODY, headers=gw.client_headers(), timeout=10)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large", r.text
+    assert ok.status_code == 200 and [e["model"] for e in stable.journal.records()] == ["gpt-4o-mini"]

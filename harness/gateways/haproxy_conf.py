@@ -11,7 +11,7 @@ cooldown; on-error forces it) later, so it stays out the cooldown to a second mo
 fallback that serves the targets' model is a `backup` server of the same backend. The body's `model` is rewritten to
 what the backend serves by Lua (HAProxy 2.5+): an `http-request` action reads the buffered body (`option
 http-buffer-request`), stores the rewritten one and fixes Content-Length; a filter puts it in place of the body, the
-only place HAProxy's Lua may change a body.
+only place HAProxy's Lua may change a body. A body that does not fit the buffer (BUFSIZE) is answered 413.
 
 What it cannot do (each becomes a `Limitation`), measured with HAProxy 2.6.12 (Debian 12): translate to the
 Anthropic API, send different models to servers of one backend, send a request on to a fallback that asks for
@@ -38,7 +38,7 @@ SESSION_HEADER = "x-gatedrill-session-id"  # fakes.correlation.SESSION_HEADER
 RETRY_ON_STATUSES = (401, 403, 404, 408, 425, 500, 501, 502, 503, 504)  # what `retry-on` can name in HAProxy 2.6
 RETRY_ON_ALWAYS = ("conn-failure", "empty-response", "response-timeout")
 MAX_WEIGHT = 256  # HAProxy's server weights are integers 0-256
-BUFSIZE = 262144  # the whole request body must fit one buffer: Lua reads it, and a retry re-sends it from there
+BUFSIZE = 1048576  # the whole request body must fit one buffer: Lua reads it, and a retry re-sends it from there
 HEALTH_PATH = "/healthz"
 
 BODY_LUA = """\
@@ -48,6 +48,16 @@ BODY_LUA = """\
 core.register_action("gatedrill_model", {"http-req"}, function(txn, model)
     local body = txn.f:req_body()
     if body == nil or body == "" then
+        return
+    end
+    local size = tonumber(txn.f:req_body_size()) or #body
+    if #body < size then  -- larger than the buffer (tune.bufsize): it cannot be rewritten, nor retried
+        local reply = txn:reply()
+        reply:set_status(413)
+        reply:add_header("content-type", "application/json")
+        reply:set_body('{"error":{"message":"HAProxy: the request body (' .. size .. ' bytes) does not fit its ' ..
+            'buffer (tune.bufsize)","type":"invalid_request_error","param":null,"code":"request_too_large"}}')
+        txn:done(reply)
         return
     end
     -- the first "model" key whose value is a string: top-level in an OpenAI request (a quote inside a JSON string
