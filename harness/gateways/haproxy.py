@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..scenario import Scenario
 
 LOG = "haproxy.log"
+CLAIMS = {"upstream": "x-gatedrill-haproxy-server"}  # the server that answered: servers are named for upstreams
 RUNTIME_TIMEOUT_S = 5.0
 
 
@@ -71,7 +72,8 @@ class HaproxyAdapter:
         proc = procs.start([executable, "-db", "-f", str(cfg)], LOG)
         url = f"http://127.0.0.1:{port}"
         wait_ready(f"{url}{HEALTH_PATH}", proc, opts.start_timeout_s if opts else 15.0, "haproxy", workdir / LOG)
-        return RunningGateway(url=url, proc=proc, log=LOG, weights=RuntimeApiWeights(p, ("127.0.0.1", admin_port)))
+        return RunningGateway(url=url, proc=proc, log=LOG, claims=CLAIMS,
+                              weights=RuntimeApiWeights(p, ("127.0.0.1", admin_port)))
 
 
 def runtime_command(address: tuple[str, int], command: str, timeout_s: float = RUNTIME_TIMEOUT_S) -> str:
