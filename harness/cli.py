@@ -156,9 +156,9 @@ def _judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--gateway", default=None,
               help="The system under test (default: gatedrill.yaml's gateway, else reference): "
                    "reference (embedded), litellm (LiteLLM proxy), portkey (Portkey gateway), "
-                   "nginx, container (the scenario's image), or url:http://HOST:PORT (yours, set up by hand). Real "
-                   "gateways are configured from the scenario's routing intent; what they cannot express is listed "
-                   "before the run and the checks it affects are marked expected to fail.")
+                   "nginx, haproxy, container (the scenario's image), or url:http://HOST:PORT (yours, set up by "
+                   "hand). Real gateways are configured from the scenario's routing intent; what they cannot "
+                   "express is listed before the run and the checks it affects are marked expected to fail.")
 @click.option("--mutant", default=None, metavar="NAME",
               help=f"Reference gateway only: run with a deliberate bug the checks should catch: {', '.join(MUTANTS)}.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
@@ -326,7 +326,8 @@ def _compare_and_print(baseline: str, candidate: str, alpha: float, sets: list[s
 @main.command("sweep")
 @click.argument("scenario")
 @click.option("--gateway", default="reference", show_default=True,
-              help="The system under test, as for run: reference, litellm, portkey, nginx, container or url:URL.")
+              help="The system under test, as for run: reference, litellm, portkey, nginx, haproxy, container or "
+                   "url:URL.")
 @click.option("--rates", default=",".join(f"{r:g}" for r in (5, 10, 20, 30, 40, 60, 80)), show_default=True,
               help="Offered rates (req/s) to step through, comma-separated; stops after the first saturated step.")
 @click.option("--step-s", type=float, default=10.0, show_default=True, help="Seconds of load per step.")

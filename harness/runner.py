@@ -31,6 +31,7 @@ from .control_arm import CONTROL, CONTROL_DIR, control_fake
 from .fake_fleet import FakeFleet, start_fleet, upstream_configs
 from .gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
 from .gateways.base import log_hint
+from .gateways.builds import BUILT_GATEWAYS, gateway_build
 from .gateways.weights import LoadSwitchWeights
 from .host import HostSampler
 from .intent import UpstreamEndpoint
@@ -154,8 +155,10 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
             opts.notice(f"marked {stale} abandoned: its runner died without closing it")
     gw = scenario.gateway
     limits = limitations(scenario)
-    writer = RecordWriter(out, scenario, opts.scale, GatewayMeta(kind=gw.kind, url=gw.url, mutant=gw.mutant,
-                                                                 limitations=limits))
+    build = gateway_build(gw.kind) if gw.kind in BUILT_GATEWAYS else None
+    writer = RecordWriter(out, scenario, opts.scale, GatewayMeta(
+        kind=gw.kind, url=gw.url, mutant=gw.mutant, limitations=limits,
+        version=build.version if build else None, install=build.install if build else None))
     lock = RunnerLock(out)
     (out / "logs").mkdir(exist_ok=True)
     os.chmod(out / "logs", 0o700)  # gateway and fake configs in there hold the drill's keys: this user only

@@ -38,6 +38,9 @@ def _available(gateway: str) -> tuple[bool, str]:
 
         ok = shutil.which("litellm", path=_bin()) is not None and all(importlib.util.find_spec(m) for m in PROXY_DEPS)
         return ok, "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')"
+    if gateway == "haproxy":
+        return (shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")) is not None, \
+            "haproxy is not installed (apt-get install -y haproxy)"
     return (shutil.which("node") is not None and shutil.which("npm") is not None,
             "the Portkey gateway needs node and npm (apt-get install nodejs npm)")
 

@@ -82,17 +82,19 @@ class Repro(_Strict):
     pause at once; output discarded), then one curl line whose output shows the behaviour."""
 
     fake: dict[str, Any] = Field(description="one fake's config, as `gatedrill fake serve --config` reads it")
-    gateway_config: dict[str, Any] = Field(description="the gateway's own config (LiteLLM config.yaml, Portkey's "
-                                                       "x-portkey-config)")
+    gateway_config: dict[str, Any] | str = Field(description="the gateway's own config (LiteLLM config.yaml, "
+                                                             "Portkey's x-portkey-config; HAProxy's haproxy.cfg "
+                                                             "as text)")
     body: dict[str, Any] = Field(description="the request body sent to /v1/chat/completions")
     auth: bool = Field(default=True, description="send the gateway's key (from a file, never on a command line)")
     before: int = Field(default=0, ge=0, le=50, description="identical requests sent first, output discarded")
     pause_s: float = Field(default=0, ge=0, le=60, description="wait after the `before` requests")
     burst: int = Field(default=0, ge=0, le=50, description="then this many identical requests at once, output "
                                                            "discarded")
-    show: Literal["gateway", "fake-metrics"] = Field(
-        default="gateway", description="what the curl line asks: the gateway (the request itself), or the fake's "
-                                       "Prometheus counts after the `before` requests")
+    show: Literal["gateway", "fake-metrics", "gateway-stats"] = Field(
+        default="gateway", description="what the curl line asks: the gateway (the request itself), the fake's "
+                                       "Prometheus counts after the `before` requests, or the gateway's own stats "
+                                       "(HAProxy's stats page as CSV, `stats uri /stats`)")
     log: str | None = Field(default=None, description="a regular expression (grep -E): after the curl line, the "
                                                      "gateway log's matching lines are printed as `gateway log: ...`")
     expect: list[str] = Field(min_length=1, description="regular expressions the curl output must match")

@@ -105,15 +105,31 @@ pids+=($!)
 wait_for "http://127.0.0.1:$GATEWAY_PORT/" "the Portkey gateway" "$RUN/gateway.log"
 """
 
+_HAPROXY = """
+# HAProxy: its config with the ports moved (the upstream key is in the config: the fake takes any);
+# HAPROXY_RETRY_ON replaces the config's retry-on keywords
+ports haproxy.cfg | sed -e "s/127\\.0\\.0\\.1:{gateway_port}/127.0.0.1:$GATEWAY_PORT/g" >"$RUN/haproxy.cfg"
+if [ -n "${{HAPROXY_RETRY_ON:-}}" ]; then
+  sed -i -e "s/^\\( *retry-on\\) .*/\\1 $HAPROXY_RETRY_ON/" "$RUN/haproxy.cfg"
+fi
+: >"$RUN/headers"  # the client sends no key
+HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"  # Debian installs it in /usr/sbin
+setsid "$HAPROXY" -db -f "$RUN/haproxy.cfg" >"$RUN/gateway.log" 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$GATEWAY_PORT/stats" "HAProxy" "$RUN/gateway.log"
+"""
+
 _CURL = ('curl -sS -i -N --max-time 30 -H @"$RUN/headers" -H "content-type: application/json" --data @request.json '
          '"http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions"')
 _METRICS = 'curl -sS --max-time 10 "http://127.0.0.1:$FAKE_PORT/_gatedrill/metrics"'
+_STATS = 'curl -sS --max-time 10 "http://127.0.0.1:$GATEWAY_PORT/stats;csv"'
 
 
 def run_sh(finding: Finding, portkey_dir: str) -> str:
     """The script: start the fake and the gateway, send `before` requests, then the one curl line."""
     needs = {"litellm": "the LiteLLM proxy (pip install 'litellm[proxy]')",
-             "portkey": "node and the Portkey gateway's npm package (README.md)"}
+             "portkey": "node and the Portkey gateway's npm package (README.md)",
+             "haproxy": "HAProxy (Debian: apt-get install haproxy)"}
     if finding.gateway not in needs:
         raise ConfigError(f"finding {finding.id}: no reproduction for the {finding.gateway} gateway yet")
     variants = "".join(f"\n#   {' '.join(f'{k}={shlex.quote(v)}' for k, v in v.env.items())} ./run.sh: {v.what}"
@@ -125,6 +141,8 @@ def run_sh(finding: Finding, portkey_dir: str) -> str:
         auth = ("printf 'Authorization: Bearer %s\\n' \"$LITELLM_MASTER_KEY\" >\"$RUN/headers\"\n"
                 if finding.repro.auth else ": >\"$RUN/headers\"  # this request carries no key\n")
         out += _LITELLM.replace("{auth}", auth)
+    elif finding.gateway == "haproxy":
+        out += _HAPROXY.format(gateway_port=GATEWAY_PORT)
     else:
         out += _PORTKEY.format(portkey_dir=portkey_dir)
     if finding.repro.before:
@@ -138,7 +156,7 @@ def run_sh(finding: Finding, portkey_dir: str) -> str:
         out += (f"\n# {finding.repro.burst} requests at once (their answers are not shown)\nburst=()\n"
                 f"for _ in $(seq 1 {finding.repro.burst}); do {quiet} & burst+=($!); done\n"
                 'wait "${burst[@]}" || true\n')
-    line = _METRICS if finding.repro.show == "fake-metrics" else _CURL
+    line = {"fake-metrics": _METRICS, "gateway-stats": _STATS}.get(finding.repro.show, _CURL)
     out += f"\n# The behaviour\necho '+ {line}' >&2\n{line}\n"
     if finding.repro.log:
         out += (f"# ... and its cause, in the gateway's log\necho\n"
@@ -189,8 +207,13 @@ def write_repro(finding: Finding, out: Path, portkey_dir: str | None = None) -> 
         "request.json": json.dumps(r.body, indent=2) + "\n",
         "README.md": readme(finding),
     }
+    if isinstance(r.gateway_config, str) != (finding.gateway == "haproxy"):
+        raise ConfigError(f"finding {finding.id}: repro.gateway_config is HAProxy's config text for haproxy, "
+                          "a mapping for the other gateways")
     if finding.gateway == "litellm":
         files["litellm.yaml"] = yaml.safe_dump(r.gateway_config, sort_keys=False)
+    elif finding.gateway == "haproxy":
+        files["haproxy.cfg"] = str(r.gateway_config)
     elif finding.gateway == "portkey":
         files["portkey-config.json"] = json.dumps(r.gateway_config, separators=(",", ":")) + "\n"
         files["portkey-loopback.cjs"] = LOOPBACK_PRELOAD

@@ -61,6 +61,9 @@ def _portkey() -> GatewayBuild:
     return GatewayBuild("portkey", version, "npm @portkey-ai/gateway", deps)
 
 
+BUILT_GATEWAYS = ("litellm", "portkey", "nginx", "haproxy")  # third-party gateways whose build a run record names
+
+
 def gateway_build(gateway: str) -> GatewayBuild:
     """The installed build of `gateway` (reference, litellm, portkey, nginx, haproxy)."""
     if gateway == "litellm":
