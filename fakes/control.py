@@ -59,7 +59,7 @@ def _shown(config: Any) -> Any:
     return redact_body(config.model_dump(mode="json"))
 
 
-def _authorised(fake: ControlledFake, req: HttpRequest) -> bool:
+def authorised(fake: ControlledFake, req: HttpRequest) -> bool:
     token = fake.config.control_token
     if token is None:
         return True
@@ -74,7 +74,7 @@ def handle_control(fake: ControlledFake, req: HttpRequest) -> Plan:
         if what == "health" and m == "GET":
             return _json(200, {"status": "ok", "name": fake.config.name, "provider": fake.config.provider,
                                "journal": fake.journal.stats()})
-        if not _authorised(fake, req):
+        if not authorised(fake, req):
             return _error(401, f"the control API wants the header {CONTROL_TOKEN_HEADER} with this fake's "
                                "control token")
         if what == "config":
