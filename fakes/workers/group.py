@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import threading
 import time
 from collections.abc import Sequence
@@ -93,19 +95,17 @@ class GroupControl:
         limit = max(1, min(int(q.get("limit", "1000") or 1000), 10_000))
         with self._lock:
             pages = self._broadcast([{"op": "journal", "query": urlencode({**q, "cursor": c})} for c in cursors])
-        tagged = sorted(((e["arrival_mono"], i, e["seq"], e) for i, p in enumerate(pages) for e in p["entries"]),
-                        key=lambda t: t[:3])
-        taken = tagged[:limit]
-        last: dict[int, int] = {}
-        for _, i, seq, _e in taken:
-            last[i] = seq
-        following = []
-        for i, page in enumerate(pages):
-            if len([t for t in taken if t[1] == i]) == len(page["entries"]):
-                following.append(page["next_cursor"])  # all of this worker's page went out
-            else:
-                following.append(last[i] + 1 if i in last else cursors[i])
-        entries = [{"worker": i, **e} for _, i, _, e in taken]
+        # each worker's entries stay in its own seq order (arrival stamps within a worker are not quite monotone in
+        # seq), so what a page takes from a worker is a prefix of that worker's page and its cursor stays exact
+        runs = [[(e["arrival_mono"], i, e) for e in p["entries"]] for i, p in enumerate(pages)]
+        taken = list(itertools.islice(heapq.merge(*runs, key=lambda t: (t[0], t[1])), limit))
+        count = [0] * len(pages)
+        for _, i, _e in taken:
+            count[i] += 1
+        following = [page["next_cursor"] if count[i] == len(page["entries"])  # all of this worker's page went out
+                     else page["entries"][count[i] - 1]["seq"] + 1 if count[i] else cursors[i]
+                     for i, page in enumerate(pages)]
+        entries = [{"worker": i, **e} for _, i, e in taken]
         return {"entries": entries, "next_cursor": ".".join(str(c) for c in following),
                 **_sum_stats([{k: p[k] for k in _STATS} for p in pages])}
 
