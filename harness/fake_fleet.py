@@ -1,6 +1,7 @@
 """A run's upstream fakes, started through Python: one child process serves them all (each on its own port,
-journaling into the run record), tells the runner its URLs over a private pipe, and exits when the runner stops
-it or when the runner itself dies (the pipe closes).
+journaling into the run record; an upstream with `workers:` above 1 by worker processes of its own, `fake_workers`),
+tells the runner its URLs over a private pipe, and exits when the runner stops it or when the runner itself dies
+(the pipe closes).
 
 `python -m gatedrill.harness.fake_fleet FD CONFIG` is the child's side; nothing else parses its output.
 """

@@ -263,3 +263,31 @@ def _alive(p: psutil.Process) -> bool:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_a_scenario_upstream_with_workers_is_served_by_them_and_its_journal_merges(tmp_path: Path) -> None:
+    from gatedrill.harness.fake_fleet import start_fleet
+    from gatedrill.harness.processes import Processes
+    from gatedrill.harness.scenario import load_scenario
+    from gatedrill.scenarios import resolve
+
+    text = resolve("canary-split").read_text().replace("  stable:\n    provider: openai\n",
+                                                       "  stable:\n    provider: openai\n    workers: 2\n")
+    (tmp_path / "w.yaml").write_text(text)
+    scenario = load_scenario(tmp_path / "w.yaml")
+    configs = [c.model_copy(update={"name": n, "journal": c.journal.model_copy(
+                   update={"path": str(tmp_path / f"{n}.jsonl")})}) for n, c in scenario.upstreams.items()]
+    assert [c.workers for c in configs] == [2, 1]
+    with Processes(tmp_path) as procs:
+        fleet = start_fleet(procs, configs, tmp_path)
+        for url in fleet.urls.values():
+            assert [chat(url).status_code for _ in range(12)] == [200] * 12
+        assert len(httpx.get(fleet.urls["stable"] + "/_gatedrill/workers", timeout=10).json()) == 2
+        assert httpx.get(fleet.urls["canary"] + "/_gatedrill/workers", timeout=10).status_code == 404
+        procs.stop(fleet.proc, sig=signal.SIGINT)
+        assert fleet.proc.returncode == 0
+    fleet.lifeline.close()
+    stable = [JournalEntry.model_validate_json(x) for x in (tmp_path / "stable.jsonl").read_bytes().splitlines()]
+    canary = [JournalEntry.model_validate_json(x) for x in (tmp_path / "canary.jsonl").read_bytes().splitlines()]
+    assert len(stable) == 12 and {e.worker for e in stable} == {0, 1} and len({(e.worker, e.seq) for e in stable}) == 12
+    assert len(canary) == 12 and {e.worker for e in canary} == {None}
