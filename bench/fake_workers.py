@@ -95,16 +95,18 @@ def workers_benchmark(procs: Processes, workdir: Path, script: Path, args: argpa
     return out
 
 
-def table_rows(f: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(label, figure, target) rows for run.py's table."""
+def table_rows(f: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(label, figure, target, verdict key) rows for run.py's table."""
     def setup(key: str) -> str:
         s = f[key]
         per = ", ".join(f"{u:.1f}" for u in s["worker_us_per_req"])
         return f"{s['rate']:,.0f} req/s, {s['us_per_req']:.1f} us/req (per worker {per})"
 
-    return [(f"f) workers (load avg {f['loadavg']:.1f})", f"N=1: {setup('n1')}", ""),
-            ("", f"N=2, same core: {setup('n2_one_core')}", ""),
-            ("", f"N=2 / N=1 on one core: {f['rate_ratio_one_core']:.2f}x req/s, {f['cpu_ratio']:.2f}x CPU", ">= 0.85"),
+    return [(f"f) workers (load avg {f['loadavg']:.1f})", f"N=1: {setup('n1')}", "", ""),
+            ("", f"N=2, same core: {setup('n2_one_core')}", "", ""),
+            ("", f"N=2 / N=1 on one core: {f['rate_ratio_one_core']:.2f}x req/s", ">= 0.85",
+             "workers.rate_ratio_one_core"),
+            ("", f"N=1 / N=2 CPU per request: {f['cpu_ratio']:.2f}x", ">= 0.85", "workers.cpu_ratio"),
             ("", f"N=2, both cores (one shared with wrk): {setup('n2_two_cores')}, "
-                 f"{f['rate_ratio_two_cores']:.2f}x", ""),
-            ("", f"journal: lost {f['lost']}", "0")]
+                 f"{f['rate_ratio_two_cores']:.2f}x N=1", "", ""),
+            ("", f"journal: lost {f['lost']}", "0", "workers.lost")]

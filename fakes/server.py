@@ -16,7 +16,7 @@ from typing import Any
 
 from ._http import HttpProtocol, sweep
 from .config import FakeConfig
-from .errors import GatedrillError
+from .errors import ConfigError, GatedrillError
 from .fake import Fake
 from .plan import HttpRequest, Plan
 
@@ -81,6 +81,11 @@ class FakeServer:
 
     def __init__(self, config: FakeConfig | dict[str, Any] | Fake | None = None, **overrides: Any) -> None:
         self.fake = config if isinstance(config, Fake) else Fake(config, **overrides)
+        if self.fake.config.workers > 1:
+            if not isinstance(config, Fake):
+                self.fake.close()
+            raise ConfigError("`workers` above 1 needs processes of its own: serve the fake with `gatedrill fake serve "
+                              "--workers N` or from a scenario; FakeServer serves in this process")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None

@@ -140,6 +140,15 @@ def test_the_journal_cursor_pages_every_entry_once_and_refuses_a_bad_cursor(serv
     assert len(got) == len(set(got)) == 40
     r = fake.control("GET", "journal", params={"cursor": "5"})
     assert r.status_code == 422 and "2 numbers joined by dots" in r.json()["error"]["message"]
+    r = fake.control("GET", "journal", params={"colour": "red"})
+    assert r.status_code == 422 and r.json()["error"]["message"] == "unknown journal filter(s): colour"
+
+
+def test_an_in_process_server_refuses_workers_rather_than_ignoring_them() -> None:
+    from gatedrill.fakes import ConfigError
+
+    with pytest.raises(ConfigError, match="gatedrill fake serve --workers N"):
+        FakeServer({"provider": "openai", "workers": 2})
 
 
 def test_a_change_reaches_every_worker_before_the_call_returns(serve: Any) -> None:

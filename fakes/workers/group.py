@@ -95,6 +95,9 @@ class GroupControl:
         limit = max(1, min(int(q.get("limit", "1000") or 1000), 10_000))
         with self._lock:
             pages = self._broadcast([{"op": "journal", "query": urlencode({**q, "cursor": c})} for c in cursors])
+        for page in pages:
+            if "error" in page:  # a filter the fake does not know: the single fake's own 422
+                raise ConfigError(page["error"])
         # each worker's entries stay in its own seq order (arrival stamps within a worker are not quite monotone in
         # seq), so what a page takes from a worker is a prefix of that worker's page and its cursor stays exact
         runs = [[(e["arrival_mono"], i, e) for e in p["entries"]] for i, p in enumerate(pages)]
