@@ -23,6 +23,7 @@ MAX_BUCKETS = 1024
 _HEADER_WORDS = 4
 _FAULT_GEN, _DRAWS, _TABLE_GEN = 0, 1, 2
 _SLOT = struct.Struct("=qqdd16s")  # used, limit, level, stamp, digest of (model, kind)
+_STATE = struct.Struct("=qqdd")  # a slot without its digest: what a check reads and writes
 _SLOTS_AT = 8 * (_HEADER_WORDS + MAX_RULES)
 SIZE = _SLOTS_AT + _SLOT.size * MAX_BUCKETS
 
@@ -59,7 +60,7 @@ class SharedRegion:
         self._map = mmap.mmap(fd, SIZE)
         self._words = memoryview(self._map).cast("q")
         self.lock = RegionLock(fd)
-        self._slots: dict[bytes, int] = {}  # this process's index of the bucket table, valid for `_slots_gen`
+        self._slots: dict[tuple[str, str], int] = {}  # this process's index of the bucket table, for `_slots_gen`
         self._slots_gen = -1
 
     @classmethod
@@ -101,13 +102,13 @@ class SharedRegion:
         slot = self._slot(model, kind, create=False)
         if slot is None:
             return None
-        _used, limit, level, stamp, _ = _SLOT.unpack_from(self._map, _SLOTS_AT + slot * _SLOT.size)
+        _used, limit, level, stamp = _STATE.unpack_from(self._map, _SLOTS_AT + slot * _SLOT.size)
         return limit, level, stamp
 
     def store_bucket(self, model: str, kind: str, limit: int, level: float, stamp: float) -> None:
         slot = self._slot(model, kind, create=True)
         assert slot is not None
-        _SLOT.pack_into(self._map, _SLOTS_AT + slot * _SLOT.size, 1, limit, level, stamp, _digest(model, kind))
+        _STATE.pack_into(self._map, _SLOTS_AT + slot * _SLOT.size, 1, limit, level, stamp)
 
     def clear_buckets(self) -> None:
         """Forget every bucket (a reset): each starts full again when next used."""
@@ -118,10 +119,10 @@ class SharedRegion:
         if self._slots_gen != self._words[_TABLE_GEN]:
             self._slots = {}
             self._slots_gen = self._words[_TABLE_GEN]
-        key = _digest(model, kind)
-        slot = self._slots.get(key)
+        slot = self._slots.get((model, kind))
         if slot is not None:
             return slot
+        key = _digest(model, kind)
         free = None
         for i in range(MAX_BUCKETS):
             used, _l, _v, _s, digest = _SLOT.unpack_from(self._map, _SLOTS_AT + i * _SLOT.size)
@@ -129,13 +130,14 @@ class SharedRegion:
                 free = i
                 break
             if digest == key:
-                self._slots[key] = i
+                self._slots[(model, kind)] = i
                 return i
         if not create:
             return None
         if free is None:
             raise RuntimeError(f"more than {MAX_BUCKETS} rate-limit buckets in one fake's workers")
-        self._slots[key] = free
+        _SLOT.pack_into(self._map, _SLOTS_AT + free * _SLOT.size, 1, 0, 0.0, 0.0, key)  # claimed; filled by the store
+        self._slots[(model, kind)] = free
         return free
 
 
