@@ -300,3 +300,32 @@ def test_a_scenario_upstream_with_workers_is_served_by_them_and_its_journal_merg
     canary = [JournalEntry.model_validate_json(x) for x in (tmp_path / "canary.jsonl").read_bytes().splitlines()]
     assert len(stable) == 12 and {e.worker for e in stable} == {0, 1} and len({(e.worker, e.seq) for e in stable}) == 12
     assert len(canary) == 12 and {e.worker for e in canary} == {None}
+
+
+def test_a_change_one_worker_does_not_take_is_undone_on_every_worker() -> None:
+    """The group's undo, with real workers' control loops on threads: worker 1 starts from another seed, so the change
+    leaves it with a config other than the one the group expects; the group undoes it on both and fails the call."""
+    import socket
+    import threading
+
+    from gatedrill.fakes import Fake, FakeConfig
+    from gatedrill.fakes.workers import Channel, GroupControl, GroupError, SharedRegion, WorkerState
+    from gatedrill.fakes.workers.worker import serve_ops
+
+    region = SharedRegion.create()
+    base = FakeConfig(provider="openai", latency={"ttft_ms": 1})
+    channels, fakes = [], []
+    for i, cfg in enumerate([base, base.model_copy(update={"seed": 5})]):
+        state = WorkerState(region, i, 0, time.monotonic())
+        fakes.append(Fake(cfg, state=state))
+        ours, theirs = socket.socketpair()
+        threading.Thread(target=serve_ops, args=(Channel(theirs), fakes[-1], state, lambda: None), daemon=True).start()
+        channels.append(Channel(ours))
+    group = GroupControl(base, channels, region)
+    with pytest.raises(GroupError, match="undone on every worker: worker 1: a different config"):
+        group.patch({"latency": {"ttft_ms": 7}, "faults": [{"fault": {"kind": "reset"}}]})
+    assert group.config == base
+    assert fakes[0].config == base
+    assert fakes[1].config == base.model_copy(update={"seed": 5})
+    for ch in channels:
+        ch.close()

@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ..config import FakeConfig
@@ -68,7 +69,11 @@ def forward(calls: Channel, req: HttpRequest) -> Plan:
     return Plan(status, headers, [(0.0, body)], content_length=len(body))
 
 
-def serve_ops(ops: Channel, fake: Fake, state: WorkerState) -> None:
+def _stop_this_process() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def serve_ops(ops: Channel, fake: Fake, state: WorkerState, on_close: Callable[[], None] = _stop_this_process) -> None:
     """Apply the parent's messages in order, one reply each; at end of file stop as on SIGTERM (journal flushed)."""
     while True:
         try:
@@ -85,7 +90,7 @@ def serve_ops(ops: Channel, fake: Fake, state: WorkerState) -> None:
             ops.send(reply)
         except ChannelClosed:
             break
-    os.kill(os.getpid(), signal.SIGTERM)
+    on_close()
 
 
 def apply(msg: dict[str, Any], fake: Fake, state: WorkerState) -> dict[str, Any]:
