@@ -4,6 +4,8 @@ GET  health | config | faults | journal?cursor=&limit=&model=&status=... | metri
 PATCH config (JSON merge patch)   PUT faults (replace)   POST faults (add one)   DELETE faults
 POST reset
 A change is validated first; a bad one gets 422 with the reason and changes nothing.
+A fake served by several worker processes answers the same API for the whole fake, plus GET workers
+(`fakes.workers.group`).
 Credentials never leave it (configured `api_keys` read as "[redacted]"). With `control_token` set, every endpoint
 but health wants the header `x-gatedrill-control-token`; without one, the loopback bind is the only guard.
 """
