@@ -92,11 +92,14 @@ def fake() -> None:
 @click.option("--name", default=None, help="Name of the fake (default: the provider).")
 @click.option("--journal", "journal_path", default=None, help="Append every journal entry to this JSONL file.")
 @click.option("--seed", type=int, default=None, help="Seed for replies, latency and fault coins.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Processes serving each fake on its one port, as one fake (default 1; docs/fakes.md).")
 @click.option("--control-token", envvar="GATEDRILL_CONTROL_TOKEN", default=None, metavar="TOKEN",
               help="Require header x-gatedrill-control-token: TOKEN on the control API (prefer the env var "
                    "GATEDRILL_CONTROL_TOKEN: a command line is visible to every user). Default: none, loopback only.")
 def fake_serve(provider: str | None, config_path: str | None, port: int | None, host: str | None,
-               name: str | None, journal_path: str | None, seed: int | None, control_token: str | None) -> None:
+               name: str | None, journal_path: str | None, seed: int | None, workers: int | None,
+               control_token: str | None) -> None:
     """Serve fakes in the foreground until Ctrl-C. Prints `name<TAB>provider<TAB>url` per fake.
 
     The control API lives on each fake's own port under /_gatedrill/ (health, config, faults, journal,
@@ -107,8 +110,11 @@ def fake_serve(provider: str | None, config_path: str | None, port: int | None, 
       gatedrill fake serve openai --port 8081
       gatedrill fake serve anthropic --seed 7 --journal anthropic.jsonl
       gatedrill fake serve --config fakes.yaml      # several named fakes, one port each
+      gatedrill fake serve openai --port 8081 --workers 4   # four processes on one port, one fake
     """
-    from gatedrill.fakes import Fake, FakeConfig, load_fakes_file, serve_forever
+    from gatedrill.fakes import FakeConfig, load_fakes_file, with_overrides
+
+    from .fake_workers import serve_fakes
 
     if config_path:
         configs = load_fakes_file(config_path)
@@ -122,18 +128,19 @@ def fake_serve(provider: str | None, config_path: str | None, port: int | None, 
         if len(configs) > 1:
             raise GatedrillError("--port applies to a single fake; set `port:` per fake in the config file")
         overrides["port"] = port
-    for key, val in (("host", host), ("name", name), ("seed", seed), ("control_token", control_token)):
+    for key, val in (("host", host), ("name", name), ("seed", seed), ("workers", workers),
+                     ("control_token", control_token)):
         if val is not None:
             overrides[key] = val
     if journal_path is not None:
         overrides["journal"] = {"path": journal_path}
-    fakes = [Fake(c, **overrides) for c in configs]
+    configs = [with_overrides(c, overrides) for c in configs]
 
     def announce(line: str) -> None:
         click.echo(line)
         sys.stdout.flush()
 
-    serve_forever(fakes, announce)
+    serve_fakes(configs, announce)
 
 
 def _judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:

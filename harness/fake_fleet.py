@@ -1,6 +1,7 @@
 """A run's upstream fakes, started through Python: one child process serves them all (each on its own port,
-journaling into the run record), tells the runner its URLs over a private pipe, and exits when the runner stops
-it or when the runner itself dies (the pipe closes).
+journaling into the run record; an upstream with `workers:` above 1 by worker processes of its own, `fake_workers`),
+tells the runner its URLs over a private pipe, and exits when the runner stops it or when the runner itself dies
+(the pipe closes).
 
 `python -m gatedrill.harness.fake_fleet FD CONFIG` is the child's side; nothing else parses its output.
 """
@@ -86,12 +87,14 @@ def _read_urls(sock: socket.socket, proc: subprocess.Popen[bytes], count: int, t
 
 def main(argv: list[str] | None = None) -> int:
     """The child: serve the fakes in CONFIG until SIGINT/SIGTERM or until the parent's end of FD closes."""
-    from gatedrill.fakes import Fake, load_fakes_file, serve_forever
+    from gatedrill.fakes import load_fakes_file
+
+    from .fake_workers import serve_fakes
 
     fd, config = (sys.argv[1:] if argv is None else argv)
     sock = socket.socket(fileno=int(fd))
     try:
-        fakes = [Fake(c) for c in load_fakes_file(config)]
+        configs = load_fakes_file(config)
     except GatedrillError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -102,8 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         sock.sendall(json.dumps({"name": name, "url": url}).encode() + b"\n")
 
     try:
-        serve_forever(fakes, announce)
-    except GatedrillError as exc:  # a port in use: the scenario's to fix
+        serve_fakes(configs, announce)
+    except InfrastructureError as exc:  # a worker of a fake died
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except GatedrillError as exc:  # a port in use, a bad config: the scenario's to fix
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
