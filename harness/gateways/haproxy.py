@@ -21,6 +21,7 @@ from gatedrill.fakes.errors import ConfigError
 
 from ..timeline import WeightsApplied
 from .base import Limitation, RunningGateway, free_port, wait_ready
+from .builds import program_version
 from .haproxy_conf import BACKEND, BODY_LUA, HEALTH_PATH, HaproxyPlan, plan, render, reweighted, server_weights
 
 if TYPE_CHECKING:
@@ -51,17 +52,23 @@ def write_config(folder: Path, cfg: str) -> Path:
     return path
 
 
+def installed_version(scenario: Scenario) -> str:
+    """The version of the haproxy this scenario runs ("unknown" when it cannot be told): a limitation depends on it."""
+    opts = scenario.gateway.haproxy
+    return program_version([opts.executable if opts else "haproxy", "-v"], r"version (\S+)")
+
+
 class HaproxyAdapter:
     name = "haproxy"
 
     def limitations(self, scenario: Scenario) -> list[Limitation]:
-        return plan(scenario).limitations
+        return plan(scenario, installed_version(scenario)).limitations
 
     def start(self, procs: Processes, scenario: Scenario, endpoints: list[UpstreamEndpoint],
               workdir: Path) -> RunningGateway:
         opts = scenario.gateway.haproxy
         executable = find_haproxy(opts.executable if opts else "haproxy")
-        p = plan(scenario)
+        p = plan(scenario, installed_version(scenario))
         keys = {e.name: e.api_key for e in endpoints}
         p.api_key = keys.get(p.targets[0].upstream, p.api_key)
         folder = (workdir / "haproxy").resolve()

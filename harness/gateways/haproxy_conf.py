@@ -24,6 +24,7 @@ is never marked down: finding haproxy-retried-errors-never-mark-down), count 429
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -127,8 +128,15 @@ def server_weights(targets: list[Hop]) -> dict[str, int]:
             for h in targets}
 
 
-def plan(scenario: Scenario) -> HaproxyPlan:
-    """What HAProxy will do for this scenario's intent, and what it cannot express."""
+def counts_retried_errors(version: str) -> bool:
+    """Whether this HAProxy counts a status that retry-on retried against error-limit: from 3.1.0 on (commit
+    2a5da31cc, issue #2679). An unknown version is taken as one that does not, and the limitation says so."""
+    m = re.match(r"(\d+)\.(\d+)", version)
+    return m is not None and (int(m[1]), int(m[2])) >= (3, 1)
+
+
+def plan(scenario: Scenario, version: str = "unknown") -> HaproxyPlan:
+    """What HAProxy `version` will do for this scenario's intent, and what it cannot express."""
     intent = scenario.gateway.routing
     ups = scenario.upstreams
     group = target_group(scenario, "HAProxy")
@@ -189,13 +197,13 @@ def plan(scenario: Scenario) -> HaproxyPlan:
             reason=f"HAProxy marks a server down after error-limit {cooldown.failures} *consecutive* errors it "
                    f"observes (not {cooldown.failures} within {cooldown.window_s:g} s), and a TCP check brings it "
                    f"back after downinter {cooldown.cooldown_s:g} s with no probe request"))
-        if statuses and servers > 1:
+        if statuses and servers > 1 and not counts_retried_errors(version):
             lims.append(Limitation(
                 feature="cooldown_on_retried_status", checks=affects(scenario, "rollback"),
-                reason="HAProxy before 3.1 (Debian 12's 2.6.12) does not count a status that retry-on retried "
-                       "against error-limit (only the answer of the last attempt is observed), so a target that "
-                       "fails while retries cover it is never marked down: it keeps its share of the traffic "
-                       "(finding haproxy-retried-errors-never-mark-down)"))
+                reason=f"HAProxy {version} (before 3.1; Debian 12 ships 2.6.12) does not count a status that "
+                       "retry-on retried against error-limit (only the answer of the last attempt is observed), so a "
+                       "target that fails while retries cover it is never marked down: it keeps its share of the "
+                       "traffic (finding haproxy-retried-errors-never-mark-down)"))
         if 429 in retry.retry_on:
             lims.append(Limitation(
                 feature="cooldown_on_429", checks=[],
