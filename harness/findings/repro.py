@@ -2,8 +2,8 @@
 
 The folder holds the gateway's config, one fake's config, the request body, a README and `run.sh`, which starts the
 fake (`gatedrill fake serve`) and the gateway on 127.0.0.1, sends the request with one curl line (reloading the
-gateway gracefully during it, where the finding asks) and stops both on exit, failure or Ctrl-C. Keys never reach a command line: the gateway's key is an environment variable and curl
-reads every header from a file.
+gateway gracefully during it, where the finding asks) and stops both on exit, failure or Ctrl-C. Keys never reach a
+command line: the gateway's key is an environment variable and curl reads every header from a file.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ NGINX_BIN="${{NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}}"
 JS_MODULE="${{NGINX_JS_MODULE:-}}"
 for m in {js_modules}; do [ -z "$JS_MODULE" ] && [ -f "$m" ] && JS_MODULE="$m"; done
 if [ -z "$JS_MODULE" ]; then
-  echo "run.sh: nginx needs its njs module (apt-get install -y nginx libnginx-mod-http-js) or NGINX_JS_MODULE" >&2; exit 2
+  echo "run.sh: nginx needs its njs module (apt-get install -y libnginx-mod-http-js) or NGINX_JS_MODULE" >&2; exit 2
 fi
 mkdir -p "$RUN/nginx/tmp" && cp gatedrill.js "$RUN/nginx/"
 ports nginx.conf | sed -e "s#{prefix}#$RUN/nginx#g" -e "s#{js}#$JS_MODULE#g" \\
