@@ -135,6 +135,8 @@ def test_requests_lost_to_the_keepalive_race_of_a_reload_are_counted_apart_withi
     assert v.status is Status.PASS, v.summary
     assert v.figures["keepalive_closed"] == 4 and v.figures["gap_errors"] == 0
     assert "4 more requests around the flips were sent on kept-alive connections the gateway closed" in v.summary
+    one = judge(build(Recipe(closed_in_gap=1)))
+    assert "1 more request around the flips was sent on a kept-alive connection the gateway closed" in one.summary
     assert sum(f["keepalive_closed"] for f in v.figures["flips"]) == 4
 
 

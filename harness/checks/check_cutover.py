@@ -252,7 +252,9 @@ def cutover(record: RunRecord, params: CutoverParams) -> Verdict:
                f"flight ({streams['completed']} completed, {streams['failed_cleanly']} failed cleanly); "
                f"{sessions_judged} sessions kept their history across a flip")
     if closed:
-        summary += (f"; {len(closed)} more requests around the flips were sent on kept-alive connections the gateway "
-                    f"closed at its reload, never forwarded (the keep-alive race; at most "
-                    f"{params.max_keepalive_closed:.0%} tolerated)")
+        one = len(closed) == 1
+        summary += (f"; {len(closed)} more request{'' if one else 's'} around the flips {'was' if one else 'were'} "
+                    f"sent on {'a kept-alive connection' if one else 'kept-alive connections'} the gateway closed at "
+                    f"its reload, never forwarded (the keep-alive race; at most {params.max_keepalive_closed:.0%} "
+                    "tolerated)")
     return Verdict(NAME, Status.PASS, summary, figures, thresholds, n)
