@@ -163,7 +163,8 @@ def cutover(record: RunRecord, params: CutoverParams) -> Verdict:
     gap = [c for c in judged if any(in_span(c.intended_s, *sp) for sp in spans)]
     rest = [c for c in judged if not any(in_span(c.intended_s, *sp) for sp in spans)]
     closed = [c for c in gap if failed(c) and lost_to_keepalive_close(c, attempts.get(c.correlation_id, []))]
-    errors = _errors([c for c in gap if c not in closed], rest, params)
+    closed_ids = {c.correlation_id for c in closed}
+    errors = _errors([c for c in gap if c.correlation_id not in closed_ids], rest, params)
     latency = _latency(gap, rest, params)
 
     rules = fault_rules(record)
@@ -187,7 +188,7 @@ def cutover(record: RunRecord, params: CutoverParams) -> Verdict:
         per_flip.append({"at_s": round(f - t0, 3), "weights": getattr(ev.spec, "weights", {}),
                          "sent_s": round(sp[0] - t0, 3), "requests": len(mine),
                          "errors": sum(1 for c in mine if failed(c)),
-                         "keepalive_closed": sum(1 for c in mine if c in closed),
+                         "keepalive_closed": sum(1 for c in mine if c.correlation_id in closed_ids),
                          "stream_ttft_p50_ms": round(statistics.median(ttft), 3) if ttft else None})
     figures: dict[str, Any] = {
         "flips": per_flip, "gap_requests": errors["gap_requests"], "gap_errors": errors["gap_errors"],
