@@ -1,7 +1,8 @@
 """Each published finding's reproduction (`gatedrill repro ID`) shows its behaviour: run.sh is run as a vendor would
 run it, against the real gateway and one fake on 127.0.0.1, and its curl output must match the finding's
 expectations (and each variant's: Portkey with the repository's async-retry patch, LiteLLM with prisma importable).
-Both processes must be gone when it ends, and when it is interrupted."""
+Both processes must be gone when it ends, and when it is interrupted. The reload findings' run.sh reloads nginx or
+LiteLLM gracefully during its curl line."""
 
 from __future__ import annotations
 
@@ -33,6 +34,12 @@ def _bin() -> str:
 
 
 def _available(gateway: str) -> tuple[bool, str]:
+    if gateway == "nginx":
+        from gatedrill.harness.gateways.nginx import JS_MODULE_PATHS
+
+        ok = (shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")) is not None
+        return (ok and any(os.path.exists(m) for m in JS_MODULE_PATHS),
+                "nginx and its njs module are not installed (apt-get install -y nginx libnginx-mod-http-js)")
     if gateway == "litellm":
         import importlib.util
 

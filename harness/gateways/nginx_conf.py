@@ -73,6 +73,7 @@ class NginxPlan:
     api_key: str = "sk-gatedrill"
     limitations: list[Limitation] = field(default_factory=list)
     generation: int = 0  # counts weight changes; GENERATION_PATH answers it, so a reload shows when it serves
+    standby: frozenset[str] = frozenset()  # targets that are also declared fallbacks: at weight 0 a `backup` server
 
 
 def reweighted(p: NginxPlan, weights: dict[str, float], generation: int) -> NginxPlan:
@@ -157,8 +158,11 @@ def plan(scenario: Scenario) -> NginxPlan:
     if intent.allow_truncation:
         lims.append(Limitation(feature="allow_truncation", checks=[],
                                reason="nginx never truncates prompts (it cannot read them as tokens)"))
+    # a target the intent also names as a fallback still takes failed attempts at weight 0 (the last step of a
+    # migration puts the old side there): a `backup` server, which nginx refuses next to `hash`
+    standby = frozenset(in_group & set(intent.fallbacks)) if intent.sticky != "session" else frozenset()
     return NginxPlan(
-        targets=targets, fallbacks=fallbacks, context=context, sticky=intent.sticky == "session",
+        targets=targets, fallbacks=fallbacks, context=context, sticky=intent.sticky == "session", standby=standby,
         max_fails=cooldown.failures if cooldown.enabled else 0, fail_timeout_s=fail_timeout,
         placeholder_backup=backup, tries=len(targets) + (1 if backup else 0),
         next_upstream=["error", "timeout", *(f"http_{s}" for s in statuses), "non_idempotent"],
@@ -212,9 +216,11 @@ def render(p: NginxPlan, urls: dict[str, str], listen: str, prefix: str,
     if p.sticky:
         out.append(f"    hash {SESSION_VAR} consistent;  # sticky sessions")
     total = sum(h.weight for h in p.targets)
-    for h in p.targets:  # whole-number weights in percent (nginx takes integers); weight 0: a `down` server
+    for h in p.targets:  # whole-number weights in percent (nginx takes integers); weight 0: a `down` server, or a
+        # `backup` one where it is also a declared fallback
         fails = f" max_fails={p.max_fails} fail_timeout={round(p.fail_timeout_s)}s"
-        weight = f" weight={max(1, round(100 * h.weight / total))}" if h.weight > 0 else " down"
+        weight = (f" weight={max(1, round(100 * h.weight / total))}" if h.weight > 0
+                  else " backup" if h.upstream in p.standby else " down")
         out.append(f"    server {_host_port(urls[h.upstream])}{weight}{fails};  # {h.upstream}")
     if p.max_fails and len(p.targets) == 1:  # see PLACEHOLDER
         out.append(f"    server {PLACEHOLDER} down;  # nginx ignores max_fails in a group of one server")

@@ -339,6 +339,7 @@ class Driver:
         rec.sent_mono = time.monotonic()
         try:
             conn = pool.acquire()
+            rec.reused = conn.exchanges > 0
             resp = conn.exchange(head, req.body)
             rec.headers_mono = time.monotonic()
             rec.status = resp.status

@@ -65,6 +65,7 @@ class ClientRecord:
     max_tokens: int | None = None
     sent_digest: str = ""  # fakes.conversation.digest of the messages sent
     messages: int = 0
+    reused: bool = False  # sent on a kept-alive connection that had served an earlier request
 
     @property
     def ok(self) -> bool:
