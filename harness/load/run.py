@@ -311,8 +311,7 @@ class LoadRun:
         for k in range(self.load_workers):
             log = open(self.out_dir / NODE_LOG_FILE.format(k), "ab")  # noqa: SIM115 - closed in _close()
             self._node_logs.append(log)
-            proc = subprocess.Popen([sys.executable, "-c", _NODE_BOOT, "--master", f"{local_address(host)}:{port}",
-                                     "--local", "--join-timeout", repr(STARTUP_S)],
+            proc = subprocess.Popen(node_argv(f"{local_address(host)}:{port}", STARTUP_S, local=True),
                                     start_new_session=True, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                                     preexec_fn=die_with_parent())
             reaper.watch(proc.pid)
@@ -445,6 +444,12 @@ class LoadRun:
             for log in self._node_logs:
                 log.close()
             self._node_logs.clear()
+
+
+def node_argv(master: str, join_timeout_s: float, local: bool = False) -> list[str]:
+    """The command line of a distributed run's worker (`local`: it stops when its parent goes away)."""
+    return [sys.executable, "-c", _NODE_BOOT, "--master", master, "--join-timeout", repr(float(join_timeout_s)),
+            *(["--local"] if local else [])]
 
 
 def _signal_group(pgid: int, sig: int) -> None:
