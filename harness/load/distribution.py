@@ -130,7 +130,8 @@ def _worker_row(w: dict[str, Any]) -> dict[str, Any]:
                "requests") or 0), "cpu_s": w.get("cpu_s"), "send_lag_p99_ms": ((w.get("tally") or {}).get(
                    "send_lag") or {}).get("p99_ms")}
     if w.get("state") == DIED:
-        row |= {"died_after_s": w.get("died_after_s"), "in_flight_at_death": int(w.get("in_flight") or 0)}
+        row |= {"died_after_s": w.get("died_after_s"), "last_heard_s": w.get("last_heard_s"),
+                "in_flight_at_death": int(w.get("in_flight") or 0)}
     return row
 
 

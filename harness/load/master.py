@@ -71,6 +71,7 @@ class Master:
         self.status: dict[int, dict[str, Any]] = {}  # the latest progress of each worker
         self.finals: dict[int, dict[str, Any]] = {}
         self.died: dict[int, float] = {}  # index -> seconds after t0 it was found dead
+        self.heard: dict[int, float] = {}  # index -> when its last progress arrived (monotonic)
         self.switches_seen: set[int] = set()
         self.t0_mono = 0.0
         self.t0_wall = 0.0
@@ -99,6 +100,7 @@ class Master:
         if i is None:
             return
         data = msg.data or {}
+        self.heard[i] = time.monotonic()
         if data.get("type") == "switch":
             index = int(data["index"])
             if index not in self.switches_seen:
@@ -289,7 +291,9 @@ class Master:
             last = self.status.get(i, {})
             scheduled = owned_arrivals(cfg.spec, cfg.duration_s, cfg.seed, Share(i, self.count))
             started = int(last.get("started_arrivals") or 0)
+            heard = self.heard.get(i)
             workers.append({"index": i, "state": DIED, **_who(info), "died_after_s": self.died.get(i),
+                            "last_heard_s": None if heard is None else round(heard - self.t0_mono, 3),
                             "scheduled_arrivals": scheduled, "started_arrivals": started,
                             "unsent_arrivals": max(0, scheduled - started), "in_flight": last.get("in_flight"),
                             "requests_sent": int(last.get("sent") or 0), "stop_reason": "died",

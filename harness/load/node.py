@@ -13,6 +13,7 @@ the join timeout.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ from typing import Any
 import gevent
 import gevent.event
 import orjson
+from locust import runners
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
@@ -77,6 +79,8 @@ class Node:
         self.reason: str | None = None  # why it stopped before its run (no master, aborted before going)
         self.join_timeout_s = join_timeout_s
         self.heard = time.monotonic()
+        # Locust retries the connection CONNECT_RETRY_COUNT times, CONNECT_TIMEOUT s each: bound it by the join timeout
+        runners.CONNECT_RETRY_COUNT = max(1, math.ceil(join_timeout_s / runners.CONNECT_TIMEOUT))
         self.runner: WorkerRunner = self.env.create_worker_runner(master[0], master[1])
         for name, handler in (("gd_config", self._on_config), ("gd_go", self._on_go),
                               ("gd_abort", self._on_abort), ("gd_finish", self._on_finish)):

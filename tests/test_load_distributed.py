@@ -1,0 +1,243 @@
+"""Distributed load on Locust's master and workers, for real: worker processes on loopback, one killed mid-run, one
+in a network namespace of its own behind a veth pair (the closest thing to a second machine here).
+
+Each load is bounded in rate, duration and max_requests; the namespace, its veth pair and every process are removed
+whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner
+from needs import need
+
+from gatedrill.cli import main as cli
+from gatedrill.fakes import FakeServer
+from gatedrill.harness.checks import judge
+from gatedrill.harness.load import LoadRun, LoadSpec, RequestMix, arrival_list, read_records, run_load
+from gatedrill.harness.load.distribution import Share, owned_arrivals
+from gatedrill.harness.load.run import node_argv
+from gatedrill.harness.record import RunRecord
+from gatedrill.harness.runner import RunOptions, run
+
+MODEL = "gpt-4o-mini"
+
+
+def _spec(rate: float = 60, profile: str = "poisson", **kw: Any) -> LoadSpec:
+    return LoadSpec(arrivals={"profile": profile, "rate": rate}, mix=RequestMix(model=MODEL), control_share=0,
+                    max_requests=5_000, **kw)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with contextlib.suppress(ChildProcessError):  # our own child: a zombie until reaped
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    return False
+
+
+def test_two_workers_give_the_same_verdicts_and_requests_as_one_process(tmp_path: Path) -> None:
+    """The same seed gives the same requests (correlation ids, both arms) and the same verdicts, however many
+    processes send them; the record says how many workers produced it and keeps each one's condition samples."""
+    records: dict[int, RunRecord] = {}
+    for workers in (0, 2):
+        out = run("canary-rollback", RunOptions(scale=0.1, seed=23, out=tmp_path / f"w{workers}",
+                                                load_workers=workers)).path
+        records[workers] = RunRecord.load(out)
+    one, two = records[0], records[2]
+    assert {v.check: v.status for v in judge(one)} == {v.check: v.status for v in judge(two)}
+    ids = [{c.correlation_id for c in rec.load_clients()} for rec in (one, two)]
+    assert ids[0] and ids[0] == ids[1]
+    control = [{c.correlation_id for c in rec.control_clients} for rec in (one, two)]
+    assert control[0] and control[0] == control[1]  # the control arm's twins too
+    summary = two.load_summary.model_dump()
+    assert summary["load_workers"] == 2 and "load_workers" not in one.load_summary.model_dump()
+    rows = summary["workers"]
+    assert [r["index"] for r in rows] == [0, 1] and {r["state"] for r in rows} == {"finished"}
+    assert sum(r["records"] for r in rows) == len(two.load_clients()) == summary["tally"]["requests"]
+    assert summary["started_arrivals"] == one.load_summary.started_arrivals
+    assert {s.worker for s in two.host if s.worker is not None} == {0, 1}  # every worker's own samples
+
+
+def test_a_worker_killed_mid_run_is_reported_and_its_unsent_share_counts_as_not_sent(tmp_path: Path) -> None:
+    spec, duration, seed = _spec(rate=40, profile="constant"), 6.0, 3
+    with FakeServer(provider="openai") as srv:
+        run_ = LoadRun(spec, srv.url, duration, seed, tmp_path, load_workers=2).start()
+        try:
+            deadline = time.monotonic() + 30
+            while srv.journal.total < 60:  # both workers are sending (1.5 s of load)
+                run_.poll(0.1)
+                assert time.monotonic() < deadline and run_.running
+            victim = run_.nodes[0]
+            os.kill(victim.pid, signal.SIGKILL)
+            result = run_.wait()
+        finally:
+            run_.cancel()
+    s = result.summary()
+    rows = {r["pid"]: r for r in s["workers"]}
+    dead = rows[victim.pid]
+    assert dead["state"] == "died" and dead["last_heard_s"] < 3.0 and dead["died_after_s"] < duration + 5
+    share = owned_arrivals(spec, duration, seed, Share(dead["index"], 2))
+    assert dead["scheduled_arrivals"] == share
+    assert 0 < dead["unsent_arrivals"] == share - dead["started_arrivals"]
+    assert s["unsent_worker_died"] == dead["unsent_arrivals"]
+    alive = next(r for r in s["workers"] if r["state"] == "finished")
+    assert alive["unsent_arrivals"] == 0 and alive["started_arrivals"] == alive["scheduled_arrivals"]
+    assert s["scheduled_arrivals"] == len(arrival_list(spec.arrivals, duration, seed))  # type: ignore[arg-type]
+    # not sent is the dead worker's loss, said so; not the survivors falling behind the schedule
+    assert not any("scheduled arrivals" in w for w in result.warnings)
+    assert any("died" in w and f"{dead['unsent_arrivals']} unsent" in w for w in result.warnings)
+    recs = read_records(result.records_path)
+    assert len(recs) == s["records"] and len({r.correlation_id for r in recs}) == len(recs)
+    theirs = [r for r in recs if int(r.session_id.rpartition("-s")[2]) % 2 == dead["index"]]
+    assert len(theirs) <= dead["started_arrivals"]  # what it sent before dying came back; nothing more
+    assert all(_gone(p) for p in run_.node_pids)
+
+
+def test_cancel_stops_the_master_and_every_worker(tmp_path: Path) -> None:
+    with FakeServer(provider="openai") as srv:
+        run_ = LoadRun(_spec(rate=20), srv.url, 60.0, 1, tmp_path, load_workers=2).start()
+        try:
+            deadline = time.monotonic() + 30
+            while srv.journal.total < 10:
+                run_.poll(0.1)
+                assert time.monotonic() < deadline
+        finally:
+            run_.cancel()
+        pids = [run_.pid, *run_.node_pids]
+    assert len(pids) == 3
+    deadline = time.monotonic() + 10
+    while not all(_gone(p) for p in pids if p is not None):
+        assert time.monotonic() < deadline, "a load process outlived cancel()"
+        time.sleep(0.05)
+
+
+_ORPHAN_PARENT = """
+import sys, time
+from gatedrill.harness.load import LoadRun, LoadSpec, RequestMix
+spec = LoadSpec(arrivals={"profile": "constant", "rate": 20}, mix=RequestMix(model="gpt-4o-mini"))
+run = LoadRun(spec, sys.argv[1], 60.0, 1, sys.argv[2], load_workers=2).start()
+while not run.node_pids:
+    run.poll(0.1)
+print(run.pid, *run.node_pids, flush=True)
+time.sleep(60)
+"""
+
+
+def test_every_load_process_stops_when_the_parent_dies(tmp_path: Path) -> None:
+    with FakeServer(provider="openai") as srv:
+        parent = subprocess.Popen([sys.executable, "-c", _ORPHAN_PARENT, srv.url, str(tmp_path)],
+                                  stdout=subprocess.PIPE, start_new_session=True)
+        pids: list[int] = []
+        try:
+            assert parent.stdout is not None
+            pids = [int(p) for p in parent.stdout.readline().split()]
+            assert len(pids) == 3
+            parent.kill()
+            parent.wait()
+            deadline = time.monotonic() + 10
+            while not all(_gone(p) for p in pids):
+                assert time.monotonic() < deadline, "a load process outlived its parent"
+                time.sleep(0.05)
+        finally:
+            parent.kill()
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+
+
+def test_a_worker_with_no_master_gives_up_within_its_join_timeout() -> None:
+    start = time.monotonic()
+    proc = subprocess.run(node_argv("127.0.0.1:9", 1.0), capture_output=True, timeout=30)
+    assert proc.returncode == 1 and b"no master answered" in proc.stderr
+    assert time.monotonic() - start < 20
+
+
+def test_the_worker_command_rejects_a_bad_master_address() -> None:
+    result = CliRunner().invoke(cli, ["worker", "--master", "nohost"])
+    assert result.exit_code == 2 and "is not HOST:PORT" in result.output
+
+
+# -- a worker on "another host": its own network namespace, reached over a veth pair -------------------------------
+
+HOST_IP, NS_IP = "169.254.231.1", "169.254.231.2"  # link-local, on the test's own veth pair only
+
+
+def _ip(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    """A network namespace with a veth pair to this one (HOST_IP here, NS_IP there), removed afterwards."""
+    need(shutil.which("ip") is not None, "`ip` (Debian iproute2) is not installed")
+    name = f"gdtest-{uuid.uuid4().hex[:8]}"
+    veth = f"gd{uuid.uuid4().hex[:6]}"
+    made = _ip("netns", "add", name)
+    if made.returncode != 0:
+        pytest.skip(f"network namespaces are unavailable here (`ip netns add` failed: {made.stderr.strip()})")
+    try:
+        for args in (("link", "add", veth, "type", "veth", "peer", "name", veth + "p"),
+                     ("link", "set", veth + "p", "netns", name),
+                     ("addr", "add", f"{HOST_IP}/30", "dev", veth), ("link", "set", veth, "up"),
+                     ("-n", name, "addr", "add", f"{NS_IP}/30", "dev", veth + "p"),
+                     ("-n", name, "link", "set", veth + "p", "up"), ("-n", name, "link", "set", "lo", "up")):
+            done = _ip(*args)
+            if done.returncode != 0:
+                pytest.skip(f"a veth pair cannot be set up here (`ip {' '.join(args)}`: {done.stderr.strip()})")
+        yield name
+    finally:
+        _ip("link", "del", veth)
+        _ip("netns", "del", name)
+
+
+def test_a_worker_in_another_network_namespace_joins_over_a_veth_pair(tmp_path: Path, netns: str) -> None:
+    """The master and the fake listen on the veth address; one worker runs here, the other inside the namespace,
+    where this side's loopback cannot be reached. Both shares reach the fake and come back to the master."""
+    spec, duration, seed = _spec(rate=40, profile="constant"), 3.0, 5
+    remote: list[subprocess.Popen[bytes]] = []
+
+    def on_event(msg: dict[str, Any]) -> None:
+        if msg["type"] == "master":
+            assert msg["host"] == HOST_IP
+            remote.append(subprocess.Popen(["ip", "netns", "exec", netns,
+                                            *node_argv(f"{HOST_IP}:{msg['port']}", 30.0)],
+                                           stdout=subprocess.DEVNULL, stderr=open(tmp_path / "remote.log", "wb"),
+                                           start_new_session=True))
+
+    with FakeServer(provider="openai", host=HOST_IP) as srv:
+        try:
+            result = run_load(spec, srv.url, duration, seed, tmp_path / "run", load_workers=1, remote_workers=1,
+                              master_bind=f"{HOST_IP}:0", join_timeout_s=30, on_event=on_event)
+            entries = srv.journal.records()
+        finally:
+            for proc in remote:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+    s = result.summary()
+    assert s["load_workers"] == 2 and {r["state"] for r in s["workers"]} == {"finished"}
+    assert remote and remote[0].returncode == 0, (tmp_path / "remote.log").read_text()[-2000:]
+    far = next(r for r in s["workers"] if r["pid"] == remote[0].pid)  # `ip netns exec` execs: the same pid
+    near = next(r for r in s["workers"] if r["pid"] != remote[0].pid)
+    expected = len(arrival_list(spec.arrivals, duration, seed))  # type: ignore[arg-type]
+    assert far["records"] > 0 and far["records"] + near["records"] == expected == s["records"]
+    assert far["unsent_arrivals"] == 0 and near["unsent_arrivals"] == 0
+    recs = read_records(result.records_path)
+    assert {r.correlation_id for r in recs} == {e["correlation_id"] for e in entries}
+    assert orjson.loads((tmp_path / "run" / "logs" / "load_summary.json").read_bytes())["load_workers"] == 2
