@@ -217,10 +217,9 @@ def test_a_worker_in_another_network_namespace_joins_over_a_veth_pair(tmp_path: 
             assert msg["host"] == HOST_IP
             remote.append(subprocess.Popen(["ip", "netns", "exec", netns,
                                             *node_argv(f"{HOST_IP}:{msg['port']}", 30.0)],
-                                           stdout=subprocess.DEVNULL, stderr=open(tmp_path / "remote.log", "wb"),
-                                           start_new_session=True))
+                                           stdout=subprocess.DEVNULL, stderr=log, start_new_session=True))
 
-    with FakeServer(provider="openai", host=HOST_IP) as srv:
+    with FakeServer(provider="openai", host=HOST_IP) as srv, open(tmp_path / "remote.log", "wb") as log:
         try:
             result = run_load(spec, srv.url, duration, seed, tmp_path / "run", load_workers=1, remote_workers=1,
                               master_bind=f"{HOST_IP}:0", join_timeout_s=30, on_event=on_event)

@@ -132,8 +132,9 @@ def judge_generator(summary: dict[str, Any]) -> tuple[bool, list[str]]:
     for w in summary.get("workers") or []:
         if w.get("state") == "died":
             warnings.append(f"load worker {w['index']} ({w.get('host') or '?'}, pid {w.get('pid')}) died (last heard "
-                            f"{w.get('last_heard_s')} s into the load, found dead at {w.get('died_after_s')} s): its {w.get('unsent_arrivals', 0)} unsent arrivals count as "
-                            f"not sent; {w.get('in_flight_at_death', 0)} requests it had in flight have no record")
+                            f"{w.get('last_heard_s')} s into the load, found dead at {w.get('died_after_s')} s): "
+                            f"its {w.get('unsent_arrivals', 0)} unsent arrivals count as not sent; "
+                            f"{w.get('in_flight_at_death', 0)} requests it had in flight have no record")
     if summary.get("failure"):
         warnings.append("the generator failed: " + str(summary["failure"]).strip().splitlines()[-1])
     return saturated, warnings
