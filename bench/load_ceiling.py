@@ -87,8 +87,10 @@ def ceiling(url: str, start: float, end: float, seconds: float, work: Path, work
     s = result.summary()
     t0 = s["t0_mono"]
     windows: dict[int, list[float]] = {}
+    sent_per_s: dict[int, int] = {}
     for r in read_records(result.records_path):
         windows.setdefault(int(r.intended_mono - t0), []).append(r.send_lag_s)
+        sent_per_s[int(r.sent_mono - t0)] = sent_per_s.get(int(r.sent_mono - t0), 0) + 1
     rows, found = [], None
     for w in range(int(seconds)):
         lags = windows.get(w, [])
@@ -112,6 +114,7 @@ def ceiling(url: str, start: float, end: float, seconds: float, work: Path, work
         value, note = rows[found - 1]["scheduled_rate"], "the last on-time window's scheduled rate"
     return {"ramp": [start, end, seconds], "ceiling_rate": value, "note": note, "unsent_arrivals": unsent,
             "load_workers": s.get("load_workers", 0), "generator_cpu_share": round(s["cpu_s"] / seconds, 3),
+            "peak_sent_per_s": max((n for w, n in sent_per_s.items() if 0 <= w < seconds), default=0),
             "errors": s["tally"]["errors"], "windows": rows}
 
 
@@ -124,11 +127,14 @@ def per_worker_count(url: str, counts: list[int], start: float, end: float, seco
         c = ceiling(url, start, end, seconds, work, workers=n)
         c["loadavg_1m"] = [round(before, 2), round(os.getloadavg()[0], 2)]
         rows.append(c)
-        print(f"workers {n}: ceiling {c['ceiling_rate']:g}/s ({c['note']}; unsent {c['unsent_arrivals']}, "
-              f"load average {c['loadavg_1m'][0]:.2f} -> {c['loadavg_1m'][1]:.2f})")
-    low, high = rows[0]["ceiling_rate"], rows[-1]["ceiling_rate"]
-    return {"ramps": rows, "ratio": round(high / low, 3) if low else None,
-            "ratio_of": f"{counts[-1]} workers / {counts[0]} workers"}
+        print(f"workers {n}: ceiling {c['ceiling_rate']:g}/s ({c['note']}; peak {c['peak_sent_per_s']} sent/s, "
+              f"unsent {c['unsent_arrivals']}, load average {c['loadavg_1m'][0]:.2f} -> {c['loadavg_1m'][1]:.2f})")
+    ref = rows[counts.index(1)] if 1 in counts else rows[0]
+    return {"ramps": rows, "reference": ref["load_workers"],
+            "ceiling_ratio": {str(c["load_workers"]): round(c["ceiling_rate"] / ref["ceiling_rate"], 3)
+                              for c in rows if ref["ceiling_rate"]},
+            "peak_sent_ratio": {str(c["load_workers"]): round(c["peak_sent_per_s"] / ref["peak_sent_per_s"], 3)
+                                for c in rows if ref["peak_sent_per_s"]}}
 
 
 def _pcts(h: dict[str, Any]) -> dict[str, float]:
@@ -165,7 +171,9 @@ def main() -> int:
                                    "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
             if counts:
                 out["workers"] = per_worker_count(target.url, counts, args.ramp_from, args.ramp_to, ramp_s, work)
-                print(f"ratio {out['workers']['ratio_of']}: {out['workers']['ratio']}")
+                w = out["workers"]
+                print(f"against {w['reference']} worker(s): ceiling ratios {w['ceiling_ratio']}, "
+                      f"peak sent ratios {w['peak_sent_ratio']}")
             else:
                 pin_self(LOAD_CORE)
             if not args.no_hold:
