@@ -207,16 +207,17 @@ def netns() -> Iterator[str]:
 
 
 def test_a_worker_in_another_network_namespace_joins_over_a_veth_pair(tmp_path: Path, netns: str) -> None:
-    """The master and the fake listen on the veth address; one worker runs here, the other inside the namespace,
-    where this side's loopback cannot be reached. Both shares reach the fake and come back to the master."""
+    """The master and the fake listen on the veth address; one worker runs here, the other (`gatedrill worker`)
+    inside the namespace, where this side's loopback cannot be reached. Both shares reach the fake and come back to
+    the master."""
     spec, duration, seed = _spec(rate=40, profile="constant"), 3.0, 5
     remote: list[subprocess.Popen[bytes]] = []
 
     def on_event(msg: dict[str, Any]) -> None:
         if msg["type"] == "master":
             assert msg["host"] == HOST_IP
-            remote.append(subprocess.Popen(["ip", "netns", "exec", netns,
-                                            *node_argv(f"{HOST_IP}:{msg['port']}", 30.0)],
+            remote.append(subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-m", "gatedrill", "worker",
+                                            "--master", f"{HOST_IP}:{msg['port']}", "--join-timeout", "30"],
                                            stdout=subprocess.DEVNULL, stderr=log, start_new_session=True))
 
     with FakeServer(provider="openai", host=HOST_IP) as srv, open(tmp_path / "remote.log", "wb") as log:
@@ -232,7 +233,7 @@ def test_a_worker_in_another_network_namespace_joins_over_a_veth_pair(tmp_path: 
     s = result.summary()
     assert s["load_workers"] == 2 and {r["state"] for r in s["workers"]} == {"finished"}
     assert remote and remote[0].returncode == 0, (tmp_path / "remote.log").read_text()[-2000:]
-    far = next(r for r in s["workers"] if r["pid"] == remote[0].pid)  # `ip netns exec` execs: the same pid
+    far = next(r for r in s["workers"] if r["pid"] == remote[0].pid)  # `ip netns exec` and the CLI exec: one pid
     near = next(r for r in s["workers"] if r["pid"] != remote[0].pid)
     expected = len(arrival_list(spec.arrivals, duration, seed))  # type: ignore[arg-type]
     assert far["records"] > 0 and far["records"] + near["records"] == expected == s["records"]
@@ -240,3 +241,22 @@ def test_a_worker_in_another_network_namespace_joins_over_a_veth_pair(tmp_path: 
     recs = read_records(result.records_path)
     assert {r.correlation_id for r in recs} == {e["correlation_id"] for e in entries}
     assert orjson.loads((tmp_path / "run" / "logs" / "load_summary.json").read_bytes())["load_workers"] == 2
+
+
+def test_finishing_early_drains_every_worker_and_cuts_nothing(tmp_path: Path) -> None:
+    """A game day's Stop: every worker starts nothing new and lets what is in flight finish."""
+    with FakeServer(provider="openai", latency={"ttft_ms": 200}) as srv:
+        run_ = LoadRun(_spec(rate=30, profile="constant"), srv.url, 60.0, 2, tmp_path, load_workers=2).start()
+        try:
+            deadline = time.monotonic() + 30
+            while srv.journal.total < 20:
+                run_.poll(0.1)
+                assert time.monotonic() < deadline
+            run_.finish()
+            result = run_.wait()
+        finally:
+            run_.cancel()
+    s = result.summary()
+    assert s["stop_reason"] == "stopped" and s["ran_s"] < 30 and {r["state"] for r in s["workers"]} == {"finished"}
+    recs = read_records(result.records_path)
+    assert recs and "aborted" not in {r.error_class for r in recs} and len(recs) == s["started_arrivals"]

@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -97,7 +98,7 @@ class Node:
         d = msg.data
         self.share = Share(int(d["index"]), int(d["count"]))
         cfg = DriveConfig(spec=LoadSpec.model_validate_json(d["spec"]), url=d["url"], duration_s=float(d["duration_s"]),
-                          seed=int(d["seed"]), records_path=os.devnull, run_id=d["run_id"],  # type: ignore[arg-type]
+                          seed=int(d["seed"]), records_path=Path(os.devnull), run_id=d["run_id"],
                           headers=dict(d.get("headers") or {}), drain_s=d.get("drain_s"),
                           control_url=d.get("control_url") if d.get("control") else None,
                           header_switches=[(float(a), dict(h)) for a, h in d.get("header_switches") or []],
