@@ -114,6 +114,9 @@ def ceiling(url: str, start: float, end: float, seconds: float, work: Path, work
         value, note = rows[found - 1]["scheduled_rate"], "the last on-time window's scheduled rate"
     return {"ramp": [start, end, seconds], "ceiling_rate": value, "note": note, "unsent_arrivals": unsent,
             "load_workers": s.get("load_workers", 0), "generator_cpu_share": round(s["cpu_s"] / seconds, 3),
+            "generator_cpu_us_per_request": round(s["cpu_s"] / max(1, s["tally"]["requests"]) * 1e6, 1),
+            "master_cpu_us_per_request": round((s.get("master") or {}).get("cpu_s", 0.0) / max(1, s["tally"][
+                "requests"]) * 1e6, 1),
             "peak_sent_per_s": max((n for w, n in sent_per_s.items() if 0 <= w < seconds), default=0),
             "errors": s["tally"]["errors"], "windows": rows}
 

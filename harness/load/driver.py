@@ -101,7 +101,6 @@ class Driver:
                          connect_timeout=min(10.0, self.timeout))
         self.tally = Tally()
         self.window = LatencyHistogram()  # latency of successful requests since the last progress report
-        self.last_window = LatencyHistogram()  # the window the last progress report covered
         self.budget = cfg.share.budget(cfg.spec.max_requests)  # this generator's part of `max_requests`
         self.writer: RecordSink = cfg.writer or RecordWriter(cfg.records_path)
         self.control: ControlArm | None = None
@@ -489,8 +488,7 @@ class Driver:
         if window is not None and self.window.count:
             p.window_latency_p50_ms = round(self.window.percentile(50) * 1e3, 3)
             p.window_latency_p99_ms = round(self.window.percentile(99) * 1e3, 3)
-        if window is not None:
-            self.last_window, self.window = self.window, LatencyHistogram()
+            self.window = LatencyHistogram()
         return p
 
     def _status_loop(self) -> None:

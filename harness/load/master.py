@@ -28,7 +28,7 @@ import gevent.event
 from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner
 
-from .distribution import DIED, FINISHED, Share, merge_histograms, merge_summaries, merge_tallies, owned_arrivals
+from .distribution import DIED, FINISHED, Share, merge_summaries, merge_tallies, owned_arrivals
 from .driver import DriveConfig, _DriverUser
 from .histogram import LatencyHistogram
 from .progress import DONE, DRAINING, RUNNING, STARTING, Progress
@@ -79,6 +79,9 @@ class Master:
         self.failure: str | None = None
         self.phase = STARTING
         self.event = gevent.event.Event()  # set on every message that may end a wait
+        self.cpu0 = time.process_time()
+        # live progress: every worker's requests, folded as they are reported (the record merges the workers' own)
+        self.live_latency, self.live_lag, self.live_window = LatencyHistogram(), LatencyHistogram(), LatencyHistogram()
         for name, handler in (("gd_ready", self._on_ready), ("gd_status", self._on_status),
                               ("gd_records", self._on_records), ("gd_final", self._on_final),
                               ("gd_sample", self._on_sample)):
@@ -107,6 +110,11 @@ class Master:
                 self.switches_seen.add(index)
                 self.on_status(data)
         elif data.get("type") == "progress":
+            for latency, lag, ok in data.pop("live", None) or []:
+                self.live_latency.record(latency)
+                self.live_lag.record(lag)
+                if ok:
+                    self.live_window.record(latency)
             self.status[i] = data
 
     def _on_records(self, environment: Environment, msg: Any, **_kw: Any) -> None:
@@ -264,9 +272,8 @@ class Master:
         if spec.mode == "open" and spec.arrivals is not None:
             a = max(0.0, now - 1.0 - self.t0_mono)
             p.target_rate = round(expected_arrivals(spec.arrivals, self.cfg.duration_s, a, a + 1.0), 2)
-        lag = LatencyHistogram.from_dict(merge_histograms([x.get("send_lag_hdr") or {} for x in parts]))
-        latency = LatencyHistogram.from_dict(merge_histograms([x.get("latency_hdr") or {} for x in parts]))
-        window = LatencyHistogram.from_dict(merge_histograms([x.get("window_hdr") or {} for x in parts]))
+        lag, latency, window = self.live_lag, self.live_latency, self.live_window
+        self.live_window = LatencyHistogram()
         p.send_lag_p99_ms = round(lag.percentile(99) * 1e3, 3)
         p.latency_p50_ms = round(latency.percentile(50) * 1e3, 3)
         p.latency_p99_ms = round(latency.percentile(99) * 1e3, 3)
@@ -309,7 +316,8 @@ class Master:
                            "p50_ms": total.get_response_time_percentile(0.5),
                            "p99_ms": total.get_response_time_percentile(0.99),
                            "cpu_warning": bool(self.runner.worker_cpu_warning_emitted)},
-                "master": {"bind": self.runner.master_bind_host, "port": self.port, "host": socket.gethostname()}}
+                "master": {"bind": self.runner.master_bind_host, "port": self.port, "host": socket.gethostname(),
+                           "cpu_s": round(time.process_time() - self.cpu0, 3)}}
         merged = merge_summaries(cfg.spec, workers, base)
         merged["path"] = next((w.get("path") for w in workers if w.get("path")), None)
         if self.stop_reason is not None and merged["stop_reason"] == "duration":
