@@ -13,6 +13,8 @@ def event_line(msg: dict[str, Any], remote_workers: int = 0) -> str | None:
         if remote_workers:
             line += (f"; waiting for {remote_workers} to join from other hosts: "
                      f"gatedrill worker --master HOST:{msg.get('port')}")
+            if str(msg.get("host")) in ("127.0.0.1", "::1", "localhost"):
+                line += " (it listens on loopback only: other hosts need --master-bind ADDR:PORT)"
         return line
     if kind == "worker_joined":
         return f"load worker {msg.get('worker')} joined from {msg.get('host')} (pid {msg.get('pid')})"
