@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 import pytest
 from click.testing import CliRunner
 from needs import need
@@ -260,3 +261,25 @@ def test_finishing_early_drains_every_worker_and_cuts_nothing(tmp_path: Path) ->
     assert s["stop_reason"] == "stopped" and s["ran_s"] < 30 and {r["state"] for r in s["workers"]} == {"finished"}
     recs = read_records(result.records_path)
     assert recs and "aborted" not in {r.error_class for r in recs} and len(recs) == s["started_arrivals"]
+
+
+def test_the_workers_get_the_key_outside_argv_and_no_file_holds_it(tmp_path: Path) -> None:
+    secret = "sk-distributed-" + uuid.uuid4().hex
+    with FakeServer(provider="openai", api_keys=[secret]) as srv:
+        run_ = LoadRun(_spec(rate=20, profile="constant"), srv.url, 2.0, 1, tmp_path, api_key=secret,
+                       load_workers=2).start()
+        try:
+            deadline = time.monotonic() + 30
+            while len(run_.nodes) < 2 or srv.journal.total < 10:
+                run_.poll(0.1)
+                assert time.monotonic() < deadline
+            argvs = [" ".join(psutil.Process(p).cmdline()) for p in (run_.pid, *run_.node_pids) if p is not None]
+            environs = [psutil.Process(p).environ() for p in run_.node_pids]
+            result = run_.wait()
+        finally:
+            run_.cancel()
+    assert result.ok >= 10 and result.errors == 0, "the key reached the fake through both workers"
+    assert all(secret not in a for a in argvs) and all(secret not in " ".join(e.values()) for e in environs)
+    for f in tmp_path.rglob("*"):
+        if f.is_file():
+            assert secret not in f.read_text(errors="replace"), f
