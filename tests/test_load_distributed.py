@@ -283,3 +283,13 @@ def test_the_workers_get_the_key_outside_argv_and_no_file_holds_it(tmp_path: Pat
     for f in tmp_path.rglob("*"):
         if f.is_file():
             assert secret not in f.read_text(errors="replace"), f
+
+
+def test_workers_that_never_join_fail_the_run_clearly_within_the_join_timeout(tmp_path: Path) -> None:
+    start = time.monotonic()
+    with FakeServer(provider="openai") as srv:
+        result = run_load(_spec(rate=20), srv.url, 2.0, 1, tmp_path, remote_workers=1, join_timeout_s=2.0)
+    s = result.summary()
+    assert s["failure"] == f"only 0 of 1 load workers joined the master on port {s['master']['port']} within 2 s"
+    assert s["records"] == 0 and srv.journal.total == 0 and time.monotonic() - start < 30
+    assert any("generator failed: only 0 of 1" in w for w in result.warnings)
