@@ -293,3 +293,33 @@ def test_workers_that_never_join_fail_the_run_clearly_within_the_join_timeout(tm
     assert s["failure"] == f"only 0 of 1 load workers joined the master on port {s['master']['port']} within 2 s"
     assert s["records"] == 0 and srv.journal.total == 0 and time.monotonic() - start < 30
     assert any("generator failed: only 0 of 1" in w for w in result.warnings)
+
+
+def test_a_remote_worker_stops_by_itself_when_its_master_dies(tmp_path: Path) -> None:
+    remote: list[subprocess.Popen[bytes]] = []
+
+    def on_event(msg: dict[str, Any]) -> None:
+        if msg["type"] == "master":
+            remote.append(subprocess.Popen(node_argv(f"127.0.0.1:{msg['port']}", 30.0), start_new_session=True,
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    with FakeServer(provider="openai") as srv:
+        run_ = LoadRun(_spec(rate=20, profile="constant"), srv.url, 60.0, 1, tmp_path, remote_workers=1,
+                       join_timeout_s=30, on_event=on_event).start()
+        try:
+            deadline = time.monotonic() + 30
+            while srv.journal.total < 10:
+                run_.poll(0.1)
+                assert time.monotonic() < deadline
+            assert run_.pid is not None and remote
+            os.killpg(run_.pid, signal.SIGKILL)  # no abort message: the worker must notice the silence
+            killed = time.monotonic()
+            remote[0].wait(timeout=30)
+            assert time.monotonic() - killed < 20
+        finally:
+            run_.cancel()
+            for proc in remote:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+    assert remote[0].returncode == 0  # it ended its run (aborted: the master is gone), long before its 60 s

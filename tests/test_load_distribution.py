@@ -96,11 +96,19 @@ def _worker_sample(t: float, worker: int, cpu: float, lag: float = 1.0) -> dict[
             "worker": worker, "worker_host": "far", "loop_lag_ms": lag}
 
 
-def _condition(tmp_path: Path, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _run_condition(tmp_path: Path, samples: list[dict[str, Any]]) -> dict[str, Any]:
     scenario = scenario_with({"stable": 90, "canary": 10}, duration_s=4)
     clients = [client_record(f"gd1-s{i}-t1", i * 0.1, upstream="stable") for i in range(40)]
     rec = dataclasses.replace(record_of(scenario, clients, {}, path=tmp_path), host=samples)
-    return run_condition(rec)["windows"]
+    return run_condition(rec)
+
+
+def _condition(tmp_path: Path, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list(_run_condition(tmp_path, samples)["windows"])
+
+
+def _spans(tmp_path: Path, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list(_run_condition(tmp_path, samples)["spans"])
 
 
 def test_each_worker_is_judged_on_its_own_process_wherever_it_ran(tmp_path: Path) -> None:
@@ -116,6 +124,8 @@ def test_each_worker_is_judged_on_its_own_process_wherever_it_ran(tmp_path: Path
     stalled = [*calm, _worker_sample(1.5, 0, 0.3, lag=80.0)]
     windows = _condition(tmp_path, stalled)
     assert windows[1]["kind"] == "generator" and windows[1]["loop_lag_ms"] == 80.0
+    spans = _spans(tmp_path, stalled)
+    assert len(spans) == 1 and "a worker's event loop stalled 80 ms" in spans[0]["reason"]
 
 
 def test_a_fake_off_loopback_gets_a_control_token_and_the_timeline_sends_it() -> None:

@@ -68,6 +68,7 @@ class Span:
     steal: float
     generator_cpu: float
     send_lag_p90_ms: float
+    loop_lag_ms: float = 0.0  # distributed load: the worst event-loop lag a worker reported
 
     def reason(self) -> str:
         when = f"from {self.start_s:g} s to {self.end_s:g} s"
@@ -75,8 +76,9 @@ class Span:
             extra = f", {self.steal:.1f} cores stolen" if self.steal >= STEAL_SHARE * self.cores else ""
             return (f"the host was saturated {when}: load {self.load:.1f} on {self.cores} cores "
                     f"(other processes used {self.foreign:.1f} cores{extra})")
+        lag = f", a worker's event loop stalled {self.loop_lag_ms:.0f} ms" if self.loop_lag_ms > SEND_LAG_MS else ""
         return (f"the load generator was the bottleneck {when}: send lag p90 {self.send_lag_p90_ms:.0f} ms, "
-                f"generator CPU {self.generator_cpu:.2f} cores")
+                f"generator CPU {self.generator_cpu:.2f} cores{lag}")
 
 
 def _p90(values: list[float]) -> float:
@@ -159,7 +161,7 @@ def strained_spans(ws: list[Window]) -> list[Span]:
                             round(sum(w.running for w in run) / k, 2), max(w.cores for w in run),
                             round(sum(w.foreign for w in run) / k, 2), round(sum(w.steal for w in run) / k, 2),
                             round(sum(w.generator_cpu for w in run) / k, 2),
-                            round(max(w.send_lag_p90_ms for w in run), 1)))
+                            round(max(w.send_lag_p90_ms for w in run), 1), round(max(w.loop_lag_ms for w in run), 1)))
             run.clear()
 
     for w in ws:
