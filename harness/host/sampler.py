@@ -22,7 +22,7 @@ from typing import Any
 from ..record import HOST_FILE, HostSample
 
 __all__ = ["GENERATOR_MARK", "HOST_FILE", "HostSampler", "cpu_ticks", "loadavg", "worker_sample"]
-GENERATOR_MARK = "gatedrill.harness.load.worker"  # in the load worker's command line
+GENERATOR_MARK = "gatedrill.harness.load.worker"  # in the command line of the load process and its local workers
 
 
 def cpu_ticks() -> tuple[float, float, float]:

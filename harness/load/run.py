@@ -5,6 +5,10 @@ anything else is imported, so Locust never touches this process. Progress arrive
 line per second. The worker stops by itself; the parent kills its whole group on Ctrl-C, on any error,
 on `cancel()`, and when the worker overruns its time, so no run leaves a process behind.
 
+Distributed (`load_workers`, `remote_workers`): the worker process becomes a Locust master (`master.py`), and this
+process starts the local Locust workers (`node.py`, each in its own session, dying with this process) once the
+master says where it listens; remote ones join with `gatedrill worker`. Cancelling stops the local workers too.
+
 The result says whether the generator, not the gateway, was the bottleneck: it fell short of the schedule
 (fewer than 95% of the scheduled arrivals started) or sent late (send-lag p99 over 50 ms). Latencies from
 such a run measure the generator.

@@ -10,6 +10,9 @@ It reports on the file descriptor given by `--status-fd`, one JSON object per li
 drain), at once on SIGTERM or SIGINT, and when its parent process goes away; on SIGUSR1 it ends early as if its
 duration were over (no new requests, those in flight drain).
 Exit codes: 0 finished (also when cancelled), 1 the generator failed, 2 bad arguments.
+
+With `--workers N` it is the master of a distributed run (`master.py`) instead, with the same signals, status lines
+and summary file; `node_main` is a worker's entry (`gatedrill worker`, or the local workers `run.LoadRun` starts).
 """
 
 from __future__ import annotations
