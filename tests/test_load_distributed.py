@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import psutil
 import pytest
+import yaml
 from click.testing import CliRunner
 from needs import need
 
@@ -323,3 +324,21 @@ def test_a_remote_worker_stops_by_itself_when_its_master_dies(tmp_path: Path) ->
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
     assert remote[0].returncode == 0  # it ended its run (aborted: the master is gone), long before its 60 s
+
+
+def test_fakes_off_loopback_are_reached_and_controlled_with_their_token(tmp_path: Path, netns: str) -> None:
+    """--fakes-host on the veth address: the gateway reaches the fakes there, and the fault timeline still lands,
+    since the runner gave each fake a control token and the timeline sends it."""
+    out = run("canary-rollback", RunOptions(scale=0.1, seed=5, out=tmp_path / "run", fakes_host=HOST_IP,
+                                            load_workers=1)).path
+    rec = RunRecord.load(out)
+    assert rec.meta.fakes and all(url.startswith(f"http://{HOST_IP}:") for url in rec.meta.fakes.values())
+    faults = [e for e in rec.timeline if e.action in ("set_faults", "clear_faults")]
+    assert faults and all(e.ok for e in faults), faults
+    assert sum(1 for e in rec.entries() if e.status == 500) > 0  # the injected fault reached the canary's fake
+    fakes = yaml.safe_load((out / "logs" / "fakes.yaml").read_text())["fakes"]
+    tokens = {f["name"]: f["control_token"] for f in fakes}
+    assert set(tokens) >= set(rec.scenario.upstreams) and all(t and len(t) >= 24 for t in tokens.values())
+    for f in out.rglob("*"):  # the tokens stay in the private logs folder (0700), out of the record's files
+        if f.is_file() and "logs" not in f.relative_to(out).parts:
+            assert not any(t in f.read_text(errors="replace") for t in tokens.values()), f
