@@ -162,17 +162,13 @@ class Driver:
             self.failure = what
         self.abort("generator_error")
 
-    def user_class(self) -> type[User]:
-        """The Locust user class bound to this driver (one dispatcher in open mode, `concurrency` users closed)."""
-        return type("GatedrillUser", (_DriverUser,), {"driver": self, "host": self.cfg.url})
-
     def users(self) -> int:
         """How many Locust users the run needs: one dispatcher (open model) or `concurrency` (closed)."""
         return 1 if self.spec.mode == "open" else int(self.spec.concurrency or 1)
 
     def run(self) -> dict[str, Any]:
         """The single-process run: a local Locust runner with this driver's users, until they have stopped."""
-        user_cls = self.user_class()
+        user_cls = user_class(self, self.cfg.url)
         env = Environment(user_classes=[user_cls], host=self.cfg.url)
         runner = env.create_local_runner()
         self.begin(env)
@@ -553,6 +549,12 @@ def _classify(exc: BaseException, rec: ClientRecord) -> str:
     if isinstance(exc, OSError):
         return "connection_error"
     return "client_error"
+
+
+def user_class(driver: Driver | None, host: str | None) -> type[_DriverUser]:
+    """The Locust user class, bound to `driver` (a distributed worker binds it when its run arrives; a master only
+    needs the class's name to match its workers')."""
+    return type("GatedrillUser", (_DriverUser,), {"driver": driver, "host": host})
 
 
 class _DriverUser(User):

@@ -29,7 +29,7 @@ from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner
 
 from .distribution import DIED, FINISHED, Share, merge_summaries, merge_tallies, owned_arrivals
-from .driver import DriveConfig, _DriverUser
+from .driver import DriveConfig, user_class
 from .histogram import LatencyHistogram
 from .progress import DONE, DRAINING, RUNNING, STARTING, Progress
 from .records import iter_records
@@ -55,7 +55,7 @@ class Master:
         self.on_status = on_status
         self.join_timeout_s = join_timeout_s
         self.drain_s = cfg.spec.request_timeout_s if cfg.drain_s is None else cfg.drain_s
-        user_cls = type("GatedrillUser", (_DriverUser,), {"host": cfg.url})  # the workers' class, by name
+        user_cls = user_class(None, cfg.url)  # the workers' class, by name
         self.user_name = user_cls.__name__
         self.env = Environment(user_classes=[user_cls], host=cfg.url)
         self.runner: MasterRunner = self.env.create_master_runner(bind[0], bind[1])

@@ -30,7 +30,7 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 
 from .distribution import Share
-from .driver import DriveConfig, Driver, _DriverUser
+from .driver import DriveConfig, Driver, user_class
 from .records import ClientRecord
 from .spec import LoadSpec
 
@@ -80,7 +80,7 @@ class Node:
     """One worker process's life: join, take a share, run it, report, leave."""
 
     def __init__(self, master: tuple[str, int], join_timeout_s: float = 300.0) -> None:
-        self.user_cls: type[_DriverUser] = type("GatedrillUser", (_DriverUser,), {"driver": None})
+        self.user_cls = user_class(None, None)
         self.env = Environment(user_classes=[self.user_cls])
         self.driver: Driver | None = None
         self.share: Share | None = None
