@@ -253,7 +253,7 @@ def worker_cmd(master: str, join_timeout: float) -> None:
 
     The master sends this worker its share of the seeded schedule, the gateway's URL and the request headers
     (over Locust's channel, unencrypted: keep it on a private network); its client records go back to the master.
-    Exit 0 when it ran its share, 1 when no run came or it was stopped, 2 on bad arguments.
+    Exit 0 when it ran its share (also when stopped mid-run), 1 when no run came, 2 on bad arguments.
 
     \b
     Example (two hosts):
