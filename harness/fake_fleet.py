@@ -8,8 +8,10 @@ tells the runner its URLs over a private pipe, and exits when the runner stops i
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -36,6 +38,21 @@ def upstream_configs(scenario: Scenario) -> dict[str, FakeConfig]:
     shifts that stream), host and port as configured (127.0.0.1; 0: a free port)."""
     return {name: cfg.model_copy(update={"name": name, "seed": derive(scenario.seed + cfg.seed, f"upstream:{name}")})
             for name, cfg in scenario.upstreams.items()}
+
+
+def guarded(cfg: FakeConfig) -> FakeConfig:
+    """The config, with a fresh control token when the fake listens off loopback without one: its control API
+    (faults, patches, the journal) must not be open to the network."""
+    if cfg.control_token or _loopback(cfg.host):
+        return cfg
+    return cfg.model_copy(update={"control_token": secrets.token_urlsafe(24)})
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 @dataclass
