@@ -1,5 +1,5 @@
 """The gateway behaviour matrix and scorecard: every built-in drill against each gateway (reference, LiteLLM,
-Portkey, nginx; HAProxy is listed but has no adapter yet), judged, as drill x check x gateway with key figures.
+Portkey, nginx, HAProxy), judged, as drill x check x gateway with key figures.
 One command:
 
     python bench/gateway_matrix.py                       # full scale, every drill, every installed gateway
@@ -68,8 +68,12 @@ def missing(gateway: str) -> str | None:
     if gateway == "portkey" and (shutil.which("node") is None or shutil.which("npm") is None):
         return "node and npm are not installed (the Portkey gateway is an npm package)"
     if gateway == "haproxy":
-        return ("gatedrill has no HAProxy adapter yet: clients ask for the drill's public model, and HAProxy can "
-                "rewrite the body's `model` only with a Lua filter (nginx's adapter uses njs)")
+        from gatedrill.harness.gateways.haproxy import find_haproxy
+
+        try:
+            find_haproxy()
+        except ConfigError as exc:
+            return str(exc)
     return None
 
 

@@ -46,7 +46,7 @@ def free_port() -> int:
 class Processes(_Processes):
     """The harness's process groups, with an optional core to pin each child to."""
 
-    def start(self, argv: list[str], core: int | None, log_name: str,  # type: ignore[override]
+    def start(self, argv: list[str], core: int | str | None, log_name: str,  # type: ignore[override]
               stdout: int | IO[Any] | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         if core is not None and pinning_available():
             argv = ["taskset", "-c", str(core), *argv]

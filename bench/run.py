@@ -22,6 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from fake_workers import table_rows, workers_benchmark
 from paced import percentile, run_paced
 from procs import (
     LOAD_CORE,
@@ -58,6 +59,9 @@ TARGETS = {
     "paced.ttft_error_p99_ms": ("<=", 2.0),
     "journal.lost": ("<=", 0),
     "memory.rss_mb": ("<=", 150.0),
+    "workers.rate_ratio_one_core": (">=", 0.85),  # issue 17: 0.85 x N up to the cores the server has
+    "workers.cpu_ratio": (">=", 0.85),  # the same, as CPU per request: what a loaded machine does not move
+    "workers.lost": ("<=", 0),
 }
 
 
@@ -247,6 +251,9 @@ def table(results: dict[str, Any]) -> str:
     if e := results.get("memory"):
         rows += [(f"e) RSS after {e['requests']:,} req", f"{e['rss_mb']:.1f} MB (peak {e['peak_rss_mb']:.1f})", "",
                   "", "<= 150", ok("memory.rss_mb"))]
+    if f := results.get("workers"):
+        rows += [(label, figure, "", "", target, ok(key) if key else "")
+                 for label, figure, target, key in table_rows(f)]
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -281,7 +288,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=None, help="length of each run (default 10, --quick 2)")
     p.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
     p.add_argument("--requests", type=int, default=None, help="requests before reading RSS (1M, --quick 100k)")
-    p.add_argument("--only", default="abcde", help="which benchmarks to run, e.g. 'ac' (default abcde)")
+    p.add_argument("--only", default="abcdef", help="which benchmarks to run, e.g. 'ac' (default abcdef)")
     p.add_argument("--out", type=Path, default=HERE / "results", help="directory for the JSON result")
     p.add_argument("--no-aimock", dest="aimock", action="store_false",
                    help="skip the aimock reference (it needs node and npm; installed on first use)")
@@ -320,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         if "e" in args.only:
             print(f"e) memory after {args.requests:,} requests", flush=True)
             results["memory"] = memory_benchmark(procs, workdir, json_script, args)
+        if "f" in args.only:
+            results["workers"] = workers_benchmark(procs, workdir, json_script, args)
     results["verdicts"] = verdicts(results)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if args.quick else ''}.json"

@@ -37,8 +37,10 @@ class Target:
         return tree(self.proc.pid)
 
 
-def start_fake(procs: Processes, workdir: Path, name: str, config: dict[str, object] | None = None) -> Target:
-    """`gatedrill fake serve openai --port P [--config C]`, journal on (the default), pinned to the server core."""
+def start_fake(procs: Processes, workdir: Path, name: str, config: dict[str, object] | None = None,
+               core: int | str = SERVER_CORE) -> Target:
+    """`gatedrill fake serve openai --port P [--config C]`, journal on (the default), pinned to the server core (or
+    the cores given, e.g. "0,1")."""
     port = free_port()
     argv = [sys.executable, "-m", "gatedrill", "fake", "serve", "openai", "--port", str(port)]
     gatedrill = shutil.which("gatedrill")
@@ -48,7 +50,7 @@ def start_fake(procs: Processes, workdir: Path, name: str, config: dict[str, obj
         path = workdir / f"{name}.yaml"
         path.write_text(yaml.safe_dump({"provider": "openai", **config}))
         argv += ["--config", str(path)]
-    proc = procs.start(argv, SERVER_CORE, f"{name}.log")
+    proc = procs.start(argv, core, f"{name}.log")
     url = f"http://127.0.0.1:{port}"
     wait_ready(url + "/_gatedrill/health", proc)
     return Target(name, url, proc)

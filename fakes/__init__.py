@@ -2,7 +2,16 @@
 and journal every request as ground truth.
 """
 
-from .config import FakeConfig, FakesFile, JournalSpec, LatencySpec, ModelSpec, ReplySpec, load_fakes_file
+from .config import (
+    FakeConfig,
+    FakesFile,
+    JournalSpec,
+    LatencySpec,
+    ModelSpec,
+    ReplySpec,
+    load_fakes_file,
+    with_overrides,
+)
 from .conversation import ChatRequest, anthropic_atoms, digest, openai_atoms
 from .correlation import CORRELATION_HEADER, FAULT_HEADER, SESSION_HEADER, TURN_HEADER, make_marker, parse_marker
 from .errors import ConfigError, GatedrillError
@@ -48,6 +57,7 @@ __all__ = [
     "redact_text",
     "serve",
     "serve_forever",
+    "with_overrides",
 ]
 
 

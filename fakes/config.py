@@ -158,6 +158,9 @@ class FakeConfig(_Model):
     provider: Provider = "openai"
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    workers: int = Field(default=1, ge=1, le=64, description=(
+        "processes serving this fake on one port (SO_REUSEPORT), sharing one journal, control plane, fault counters "
+        "and rate limits; 1 serves it in the starting process (docs/fakes.md, 'Several worker processes')"))
     seed: int = 0
     models: list[ModelSpec] = Field(default_factory=list)
     reply: ReplySpec = ReplySpec()
@@ -234,6 +237,16 @@ def load_fakes_file(path: str | Path) -> list[FakeConfig]:
         return [FakeConfig.model_validate(data)]
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(p))) from None
+
+
+def with_overrides(config: FakeConfig, overrides: dict[str, Any]) -> FakeConfig:
+    """`config` with top-level settings replaced (a merge patch), validated again; ConfigError if that breaks it."""
+    if not overrides:
+        return config
+    try:
+        return FakeConfig.model_validate(merge_patch(config.model_dump(mode="json"), overrides))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

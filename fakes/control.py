@@ -4,6 +4,8 @@ GET  health | config | faults | journal?cursor=&limit=&model=&status=... | metri
 PATCH config (JSON merge patch)   PUT faults (replace)   POST faults (add one)   DELETE faults
 POST reset
 A change is validated first; a bad one gets 422 with the reason and changes nothing.
+A fake served by several worker processes answers the same API for the whole fake, plus GET workers
+(`fakes.workers.group`).
 Credentials never leave it (configured `api_keys` read as "[redacted]"). With `control_token` set, every endpoint
 but health wants the header `x-gatedrill-control-token`; without one, the loopback bind is the only guard.
 """
@@ -59,7 +61,7 @@ def _shown(config: Any) -> Any:
     return redact_body(config.model_dump(mode="json"))
 
 
-def _authorised(fake: ControlledFake, req: HttpRequest) -> bool:
+def authorised(fake: ControlledFake, req: HttpRequest) -> bool:
     token = fake.config.control_token
     if token is None:
         return True
@@ -74,7 +76,7 @@ def handle_control(fake: ControlledFake, req: HttpRequest) -> Plan:
         if what == "health" and m == "GET":
             return _json(200, {"status": "ok", "name": fake.config.name, "provider": fake.config.provider,
                                "journal": fake.journal.stats()})
-        if not _authorised(fake, req):
+        if not authorised(fake, req):
             return _error(401, f"the control API wants the header {CONTROL_TOKEN_HEADER} with this fake's "
                                "control token")
         if what == "config":

@@ -110,7 +110,7 @@ def openai_atoms(messages: list[dict[str, Any]]) -> list[Atom]:
             continue
         for text in _text_parts(content):
             atoms.append((role, "text", text))
-        for call in m.get("tool_calls") or ():
+        for call in (m.get("tool_calls") or ()) if role == "assistant" else ():  # another role's is not a call
             if call.get("type") == "custom":  # a custom tool's free-form input
                 custom = call.get("custom") or {}
                 atoms.append((role, "tool_call", (call.get("id"), custom.get("name"), custom.get("input"))))

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 import orjson
 from pydantic import ValidationError
 
-from .config import FakeConfig, format_validation_error, merge_patch
+from .config import FakeConfig, format_validation_error, merge_patch, with_overrides
 from .content import compose_reply, script_fault
 from .conversation import ChatRequest
 from .correlation import CORRELATION_HEADER, FAULT_HEADER, SESSION_HEADER, TURN_HEADER, parse_marker
@@ -43,8 +43,8 @@ from .metrics import OTHER_MODEL, FakeMetrics
 from .plan import END_CLOSE, END_COMPLETE, END_HANG, END_RESET, ApiError, HttpRequest, Plan
 from .providers import get_dialect
 from .providers.base import Usage
-from .ratelimit import RateLimiter
 from .redaction import redact_body
+from .state import LocalState
 from .stream_breaks import STREAM_BREAKS, filter_reply, shape_stream_break
 from .tokenizer import count_atoms, get_counter
 
@@ -59,13 +59,12 @@ class _Live:
 
     __slots__ = ("config", "count", "dialect", "fault_plan", "model_ids", "no_latency", "timing_rng")
 
-    def __init__(self, config: FakeConfig, fault_plan: FaultPlan | None = None,
-                 timing_rng: random.Random | None = None) -> None:
+    def __init__(self, config: FakeConfig, fault_plan: FaultPlan, timing_rng: random.Random) -> None:
         self.config = config
         self.dialect = get_dialect(config.provider)
         self.count = get_counter(config.tokenizer)  # raises ConfigError (e.g. tiktoken missing) before any swap
-        self.fault_plan = fault_plan if fault_plan is not None else FaultPlan(config.faults, config.seed)
-        self.timing_rng = timing_rng if timing_rng is not None else random.Random(config.seed)
+        self.fault_plan = fault_plan
+        self.timing_rng = timing_rng
         lat = config.latency
         self.no_latency = lat.ttft_ms.is_zero and lat.itl_ms.is_zero
         self.model_ids = frozenset(m.id for m in config.models)
@@ -79,18 +78,24 @@ class _Live:
 class Fake:
     """A fake provider. Thread-safe for control calls made while a server thread serves requests."""
 
-    def __init__(self, config: FakeConfig | dict[str, Any] | None = None, **overrides: Any) -> None:
+    def __init__(self, config: FakeConfig | dict[str, Any] | None = None, *, state: LocalState | None = None,
+                 **overrides: Any) -> None:
         if config is None or isinstance(config, dict):
             config = _validate({**(config or {}), **overrides})
-        elif overrides:
-            config = _validate(merge_patch(config.model_dump(mode="json"), overrides))
+        else:
+            config = with_overrides(config, overrides)
         self._lock = threading.RLock()
+        self._state = state or LocalState()  # fault counters, rate-limit buckets, latency stream (`fakes.state`)
         self.journal = Journal(config.journal, config.name)
         self.metrics = FakeMetrics()
-        self.limiter = RateLimiter()
+        self.limiter = self._state.rate_limiter()
         self.started_mono = time.monotonic()
         self.started_wall = time.time()
-        self._live = _Live(config)
+        self._live = self._fresh(config)
+
+    def _fresh(self, config: FakeConfig) -> _Live:
+        """The state for `config` with fault counters and the latency stream started afresh."""
+        return _Live(config, self._state.fault_plan(config.faults, config.seed), self._state.latency_rng(config.seed))
 
     # -- configuration -------------------------------------------------------------------------------------
 
@@ -119,12 +124,13 @@ class Fake:
             live = self._live
             current = live.config.model_dump(mode="json")
             merged = merge_patch(current, patch)
-            for fixed in ("name", "provider", "host", "port", "journal", "control_token", "http"):
+            for fixed in ("name", "provider", "host", "port", "journal", "control_token", "http", "workers"):
                 if merged.get(fixed) != current.get(fixed):
                     raise ConfigError(f"`{fixed}` cannot change at runtime; start another fake instead")
             new = _validate(merged)
             faults_changed = merged.get("faults") != current.get("faults")
-            self._live = _Live(new, None if faults_changed else live.fault_plan, live.timing_rng)
+            plan = self._state.fault_plan(new.faults, new.seed) if faults_changed else live.fault_plan
+            self._live = _Live(new, plan, live.timing_rng)
             return new
 
     def set_faults(self, rules: Sequence[FaultRule | dict[str, Any]]) -> None:
@@ -146,7 +152,7 @@ class Fake:
             self.journal.clear()
             self.metrics.clear()
             self.limiter.reset()
-            self._live = _Live(self.config)
+            self._live = self._fresh(self.config)
 
     def close(self) -> None:
         self.journal.close()

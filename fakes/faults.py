@@ -177,8 +177,8 @@ class _Armed:
 class FaultPlan:
     """Runtime state of a list of fault rules: install times, match counters, a seeded coin."""
 
-    def __init__(self, rules: list[FaultRule], seed: int) -> None:
-        now = time.monotonic()
+    def __init__(self, rules: list[FaultRule], seed: int, installed: float | None = None) -> None:
+        now = time.monotonic() if installed is None else installed
         self._armed = [
             _Armed(r, now, re.compile(r.when.content) if r.when.content else None) for r in rules
         ]
@@ -200,7 +200,7 @@ class FaultPlan:
         if not self._armed:
             return None, None
         now = time.monotonic()
-        for armed in self._armed:
+        for i, armed in enumerate(self._armed):
             w = armed.rule.when
             if w.header_only:
                 continue
@@ -214,15 +214,26 @@ class FaultPlan:
                 continue
             if w.turn is not None and (req is None or req.turn != w.turn):
                 continue
-            armed.seen += 1
-            if w.first_n is not None and armed.seen > w.first_n:
+            seen = self._seen(i)
+            if w.first_n is not None and seen > w.first_n:
                 continue
-            if w.every_nth is not None and armed.seen % w.every_nth:
+            if w.every_nth is not None and seen % w.every_nth:
                 continue
-            if w.probability is not None and self._rng.random() >= w.probability:
+            if w.probability is not None and self._coin() >= w.probability:
                 continue
             return armed.rule.name or armed.rule.fault.kind, armed.rule.fault
         return None, None
+
+    def _seen(self, i: int) -> int:
+        """Count one more request matching rule `i` and return its count (here: this process's own counter; a fake
+        served by several processes counts in shared memory, `fakes.workers`)."""
+        armed = self._armed[i]
+        armed.seen += 1
+        return armed.seen
+
+    def _coin(self) -> float:
+        """The next draw of the plan's seeded coin, shared by every rule in the order requests reach them."""
+        return self._rng.random()
 
 
 def parse_inline_fault(text: str) -> Fault | None:

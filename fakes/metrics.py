@@ -16,7 +16,6 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 if TYPE_CHECKING:
     from .config import FakeConfig
-    from .journal import Journal
 
 
 OTHER_MODEL = "other"  # the model label of every requested model the fake does not serve
@@ -46,6 +45,12 @@ class FakeMetrics:
         self.tokens.clear()
 
 
+class JournalFigures(Protocol):
+    """What the metrics and the control API's health read of a journal: its counts (`Journal.stats`)."""
+
+    def stats(self) -> dict[str, int]: ...
+
+
 class MetricsSource(Protocol):
     """What the metrics read of a fake: its name, its counters and its journal's figures (not the whole core)."""
 
@@ -56,7 +61,7 @@ class MetricsSource(Protocol):
     def metrics(self) -> FakeMetrics: ...
 
     @property
-    def journal(self) -> Journal: ...
+    def journal(self) -> JournalFigures: ...
 
 
 class _FakeCollector(Collector):

@@ -9,14 +9,18 @@ import contextlib
 import errno
 import gc
 import signal
+import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ._http import HttpProtocol, sweep
 from .config import FakeConfig
-from .errors import GatedrillError
+from .errors import ConfigError, GatedrillError
 from .fake import Fake
+from .plan import HttpRequest, Plan
+
+Handler = Callable[[HttpRequest], Plan]
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -34,20 +38,34 @@ def tune_gc() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-async def start_listener(fake: Fake, registry: set[HttpProtocol]) -> asyncio.Server:
+def listen_error(cfg: FakeConfig, exc: OSError) -> GatedrillError:
+    """What a user reads when a fake cannot listen: the port in use, or the system's reason."""
+    if exc.errno == errno.EADDRINUSE:
+        return GatedrillError(f"fake {cfg.name!r}: port {cfg.port} on {cfg.host} is in use; pick another port "
+                              "or use 0 for a free one")
+    return GatedrillError(f"fake {cfg.name!r}: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror}")
+
+
+async def start_listener(fake: Fake, registry: set[HttpProtocol], handler: Handler | None = None,
+                         sock: socket.socket | None = None) -> asyncio.Server:
+    """Serve `fake` (through `handler`, default `fake.handle`) on its host and port, or on a listening socket given
+    (a worker's share of a port, `fakes.workers`)."""
     cfg = fake.config
     assert cfg.max_body_bytes is not None
     loop = asyncio.get_running_loop()
+    handle = handler or fake.handle
+
+    def protocol() -> HttpProtocol:
+        return HttpProtocol(handle, cfg.max_body_bytes or 0, registry, cfg.http)
+
     try:
-        server = await loop.create_server(
-            lambda: HttpProtocol(fake.handle, cfg.max_body_bytes or 0, registry, cfg.http),
-            host=cfg.host, port=cfg.port, reuse_address=True, backlog=4096,
-        )
+        if sock is not None:
+            server = await loop.create_server(protocol, sock=sock, backlog=4096)
+        else:
+            server = await loop.create_server(protocol, host=cfg.host, port=cfg.port, reuse_address=True,
+                                              backlog=4096)
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise GatedrillError(f"fake {cfg.name!r}: port {cfg.port} on {cfg.host} is in use; pick another port "
-                                 "or use 0 for a free one") from None
-        raise GatedrillError(f"fake {cfg.name!r}: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror}") from None
+        raise listen_error(cfg, exc) from None
     lim = cfg.http
     sweep(registry, min(1.0, lim.header_timeout_s / 4, lim.body_timeout_s / 4, lim.keepalive_timeout_s / 4),
           server.is_serving)
@@ -63,6 +81,11 @@ class FakeServer:
 
     def __init__(self, config: FakeConfig | dict[str, Any] | Fake | None = None, **overrides: Any) -> None:
         self.fake = config if isinstance(config, Fake) else Fake(config, **overrides)
+        if self.fake.config.workers > 1:
+            if not isinstance(config, Fake):
+                self.fake.close()
+            raise ConfigError("`workers` above 1 needs processes of its own: serve the fake with `gatedrill fake serve "
+                              "--workers N` or from a scenario; FakeServer serves in this process")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
@@ -147,16 +170,19 @@ class FakeServer:
         self.stop()
 
 
-def serve_forever(fakes: list[Fake], announce: Any = print) -> None:
-    """Serve fakes in the foreground until SIGINT/SIGTERM; print one URL line per fake."""
+def serve_forever(fakes: list[Fake], announce: Any = print, handlers: Sequence[Handler | None] = (),
+                  socks: Sequence[socket.socket | None] = ()) -> None:
+    """Serve fakes in the foreground until SIGINT/SIGTERM; print one URL line per fake. `handlers` and `socks`, when
+    given, are per fake (see `start_listener`)."""
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     registry: set[HttpProtocol] = set()
     servers = []
     stop = asyncio.Event()
     try:
-        for fake in fakes:
-            srv = loop.run_until_complete(start_listener(fake, registry))
+        for i, fake in enumerate(fakes):
+            srv = loop.run_until_complete(start_listener(fake, registry, handlers[i] if handlers else None,
+                                                         socks[i] if socks else None))
             servers.append(srv)
             port = srv.sockets[0].getsockname()[1]
             cfg = fake.config

@@ -92,11 +92,14 @@ def fake() -> None:
 @click.option("--name", default=None, help="Name of the fake (default: the provider).")
 @click.option("--journal", "journal_path", default=None, help="Append every journal entry to this JSONL file.")
 @click.option("--seed", type=int, default=None, help="Seed for replies, latency and fault coins.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Processes serving each fake on its one port, as one fake (default 1; docs/fakes.md).")
 @click.option("--control-token", envvar="GATEDRILL_CONTROL_TOKEN", default=None, metavar="TOKEN",
               help="Require header x-gatedrill-control-token: TOKEN on the control API (prefer the env var "
                    "GATEDRILL_CONTROL_TOKEN: a command line is visible to every user). Default: none, loopback only.")
 def fake_serve(provider: str | None, config_path: str | None, port: int | None, host: str | None,
-               name: str | None, journal_path: str | None, seed: int | None, control_token: str | None) -> None:
+               name: str | None, journal_path: str | None, seed: int | None, workers: int | None,
+               control_token: str | None) -> None:
     """Serve fakes in the foreground until Ctrl-C. Prints `name<TAB>provider<TAB>url` per fake.
 
     The control API lives on each fake's own port under /_gatedrill/ (health, config, faults, journal,
@@ -107,8 +110,11 @@ def fake_serve(provider: str | None, config_path: str | None, port: int | None, 
       gatedrill fake serve openai --port 8081
       gatedrill fake serve anthropic --seed 7 --journal anthropic.jsonl
       gatedrill fake serve --config fakes.yaml      # several named fakes, one port each
+      gatedrill fake serve openai --port 8081 --workers 4   # four processes on one port, one fake
     """
-    from gatedrill.fakes import Fake, FakeConfig, load_fakes_file, serve_forever
+    from gatedrill.fakes import FakeConfig, load_fakes_file, with_overrides
+
+    from .fake_workers import serve_fakes
 
     if config_path:
         configs = load_fakes_file(config_path)
@@ -122,18 +128,19 @@ def fake_serve(provider: str | None, config_path: str | None, port: int | None, 
         if len(configs) > 1:
             raise GatedrillError("--port applies to a single fake; set `port:` per fake in the config file")
         overrides["port"] = port
-    for key, val in (("host", host), ("name", name), ("seed", seed), ("control_token", control_token)):
+    for key, val in (("host", host), ("name", name), ("seed", seed), ("workers", workers),
+                     ("control_token", control_token)):
         if val is not None:
             overrides[key] = val
     if journal_path is not None:
         overrides["journal"] = {"path": journal_path}
-    fakes = [Fake(c, **overrides) for c in configs]
+    configs = [with_overrides(c, overrides) for c in configs]
 
     def announce(line: str) -> None:
         click.echo(line)
         sys.stdout.flush()
 
-    serve_forever(fakes, announce)
+    serve_fakes(configs, announce)
 
 
 def _judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -156,9 +163,9 @@ def _judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--gateway", default=None,
               help="The system under test (default: gatedrill.yaml's gateway, else reference): "
                    "reference (embedded), litellm (LiteLLM proxy), portkey (Portkey gateway), "
-                   "nginx, container (the scenario's image), or url:http://HOST:PORT (yours, set up by hand). Real "
-                   "gateways are configured from the scenario's routing intent; what they cannot express is listed "
-                   "before the run and the checks it affects are marked expected to fail.")
+                   "nginx, haproxy, container (the scenario's image), or url:http://HOST:PORT (yours, set up by "
+                   "hand). Real gateways are configured from the scenario's routing intent; what they cannot "
+                   "express is listed before the run and the checks it affects are marked expected to fail.")
 @click.option("--mutant", default=None, metavar="NAME",
               help=f"Reference gateway only: run with a deliberate bug the checks should catch: {', '.join(MUTANTS)}.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
@@ -173,9 +180,23 @@ def _judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--baseline", type=click.Path(exists=True, file_okay=False), default=None, metavar="RUN_DIR",
               help="After the run, compare it with this earlier run of the same drill (gatedrill compare); a "
                    "regression exits 1. The comparison is also written to RUN/compare.html and compare.xml.")
+@click.option("--load-workers", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Generate the load on Locust's master and N local worker processes (each sends arrival i when "
+                   "i mod workers is its index, so a seed gives the same requests). Default 0: one process.")
+@click.option("--remote-workers", type=click.IntRange(min=0), default=0, metavar="M",
+              help="Also wait for M workers from other hosts (`gatedrill worker --master HOST:PORT`); set "
+                   "--master-bind to an address they reach.")
+@click.option("--master-bind", default="127.0.0.1:0", metavar="HOST:PORT", show_default=True,
+              help="Where the load master listens for workers (port 0: a free one, printed).")
+@click.option("--join-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True, metavar="SECONDS",
+              help="How long the master waits for remote workers to join.")
+@click.option("--fakes-host", default=None, metavar="ADDR",
+              help="Bind every fake on ADDR instead of 127.0.0.1, so a gateway or load workers on other hosts reach "
+                   "them; off loopback each fake's control API gets a fresh token.")
 @_judge_options
 def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | None, scale: float | None,
-            seed: int | None, limitations: tuple[str, ...], baseline: str | None, sets: tuple[str, ...],
+            seed: int | None, limitations: tuple[str, ...], baseline: str | None, load_workers: int,
+            remote_workers: int, master_bind: str, join_timeout: float, fakes_host: str | None, sets: tuple[str, ...],
             allow_inconclusive: bool,
             html: str | None, junit: str | None, json_out: str | None) -> None:
     """Run a drill (a built-in name like canary-rollback, or a scenario file) and write a run record.
@@ -185,6 +206,7 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
       gatedrill run canary-rollback
       gatedrill run canary-rollback --scale 0.3 --out runs/rollback-quick
       gatedrill run my-drill.yaml --gateway url:http://127.0.0.1:4000
+      gatedrill run canary-split --load-workers 2
     """
     from .load import console_progress
     from .runner import run
@@ -205,7 +227,9 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
         parse_overrides(list(sets), load_scenario(resolve(scenario)).checks)
     _warn_plan(scenario, settings.scale, list(sets))
     progress = console_progress(sys.stderr)
-    opts = settings.run_options(out=out_dir, progress=progress, notice=click.echo)
+    opts = settings.run_options(out=out_dir, progress=progress, notice=click.echo, load_workers=load_workers,
+                                remote_workers=remote_workers, master_bind=master_bind, join_timeout_s=join_timeout,
+                                fakes_host=fakes_host)
     restore_signals = _stop_on_signals()
     try:
         outcome = run(scenario, opts)
@@ -224,6 +248,39 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
         passed = _compare_and_print(baseline, str(outcome.path), 0.01, list(sets), html=str(outcome.path /
                                     "compare.html"), junit=str(outcome.path / "compare.xml")) and passed
     sys.exit(gate_exit_code(passed))
+
+
+@main.command("worker")
+@click.option("--master", required=True, metavar="HOST:PORT",
+              help="The load master of a `gatedrill run ... --remote-workers M --master-bind HOST:PORT`.")
+@click.option("--join-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True, metavar="SECONDS",
+              help="Give up when no master gives this worker a run within this time.")
+def worker_cmd(master: str, join_timeout: float) -> None:
+    """Join a drill's load from this machine as one Locust worker, until that run ends.
+
+    The master sends this worker its share of the seeded schedule, the gateway's URL and the request headers
+    (over Locust's channel, unencrypted: keep it on a private network); its client records go back to the master.
+    Exit 0 when it ran its share (also when stopped mid-run), 1 when no run came, 2 on bad arguments.
+
+    \b
+    Example (two hosts):
+      host A: gatedrill run canary-split --gateway url:http://10.0.0.5:4000 --fakes-host 10.0.0.4 \\
+                --remote-workers 1 --master-bind 10.0.0.4:5557
+      host B: gatedrill worker --master 10.0.0.4:5557
+    """
+    import os
+
+    from .load.distribution import parse_address
+    from .load.run import node_argv
+
+    try:
+        parse_address(master)
+    except ValueError as exc:
+        raise GatedrillError(f"--master: {exc}") from None
+    argv = node_argv(f"{master}", join_timeout)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(argv[0], argv)  # gevent must patch a fresh interpreter before anything else is imported
 
 
 def _judging(sets: tuple[str, ...], allow_inconclusive: bool) -> Any:
@@ -326,7 +383,8 @@ def _compare_and_print(baseline: str, candidate: str, alpha: float, sets: list[s
 @main.command("sweep")
 @click.argument("scenario")
 @click.option("--gateway", default="reference", show_default=True,
-              help="The system under test, as for run: reference, litellm, portkey, nginx, container or url:URL.")
+              help="The system under test, as for run: reference, litellm, portkey, nginx, haproxy, container or "
+                   "url:URL.")
 @click.option("--rates", default=",".join(f"{r:g}" for r in (5, 10, 20, 30, 40, 60, 80)), show_default=True,
               help="Offered rates (req/s) to step through, comma-separated; stops after the first saturated step.")
 @click.option("--step-s", type=float, default=10.0, show_default=True, help="Seconds of load per step.")

@@ -1,14 +1,17 @@
 """A run's upstream fakes, started through Python: one child process serves them all (each on its own port,
-journaling into the run record), tells the runner its URLs over a private pipe, and exits when the runner stops
-it or when the runner itself dies (the pipe closes).
+journaling into the run record; an upstream with `workers:` above 1 by worker processes of its own, `fake_workers`),
+tells the runner its URLs over a private pipe, and exits when the runner stops it or when the runner itself dies
+(the pipe closes).
 
 `python -m gatedrill.harness.fake_fleet FD CONFIG` is the child's side; nothing else parses its output.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -35,6 +38,21 @@ def upstream_configs(scenario: Scenario) -> dict[str, FakeConfig]:
     shifts that stream), host and port as configured (127.0.0.1; 0: a free port)."""
     return {name: cfg.model_copy(update={"name": name, "seed": derive(scenario.seed + cfg.seed, f"upstream:{name}")})
             for name, cfg in scenario.upstreams.items()}
+
+
+def guarded(cfg: FakeConfig) -> FakeConfig:
+    """The config, with a fresh control token when the fake listens off loopback without one: its control API
+    (faults, patches, the journal) must not be open to the network."""
+    if cfg.control_token or _loopback(cfg.host):
+        return cfg
+    return cfg.model_copy(update={"control_token": secrets.token_urlsafe(24)})
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 @dataclass
@@ -86,12 +104,14 @@ def _read_urls(sock: socket.socket, proc: subprocess.Popen[bytes], count: int, t
 
 def main(argv: list[str] | None = None) -> int:
     """The child: serve the fakes in CONFIG until SIGINT/SIGTERM or until the parent's end of FD closes."""
-    from gatedrill.fakes import Fake, load_fakes_file, serve_forever
+    from gatedrill.fakes import load_fakes_file
+
+    from .fake_workers import serve_fakes
 
     fd, config = (sys.argv[1:] if argv is None else argv)
     sock = socket.socket(fileno=int(fd))
     try:
-        fakes = [Fake(c) for c in load_fakes_file(config)]
+        configs = load_fakes_file(config)
     except GatedrillError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -102,8 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         sock.sendall(json.dumps({"name": name, "url": url}).encode() + b"\n")
 
     try:
-        serve_forever(fakes, announce)
-    except GatedrillError as exc:  # a port in use: the scenario's to fix
+        serve_fakes(configs, announce)
+    except InfrastructureError as exc:  # a worker of a fake died
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except GatedrillError as exc:  # a port in use, a bad config: the scenario's to fix
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

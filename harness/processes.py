@@ -35,15 +35,16 @@ class Processes:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def start(self, argv: list[str], log_name: str, stdout: int | IO[Any] | None = None,
+    def start(self, argv: list[str], log_name: str | None, stdout: int | IO[Any] | None = None,
               env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes]:
-        """Start `argv` with stderr (and stdout unless given) appended to `workdir/log_name`; `pass_fds` stay open
-        in the child."""
-        log = open(self.workdir / log_name, "ab")  # noqa: SIM115 - owned by the child's lifetime
+        """Start `argv` with stderr (and stdout unless given) appended to `workdir/log_name`, or this process's own
+        when `log_name` is None; `pass_fds` stay open in the child."""
+        log = open(self.workdir / log_name, "ab") if log_name else None  # noqa: SIM115 - owned by the child
         proc = subprocess.Popen(argv, stdout=stdout if stdout is not None else log, stderr=log,
                                 stdin=subprocess.DEVNULL, start_new_session=True, env=env, pass_fds=pass_fds,
                                 preexec_fn=die_with_parent())
-        log.close()
+        if log is not None:
+            log.close()
         reaper.watch(proc.pid)
         self._procs.append(proc)
         return proc

@@ -28,11 +28,12 @@ from gatedrill.fakes.errors import ConfigError, GatedrillError
 from gatedrill.fakes.redaction import redact_body
 
 from .control_arm import CONTROL, CONTROL_DIR, control_fake
-from .fake_fleet import FakeFleet, start_fleet, upstream_configs
+from .fake_fleet import FakeFleet, guarded, start_fleet, upstream_configs
 from .gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
 from .gateways.base import log_hint
+from .gateways.builds import BUILT_GATEWAYS, gateway_build
 from .gateways.weights import LoadSwitchWeights
-from .host import HostSampler
+from .host import HostSampler, worker_sample
 from .intent import UpstreamEndpoint
 from .processes import InfrastructureError, Processes
 from .record import (
@@ -71,6 +72,15 @@ class RunOptions:
     limitations: list[Limitation] = field(default_factory=list)  # declared for this run, added to the scenario's
     finish: threading.Event | None = None  # set from any thread: end the load early and drain (a game day's Stop)
     on_live: Callable[[LiveRun], None] | None = None  # receives the live handles once fakes and gateway are up
+    # Distributed load (Locust master and workers, `harness.load.master`): local worker processes to start, workers
+    # expected from other hosts (`gatedrill worker --master HOST:PORT`), and where the master listens for them.
+    load_workers: int = 0
+    remote_workers: int = 0
+    master_bind: str = "127.0.0.1:0"
+    join_timeout_s: float = 300.0
+    # Where the fakes listen (default: each upstream's `host`, 127.0.0.1), so a gateway or load workers on other
+    # hosts reach them. Off loopback, each fake's control API wants a token the runner makes (and the timeline sends).
+    fakes_host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,8 +164,10 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
             opts.notice(f"marked {stale} abandoned: its runner died without closing it")
     gw = scenario.gateway
     limits = limitations(scenario)
-    writer = RecordWriter(out, scenario, opts.scale, GatewayMeta(kind=gw.kind, url=gw.url, mutant=gw.mutant,
-                                                                 limitations=limits))
+    build = gateway_build(gw.kind) if gw.kind in BUILT_GATEWAYS else None
+    writer = RecordWriter(out, scenario, opts.scale, GatewayMeta(
+        kind=gw.kind, url=gw.url, mutant=gw.mutant, limitations=limits,
+        version=build.version if build else None, install=build.install if build else None))
     lock = RunnerLock(out)
     (out / "logs").mkdir(exist_ok=True)
     os.chmod(out / "logs", 0o700)  # gateway and fake configs in there hold the drill's keys: this user only
@@ -163,7 +175,7 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
     outcome: Outcome = FAILED
     try:
         with Processes(out / "logs") as procs, contextlib.ExitStack() as lifelines:
-            fleet = _start_fakes(procs, scenario, writer)
+            fleet, tokens = _start_fakes(procs, scenario, writer, opts.fakes_host)
             lifelines.callback(fleet.lifeline.close)
             fakes_proc, fake_urls = fleet.proc, fleet.urls
             control_url = fake_urls.pop(CONTROL, None)
@@ -188,13 +200,14 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
                 writer.timeline_event(events[-1])
 
             timeline = TimelineRunner(scenario.timeline, fake_urls, gateway.weights, record_event,
-                                      initial=gw.routing.upstream_weights())
+                                      initial=gw.routing.upstream_weights(), control_tokens=tokens)
             if opts.on_live is not None:
                 opts.on_live(LiveRun(out, scenario, timeline, dict(fake_urls), gateway.url, gateway.control))
             labels = {fakes_proc.pid: "fakes"} | ({gateway.proc.pid: "gateway"} if gateway.proc is not None else {})
             try:
-                with HostSampler(out / HOST_FILE, labels):
-                    result = _drive_load(scenario, gateway, out, opts, timeline, writer, children, control_url)
+                with HostSampler(out / HOST_FILE, labels) as sampler:
+                    result = _drive_load(scenario, gateway, out, opts, timeline, writer, children, control_url,
+                                         sampler)
             finally:
                 if isinstance(gateway.weights, LoadSwitchWeights):
                     gateway.weights.cancel()  # a switch still awaited will not go out now
@@ -234,7 +247,7 @@ def _announce(limits: list[Limitation], kind: str, opts: RunOptions) -> None:
 
 def _drive_load(scenario: Scenario, gateway: RunningGateway, out: Path, opts: RunOptions, timeline: TimelineRunner,
                 writer: RecordWriter, children: dict[str, tuple[subprocess.Popen[bytes], str]],
-                control_url: str | None = None) -> LoadResult:
+                control_url: str | None = None, sampler: HostSampler | None = None) -> LoadResult:
     """Load from its worker process. The worker's start message anchors the timeline at the load's own t0; each
     progress report (about once a second) checks the other children: one that died stops the run, since the
     fakes' journals or the gateway would be gone (an exception raised here makes `run_load` kill the worker)."""
@@ -252,11 +265,25 @@ def _drive_load(scenario: Scenario, gateway: RunningGateway, out: Path, opts: Ru
         if opts.progress is not None:
             opts.progress(p)
 
+    def on_event(msg: dict[str, Any]) -> None:
+        """A distributed run's news: where the master listens, who joined or died, each worker's own condition."""
+        kind = msg.get("type")
+        if kind == "worker_sample":
+            if sampler is not None:
+                sampler.add(worker_sample(msg))
+            return
+        from .load import event_line
+
+        line = event_line(msg, opts.remote_workers)
+        if line and opts.notice is not None:
+            opts.notice(line)
+
     try:
         return run_load(scenario.load, gateway.url, scenario.duration_s, scenario.seed, out, on_progress=on_progress,
                         on_start=on_start, headers=gateway.headers, api_key=gateway.api_key, control_url=control_url,
                         header_switches=gateway.header_switches, on_switch=_switched(gateway),
-                        finish=opts.finish)
+                        finish=opts.finish, load_workers=opts.load_workers, remote_workers=opts.remote_workers,
+                        master_bind=opts.master_bind, join_timeout_s=opts.join_timeout_s, on_event=on_event)
     except InfrastructureError:
         raise
     except GatedrillError as exc:  # the worker died or overran: the harness failed, not the user's input
@@ -288,9 +315,12 @@ def _check_alive(children: dict[str, tuple[subprocess.Popen[bytes], str]], logs:
                                       f"{log_hint(logs / log)}")
 
 
-def _start_fakes(procs: Processes, scenario: Scenario, writer: RecordWriter) -> FakeFleet:
+def _start_fakes(procs: Processes, scenario: Scenario, writer: RecordWriter,
+                 host: str | None = None) -> tuple[FakeFleet, dict[str, str]]:
     """All upstream fakes in one child process, each on its own port, journaling into the run record; with them the
-    control arm's fake (`control_arm.py`), so both arms' upstreams share one process and its conditions."""
+    control arm's fake (`control_arm.py`), so both arms' upstreams share one process and its conditions. `host`
+    moves them all off their configured address; a fake off loopback without a control token gets a fresh one.
+    Returns the fleet and each fake's control token."""
     configs = [cfg.model_copy(update={"journal": cfg.journal.model_copy(
                    update={"path": str(writer.journal_path(name).resolve())})})
                for name, cfg in upstream_configs(scenario).items()]
@@ -298,7 +328,9 @@ def _start_fakes(procs: Processes, scenario: Scenario, writer: RecordWriter) -> 
     if control is not None:
         (writer.path / CONTROL_DIR).mkdir(exist_ok=True)
         configs.append(control)
-    return start_fleet(procs, configs, writer.path / "logs", START_TIMEOUT_S)
+    configs = [guarded(c.model_copy(update={"host": host}) if host else c) for c in configs]
+    tokens = {c.name: c.control_token for c in configs if c.name and c.control_token}
+    return start_fleet(procs, configs, writer.path / "logs", START_TIMEOUT_S), tokens
 
 
 def redacted(event: TimelineEvent) -> TimelineEvent:

@@ -51,6 +51,14 @@ class NginxOptions(_Strict):
     start_timeout_s: float = Field(default=15, gt=0)
 
 
+class HaproxyOptions(_Strict):
+    """kind: haproxy: plain HAProxy (2.5 or newer, built with Lua), configured from the routing intent
+    (harness.gateways.haproxy)."""
+
+    executable: str = Field(default="haproxy", description="the haproxy binary (apt-get install -y haproxy)")
+    start_timeout_s: float = Field(default=15, gt=0)
+
+
 class ContainerOptions(_Strict):
     """kind: container: any gateway image, run with host networking (it reaches the fakes on 127.0.0.1).
     `{port}`, `{config_dir}` and `{config_file}` in `command` and `env` values are replaced before the start."""
@@ -79,7 +87,7 @@ class ContainerOptions(_Strict):
     start_timeout_s: float = Field(default=60, gt=0)
 
 
-GatewayKind = Literal["reference", "url", "litellm", "portkey", "nginx", "container"]
+GatewayKind = Literal["reference", "url", "litellm", "portkey", "nginx", "haproxy", "container"]
 
 
 class GatewaySpec(_Strict):
@@ -91,6 +99,7 @@ class GatewaySpec(_Strict):
     litellm: LiteLLMOptions | None = Field(default=None, description="kind: litellm options")
     portkey: PortkeyOptions | None = Field(default=None, description="kind: portkey options")
     nginx: NginxOptions | None = Field(default=None, description="kind: nginx options")
+    haproxy: HaproxyOptions | None = Field(default=None, description="kind: haproxy options")
     container: ContainerOptions | None = Field(default=None, description="kind: container options (image...)")
     routing: RoutingIntent
     set_weights: WeightsHook | None = Field(default=None, description=(

@@ -133,7 +133,8 @@ def write_history(path: Path, history: list[ScoreRow]) -> None:
 
 def latest_rows(history: list[ScoreRow]) -> list[ScoreRow]:
     """Per gateway build (gateway, version): the newest cell of every column, from whichever run made it (a small
-    run of two drills replaces those columns only); a build with no cells keeps its newest note."""
+    run of two drills replaces those columns only); a build with no cells keeps its newest note, and is left out
+    once another build of the gateway has cells (a gateway that was missing or had no adapter, and now ran)."""
     out: dict[tuple[str, str], ScoreRow] = {}
     for r in sorted(history, key=lambda r: r.date):
         key = (r.gateway, r.version)
@@ -145,7 +146,8 @@ def latest_rows(history: list[ScoreRow]) -> list[ScoreRow]:
         merged.cells = list(cells.values())
         merged.date, merged.scale = r.date, r.scale
         merged.install, merged.dependencies, merged.note = r.install, r.dependencies, r.note
-    return sorted(out.values(), key=lambda r: (r.gateway, r.version))
+    ran = {r.gateway for r in out.values() if r.cells}
+    return sorted((r for r in out.values() if r.cells or r.gateway not in ran), key=lambda r: (r.gateway, r.version))
 
 
 def _runs_by_gateway(history: list[ScoreRow]) -> dict[str, list[ScoreRow]]:

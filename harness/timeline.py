@@ -18,6 +18,7 @@ from typing import Literal, Protocol
 
 import httpx
 
+from gatedrill.fakes.control import CONTROL_TOKEN_HEADER
 from gatedrill.fakes.errors import ConfigError
 
 from .record.timeline import TimelineEvent
@@ -52,9 +53,11 @@ class TimelineRunner:
     upstream, which the updates accumulate on."""
 
     def __init__(self, actions: list[TimelineAction], fake_urls: dict[str, str], weights: WeightChanger | None,
-                 record: Callable[[TimelineEvent], None], initial: dict[str, float] | None = None) -> None:
+                 record: Callable[[TimelineEvent], None], initial: dict[str, float] | None = None,
+                 control_tokens: dict[str, str] | None = None) -> None:
         self.actions = sorted(actions, key=lambda a: a.at_s)
         self.fake_urls = fake_urls
+        self.control_tokens = dict(control_tokens or {})  # upstream -> its control API's token (fakes off loopback)
         self.weights = weights
         self.current = dict(initial or {})  # upstream -> weight, as set_weights updates accumulate
         self.record = record
@@ -154,12 +157,14 @@ class TimelineRunner:
         if isinstance(act, Mark):
             return 0, ""
         base = self.fake_urls[act.upstream] + "/_gatedrill"
+        token = self.control_tokens.get(act.upstream)
+        headers = {CONTROL_TOKEN_HEADER: token} if token else None
         if isinstance(act, SetFaults):
-            r = client.put(f"{base}/faults", json=[f.model_dump(mode="json") for f in act.faults])
+            r = client.put(f"{base}/faults", json=[f.model_dump(mode="json") for f in act.faults], headers=headers)
         elif isinstance(act, ClearFaults):
-            r = client.delete(f"{base}/faults")
+            r = client.delete(f"{base}/faults", headers=headers)
         elif isinstance(act, PatchUpstream):
-            r = client.patch(f"{base}/config", json=act.patch)
+            r = client.patch(f"{base}/config", json=act.patch, headers=headers)
         else:  # pragma: no cover - the union is exhaustive
             raise AssertionError(act)
         return r.status_code, "" if r.is_success else r.text[:500]

@@ -18,6 +18,7 @@ from gatedrill.scenarios import resolve
 SC = load_scenario(resolve("blue-green"))
 FLIPS = {12.0: {"blue": 0.0, "green": 100.0}, 28.0: {"blue": 100.0, "green": 0.0}}
 TEXT = "witness fake=x turn=1 digest=abc atoms=3 and some more words to stream"
+CLOSED = "ConnectionResetError: connection closed before any response"
 GAP = (0.5, 2.0)  # the check's default gap: 0.5 s before a flip, 2 s after
 
 
@@ -31,6 +32,8 @@ class Recipe:
     history_broken: bool = False  # the first turn after a flip arrives with another history
     flips: bool = True
     seed: int = 3
+    closed_in_gap: int = 0  # requests in a gap sent on a kept-alive connection the gateway closed (never forwarded)
+    closed_reused: bool = True  # False: the closed connection was a fresh one
 
 
 def in_gap(t: float) -> bool:
@@ -46,6 +49,7 @@ def build(r: Recipe) -> RunRecord:
     clients: list[ClientRecord] = []
     journals: dict[str, list[JournalEntry]] = {"blue": [], "green": []}
     failed_one = False
+    closed = 0
     sessions = int((r.duration_s - 2.5) * r.rate)  # the last turns end before the run does
     for i in range(sessions):
         start = i / r.rate
@@ -84,6 +88,12 @@ def build(r: Recipe) -> RunRecord:
             e.reply = None if fails else ReplyRecord(choices=[ReplyChoice(text=TEXT, finish="stop", chunks=12)],
                                                      digest=digest)
             e.turn = turn
+            if not stream and in_gap(t) and closed < r.closed_in_gap:
+                closed += 1
+                c.status, c.error_class, c.reused = 0, "connection_closed", r.closed_reused
+                c.error, c.text, c.finish_reason, c.finished_cleanly = CLOSED, "", None, False
+                clients.append(c)
+                continue
             clients.append(c)
             journals[u].append(e)
     timeline = [TimelineEvent.model_validate(
@@ -118,6 +128,38 @@ def test_errors_around_the_flips_fail() -> None:
 def test_a_small_significant_error_increase_within_the_allowed_margin_passes() -> None:
     v = judge(build(Recipe(gap_error_share=0.2)), max_error_increase=0.5)
     assert v.figures["errors"]["result"] == "pass"
+
+
+def test_requests_lost_to_the_keepalive_race_of_a_reload_are_counted_apart_within_the_tolerance() -> None:
+    v = judge(build(Recipe(closed_in_gap=4)))
+    assert v.status is Status.PASS, v.summary
+    assert v.figures["keepalive_closed"] == 4 and v.figures["gap_errors"] == 0
+    assert "4 more requests around the flips were sent on kept-alive connections the gateway closed" in v.summary
+    one = judge(build(Recipe(closed_in_gap=1)))
+    assert "1 more request around the flips was sent on a kept-alive connection the gateway closed" in one.summary
+    assert sum(f["keepalive_closed"] for f in v.figures["flips"]) == 4
+
+
+def test_more_keepalive_closes_than_the_tolerance_fail() -> None:
+    v = judge(build(Recipe(closed_in_gap=60)))
+    assert v.status is Status.FAIL
+    assert "kept-alive connections the gateway closed at its reload" in v.summary
+    assert v.figures["keepalive_closed_share"] > 0.05
+    assert judge(build(Recipe(closed_in_gap=60)), max_keepalive_closed=0.5).status is Status.PASS
+
+
+def test_a_fresh_connection_closed_before_any_response_is_an_error_not_the_race() -> None:
+    v = judge(build(Recipe(closed_in_gap=20, closed_reused=False)))
+    assert v.status is Status.FAIL and v.figures["keepalive_closed"] == 0
+    assert "client error rate" in v.summary
+
+
+def test_the_gap_spans_a_slow_reload_from_sent_to_applied() -> None:
+    record = build(Recipe())
+    slow = [ev.model_copy(update={"sent_s": ev.planned_s - 3.0}) for ev in record.timeline]
+    v = judge(dataclasses.replace(record, timeline=slow))
+    assert v.figures["gap_requests"] > judge(record).figures["gap_requests"] + 40
+    assert [f["sent_s"] for f in v.figures["flips"]] == [9.0, 25.0]
 
 
 def test_too_few_requests_is_inconclusive_even_when_they_failed() -> None:

@@ -83,6 +83,23 @@ def test_a_gateway_refusal_is_explained_only_during_a_fault_and_its_cooldown() -
     assert one(failing(t=12.0, status=503), []).status is Status.FAIL  # no fault at all
 
 
+def test_a_kept_alive_connection_closed_at_a_reload_is_explained_only_there() -> None:
+    timeline = [TimelineEvent.model_validate(
+        {"action": "set_weights", "planned_s": 9.0, "sent_s": 9.0, "applied_s": 9.5, "applied_wall": T0_WALL + 9.5,
+         "spec": {"at_s": 9.0, "action": "set_weights", "weights": {"stable": 0, "canary": 100}}})]
+
+    def closed(t: float, reused: bool = True) -> ClientRecord:
+        c = failing(t=t, status=0, error_class="connection_closed")
+        c.reused, c.error = reused, "ConnectionResetError: [Errno 104] Connection reset by peer"
+        return c
+
+    v = one(closed(10.0), [], timeline)
+    assert v.status is Status.PASS and v.figures.get("keepalive_closed") == 1, v.summary
+    assert "closed at a reload" in v.summary
+    for late in (one(closed(12.0), [], timeline), one(closed(10.0), []), one(closed(10.0, reused=False), [], timeline)):
+        assert late.status is Status.FAIL and late.evidence[0]["cause"] == "no_attempt"
+
+
 def test_it_runs_by_default_in_every_drill_and_the_scenario_may_tolerate_some() -> None:
     rec = record_of(SC, [failing(status=404)], {"stable": [entry(404)]})
     assert "errors_explained" in rec.scenario.checks  # added to every scenario that does not list it

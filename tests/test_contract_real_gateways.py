@@ -1,4 +1,5 @@
-"""The gateway contract suite against real gateways in front of the fakes: LiteLLM 1.106.2, Portkey 1.15.2, nginx.
+"""The gateway contract suite against real gateways in front of the fakes: LiteLLM 1.106.2, Portkey 1.15.2, nginx,
+HAProxy.
 
 What it measured, pinned so an upgrade that changes it is noticed. LiteLLM: generated chat requests (JSON and SSE),
 models, conversations across an OpenAI and an Anthropic upstream and over-window prompts meet the contract; three
@@ -79,6 +80,19 @@ def test_nginx_relaying_the_openai_fake_meets_the_contract() -> None:
     need(nginx is not None and njs, "nginx and its njs module are not installed "
                                            "(apt-get install -y nginx libnginx-mod-http-js)")
     with start_target("nginx") as target:
+        result = run_suite(target, SuiteOptions(max_examples=10, sessions=3))
+    assert result.ok, "\n".join(result.summary_lines())
+    ran = {p.name for p in result.parts if p.cases}
+    assert ran >= {"POST /v1/chat/completions [positive]", "rate_limit_passthrough", "broken_stream_surfaces",
+                   "context_window_respected", "conversation_continuity (stateful)"}
+
+
+def test_haproxy_relaying_the_openai_fake_meets_the_contract() -> None:
+    """HAProxy relays bytes to the OpenAI upstream only (the adapter leaves Anthropic out), with the body's model
+    rewritten by Lua: what the client sees is the fake's own answers, so the contract holds end to end."""
+    haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
+    need(haproxy is not None, "haproxy is not installed (apt-get install -y haproxy)")
+    with start_target("haproxy") as target:
         result = run_suite(target, SuiteOptions(max_examples=10, sessions=3))
     assert result.ok, "\n".join(result.summary_lines())
     ran = {p.name for p in result.parts if p.cases}

@@ -784,3 +784,27 @@ def test_responses_accepts_what_the_fuzz_found_the_document_allows(srv: FakeServ
             assert r.json()["error"]["message"] == "Item with id 'msg_unknown' not found."
         bad = c.post("/v1/responses", json={"model": "gpt-4o-mini", "input": [{"content": "no role"}]})
         assert bad.status_code == 400 and "input[0].role" in bad.text
+
+
+def test_requests_the_fuzz_found_valid_by_the_document_are_served(srv: FakeServer) -> None:
+    """From the 100,000-request fuzz (2026-12-03): only the assistant's message schema defines `tool_calls` (on
+    another role it is an unlisted property, which the fake does not police, and never a call), and a Responses
+    `function_call_output` may leave out its `call_id` (optional and nullable in the document). The fake refused
+    both; an assistant's malformed call and a `function_call` without `call_id` are still refused."""
+    with httpx.Client(base_url=srv.url, headers={"authorization": "Bearer sk-x"}, timeout=10) as c:
+        garbage = [{"type": "function", "function": {}}]
+        for calls in (garbage, "not a list"):
+            ok = c.post("/v1/chat/completions", json={"model": MODEL, "messages": [
+                {"role": "user", "content": "hi", "tool_calls": calls}]})
+            assert ok.status_code == 200, ok.text
+        bad = c.post("/v1/chat/completions", json={"model": MODEL, "messages": [
+            {"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": garbage}]})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "messages[1].tool_calls[0].function.name"
+        for output in ({"type": "function_call_output", "output": "42"},
+                       {"type": "function_call_output", "output": "42", "call_id": None}):
+            ok = c.post("/v1/responses", json={"model": "gpt-4o-mini", "input": [
+                {"role": "user", "content": "hi"}, output]})
+            assert ok.status_code == 200, ok.text
+        bad = c.post("/v1/responses", json={"model": "gpt-4o-mini", "input": [
+            {"type": "function_call", "name": "f", "arguments": "{}"}]})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "input[0].call_id"

@@ -118,11 +118,17 @@ def test_each_repro_folder_is_complete_and_keeps_keys_off_command_lines(tmp_path
     out = tmp_path / "repro"
     names = {p.name for p in write_repro(finding, out)}
     assert {"run.sh", "fake.yaml", "request.json", "README.md"} <= names
-    assert ("litellm.yaml" if finding.gateway == "litellm" else "portkey-config.json") in names
+    assert {"litellm": "litellm.yaml", "haproxy": "haproxy.cfg", "nginx": "nginx.conf"}.get(
+        finding.gateway, "portkey-config.json") in names
     script = (out / "run.sh").read_text()
     assert subprocess.run(["bash", "-n", str(out / "run.sh")], capture_output=True).returncode == 0
     assert (out / "run.sh").stat().st_mode & 0o100
-    assert "--host 127.0.0.1" in script or "GATEDRILL_BIND_HOST=127.0.0.1" in script
+    if finding.gateway == "haproxy":  # it binds where its config says
+        assert all(ln.split()[1].startswith("127.0.0.1:") for ln in (out / "haproxy.cfg").read_text().splitlines()
+                   if ln.strip().startswith("bind "))
+    else:
+        bound = (out / "nginx.conf").read_text() if finding.gateway == "nginx" else script  # nginx: its listen line
+        assert any(s in bound for s in ("--host 127.0.0.1", "GATEDRILL_BIND_HOST=127.0.0.1", "listen 127.0.0.1:"))
     assert "trap stop EXIT" in script
     curl_lines = [ln for ln in script.splitlines() if "curl " in ln and not ln.startswith("#")]
     assert curl_lines and all("Bearer" not in ln and "sk-" not in ln and "x-portkey-config" not in ln

@@ -1,7 +1,8 @@
 """Each published finding's reproduction (`gatedrill repro ID`) shows its behaviour: run.sh is run as a vendor would
 run it, against the real gateway and one fake on 127.0.0.1, and its curl output must match the finding's
 expectations (and each variant's: Portkey with the repository's async-retry patch, LiteLLM with prisma importable).
-Both processes must be gone when it ends, and when it is interrupted."""
+Both processes must be gone when it ends, and when it is interrupted. The reload findings' run.sh reloads nginx or
+LiteLLM gracefully during its curl line."""
 
 from __future__ import annotations
 
@@ -33,11 +34,20 @@ def _bin() -> str:
 
 
 def _available(gateway: str) -> tuple[bool, str]:
+    if gateway == "nginx":
+        from gatedrill.harness.gateways.nginx import JS_MODULE_PATHS
+
+        ok = (shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")) is not None
+        return (ok and any(os.path.exists(m) for m in JS_MODULE_PATHS),
+                "nginx and its njs module are not installed (apt-get install -y nginx libnginx-mod-http-js)")
     if gateway == "litellm":
         import importlib.util
 
         ok = shutil.which("litellm", path=_bin()) is not None and all(importlib.util.find_spec(m) for m in PROXY_DEPS)
         return ok, "the LiteLLM proxy is not installed (pip install 'gatedrill[litellm]')"
+    if gateway == "haproxy":
+        return (shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")) is not None, \
+            "haproxy is not installed (apt-get install -y haproxy)"
     return (shutil.which("node") is not None and shutil.which("npm") is not None,
             "the Portkey gateway needs node and npm (apt-get install nodejs npm)")
 

@@ -88,8 +88,8 @@ def test_gateway_option_names_an_adapter_and_drops_reference_only_settings() -> 
     assert resolve_scenario("canary-split", RunOptions()).gateway.kind == "reference"
     with pytest.raises(ConfigError, match="--mutant applies to the reference gateway only"):
         resolve_scenario("canary-split", RunOptions(gateway="portkey", mutant="ignore_weights"))
-    with pytest.raises(ConfigError, match="unknown --gateway 'haproxy'"):
-        resolve_scenario("canary-split", RunOptions(gateway="haproxy"))
+    with pytest.raises(ConfigError, match="unknown --gateway 'envoy'"):
+        resolve_scenario("canary-split", RunOptions(gateway="envoy"))
 
 
 def test_reference_and_url_claim_no_limitation_but_runtime_weights_need_the_reference() -> None:

@@ -244,6 +244,44 @@ def test_an_upstream_429_reaches_the_client_with_retry_after_unless_a_fallback_s
         assert "cooldown_on_status" in {x.feature for x in plan(sc).limitations}
 
 
+MIGRATING = {"targets": [{"upstream": "stable", "model": "gpt-4o-mini", "weight": 50},
+                         {"upstream": "canary", "model": "gpt-4o-mini", "weight": 50}],
+             "fallbacks": ["stable"], "retry": {"attempts": 1}, "timeout_s": 2,
+             "cooldown": {"failures": 2, "window_s": 2, "cooldown_s": 2}}
+ALL_TO_CANARY = {"stable": 0.0, "canary": 100.0}
+
+
+@needs_nginx
+def test_a_target_set_to_weight_0_that_is_a_fallback_takes_the_failed_attempts(tmp_path: Path) -> None:
+    """The last step of a migration (old set to 0, and declared the fallback): old becomes a `backup` server, not a
+    `down` one, so the new side's failures go on to it and count against the new side's max_fails."""
+    from gatedrill.harness.gateways.nginx_conf import reweighted
+
+    sc = scenario(MIGRATING)
+    urls = {name: f"http://127.0.0.1:{18100 + i}" for i, name in enumerate(sc.upstreams)}
+    text = render(reweighted(plan(sc), ALL_TO_CANARY, 1), urls, "127.0.0.1:18099", str(tmp_path / "conf"),
+                  find_js_module())
+    nginx_accepts(write_prefix(tmp_path / "conf", text), tmp_path / "conf")
+    assert "server 127.0.0.1:18100 backup max_fails=2 fail_timeout=2s;  # stable" in text
+    assert "weight=100 max_fails=2 fail_timeout=2s;  # canary" in text and " down" not in text
+    sticky = scenario(MIGRATING | {"sticky": "session"})
+    text = render(reweighted(plan(sticky), ALL_TO_CANARY, 1), urls, "127.0.0.1:18099", "/t")
+    assert " backup " not in text and "18100 down max_fails" in text  # nginx refuses backup next to hash
+    models = [{"id": "gpt-4o-mini"}]
+    with FakeServer(provider="openai", name="stable", models=models) as stable, \
+            FakeServer(provider="openai", name="canary", models=models) as canary, Processes(tmp_path) as procs:
+        eps = [UpstreamEndpoint(name=f.name, provider="openai", base_url=f.url) for f in (stable, canary)]
+        gw = get_adapter("nginx").start(procs, sc, eps, tmp_path)
+        assert gw.weights is not None and gw.weights.set_weights(ALL_TO_CANARY, ALL_TO_CANARY).status == 200
+        canary.set_faults([{"fault": {"kind": "http_error", "status": 500}}])
+        body = {"model": "drill", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]}
+        statuses = [httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=gw.client_headers(), timeout=10)
+                    for _ in range(6)]
+    assert [r.status_code for r in statuses] == [200] * 6
+    failed = [e for e in canary.journal.records() if e["status"] == 500]
+    assert len(failed) == 2 and len(stable.journal.records()) == 6  # out after 2 failures, old served every one
+
+
 @needs_nginx
 def test_weights_change_by_graceful_reload_under_load_without_a_failed_request(tmp_path: Path) -> None:
     """40 req/s, 30% streams lasting about 0.7 s, so requests are in flight at each reload: 90/10, then 10/90 at

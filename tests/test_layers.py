@@ -28,7 +28,7 @@ LAYERS: list[set[str]] = [
     {"gatedrill.scenarios"},
     {"gatedrill.harness", "harness.sse", "harness.seeds", "harness.yaml_lines", "harness.processes",
      "harness.intent", "harness.check_params", "harness.load", "harness.child_reaper", "harness.stale_runs",
-     "harness.mutation", "harness.change_point", "harness.weights_hook"},
+     "harness.mutation", "harness.change_point", "harness.weights_hook", "harness.fake_workers"},
     {"harness.scenario", "harness.schema_export", "harness.project_config", "harness.scaffold",
      "harness.routing_brief"},
     {"harness.record", "harness.host", "harness.saturation"},

@@ -88,8 +88,8 @@ def test_records_written_before_the_models_judge_exactly_as_they_did(v1_records:
         elif all(d["status"] == "pass" for d in added):
             assert new["gate"] == old["gate"], report
         for key, value in old["run"].items():
-            if key == "gateway":  # the typed meta adds the (empty) claims key
-                assert {**value, "claims": {}} == new["run"][key], report
+            if key == "gateway":  # the typed meta adds the (empty) claims key and the (unknown) build
+                assert {**value, "claims": {}, "version": None, "install": None} == new["run"][key], report
             elif key == "timeline":  # since gained `what`, `mechanism`, `effective_s`: the old keys stay the same
                 assert [{k: e[k] for k in o} for e, o in zip(new["run"][key], value, strict=True)] == value, report
             elif key != "record":
@@ -117,8 +117,25 @@ def test_every_file_of_a_record_validates_against_the_exported_schema(v1_records
 def test_a_journal_line_the_fake_writes_has_exactly_the_fields_the_record_model_reads() -> None:
     e = Entry(3, "stable", "POST", "/v1/chat/completions", {"x": "y"}, 10, 5.0, 1_700_000_000.0)
     line = e.to_dict()
-    assert set(line) == set(JournalEntry.model_fields) - {"upstream"}
-    assert JournalEntry.model_validate(line).model_dump(mode="json") == line
+    assert set(line) == set(JournalEntry.model_fields) - {"upstream", "worker"}  # `worker`: added when workers merge
+    assert JournalEntry.model_validate(line).model_dump(mode="json", exclude={"worker"}) == line
+
+
+def test_a_merged_worker_journal_line_reads_back_with_its_worker(tmp_path: Path) -> None:
+    from gatedrill.fakes.workers import merge_worker_journals, start_worker_journals, worker_journal_path
+
+    path = str(tmp_path / "stable.jsonl")
+    start_worker_journals(path, 2)
+    for i in range(2):
+        e = Entry(0, "stable", "POST", "/v1/chat/completions", {}, 10, 5.0 + i, 1_700_000_000.0 + i)
+        with open(worker_journal_path(path, i), "ab") as f:
+            f.write(json.dumps(e.to_dict()).encode() + b"\n")
+    with open(worker_journal_path(path, 1), "ab") as f:
+        f.write(b'{"seq": 1, "fake": "sta')  # a worker killed mid-write: the torn line is left out
+    assert merge_worker_journals(path, 2) == 2
+    read = [JournalEntry.model_validate_json(line) for line in Path(path).read_bytes().splitlines()]
+    assert [(e.worker, e.seq, e.arrival_wall) for e in read] == [(0, 0, 1_700_000_000.0), (1, 0, 1_700_000_001.0)]
+    assert not list(tmp_path.glob("*.worker*"))
 
 
 def test_client_records_are_read_back_as_the_class_the_generator_wrote(tmp_path: Path) -> None:

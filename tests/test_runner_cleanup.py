@@ -217,7 +217,7 @@ def test_unreachable_gateway_fails_the_warm_up_with_exit_3_and_one_line(tmp_path
     m = meta(out)
     assert m["outcome"] == "failed"
     assert m["gateway"] == {"kind": "url", "url": "http://127.0.0.1:9", "mutant": None, "limitations": [],
-                            "claims": {}}
+                            "claims": {}, "version": None, "install": None}
     assert_all_stopped({}, out, session=proc.pid)
 
 

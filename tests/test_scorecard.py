@@ -112,3 +112,15 @@ def test_the_release_comparison_names_a_regression_between_the_two_newest_runs(t
     assert line.startswith("- **reference** canary-split: 2026-12-02 (2026-12-02) → 2026-12-03 (2026-12-03): "
                            "regression: ") and "split share" in line
     assert release_comparisons(rows[:1]) == []
+
+
+def test_a_build_that_could_not_run_gives_way_once_the_gateway_ran() -> None:
+    from gatedrill.harness.scorecard import ScoreRow
+
+    missing = ScoreRow(date="2026-12-02", gateway="litellm", version="absent", install="pip", scale=1,
+                       note="not installed")
+    assert [r.note for r in latest_rows([missing])] == ["not installed"]  # shown while nothing else ran
+    ran = row_from_cells([_cell("canary-split", [("canary_split", "pass", False)])], LITELLM, "2026-12-03", 1,
+                         CHECKS, [])
+    assert [r.version for r in latest_rows([missing, ran])] == ["1.106.2"]
+    assert "not run" not in scorecard_markdown([missing, ran], "test")

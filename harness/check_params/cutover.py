@@ -9,14 +9,20 @@ from .base import CheckParams
 
 
 class CutoverParams(CheckParams):
-    before_s: float = Field(default=0.5, ge=0, description="seconds before each flip that belong to its gap")
-    after_s: float = Field(default=2.0, gt=0, description="seconds after each flip that belong to its gap")
+    before_s: float = Field(default=0.5, ge=0, description="seconds before each flip was sent that belong to its gap")
+    after_s: float = Field(default=2.0, gt=0, description="seconds after each flip was applied that belong to its "
+                                                          "gap (the time between sending and applying belongs too)")
     alpha: float = Field(default=1e-3, gt=0, lt=1,
                          description="false-alarm rate of each gap-against-rest test (errors, latency)")
     max_error_increase: float = Field(
         default=0.01, ge=0, le=1,
         description="how much the gaps' client error rate may exceed the rest's (absolute) before a significant "
                     "difference fails")
+    max_keepalive_closed: float = Field(
+        default=0.05, ge=0, le=1,
+        description="share of the gaps' requests that may be lost to the keep-alive race of a graceful reload (sent "
+                    "on a kept-alive connection the gateway closed, never forwarded; counted apart from the other "
+                    "errors and shown)")
     max_latency_effect: float | None = Field(
         default=0.3, gt=0, le=1,
         description="rank-biserial effect size above which significantly slower gaps fail; null: latency not "

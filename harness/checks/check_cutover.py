@@ -1,10 +1,13 @@
 """cutover: does a weight flip (a blue/green cutover, or any `set_weights`) cost the clients nothing?
 
-Every `set_weights` the timeline applied is a flip; its gap is the `before_s` seconds before it and the `after_s`
-seconds after (by intended send time). Requests sent in fault windows are left out of both sides: their errors are
-the fault's. Four properties are judged:
+Every `set_weights` the timeline applied is a flip; its gap runs from `before_s` seconds before it was sent to
+`after_s` seconds after it was applied (by intended send time), so a gateway that takes seconds to apply one is
+judged over all of them. Requests sent in fault windows are left out of both sides: their errors are the fault's.
+Four properties are judged:
 - **errors:** the gaps' client error rate against the rest of the same run, by a one-sided Fisher's exact test; a
-  significant increase (p < `alpha`) larger than `max_error_increase` fails;
+  significant increase (p < `alpha`) larger than `max_error_increase` fails. Requests lost to the keep-alive race of
+  a graceful reload (`keepalive_race.py`: sent on a kept-alive connection the gateway closed, never forwarded) are
+  counted apart and shown; more than `max_keepalive_closed` of the gaps' requests fails;
 - **latency:** time to first content of streams, and to the whole reply of the rest, from the intended send time:
   the gaps' successful requests against the rest's, each series by the one-sided Mann-Whitney test of
   `arm_statistics.rank_test` (at alpha / 2) with its rank-biserial effect size; significant and larger than
@@ -28,6 +31,7 @@ from ..record import ClientRecord, JournalEntry, RunRecord
 from .check_context_continuity import got_digest, received_atoms
 from .check_streaming_integrity import fault_rules, upstream_broken
 from .fault_windows import fault_windows
+from .keepalive_race import lost_to_keepalive_close
 from .registry import check
 from .served import load_attempts
 from .stream_defects import ERROR_AT_CLIENT, UNPRODUCED, stream_defects
@@ -141,7 +145,9 @@ def _sessions_across(record: RunRecord, clients: list[ClientRecord], attempts: d
 def cutover(record: RunRecord, params: CutoverParams) -> Verdict:
     """A weight flip costs no client errors or latency, corrupts no stream in flight and breaks no session."""
     t0 = record.load_start()
-    flips = [ev.applied_at(t0) for ev in weight_changes(record)]
+    changes = weight_changes(record)
+    flips = [ev.applied_at(t0) for ev in changes]
+    spans = [(t0 + ev.sent_s if ev.sent_s is not None else f, f) for ev, f in zip(changes, flips, strict=True)]
     if not flips:
         return inconclusive(NAME, "no weight change was applied: there is no cutover to judge")
     clients = record.load_clients()
@@ -150,13 +156,15 @@ def cutover(record: RunRecord, params: CutoverParams) -> Verdict:
     faults = fault_windows(record)
     attempts = load_attempts(record)
 
-    def in_gap(t: float) -> bool:
-        return any(f - params.before_s <= t < f + params.after_s for f in flips)
+    def in_span(t: float, sent: float, applied: float) -> bool:
+        return min(sent, applied) - params.before_s <= t < applied + params.after_s
 
     judged = [c for c in clients if not any(w.contains(c.intended_s) for w in faults)]
-    gap = [c for c in judged if in_gap(c.intended_s)]
-    rest = [c for c in judged if not in_gap(c.intended_s)]
-    errors = _errors(gap, rest, params)
+    gap = [c for c in judged if any(in_span(c.intended_s, *sp) for sp in spans)]
+    rest = [c for c in judged if not any(in_span(c.intended_s, *sp) for sp in spans)]
+    closed = [c for c in gap if failed(c) and lost_to_keepalive_close(c, attempts.get(c.correlation_id, []))]
+    closed_ids = {c.correlation_id for c in closed}
+    errors = _errors([c for c in gap if c.correlation_id not in closed_ids], rest, params)
     latency = _latency(gap, rest, params)
 
     rules = fault_rules(record)
@@ -174,23 +182,34 @@ def cutover(record: RunRecord, params: CutoverParams) -> Verdict:
     evidence += [{"what": "session history broken across a flip", **b} for b in broken]
 
     per_flip = []
-    for ev, f in zip(weight_changes(record), flips, strict=True):
-        mine = [c for c in gap if f - params.before_s <= c.intended_s < f + params.after_s]
+    for ev, f, sp in zip(changes, flips, spans, strict=True):
+        mine = [c for c in gap if in_span(c.intended_s, *sp)]
         ttft = [first_content_ms(c) for c in mine if not failed(c) and c.stream]
         per_flip.append({"at_s": round(f - t0, 3), "weights": getattr(ev.spec, "weights", {}),
-                         "requests": len(mine), "errors": sum(1 for c in mine if failed(c)),
+                         "sent_s": round(sp[0] - t0, 3), "requests": len(mine),
+                         "errors": sum(1 for c in mine if failed(c)),
+                         "keepalive_closed": sum(1 for c in mine if c.correlation_id in closed_ids),
                          "stream_ttft_p50_ms": round(statistics.median(ttft), 3) if ttft else None})
     figures: dict[str, Any] = {
         "flips": per_flip, "gap_requests": errors["gap_requests"], "gap_errors": errors["gap_errors"],
         "rest_requests": errors["rest_requests"], "rest_errors": errors["rest_errors"], "errors": errors,
+        "keepalive_closed": len(closed), "keepalive_closed_share": round(len(closed) / len(gap), 5) if gap else 0.0,
         "latency": latency, "streams_in_flight": len(crossing), "streams_completed": streams["completed"],
         "streams_failed_cleanly": streams["failed_cleanly"], "streams_corrupted": streams["corrupted"],
         "sessions_across": sessions_judged, "sessions_broken": len(broken)}
     thresholds = {"alpha": params.alpha, "max_error_increase": params.max_error_increase,
                   "max_latency_effect": params.max_latency_effect, "gap_s": [params.before_s, params.after_s],
+                  "max_keepalive_closed": params.max_keepalive_closed,
                   "min_requests": params.min_requests}
 
     problems: list[str] = []
+    if gap and len(closed) / len(gap) > params.max_keepalive_closed:
+        problems.append(f"{len(closed)}/{len(gap)} requests around the flips were sent on kept-alive connections "
+                        f"the gateway closed at its reload and never forwarded (more than "
+                        f"{params.max_keepalive_closed:.0%})")
+        evidence.append({"what": "requests lost to the keep-alive race of the reload",
+                         "correlation_ids": [c.correlation_id for c in closed[:5]],
+                         "errors": sorted({c.error or "" for c in closed})[:3]})
     if errors["result"] == "fail":
         problems.append(f"client error rate {errors['gap_error_rate']:.2%} around the flips against "
                         f"{errors['rest_error_rate']:.2%} elsewhere (p={errors['p_value']:.2g})")
@@ -233,4 +252,10 @@ def cutover(record: RunRecord, params: CutoverParams) -> Verdict:
                f"against {errors['rest_errors']}/{errors['rest_requests']} elsewhere{lat}; {len(crossing)} streams in "
                f"flight ({streams['completed']} completed, {streams['failed_cleanly']} failed cleanly); "
                f"{sessions_judged} sessions kept their history across a flip")
+    if closed:
+        one = len(closed) == 1
+        summary += (f"; {len(closed)} more request{'' if one else 's'} around the flips {'was' if one else 'were'} "
+                    f"sent on {'a kept-alive connection' if one else 'kept-alive connections'} the gateway closed at "
+                    f"its reload, never forwarded (the keep-alive race; at most {params.max_keepalive_closed:.0%} "
+                    "tolerated)")
     return Verdict(NAME, Status.PASS, summary, figures, thresholds, n)

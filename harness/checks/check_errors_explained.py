@@ -8,7 +8,10 @@ by, in this order:
   the gateway should have sent it elsewhere);
 - `cooling`: the gateway answered by itself, asking no upstream, while an upstream was faulted or within its
   declared cooldown (plus `grace_s`) after the fault cleared;
-- `run_ended`: the run stopped before the response completed.
+- `run_ended`: the run stopped before the response completed;
+- `keepalive_closed`: at a weight change's reload, the gateway closed the kept-alive connection the request was sent
+  on, before any response and without forwarding it (`keepalive_race.py`: HTTP/1.1's keep-alive race, counted and
+  shown, judged by `cutover`'s tolerance); the same loss away from a reload stays unexplained.
 Everything else fails the check, grouped by cause: an upstream rejected what the gateway sent (a translation bug,
 such as an assistant tool-call turn turned into empty content), every attempt succeeded yet the client got an error
 or a stream without its finish, or the gateway failed a request without asking any upstream outside any fault.
@@ -24,6 +27,8 @@ from typing import Any
 from ..check_params import ErrorsExplainedParams
 from ..record import ClientRecord, JournalEntry, RunRecord
 from .fault_windows import FaultWindow, fault_windows
+from .keepalive_race import CAUSE as KEEPALIVE_CLOSED
+from .keepalive_race import at_a_reload, lost_to_keepalive_close, reload_windows
 from .registry import check
 from .served import load_attempts
 from .verdict import Status, Verdict, capped, inconclusive
@@ -37,10 +42,13 @@ def failed(client: ClientRecord) -> bool:
 
 
 def explain(client: ClientRecord, attempts: list[JournalEntry], windows: list[FaultWindow],
-            after_s: float) -> tuple[str, str]:
+            after_s: float, reloads: list[tuple[float, float]] | None = None) -> tuple[str, str]:
     """(cause, detail): a cause from the module docstring's list, or `unexplained:...` with what was seen."""
     if client.error_class == "aborted":
         return "run_ended", "the run stopped before the response completed"
+    if lost_to_keepalive_close(client, attempts) and at_a_reload(client, reloads or []):
+        return KEEPALIVE_CLOSED, ("sent on a kept-alive connection the gateway closed at a reload, before any "
+                                  "response and without forwarding it")
     injected = [a for a in attempts if a.fault]
     if injected:
         a = injected[0]
@@ -76,12 +84,13 @@ def errors_explained(record: RunRecord, params: ErrorsExplainedParams) -> Verdic
     cooldown = record.scenario.gateway.routing.cooldown
     after_s = (cooldown.cooldown_s if cooldown.enabled else 0.0) + params.grace_s
     t0 = record.load_start()
+    reloads = reload_windows(record, params.grace_s)
     causes: dict[str, int] = {}
     groups: dict[str, dict[str, Any]] = {}
     for c in clients:
         if not failed(c):
             continue
-        cause, detail = explain(c, by_cid.get(c.correlation_id, []), windows, after_s)
+        cause, detail = explain(c, by_cid.get(c.correlation_id, []), windows, after_s, reloads)
         causes[cause] = causes.get(cause, 0) + 1
         if cause.startswith("unexplained:"):
             g = groups.setdefault(cause, {"cause": cause.split(":", 1)[1], "count": 0, "detail": detail,
@@ -104,4 +113,7 @@ def errors_explained(record: RunRecord, params: ErrorsExplainedParams) -> Verdic
                        f"drill-made cause ({top})", figures, thresholds, len(clients), evidence)
     summary = (f"all {failures} client failures explained by the drill's faults and intents" if failures
                else "no client request failed")
+    if causes.get(KEEPALIVE_CLOSED):
+        summary += (f"; {causes[KEEPALIVE_CLOSED]} of them sent on kept-alive connections the gateway closed at a "
+                    "reload (never forwarded; judged by cutover)")
     return Verdict(NAME, Status.PASS, summary, figures, thresholds, len(clients), evidence)

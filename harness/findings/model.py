@@ -79,20 +79,31 @@ class ReproVariant(_Strict):
 
 class Repro(_Strict):
     """A minimal reproduction: one fake, the gateway's config, requests sent first (in sequence, then after a
-    pause at once; output discarded), then one curl line whose output shows the behaviour."""
+    pause at once; output discarded), then one curl line whose output shows the behaviour (during a reload, where
+    `reload_at_s` asks for one). nginx's config is the adapter's own, rendered from `gateway_config` as a routing
+    intent over the fake."""
 
     fake: dict[str, Any] = Field(description="one fake's config, as `gatedrill fake serve --config` reads it")
-    gateway_config: dict[str, Any] = Field(description="the gateway's own config (LiteLLM config.yaml, Portkey's "
-                                                       "x-portkey-config)")
+    gateway_config: dict[str, Any] | str = Field(description="the gateway's own config (LiteLLM config.yaml, "
+                                                             "Portkey's x-portkey-config; HAProxy's haproxy.cfg "
+                                                             "as text), or for nginx the routing intent the adapter "
+                                                             "renders its nginx.conf from (upstream: the fake)")
     body: dict[str, Any] = Field(description="the request body sent to /v1/chat/completions")
     auth: bool = Field(default=True, description="send the gateway's key (from a file, never on a command line)")
     before: int = Field(default=0, ge=0, le=50, description="identical requests sent first, output discarded")
     pause_s: float = Field(default=0, ge=0, le=60, description="wait after the `before` requests")
     burst: int = Field(default=0, ge=0, le=50, description="then this many identical requests at once, output "
                                                            "discarded")
-    show: Literal["gateway", "fake-metrics"] = Field(
-        default="gateway", description="what the curl line asks: the gateway (the request itself), or the fake's "
-                                       "Prometheus counts after the `before` requests")
+    show: Literal["gateway", "fake-metrics", "gateway-stats"] = Field(
+        default="gateway", description="what the curl line asks: the gateway (the request itself), the fake's "
+                                       "Prometheus counts after the `before` requests, or the gateway's own stats "
+                                       "(HAProxy's stats page as CSV, `stats uri /stats`)")
+    reload_at_s: float | None = Field(
+        default=None, gt=0, le=10,
+        description="reload the gateway gracefully this long after the curl line starts (SIGHUP to nginx's master, or "
+                    "to LiteLLM's gunicorn master, which then runs under --run_gunicorn); the curl line then sends "
+                    "the request twice on one kept-alive connection (`--next`, verbose), so its output shows what "
+                    "became of the connection")
     log: str | None = Field(default=None, description="a regular expression (grep -E): after the curl line, the "
                                                      "gateway log's matching lines are printed as `gateway log: ...`")
     expect: list[str] = Field(min_length=1, description="regular expressions the curl output must match")

@@ -1,9 +1,9 @@
 """`gatedrill repro ID`: a finding's minimal reproduction as a folder a vendor can run without gatedrill's drills.
 
 The folder holds the gateway's config, one fake's config, the request body, a README and `run.sh`, which starts the
-fake (`gatedrill fake serve`) and the gateway on 127.0.0.1, sends the request with one curl line and stops both on
-exit, failure or Ctrl-C. Keys never reach a command line: the gateway's key is an environment variable and curl
-reads every header from a file.
+fake (`gatedrill fake serve`) and the gateway on 127.0.0.1, sends the request with one curl line (reloading the
+gateway gracefully during it, where the finding asks) and stops both on exit, failure or Ctrl-C. Keys never reach a
+command line: the gateway's key is an environment variable and curl reads every header from a file.
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ import shlex
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
 
+from gatedrill.fakes.config import format_validation_error
 from gatedrill.fakes.errors import ConfigError
 
+from ..gateways.nginx_conf import BODY_JS, plan, render
 from ..gateways.portkey import LOOPBACK_PRELOAD, install_root
-from ..scenario import PortkeyOptions
+from ..scenario import PortkeyOptions, Scenario
 from .model import Finding
 
 FAKE_PORT, GATEWAY_PORT = 18181, 14000
@@ -81,7 +84,7 @@ export LITELLM_MASTER_KEY="${LITELLM_MASTER_KEY:-sk-repro-$RANDOM$RANDOM}"
 export LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_DONT_SHOW_FEEDBACK_BOX=true
 if [ -n "${PRISMA_SITE:-}" ]; then export PYTHONPATH="$PRISMA_SITE${PYTHONPATH:+:$PYTHONPATH}"; fi
 ports litellm.yaml >"$RUN/litellm.yaml"
-setsid litellm --config "$RUN/litellm.yaml" --host 127.0.0.1 --port "$GATEWAY_PORT" --num_workers 1 \\
+setsid litellm --config "$RUN/litellm.yaml" --host 127.0.0.1 --port "$GATEWAY_PORT" --num_workers 1{gunicorn} \\
   >"$RUN/gateway.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:$GATEWAY_PORT/health/liveliness" "the LiteLLM proxy" "$RUN/gateway.log"
@@ -105,17 +108,60 @@ pids+=($!)
 wait_for "http://127.0.0.1:$GATEWAY_PORT/" "the Portkey gateway" "$RUN/gateway.log"
 """
 
+_HAPROXY = """
+# HAProxy: its config with the ports moved (the upstream key is in the config: the fake takes any);
+# HAPROXY_RETRY_ON replaces the config's retry-on keywords
+ports haproxy.cfg | sed -e "s/127\\.0\\.0\\.1:{gateway_port}/127.0.0.1:$GATEWAY_PORT/g" >"$RUN/haproxy.cfg"
+if [ -n "${{HAPROXY_RETRY_ON:-}}" ]; then
+  sed -i -e "s/^\\( *retry-on\\) .*/\\1 $HAPROXY_RETRY_ON/" "$RUN/haproxy.cfg"
+fi
+: >"$RUN/headers"  # the client sends no key
+HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"  # Debian installs it in /usr/sbin
+setsid "$HAPROXY" -db -f "$RUN/haproxy.cfg" >"$RUN/gateway.log" 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$GATEWAY_PORT/stats" "HAProxy" "$RUN/gateway.log"
+"""
+
+_NGINX = """
+# nginx with the config gatedrill's nginx adapter renders (nginx.conf: its folder, njs module and ports filled in here)
+NGINX_BIN="${{NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}}"
+JS_MODULE="${{NGINX_JS_MODULE:-}}"
+for m in {js_modules}; do [ -z "$JS_MODULE" ] && [ -f "$m" ] && JS_MODULE="$m"; done
+if [ -z "$JS_MODULE" ]; then
+  echo "run.sh: nginx needs its njs module (apt-get install -y libnginx-mod-http-js) or NGINX_JS_MODULE" >&2; exit 2
+fi
+mkdir -p "$RUN/nginx/tmp" && cp gatedrill.js "$RUN/nginx/"
+ports nginx.conf | sed -e "s#{prefix}#$RUN/nginx#g" -e "s#{js}#$JS_MODULE#g" \\
+  -e "s/127\\.0\\.0\\.1:{gateway_port}/127.0.0.1:$GATEWAY_PORT/g" >"$RUN/nginx/nginx.conf"
+setsid "$NGINX_BIN" -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" >"$RUN/gateway.log" 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$GATEWAY_PORT/healthz" "nginx" "$RUN/gateway.log"
+: >"$RUN/headers"  # nginx sends the upstream key itself (in nginx.conf)
+"""
+NGINX_PREFIX, NGINX_JS = "@NGINX_PREFIX@", "@NGINX_JS_MODULE@"  # filled in by run.sh
 _CURL = ('curl -sS -i -N --max-time 30 -H @"$RUN/headers" -H "content-type: application/json" --data @request.json '
          '"http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions"')
 _METRICS = 'curl -sS --max-time 10 "http://127.0.0.1:$FAKE_PORT/_gatedrill/metrics"'
+_STATS = 'curl -sS --max-time 10 "http://127.0.0.1:$GATEWAY_PORT/stats;csv"'
+
+
+def _twice(curl: str) -> str:
+    """The curl line sending its request twice on one kept-alive connection, verbose (connection reuse shows)."""
+    args = curl.split(" -N --max-time 30 ", 1)[1]
+    return f"curl -sS -v -N --max-time 30 {args} --next {args}"
 
 
 def run_sh(finding: Finding, portkey_dir: str) -> str:
     """The script: start the fake and the gateway, send `before` requests, then the one curl line."""
     needs = {"litellm": "the LiteLLM proxy (pip install 'litellm[proxy]')",
-             "portkey": "node and the Portkey gateway's npm package (README.md)"}
+             "portkey": "node and the Portkey gateway's npm package (README.md)",
+             "haproxy": "HAProxy (Debian: apt-get install haproxy)",
+             "nginx": "nginx and its njs module (apt-get install -y nginx libnginx-mod-http-js)"}
     if finding.gateway not in needs:
         raise ConfigError(f"finding {finding.id}: no reproduction for the {finding.gateway} gateway yet")
+    reload_at = finding.repro.reload_at_s
+    if reload_at is not None and finding.gateway not in ("nginx", "litellm"):
+        raise ConfigError(f"finding {finding.id}: run.sh reloads only nginx and LiteLLM")
     variants = "".join(f"\n#   {' '.join(f'{k}={shlex.quote(v)}' for k, v in v.env.items())} ./run.sh: {v.what}"
                        for v in finding.repro.variants)
     out = _HEAD.format(id=finding.id, title=finding.title, gateway=finding.gateway, version=finding.version,
@@ -124,7 +170,14 @@ def run_sh(finding: Finding, portkey_dir: str) -> str:
     if finding.gateway == "litellm":
         auth = ("printf 'Authorization: Bearer %s\\n' \"$LITELLM_MASTER_KEY\" >\"$RUN/headers\"\n"
                 if finding.repro.auth else ": >\"$RUN/headers\"  # this request carries no key\n")
-        out += _LITELLM.replace("{auth}", auth)
+        out += _LITELLM.replace("{auth}", auth).replace("{gunicorn}", " --run_gunicorn" if reload_at else "")
+    elif finding.gateway == "haproxy":
+        out += _HAPROXY.format(gateway_port=GATEWAY_PORT)
+    elif finding.gateway == "nginx":
+        from ..gateways.nginx import JS_MODULE_PATHS
+
+        out += _NGINX.format(js_modules=" ".join(JS_MODULE_PATHS), prefix=NGINX_PREFIX, js=NGINX_JS,
+                             gateway_port=GATEWAY_PORT)
     else:
         out += _PORTKEY.format(portkey_dir=portkey_dir)
     if finding.repro.before:
@@ -138,8 +191,16 @@ def run_sh(finding: Finding, portkey_dir: str) -> str:
         out += (f"\n# {finding.repro.burst} requests at once (their answers are not shown)\nburst=()\n"
                 f"for _ in $(seq 1 {finding.repro.burst}); do {quiet} & burst+=($!); done\n"
                 'wait "${burst[@]}" || true\n')
-    line = _METRICS if finding.repro.show == "fake-metrics" else _CURL
-    out += f"\n# The behaviour\necho '+ {line}' >&2\n{line}\n"
+    line = {"fake-metrics": _METRICS, "gateway-stats": _STATS}.get(finding.repro.show, _CURL)
+    if reload_at is not None:
+        line = _twice(_CURL)
+        out += (f"\n# The behaviour: the request twice on one kept-alive connection, and a graceful reload of the "
+                f"gateway ({reload_at:g} s in) while the first is answered\necho '+ {line}' >&2\n{line} 2>&1 &\n"
+                f"client=$!\nsleep {reload_at:g}\n"
+                'echo "run.sh: graceful reload: SIGHUP to the gateway\'s master (pid ${pids[1]})"\n'
+                'kill -HUP "${pids[1]}"\nwait "$client" || true\n')
+    else:
+        out += f"\n# The behaviour\necho '+ {line}' >&2\n{line}\n"
     if finding.repro.log:
         out += (f"# ... and its cause, in the gateway's log\necho\n"
                 f"grep -E {shlex.quote(finding.repro.log)} \"$RUN/gateway.log\" | head -n 3 | sed 's/^/gateway log: /'"
@@ -164,6 +225,11 @@ def readme(finding: Finding) -> str:
               "then sends the request with one curl line and prints its output; both processes stop when it ends "
               "(`REPRO_KEEP=1 ./run.sh` keeps them up to poke at by hand until Ctrl-C).",
               "", "The output shows the behaviour when it matches every one of these regular expressions:", ""]
+    if r.reload_at_s is not None:
+        lines[-3:-3] = ["", f"Here the curl line sends the request twice on one kept-alive connection (`--next`, "
+                            f"verbose), and {r.reload_at_s:g} s after it starts run.sh reloads the gateway gracefully "
+                            "(SIGHUP to its master process, what `nginx -s reload` and gunicorn's reload send) while "
+                            "the first request is being answered."]
     lines += [f"- `{e}`" for e in r.expect] + [f"- and not `{e}`" for e in r.expect_absent]
     if finding.gateway == "portkey":
         lines += ["", "The Portkey gateway comes from npm; install it once and point `PORTKEY_DIR` at the folder:", "",
@@ -179,6 +245,23 @@ def readme(finding: Finding) -> str:
     return "\n".join(lines) + "\n"
 
 
+def nginx_conf(finding: Finding) -> str:
+    """The nginx adapter's nginx.conf for the finding's routing intent over its fake (folder and njs module left as
+    placeholders for run.sh)."""
+    fake = finding.repro.fake
+    name = fake.get("name") or fake.get("provider", "openai")
+    try:
+        scenario = Scenario.model_validate({
+            "name": finding.id, "duration_s": 1, "load": {"arrivals": {"profile": "constant", "rate": 1}},
+            "upstreams": {name: {k: v for k, v in fake.items() if k in ("provider", "models")}},
+            "gateway": {"kind": "nginx", "routing": finding.repro.gateway_config}})
+    except ValidationError as exc:
+        raise ConfigError(f"finding {finding.id}: gateway_config is not a routing intent over its fake: "
+                          f"{format_validation_error(exc)}") from None
+    return render(plan(scenario), {name: f"http://127.0.0.1:{FAKE_PORT}"}, f"127.0.0.1:{GATEWAY_PORT}", NGINX_PREFIX,
+                  NGINX_JS)
+
+
 def write_repro(finding: Finding, out: Path, portkey_dir: str | None = None) -> list[Path]:
     """Write the reproduction folder `out` (new or empty); returns the files written."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -189,8 +272,16 @@ def write_repro(finding: Finding, out: Path, portkey_dir: str | None = None) -> 
         "request.json": json.dumps(r.body, indent=2) + "\n",
         "README.md": readme(finding),
     }
+    if isinstance(r.gateway_config, str) != (finding.gateway == "haproxy"):
+        raise ConfigError(f"finding {finding.id}: repro.gateway_config is HAProxy's config text for haproxy, "
+                          "a mapping for the other gateways")
     if finding.gateway == "litellm":
         files["litellm.yaml"] = yaml.safe_dump(r.gateway_config, sort_keys=False)
+    elif finding.gateway == "haproxy":
+        files["haproxy.cfg"] = str(r.gateway_config)
+    elif finding.gateway == "nginx":
+        files["nginx.conf"] = nginx_conf(finding)
+        files["gatedrill.js"] = BODY_JS
     elif finding.gateway == "portkey":
         files["portkey-config.json"] = json.dumps(r.gateway_config, separators=(",", ":")) + "\n"
         files["portkey-loopback.cjs"] = LOOPBACK_PRELOAD

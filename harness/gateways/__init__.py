@@ -3,7 +3,7 @@ cannot express (limitations, reported before the run and marked on the verdicts 
 gateway in front of the fakes as a child process on 127.0.0.1.
 
 Built in: reference (embedded), url (yours, set up by hand), litellm (LiteLLM proxy), portkey (Portkey gateway),
-nginx, container.
+nginx, haproxy, container.
 """
 
 from .base import DEFAULT_API_KEY, GatewayAdapter, Limitation, RunningGateway, free_port, wait_ready

@@ -33,7 +33,8 @@ def _dist(name: str) -> str:
         return "absent"
 
 
-def _program_version(argv: list[str], pattern: str) -> str:
+def program_version(argv: list[str], pattern: str) -> str:
+    """What `argv` prints as its version (the first group of `pattern`), "absent" or "unknown"."""
     exe = shutil.which(argv[0]) or shutil.which(argv[0], path="/usr/sbin:/usr/local/sbin")
     if exe is None:
         return "absent"
@@ -61,6 +62,9 @@ def _portkey() -> GatewayBuild:
     return GatewayBuild("portkey", version, "npm @portkey-ai/gateway", deps)
 
 
+BUILT_GATEWAYS = ("litellm", "portkey", "nginx", "haproxy")  # third-party gateways whose build a run record names
+
+
 def gateway_build(gateway: str) -> GatewayBuild:
     """The installed build of `gateway` (reference, litellm, portkey, nginx, haproxy)."""
     if gateway == "litellm":
@@ -68,7 +72,7 @@ def gateway_build(gateway: str) -> GatewayBuild:
     if gateway == "portkey":
         return _portkey()
     if gateway == "nginx":
-        return GatewayBuild("nginx", _program_version(["nginx", "-v"], r"nginx/(\S+)"), "Debian package")
+        return GatewayBuild("nginx", program_version(["nginx", "-v"], r"nginx/(\S+)"), "Debian package")
     if gateway == "haproxy":
-        return GatewayBuild("haproxy", _program_version(["haproxy", "-v"], r"version (\S+)"), "Debian package")
+        return GatewayBuild("haproxy", program_version(["haproxy", "-v"], r"version (\S+)"), "Debian package")
     return GatewayBuild(gateway, __version__, "gatedrill")

@@ -20,9 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from gatedrill.fakes.errors import ConfigError
-
 from .base import Limitation
+from .proxy_group import Hop, affects, host_port, reweigh, target_group
 
 if TYPE_CHECKING:
     from ..scenario import Scenario
@@ -58,15 +57,6 @@ export default {body};
 """
 
 
-@dataclass(frozen=True)
-class Hop:
-    """One upstream nginx sends to, with the model it asks for and (targets only) its weight."""
-
-    upstream: str
-    model: str
-    weight: float = 1.0
-
-
 @dataclass
 class NginxPlan:
     targets: list[Hop]  # one group: the same model for all
@@ -83,64 +73,26 @@ class NginxPlan:
     api_key: str = "sk-gatedrill"
     limitations: list[Limitation] = field(default_factory=list)
     generation: int = 0  # counts weight changes; GENERATION_PATH answers it, so a reload shows when it serves
+    standby: frozenset[str] = frozenset()  # targets that are also declared fallbacks: at weight 0 a `backup` server
 
 
 def reweighted(p: NginxPlan, weights: dict[str, float], generation: int) -> NginxPlan:
     """The plan with new per-upstream weights (a timeline set_weights); a ConfigError if one names an upstream
     that is not a server of the group (nginx cannot add a server the config never had)."""
-    group = {h.upstream for h in p.targets}
-    foreign = sorted(u for u, w in weights.items() if u not in group and w > 0)
-    if foreign:
-        raise ConfigError(f"nginx cannot give weight to {', '.join(foreign)}: not a server of the target group "
-                          f"({', '.join(sorted(group))})")
-    targets = [replace(h, weight=weights.get(h.upstream, h.weight)) for h in p.targets]
-    if not any(h.weight > 0 for h in targets):
-        raise ConfigError("nginx needs at least one server with a weight above 0")
-    return replace(p, targets=targets, generation=generation)
-
-
-def _affects(scenario: Scenario, *checks: str) -> list[str]:
-    """The named checks this scenario declares (a limitation only marks verdicts that exist)."""
-    return [c for c in checks if c in scenario.checks]
+    return replace(p, targets=reweigh(p.targets, weights, "nginx"), generation=generation)
 
 
 def plan(scenario: Scenario) -> NginxPlan:
     """What nginx will do for this scenario's intent, and what it cannot express."""
     intent = scenario.gateway.routing
     ups = scenario.upstreams
-    lims: list[Limitation] = []
 
     def models(name: str) -> list[str]:
         return [m.id for m in ups[name].models]
 
-    anthropic = sorted(n for n in intent.upstreams() if ups[n].provider != "openai")
-    if anthropic:
-        lims.append(Limitation(
-            feature="anthropic_upstreams", checks=_affects(
-                scenario, "canary_split", "rollback", "error_mapping", "context_window", "context_continuity",
-                "retry_amplification"),
-            reason=f"nginx relays bytes and cannot translate OpenAI requests to the Anthropic API; "
-                   f"{', '.join(anthropic)} left out of the config"))
-    live = [t for t in scenario.runtime_targets() if ups[t.upstream].provider == "openai"]
-    if not any(t.weight > 0 for t in live):
-        raise ConfigError("nginx cannot express this routing: no target with a weight above 0 is an OpenAI "
-                          "upstream (nginx does not translate to the Anthropic API); use another --gateway")
-    model = next(t for t in live if t.weight > 0).model
-    same = [t for t in live if t.model == model]
-    if len(same) < len(live):
-        dropped = ", ".join(f"{t.upstream}/{t.model}" for t in live if t.model != model)
-        lims.append(Limitation(
-            feature="targets_with_different_models", checks=_affects(scenario, "canary_split", "rollback"),
-            reason=f"nginx sends one body to every server of a group, so all targets must ask for the same model; "
-                   f"{dropped} left out (not {model})"))
-    targets = [Hop(t.upstream, t.model, t.weight) for t in same]
+    group = target_group(scenario, "nginx")
+    targets, model, lims = group.targets, group.model, group.limitations
     in_group = {h.upstream for h in targets}
-    raised = {u for a in scenario.timeline if a.action == "set_weights" for u, w in a.weights.items() if w > 0}
-    if raised - in_group:
-        lims.append(Limitation(
-            feature="set_weights", checks=_affects(scenario, "canary_split", "rollback"),
-            reason=f"nginx can only reweight the servers of its target group; set_weights giving weight to "
-                   f"{', '.join(sorted(raised - in_group))} (left out above) fail"))
 
     fallbacks = []
     for name in intent.fallbacks:
@@ -157,11 +109,11 @@ def plan(scenario: Scenario) -> NginxPlan:
             context = Hop(dest[0], model if model in served else served[0])
         if len(dest) > 1:
             lims.append(Limitation(
-                feature="context_window_fallbacks", checks=_affects(scenario, "context_window"),
+                feature="context_window_fallbacks", checks=affects(scenario, "context_window"),
                 reason=f"nginx cannot tell which server of the group answered a 400, so one context fallback "
                        f"({dest[0]}) serves the whole group; {', '.join(dest[1:])} unused"))
         lims.append(Limitation(
-            feature="context_window_precheck", checks=_affects(scenario, "context_window"),
+            feature="context_window_precheck", checks=affects(scenario, "context_window"),
             reason="nginx cannot count a prompt's tokens: over-window prompts reach the small model first, and "
                    "every 400 from it (not only context errors) is re-sent to the context fallback"))
 
@@ -195,7 +147,7 @@ def plan(scenario: Scenario) -> NginxPlan:
     backup = cooldown.enabled and intent.sticky != "session" and bool(fallbacks)
     if cooldown.enabled and not backup:
         lims.append(Limitation(
-            feature="cooldown_on_status", checks=_affects(scenario, "rollback") if len(targets) == 1 else [],
+            feature="cooldown_on_status", checks=affects(scenario, "rollback") if len(targets) == 1 else [],
             reason="nginx counts a failing status (429, 5xx) against max_fails only when another try follows; "
                    f"without {'a fallback' if intent.sticky != 'session' else 'backup servers (hash)'} the last "
                    "server tried is never taken out by statuses, only by connection errors and timeouts"))
@@ -206,8 +158,11 @@ def plan(scenario: Scenario) -> NginxPlan:
     if intent.allow_truncation:
         lims.append(Limitation(feature="allow_truncation", checks=[],
                                reason="nginx never truncates prompts (it cannot read them as tokens)"))
+    # a target the intent also names as a fallback still takes failed attempts at weight 0 (the last step of a
+    # migration puts the old side there): a `backup` server, which nginx refuses next to `hash`
+    standby = frozenset(in_group & set(intent.fallbacks)) if intent.sticky != "session" else frozenset()
     return NginxPlan(
-        targets=targets, fallbacks=fallbacks, context=context, sticky=intent.sticky == "session",
+        targets=targets, fallbacks=fallbacks, context=context, sticky=intent.sticky == "session", standby=standby,
         max_fails=cooldown.failures if cooldown.enabled else 0, fail_timeout_s=fail_timeout,
         placeholder_backup=backup, tries=len(targets) + (1 if backup else 0),
         next_upstream=["error", "timeout", *(f"http_{s}" for s in statuses), "non_idempotent"],
@@ -219,10 +174,7 @@ def _locations(p: NginxPlan) -> int:
 
 
 def _host_port(base_url: str) -> str:
-    hostport = base_url.split("://", 1)[-1].rstrip("/")
-    if "/" in hostport:
-        raise ConfigError(f"nginx needs upstreams at an origin (http://HOST:PORT), not {base_url!r}")
-    return hostport
+    return host_port(base_url, "nginx")
 
 
 def _ms(seconds: float) -> str:
@@ -264,9 +216,11 @@ def render(p: NginxPlan, urls: dict[str, str], listen: str, prefix: str,
     if p.sticky:
         out.append(f"    hash {SESSION_VAR} consistent;  # sticky sessions")
     total = sum(h.weight for h in p.targets)
-    for h in p.targets:  # whole-number weights in percent (nginx takes integers); weight 0: a `down` server
+    for h in p.targets:  # whole-number weights in percent (nginx takes integers); weight 0: a `down` server, or a
+        # `backup` one where it is also a declared fallback
         fails = f" max_fails={p.max_fails} fail_timeout={round(p.fail_timeout_s)}s"
-        weight = f" weight={max(1, round(100 * h.weight / total))}" if h.weight > 0 else " down"
+        weight = (f" weight={max(1, round(100 * h.weight / total))}" if h.weight > 0
+                  else " backup" if h.upstream in p.standby else " down")
         out.append(f"    server {_host_port(urls[h.upstream])}{weight}{fails};  # {h.upstream}")
     if p.max_fails and len(p.targets) == 1:  # see PLACEHOLDER
         out.append(f"    server {PLACEHOLDER} down;  # nginx ignores max_fails in a group of one server")

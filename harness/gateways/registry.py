@@ -20,12 +20,13 @@ ADAPTERS: dict[str, str] = {
     "litellm": "litellm:LiteLLMAdapter",
     "portkey": "portkey:PortkeyAdapter",
     "nginx": "nginx:NginxAdapter",
+    "haproxy": "haproxy:HaproxyAdapter",
     "container": "container:ContainerAdapter",
 }
 # gateways whose weights a timeline `set_weights` changes during a run, each by its own mechanism (the reference's
-# control API, an nginx reload, Portkey's per-request config, a LiteLLM reload); url and container gateways can when
-# the scenario says how (`runtime_weights`)
-RUNTIME_WEIGHTS = {"reference", "nginx", "portkey", "litellm"}
+# control API, an nginx reload, HAProxy's runtime API, Portkey's per-request config, a LiteLLM reload); url and
+# container gateways can when the scenario says how (`runtime_weights`)
+RUNTIME_WEIGHTS = {"reference", "nginx", "haproxy", "portkey", "litellm"}
 
 
 def runtime_weights(gateway: GatewaySpec) -> bool:

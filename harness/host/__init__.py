@@ -3,7 +3,7 @@ the host or the load generator could not serve. The rule that keeps timing check
 `harness.checks.machine_condition`."""
 
 from .condition import Span, Window, run_condition, strained_seconds, strained_spans, unstrained, windows
-from .sampler import HOST_FILE, HostSampler, cpu_ticks, loadavg
+from .sampler import HOST_FILE, HostSampler, cpu_ticks, loadavg, worker_sample
 
 __all__ = ["HOST_FILE", "HostSampler", "Span", "Window", "cpu_ticks", "loadavg", "run_condition", "strained_seconds",
-           "strained_spans", "unstrained", "windows"]
+           "strained_spans", "unstrained", "windows", "worker_sample"]

@@ -7,7 +7,9 @@ The load is cut into one-second windows. A window is *strained* when
   quarter of the cores taken by processes gatedrill did not start (so a gateway that burns CPU itself is not
   excused); or at least 10% of the cores stolen by the hypervisor;
 - or the generator was the bottleneck: it used at least 90% of a core, or sent late (send lag p90 above 50 ms)
-  while it still had free in-flight slots (a full pool means the gateway, not the generator, was slow).
+  while it still had free in-flight slots (a full pool means the gateway, not the generator, was slow). In a
+  distributed load each worker is judged on its own samples, wherever it ran: the busiest worker's CPU, and the
+  worst event-loop lag of any (above 50 ms: its greenlets could not run on time).
 Consecutive strained windows of one kind form a span ("the host was saturated from 12 s to 19 s: load 5.1 on 2
 cores").
 
@@ -51,6 +53,7 @@ class Window:
     send_lag_p90_ms: float = 0.0
     in_flight: int = 0
     samples: int = 0
+    loop_lag_ms: float = 0.0  # distributed load: the worst event-loop lag any worker reported
     kind: str | None = None  # "host" or "generator" when strained
 
 
@@ -65,6 +68,7 @@ class Span:
     steal: float
     generator_cpu: float
     send_lag_p90_ms: float
+    loop_lag_ms: float = 0.0  # distributed load: the worst event-loop lag a worker reported
 
     def reason(self) -> str:
         when = f"from {self.start_s:g} s to {self.end_s:g} s"
@@ -72,8 +76,9 @@ class Span:
             extra = f", {self.steal:.1f} cores stolen" if self.steal >= STEAL_SHARE * self.cores else ""
             return (f"the host was saturated {when}: load {self.load:.1f} on {self.cores} cores "
                     f"(other processes used {self.foreign:.1f} cores{extra})")
+        lag = f", a worker's event loop stalled {self.loop_lag_ms:.0f} ms" if self.loop_lag_ms > SEND_LAG_MS else ""
         return (f"the load generator was the bottleneck {when}: send lag p90 {self.send_lag_p90_ms:.0f} ms, "
-                f"generator CPU {self.generator_cpu:.2f} cores")
+                f"generator CPU {self.generator_cpu:.2f} cores{lag}")
 
 
 def _p90(values: list[float]) -> float:
@@ -88,11 +93,16 @@ def windows(samples: list[HostSample], clients: list[ClientRecord], load_start_w
     """One-second windows of the load, each with the host's and the generator's condition, strained ones marked."""
     n = max(1, math.ceil(duration_s / WINDOW_S))
     out = [Window(start_s=i * WINDOW_S) for i in range(n)]
+    per_worker: list[dict[int, list[float]]] = [{} for _ in range(n)]
     for s in samples:
         i = math.floor((s.wall - load_start_wall) / WINDOW_S)
         if not 0 <= i < n:
             continue
         w = out[i]
+        if s.worker is not None:  # a load worker's own process, wherever it ran
+            per_worker[i].setdefault(s.worker, []).append(s.procs.get("generator", 0.0))
+            w.loop_lag_ms = max(w.loop_lag_ms, s.loop_lag_ms or 0.0)
+            continue
         ours = sum(v for k, v in s.procs.items() if k in OURS)
         w.samples += 1
         w.cores = s.cores or 1
@@ -115,6 +125,8 @@ def windows(samples: list[HostSample], clients: list[ClientRecord], load_start_w
         if w.samples:
             for attr in ("busy", "steal", "running", "foreign", "generator_cpu"):
                 setattr(w, attr, getattr(w, attr) / w.samples)
+        if per_worker[i]:  # one process per worker: the busiest one, not their sum, says whether one was saturated
+            w.generator_cpu = max(sum(v) / len(v) for v in per_worker[i].values())
         w.send_lag_p90_ms = _p90(lags[i])
         mid = w.start_s + WINDOW_S / 2
         w.in_flight = sum(1 for a, b in spans if a <= mid < b)
@@ -130,6 +142,8 @@ def _strain(w: Window, max_in_flight: int) -> str | None:
             return "host"
         if w.generator_cpu >= GENERATOR_CPU:
             return "generator"
+    if w.loop_lag_ms > SEND_LAG_MS:
+        return "generator"
     if w.send_lag_p90_ms > SEND_LAG_MS and w.in_flight < max_in_flight:
         return "generator"
     return None
@@ -147,7 +161,7 @@ def strained_spans(ws: list[Window]) -> list[Span]:
                             round(sum(w.running for w in run) / k, 2), max(w.cores for w in run),
                             round(sum(w.foreign for w in run) / k, 2), round(sum(w.steal for w in run) / k, 2),
                             round(sum(w.generator_cpu for w in run) / k, 2),
-                            round(max(w.send_lag_p90_ms for w in run), 1)))
+                            round(max(w.send_lag_p90_ms for w in run), 1), round(max(w.loop_lag_ms for w in run), 1)))
             run.clear()
 
     for w in ws:

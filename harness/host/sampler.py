@@ -4,7 +4,9 @@
 Each sample (every `interval_s`) holds, for the time since the previous one: the cores busy and stolen
 (`/proc/stat`), the runnable tasks (`/proc/loadavg` field 4, the sampler itself left out) and the 1-minute load,
 and the CPU each process gatedrill started used (psutil CPU times of the runner's descendants, labelled: the
-fakes, the gateway and its workers, the load generator). Everything else that ran is `other` CPU: what busy jobs
+fakes, the gateway and its workers, the load generator and its local workers). A distributed load's workers also
+report their own process (CPU, event-loop lag) once a second, wherever they run (`worker_sample`, `add`). Everything
+else that ran is `other` CPU: what busy jobs
 outside the drill took. `condition.py` turns these samples into windows the host could not serve.
 """
 
@@ -19,8 +21,8 @@ from typing import Any
 
 from ..record import HOST_FILE, HostSample
 
-__all__ = ["GENERATOR_MARK", "HOST_FILE", "HostSampler", "cpu_ticks", "loadavg"]
-GENERATOR_MARK = "gatedrill.harness.load.worker"  # in the load worker's command line
+__all__ = ["GENERATOR_MARK", "HOST_FILE", "HostSampler", "cpu_ticks", "loadavg", "worker_sample"]
+GENERATOR_MARK = "gatedrill.harness.load.worker"  # in the command line of the load process and its local workers
 
 
 def cpu_ticks() -> tuple[float, float, float]:
@@ -40,6 +42,16 @@ def loadavg() -> tuple[float, int]:
     return float(fields[0]), int(fields[3].split(b"/")[0])
 
 
+def worker_sample(msg: dict[str, Any]) -> HostSample:
+    """A distributed load worker's report on its own process (CPU in cores, worst event-loop lag), as a host sample:
+    a worker on another host is a machine this sampler cannot see."""
+    cpu = float(msg.get("cpu") or 0.0)
+    wall = float(msg.get("wall") or time.time())
+    return HostSample(mono=round(wall - (time.time() - time.monotonic()), 6), wall=round(wall, 6),
+                      dt=float(msg.get("dt") or 0.0), cores=0, busy=cpu, procs={"generator": cpu},
+                      worker=int(msg["worker"]), worker_host=msg.get("host"), loop_lag_ms=msg.get("loop_lag_ms"))
+
+
 class HostSampler:
     """A daemon thread that appends one JSON sample per interval to `path`; `labels` names known child pids."""
 
@@ -52,6 +64,18 @@ class HostSampler:
         self._thread = threading.Thread(target=self._loop, name="gatedrill-host-sampler", daemon=True)
         self._procs: dict[int, Any] = {}  # pid -> psutil.Process
         self._cpu: dict[int, float] = {}  # pid -> CPU seconds at the previous sample
+        self._extra: list[HostSample] = []  # samples handed in (load workers'), written by the sampling thread
+        self._lock = threading.Lock()
+
+    def add(self, sample: HostSample) -> None:
+        """Write `sample` too (from any thread), with the next one of the host's."""
+        with self._lock:
+            self._extra.append(sample)
+
+    def _drain(self) -> bytes:
+        with self._lock:
+            extra, self._extra = self._extra, []
+        return b"".join(s.model_dump_json(exclude_none=True).encode() + b"\n" for s in extra)
 
     def label(self, pid: int, name: str) -> None:
         self.labels[pid] = name
@@ -132,6 +156,7 @@ class HostSampler:
                 sample = HostSample(mono=round(now, 6), wall=round(time.time(), 6), dt=round(dt, 4), cores=self.cores,
                                     busy=round(busy, 3), steal=round(steal, 3), running=max(0, running - 1),
                                     load1=load1, procs=procs)
-                out.write(sample.model_dump_json().encode() + b"\n")
+                out.write(sample.model_dump_json(exclude_none=True).encode() + b"\n" + self._drain())
                 out.flush()
                 prev_t, prev_ticks = now, ticks
+            out.write(self._drain())

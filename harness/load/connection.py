@@ -150,10 +150,11 @@ class Response:
 
 
 class Connection:
-    __slots__ = ("host", "sock")
+    __slots__ = ("exchanges", "host", "sock")
 
     def __init__(self, host: str, port: int, timeout: float, connect_timeout: float) -> None:
         self.host = host
+        self.exchanges = 0  # requests sent on it: above 0, the next one reuses a kept-alive connection
         sock = socket.create_connection((host, port), timeout=connect_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # No per-operation timeout: under gevent each timed wait costs a timer; the caller bounds the whole
@@ -177,6 +178,7 @@ class Connection:
 
     def exchange(self, head: bytes, body: bytes) -> Response:
         """Send one request, read the response head (skipping interim 1xx responses)."""
+        self.exchanges += 1
         self.sock.sendall(head + body)
         buf = bytearray()
         while True:

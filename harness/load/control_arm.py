@@ -5,12 +5,11 @@ baseline). Only the worker imports this module (its pool uses gevent sockets).""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from .connection import Pool
 from .conversation import chat_path
-from .records import RecordWriter
+from .records import RecordSink
 
 RUN_ID_SUFFIX = "-ctl"  # control sessions are RUN_ID-ctl-sN: their correlation ids never meet the gateway arm's
 
@@ -20,15 +19,15 @@ class ControlArm:
     url: str
     path: str
     pool: Pool
-    writer: RecordWriter
+    writer: RecordSink
 
     @classmethod
-    def open(cls, url: str, records_path: Path, connect_timeout: float) -> ControlArm:
+    def open(cls, url: str, writer: RecordSink, connect_timeout: float) -> ControlArm:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"control arm URL must be http://host:port, not {url!r}")
         pool = Pool(parts.hostname, parts.port or 80, timeout=0, connect_timeout=connect_timeout)
-        return cls(url, chat_path(url), pool, RecordWriter(records_path))
+        return cls(url, chat_path(url), pool, writer)
 
     def close(self) -> None:
         self.writer.close()

@@ -42,13 +42,15 @@ import gevent.pool
 from locust import User, constant, task
 from locust.env import Environment
 from locust.exception import StopUser
+from locust.runners import Runner
 
 from .connection import Connection, IncompleteBody, Pool, ProtocolError, Response
 from .control_arm import RUN_ID_SUFFIX, ControlArm
 from .conversation import Request, Session, chat_path
+from .distribution import Share
 from .histogram import LatencyHistogram
 from .progress import DONE, DRAINING, RUNNING, STARTING, Progress
-from .records import ClientRecord, RecordWriter, kept_headers
+from .records import ClientRecord, RecordSink, RecordWriter, kept_headers
 from .reply import Reply, StreamReader, error_dialect, error_message, parse_completion
 from .schedule import arrival_times, expected_arrivals
 from .spec import LoadSpec
@@ -72,6 +74,10 @@ class DriveConfig:
     control_records_path: Path | None = None
     # (at_s, headers) in time order: requests intended from t0 + at_s on carry these headers over `headers`
     header_switches: list[tuple[float, dict[str, str]]] = field(default_factory=list)
+    share: Share = field(default_factory=Share)  # the arrivals it sends (all, unless one of several workers)
+    t0_mono: float | None = None  # the run's t=0 when given (a distributed run's workers share one); None: now
+    writer: RecordSink | None = None  # where records go (None: a RecordWriter on `records_path`)
+    control_writer: RecordSink | None = None  # the control arm's (None: a RecordWriter on `control_records_path`)
 
 
 class RequestFailed(Exception):
@@ -95,11 +101,13 @@ class Driver:
                          connect_timeout=min(10.0, self.timeout))
         self.tally = Tally()
         self.window = LatencyHistogram()  # latency of successful requests since the last progress report
-        self.writer = RecordWriter(cfg.records_path)
+        self.budget = cfg.share.budget(cfg.spec.max_requests)  # this generator's part of `max_requests`
+        self.writer: RecordSink = cfg.writer or RecordWriter(cfg.records_path)
         self.control: ControlArm | None = None
-        if (cfg.control_url and cfg.control_records_path is not None and cfg.spec.control_share > 0
-                and cfg.spec.mode == "open"):
-            self.control = ControlArm.open(cfg.control_url, cfg.control_records_path, min(10.0, self.timeout))
+        if (cfg.control_url and (cfg.control_records_path is not None or cfg.control_writer is not None)
+                and cfg.spec.control_share > 0 and cfg.spec.mode == "open"):
+            self.control = ControlArm.open(cfg.control_url, cfg.control_writer or RecordWriter(
+                cfg.control_records_path or ""), min(10.0, self.timeout))
         self.control_rng = random.Random(f"gatedrill-control:{cfg.seed}")
         self.control_skipped = 0  # control twins left out because every in-flight slot was busy
         self.stop_new = gevent.event.Event()  # set: start no new request
@@ -109,6 +117,7 @@ class Driver:
         self.scheduled_arrivals = 0
         self.unsent_arrivals = 0
         self.pool_waits = 0  # arrivals that found every in-flight slot busy
+        self.dispatching = False  # the open model's one dispatcher has started
         self.in_flight = 0
         self.max_in_flight_seen = 0
         self.next_session = 0
@@ -124,6 +133,7 @@ class Driver:
         self.failure: str | None = None
         self.cpu0 = 0.0
         self.switches_sent = 0  # header switches whose first request went out (each reported once)
+        self._status: gevent.Greenlet[Any, Any] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -152,18 +162,30 @@ class Driver:
             self.failure = what
         self.abort("generator_error")
 
+    def users(self) -> int:
+        """How many Locust users the run needs: one dispatcher (open model) or `concurrency` (closed)."""
+        return 1 if self.spec.mode == "open" else int(self.spec.concurrency or 1)
+
     def run(self) -> dict[str, Any]:
-        spec = self.spec
-        driver = self
-        user_cls = type("GatedrillUser", (_DriverUser,), {"driver": driver, "host": self.cfg.url})
+        """The single-process run: a local Locust runner with this driver's users, until they have stopped."""
+        user_cls = user_class(self, self.cfg.url)
         env = Environment(user_classes=[user_cls], host=self.cfg.url)
-        self.env = env
-        env.events.cpu_warning.add_listener(lambda **_kw: setattr(driver, "cpu_warning", True))
         runner = env.create_local_runner()
+        self.begin(env)
+        runner.spawn_users({user_cls.__name__: self.users()})
+        self.wait_users(runner)
+        runner.quit()
+        return self.end()
+
+    def begin(self, env: Environment) -> None:
+        """Fix t=0 (the given one, or 50 ms from now), tell the parent, and start reporting progress."""
+        self.env = env
+        driver = self
+        env.events.cpu_warning.add_listener(lambda **_kw: setattr(driver, "cpu_warning", True))
         gc.collect()
         gc.freeze()  # start-up objects out of the collector's sight: fewer, shorter pauses while sending
         self.cpu0 = time.process_time()
-        self.t0 = time.monotonic() + 0.05
+        self.t0 = self.cfg.t0_mono if self.cfg.t0_mono is not None else time.monotonic() + 0.05
         self.wall_offset = time.time() - time.monotonic()
         # Tell the parent at once when t=0 is, so it can schedule against the same clock (CLOCK_MONOTONIC is
         # system-wide): a fault timeline must not wait for the first progress report.
@@ -171,17 +193,21 @@ class Driver:
         self.deadline = self.t0 if self.stop_new.is_set() else self.t0 + self.cfg.duration_s  # finished early
         self.drain_deadline = self.t0 if self.aborted else self.deadline + self.drain_s
         self.phase = RUNNING
-        status = gevent.spawn(self._status_loop)
-        users = 1 if spec.mode == "open" else int(spec.concurrency or 1)
-        runner.spawn_users({user_cls.__name__: users})
+        self._status = gevent.spawn(self._status_loop)
+
+    def wait_users(self, runner: Runner) -> None:
+        """Until the users have stopped, or the drain is over (closed users are then killed by the runner)."""
         hard_stop = self.drain_deadline + 10.0
         while len(runner.user_greenlets) and time.monotonic() < hard_stop:
             runner.user_greenlets.join(timeout=max(0.01, min(0.5, self.drain_deadline - time.monotonic() + 0.05)))
-            if time.monotonic() >= self.drain_deadline and spec.mode == "closed":
-                break  # closed users past the drain: quit() below kills them (their requests record `aborted`)
-        runner.quit()
+            if time.monotonic() >= self.drain_deadline and self.spec.mode == "closed":
+                break  # closed users past the drain: quit() kills them (their requests record `aborted`)
+
+    def end(self) -> dict[str, Any]:
+        """Close the records and connections; the summary (and a last progress report over the whole run)."""
         self.phase = DONE
-        status.kill()
+        if self._status is not None:
+            self._status.kill()
         self.writer.close()
         self.pool.close()
         if self.control is not None:
@@ -200,7 +226,15 @@ class Driver:
         pool = gevent.pool.Pool(spec.max_in_flight)
         it: Iterator[float] = arrival_times(spec.arrivals, self.cfg.duration_s, self.cfg.seed)
         stop = self.stop_new
-        for offset in it:
+        share = self.cfg.share
+        control = self.control
+        position = 0  # the index of the next arrival the iterator yields
+        for index, offset in enumerate(it):
+            position = index + 1
+            # one control coin per arrival, in order, whoever sends it: every worker draws the same coins
+            twin = control is not None and self.control_rng.random() < spec.control_share
+            if not share.owns(index):
+                continue
             self.scheduled_arrivals += 1
             due = self.t0 + offset
             delay = due - time.monotonic()
@@ -217,16 +251,14 @@ class Driver:
                 if pool.full() or stop.is_set():
                     self.unsent_arrivals += 1
                     break
-            index = self.next_session
-            self.next_session += 1
             self.started_arrivals += 1
             pool.spawn(self._session, index, due)
-            if self.control is not None and self.control_rng.random() < spec.control_share:
+            if twin:
                 if pool.full():
                     self.control_skipped += 1
                 else:  # the same session, sent at the same intended time, straight to the control fake
                     pool.spawn(self._session, index, due, True)
-        rest = sum(1 for _ in it)
+        rest = sum(1 for i, _ in enumerate(it, start=position) if share.owns(i))
         self.scheduled_arrivals += rest
         self.unsent_arrivals += rest
         self.dispatch_end = time.monotonic()
@@ -238,7 +270,7 @@ class Driver:
     def closed_user(self) -> None:
         """Closed model: sessions back to back until the run stops."""
         while not self.stop_new.is_set() and time.monotonic() < self.deadline:
-            index = self.next_session
+            index = self.cfg.share.session_index(self.next_session)  # workers' session ids never collide
             self.next_session += 1
             self.started_arrivals += 1
             self._session(index, time.monotonic())
@@ -254,7 +286,7 @@ class Driver:
         """Take one request from the budget, or stop the run when it is spent."""
         if self.stop_new.is_set():
             return False
-        if self.sent >= self.spec.max_requests:
+        if self.sent >= self.budget:
             self.stop_reason = "max_requests"
             self.stop_new.set()
             return False
@@ -339,6 +371,7 @@ class Driver:
         rec.sent_mono = time.monotonic()
         try:
             conn = pool.acquire()
+            rec.reused = conn.exchanges > 0
             resp = conn.exchange(head, req.body)
             rec.headers_mono = time.monotonic()
             rec.status = resp.status
@@ -497,7 +530,7 @@ class Driver:
             "tally": self.tally.to_dict(), "locust": locust, "failure": self.failure,
             "control": None if self.control is None else {
                 "share": spec.control_share, "url": self.control.url, "records": self.control.writer.count,
-                "records_path": str(self.control.writer.path), "skipped_pool_full": self.control_skipped},
+                "records_path": str(cfg.control_records_path), "skipped_pool_full": self.control_skipped},
         }
 
 
@@ -519,22 +552,32 @@ def _classify(exc: BaseException, rec: ClientRecord) -> str:
     return "client_error"
 
 
+def user_class(driver: Driver | None, host: str | None) -> type[_DriverUser]:
+    """The Locust user class, bound to `driver` (a distributed worker binds it when its run arrives; a master only
+    needs the class's name to match its workers')."""
+    return type("GatedrillUser", (_DriverUser,), {"driver": driver, "host": host})
+
+
 class _DriverUser(User):
     """The Locust user class; `run()` makes a subclass bound to its driver."""
 
     abstract = True
-    driver: Driver
+    driver: Driver | None
     wait_time = constant(0)
 
     @task
     def work(self) -> None:
+        driver = self.driver
+        if driver is None or driver.env is None or (driver.spec.mode == "open" and driver.dispatching):
+            raise StopUser()  # a worker without a run, or a second dispatcher (Locust rebalancing): never twice
         try:
-            if self.driver.spec.mode == "open":
-                self.driver.dispatch()
+            if driver.spec.mode == "open":
+                driver.dispatching = True
+                driver.dispatch()
             else:
-                self.driver.closed_user()
+                driver.closed_user()
         except gevent.GreenletExit:
             raise
         except Exception:
-            self.driver.fail(traceback.format_exc())
+            driver.fail(traceback.format_exc())
         raise StopUser()

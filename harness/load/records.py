@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import orjson
 
@@ -65,6 +65,7 @@ class ClientRecord:
     max_tokens: int | None = None
     sent_digest: str = ""  # fakes.conversation.digest of the messages sent
     messages: int = 0
+    reused: bool = False  # sent on a kept-alive connection that had served an earlier request
 
     @property
     def ok(self) -> bool:
@@ -95,6 +96,18 @@ class ClientRecord:
 
 
 _FIELDS = frozenset(f.name for f in fields(ClientRecord))
+
+
+class RecordSink(Protocol):
+    """Where a generator's records go: a JSONL file (`RecordWriter`) or, on a distributed run's worker, the master."""
+
+    count: int
+
+    def write(self, record: ClientRecord) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class RecordWriter:

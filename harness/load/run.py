@@ -5,6 +5,10 @@ anything else is imported, so Locust never touches this process. Progress arrive
 line per second. The worker stops by itself; the parent kills its whole group on Ctrl-C, on any error,
 on `cancel()`, and when the worker overruns its time, so no run leaves a process behind.
 
+Distributed (`load_workers`, `remote_workers`): the worker process becomes a Locust master (`master.py`), and this
+process starts the local Locust workers (`node.py`, each in its own session, dying with this process) once the
+master says where it listens; remote ones join with `gatedrill worker`. Cancelling stops the local workers too.
+
 The result says whether the generator, not the gateway, was the bottleneck: it fell short of the schedule
 (fewer than 95% of the scheduled arrivals started) or sent late (send-lag p99 over 50 ms). Latencies from
 such a run measure the generator.
@@ -31,6 +35,7 @@ import gatedrill
 from gatedrill.fakes.errors import GatedrillError
 
 from ..child_reaper import die_with_parent, reaper
+from .distribution import local_address, parse_address
 from .histogram import LatencyHistogram
 from .progress import Progress
 from .records import iter_records
@@ -43,6 +48,7 @@ CONTROL_RECORDS_FILE = "control/clients.jsonl"  # in out_dir: the control arm's 
 # The worker's own files, in out_dir/logs: what it was given, what it printed, its raw summary.
 SPEC_FILE = "logs/load_spec.json"
 LOG_FILE = "logs/load_worker.log"
+NODE_LOG_FILE = "logs/load_node-{}.log"  # each local worker's of a distributed run
 SUMMARY_FILE = "logs/load_summary.json"
 
 MIN_ACHIEVED_SHARE = 0.95
@@ -51,6 +57,9 @@ DEFAULT_API_KEY = "sk-gatedrill-load"
 STARTUP_S = 30.0  # time the worker may take to import Locust and start
 _BOOT = ("from gevent import monkey; monkey.patch_all()\n"
          "from gatedrill.harness.load.worker import main\nraise SystemExit(main())")
+_NODE_BOOT = ("from gevent import monkey; monkey.patch_all()\n"
+              "from gatedrill.harness.load.worker import node_main\nraise SystemExit(node_main())")
+NODE_STOP_S = 10.0  # after the master ends, the most a local worker gets to exit by itself
 # the folder that holds the `gatedrill` package, for a worker started from a source tree without an install
 _PACKAGE_PARENT = Path(gatedrill.__file__).resolve().parent.parent
 
@@ -105,7 +114,8 @@ def judge_generator(summary: dict[str, Any]) -> tuple[bool, list[str]]:
     saturated = False
     tally = summary.get("tally") or {}
     if summary.get("mode") == "open" and summary.get("stop_reason") == "duration":
-        scheduled = int(summary.get("scheduled_arrivals") or 0)
+        # a dead worker's unsent share is reported as such, not as the surviving generators falling behind
+        scheduled = int(summary.get("scheduled_arrivals") or 0) - int(summary.get("unsent_worker_died") or 0)
         started = int(summary.get("started_arrivals") or 0)
         if scheduled and started < MIN_ACHIEVED_SHARE * scheduled:
             saturated = True
@@ -123,6 +133,12 @@ def judge_generator(summary: dict[str, Any]) -> tuple[bool, list[str]]:
                             f"{MAX_SEND_LAG_P99_MS:g} ms{why}")
     if (summary.get("locust") or {}).get("cpu_warning"):
         warnings.append("Locust saw the generator process above 90% CPU")
+    for w in summary.get("workers") or []:
+        if w.get("state") == "died":
+            warnings.append(f"load worker {w['index']} ({w.get('host') or '?'}, pid {w.get('pid')}) died (last heard "
+                            f"{w.get('last_heard_s')} s into the load, found dead at {w.get('died_after_s')} s): "
+                            f"its {w.get('unsent_arrivals', 0)} unsent arrivals count as not sent; "
+                            f"{w.get('in_flight_at_death', 0)} requests it had in flight have no record")
     if summary.get("failure"):
         warnings.append("the generator failed: " + str(summary["failure"]).strip().splitlines()[-1])
     return saturated, warnings
@@ -137,7 +153,9 @@ class LoadRun:
                  on_start: Callable[[float, float], None] | None = None, control_url: str | None = None,
                  header_switches: list[tuple[float, dict[str, str]]] | None = None,
                  on_switch: Callable[[int, float], None] | None = None,
-                 finish: threading.Event | None = None) -> None:
+                 finish: threading.Event | None = None, load_workers: int = 0, remote_workers: int = 0,
+                 master_bind: str = "127.0.0.1:0", join_timeout_s: float = 300.0,
+                 on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
         if duration_s <= 0:
             raise GatedrillError(f"load duration must be > 0 s, not {duration_s}")
         self.spec = spec
@@ -168,6 +186,32 @@ class LoadRun:
         self.finish_event = finish  # set (from any thread): end the run early and drain, as `finish()` does
         self._finishing = False
         self._started = False  # the worker said when its t=0 is: its signal handlers are in place
+        # A distributed run: this process (the master) plus `load_workers` local Locust workers it starts and
+        # `remote_workers` that join from elsewhere (`gatedrill worker --master HOST:PORT`).
+        if load_workers < 0 or remote_workers < 0:
+            raise GatedrillError("the number of load workers must be >= 0")
+        try:
+            parse_address(master_bind)
+        except ValueError as exc:
+            raise GatedrillError(f"the load master's address: {exc}") from None
+        self.load_workers = int(load_workers)
+        self.remote_workers = int(remote_workers)
+        self.master_bind = master_bind
+        self.join_timeout_s = float(join_timeout_s)
+        self.on_event = on_event  # worker_joined, worker_died, worker_sample and master messages
+        self.master_address: tuple[str, int] | None = None  # where workers connect, once the master listens
+        self.nodes: list[subprocess.Popen[bytes]] = []
+        self._nodes_forgotten: set[int] = set()
+        self._node_logs: list[IO[bytes]] = []
+
+    @property
+    def workers(self) -> int:
+        """Load workers of a distributed run (0: one generator process)."""
+        return self.load_workers + self.remote_workers
+
+    @property
+    def node_pids(self) -> list[int]:
+        return [p.pid for p in self.nodes]
 
     @property
     def pid(self) -> int | None:
@@ -186,6 +230,9 @@ class LoadRun:
                 "--drain", repr(self.drain_s)]
         if self.control_url:
             argv += ["--control-url", self.control_url, "--control-out", str(self.out_dir / CONTROL_RECORDS_FILE)]
+        if self.workers:
+            argv += ["--workers", str(self.workers), "--master-bind", self.master_bind,
+                     "--join-timeout", repr(self.join_timeout_s if self.remote_workers else STARTUP_S)]
         env = dict(os.environ)
         # headers carry the API key: through the environment (readable by this user only), never argv (`ps`)
         env[HEADERS_ENV] = orjson.dumps(self.headers).decode()
@@ -251,6 +298,29 @@ class LoadRun:
                 self.on_switch(int(msg["index"]), float(msg["sent_mono"]))
         elif kind == "final":
             self.final = msg
+        elif kind == "master":
+            self.master_address = (str(msg["host"]), int(msg["port"]))
+            self._start_nodes()
+            if self.on_event is not None:
+                self.on_event(msg)
+        elif kind in ("worker_joined", "worker_died", "worker_sample") and self.on_event is not None:
+            self.on_event(msg)
+
+    def _start_nodes(self) -> None:
+        """The local workers of a distributed run, each in its own session, dying with this process."""
+        if self.master_address is None or self.nodes:
+            return
+        host, port = self.master_address
+        env = {k: v for k, v in os.environ.items() if k not in (HEADERS_ENV, HEADER_SWITCHES_ENV)}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_PARENT), env.get("PYTHONPATH")) if p)
+        for k in range(self.load_workers):
+            log = open(self.out_dir / NODE_LOG_FILE.format(k), "ab")  # noqa: SIM115 - closed in _close()
+            self._node_logs.append(log)
+            proc = subprocess.Popen(node_argv(f"{local_address(host)}:{port}", STARTUP_S, local=True),
+                                    start_new_session=True, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                    preexec_fn=die_with_parent())
+            reaper.watch(proc.pid)
+            self.nodes.append(proc)
 
     def poll(self, timeout: float = 0.0) -> Progress | None:
         """Relay the status lines that arrive within `timeout`; the latest progress (None before the first)."""
@@ -265,7 +335,8 @@ class LoadRun:
     def wait(self) -> LoadResult:
         """Relay progress until the worker ends; any error or Ctrl-C here kills the worker's group."""
         assert self.proc is not None, "start() first"
-        deadline = time.monotonic() + STARTUP_S + self.duration_s + self.drain_s + 15.0
+        joining = (self.join_timeout_s if self.remote_workers else STARTUP_S) if self.workers else 0.0
+        deadline = time.monotonic() + STARTUP_S + joining + self.duration_s + self.drain_s + 15.0
         try:
             while self._fd is not None:
                 if self.finish_event is not None and self.finish_event.is_set():
@@ -278,6 +349,7 @@ class LoadRun:
                 code = self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 raise GatedrillError(f"the load generator (pid {self.proc.pid}) did not exit; killed it") from None
+            self._stop_nodes(NODE_STOP_S)
             if not self.summary_path.exists():
                 raise GatedrillError(f"the load generator failed (exit {code}) before its summary; see "
                                      f"{self.out_dir / LOG_FILE}:\n{self._log_tail()}")
@@ -304,6 +376,7 @@ class LoadRun:
         proc = self.proc
         if proc is None:
             return
+        self._stop_nodes(0.0)
         # Signal only an unreaped worker: until we reap it, its pid (= its group id) cannot be reused.
         if proc.poll() is None:
             self.cancelled = True
@@ -319,6 +392,20 @@ class LoadRun:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=5)
         self._close()
+
+    def _stop_nodes(self, grace: float) -> None:
+        """Local workers: give them `grace` seconds to exit by themselves, then SIGTERM, then SIGKILL their groups."""
+        end = time.monotonic() + grace
+        for node in self.nodes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                node.wait(timeout=max(0.0, end - time.monotonic()))
+        for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            alive = [n for n in self.nodes if n.poll() is None]
+            for node in alive:
+                _signal_group(node.pid, sig)
+            for node in alive:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    node.wait(timeout=wait_s)
 
     def result(self) -> LoadResult:
         """The result from the worker's summary, or, if it died first, folded from the records it wrote."""
@@ -354,6 +441,20 @@ class LoadRun:
         if self._log is not None:
             self._log.close()
             self._log = None
+        for node in self.nodes:
+            if node.poll() is not None and node.pid not in self._nodes_forgotten:
+                self._nodes_forgotten.add(node.pid)
+                reaper.forget(node.pid)
+        if self.proc is not None and self.proc.returncode is not None:
+            for log in self._node_logs:
+                log.close()
+            self._node_logs.clear()
+
+
+def node_argv(master: str, join_timeout_s: float, local: bool = False) -> list[str]:
+    """The command line of a distributed run's worker (`local`: it stops when its parent goes away)."""
+    return [sys.executable, "-c", _NODE_BOOT, "--master", master, "--join-timeout", repr(float(join_timeout_s)),
+            *(["--local"] if local else [])]
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -368,7 +469,9 @@ def run_load(spec: LoadSpec, gateway_url: str, duration_s: float, seed: int, out
              on_start: Callable[[float, float], None] | None = None,
              control_url: str | None = None, header_switches: list[tuple[float, dict[str, str]]] | None = None,
              on_switch: Callable[[int, float], None] | None = None,
-             finish: threading.Event | None = None) -> LoadResult:
+             finish: threading.Event | None = None, load_workers: int = 0, remote_workers: int = 0,
+             master_bind: str = "127.0.0.1:0", join_timeout_s: float = 300.0,
+             on_event: Callable[[dict[str, Any]], None] | None = None) -> LoadResult:
     """Drive `spec` against the gateway for `duration_s` seconds; client records land in `out_dir`.
 
     Every request carries `authorization: Bearer <api_key>` (gateways want a key; fakes want any) plus
@@ -378,8 +481,16 @@ def run_load(spec: LoadSpec, gateway_url: str, duration_s: float, seed: int, out
     when the first such request went out. Blocks until the worker has stopped; Ctrl-C or an error kills it (and its
     process group) first. Setting `finish` (from any thread) ends the run early and gracefully, as if its duration
     were over.
+
+    With `load_workers` and/or `remote_workers`, the run is distributed on Locust's master and workers: this worker
+    process becomes the master (bound at `master_bind`, 127.0.0.1 by default), `load_workers` local worker processes
+    are started, and `remote_workers` more are awaited for `join_timeout_s` (`gatedrill worker --master HOST:PORT`).
+    Each sends its share of the seeded schedule; the result has the same shape, with `load_workers` and `workers`.
+    `on_event` hears the master's address and each worker's joining, death and CPU/loop-lag samples.
     """
     with LoadRun(spec, gateway_url, duration_s, seed, out_dir, headers=headers, drain_s=drain_s, run_id=run_id,
                  api_key=api_key, on_progress=on_progress, on_start=on_start, control_url=control_url,
-                 header_switches=header_switches, on_switch=on_switch, finish=finish) as run:
+                 header_switches=header_switches, on_switch=on_switch, finish=finish, load_workers=load_workers,
+                 remote_workers=remote_workers, master_bind=master_bind, join_timeout_s=join_timeout_s,
+                 on_event=on_event) as run:
         return run.wait()

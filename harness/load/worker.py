@@ -10,6 +10,9 @@ It reports on the file descriptor given by `--status-fd`, one JSON object per li
 drain), at once on SIGTERM or SIGINT, and when its parent process goes away; on SIGUSR1 it ends early as if its
 duration were over (no new requests, those in flight drain).
 Exit codes: 0 finished (also when cancelled), 1 the generator failed, 2 bad arguments.
+
+With `--workers N` it is the master of a distributed run (`master.py`) instead, with the same signals, status lines
+and summary file; `node_main` is a worker's entry (`gatedrill worker`, or the local workers `run.LoadRun` starts).
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         f"put those in ${HEADERS_ENV} as a JSON object)")
     p.add_argument("--control-url", default=None, help="the control arm's fake (base URL); omitted: no control arm")
     p.add_argument("--control-out", default=None, help="the control arm's client records (JSONL)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="0: generate here; N: be the master of N Locust workers, each sending its share")
+    p.add_argument("--master-bind", default="127.0.0.1:0", help="with --workers: where workers connect (HOST:PORT)")
+    p.add_argument("--join-timeout", type=float, default=300.0, help="with --workers: seconds to wait for them")
     return p.parse_args(argv)
 
 
@@ -120,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                       control_url=args.control_url,
                       control_records_path=Path(args.control_out) if args.control_out else None,
                       header_switches=switches)
+    if args.workers > 0:
+        return _master(args, cfg, status)
     try:
         driver = Driver(cfg, on_status=status)
     except ValueError as exc:
@@ -146,9 +155,79 @@ def main(argv: list[str] | None = None) -> int:
     summary = driver.run()
     watchdog.kill()
     guard.kill()
+    return _finish(args, status, summary)
+
+
+def _finish(args: argparse.Namespace, status: StatusPipe, summary: dict[str, Any]) -> int:
     Path(args.summary).write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     status.final({"type": "final", "summary_path": args.summary, "failure": summary.get("failure")})
     return 1 if summary.get("failure") else 0
+
+
+def _master(args: argparse.Namespace, cfg: Any, status: StatusPipe) -> int:
+    """The master of a distributed run (`master.Master`): the same signals and guards as a single generator."""
+    import gevent
+
+    from .distribution import parse_address
+    from .master import Master
+
+    try:
+        bind = parse_address(args.master_bind)
+        master = Master(cfg, args.workers, bind, status, join_timeout_s=args.join_timeout,
+                        control_records_path=cfg.control_records_path if cfg.control_url else None)
+    except (ValueError, SystemExit) as exc:  # Locust exits when the port is taken
+        print(f"load worker: cannot be the master at {args.master_bind}: {exc}", file=sys.stderr)
+        return 2
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while True:
+            gevent.sleep(0.2)
+            if os.getppid() != parent:
+                master.abort("parent_gone")
+                return
+
+    def on_signal() -> None:
+        master.abort("parent_gone" if os.getppid() != parent else "cancelled")
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(sig, on_signal)
+    gevent.signal_handler(FINISH_SIGNAL, master.finish_early)
+    watchdog = gevent.spawn(watch_parent)
+    guard = gevent.spawn_later(args.join_timeout + args.duration + master.drain_s + 60.0, os._exit, 3)
+    summary = master.run()
+    watchdog.kill()
+    guard.kill()
+    return _finish(args, status, summary)
+
+
+def node_main(argv: list[str] | None = None) -> int:
+    """A worker of a distributed run: `--master HOST:PORT` (what `gatedrill worker` runs, with gevent patched)."""
+    from gevent import monkey
+
+    if not monkey.is_module_patched("socket"):
+        monkey.patch_all()
+    from .distribution import parse_address
+    from .node import Node, install_signals
+
+    p = argparse.ArgumentParser(prog="gatedrill worker", description="join a distributed load run")
+    p.add_argument("--master", required=True, help="the master's HOST:PORT")
+    p.add_argument("--join-timeout", type=float, default=300.0, help="seconds to wait for a run")
+    p.add_argument("--local", action="store_true", help="stop when the parent process goes away")
+    args = p.parse_args(argv)
+    try:
+        host, port = parse_address(args.master)
+    except ValueError as exc:
+        print(f"gatedrill worker: --master: {exc}", file=sys.stderr)
+        return 2
+    parent = os.getppid() if args.local else None
+    try:
+        node = Node((host, port), join_timeout_s=args.join_timeout)
+    except ConnectionError:
+        print(f"gatedrill worker: no master answered at {args.master}", file=sys.stderr)
+        return 1
+    install_signals(node)
+    return node.run(parent)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from .clients import ClientRecord
 from .control import CONTROL, CONTROL_CLIENTS, CONTROL_DIR, CONTROL_JOURNAL
 from .host import HOST_FILE, HostSample
 from .journal import JournalEntry, ReplyChoice, ReplyRecord, ToolCallRecord
-from .load_summary import ControlSummary, LoadSummary
+from .load_summary import ControlSummary, LoadSummary, WorkerSummary
 from .meta import RECORD_VERSION, GatewayMeta, Limitation, RunMeta
 from .phases import COMPLETED, FAILED, INTERRUPTED, RUNNING, WARM_UP, Outcome, is_load
 from .run_record import RunRecord
@@ -40,6 +40,7 @@ __all__ = [
            "RunRecord",
            "TimelineEvent",
            "ToolCallRecord",
+           "WorkerSummary",
            "config_hash",
            "is_load",
            "record_json_schema",

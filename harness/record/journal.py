@@ -43,7 +43,9 @@ class ReplyRecord(_Line):
 class JournalEntry(_Line):
     """One request as a fake saw it and answered it. Times: wall (epoch s) and monotonic (s, system-wide)."""
 
-    seq: int = Field(default=0, description="arrival order within this fake")
+    seq: int = Field(default=0, description="arrival order within this fake (within its worker, when `worker` is set)")
+    worker: int | None = Field(default=None, description=(
+        "the worker process that served it, for a fake served by several (`workers:`); (worker, seq) is unique"))
     fake: str = Field(default="", description="the fake's name (the upstream's name in the scenario)")
     method: str = "POST"
     path: str = ""

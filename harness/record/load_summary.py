@@ -23,6 +23,22 @@ class ControlSummary(BaseModel):
     skipped_pool_full: int = Field(default=0, description="control twins left out: every in-flight slot was busy")
 
 
+class WorkerSummary(BaseModel):
+    """One worker of a distributed load (`harness.load.distribution`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    index: int = Field(description="its share: it sent arrival i when i mod load_workers == index")
+    host: str | None = None
+    pid: int | None = None
+    state: str = Field(default="finished", description="finished, or died (stopped heartbeating, or left without "
+                       "its summary)")
+    scheduled_arrivals: int = 0
+    started_arrivals: int = 0
+    unsent_arrivals: int = Field(default=0, description="its arrivals never sent (all of a dead worker's not started)")
+    records: int = Field(default=0, description="client records it produced")
+
+
 class LoadSummary(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -41,3 +57,7 @@ class LoadSummary(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     control: ControlSummary | None = Field(default=None, description="the control arm; None without one")
     tally: dict[str, Any] = Field(default_factory=dict, description="counts and latency histograms (JSON)")
+    load_workers: int | None = Field(default=None, description="distributed load: how many Locust workers produced "
+                                     "it (None: one process)")
+    workers: list[WorkerSummary] = Field(default_factory=list, description="distributed load: one row per worker")
+    unsent_worker_died: int = Field(default=0, description="arrivals of dead workers never sent (not lost requests)")

@@ -18,8 +18,12 @@ RECORD_VERSION = 1
 class GatewayMeta(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    kind: str | None = Field(default=None, description="reference, litellm, portkey, nginx, container or url")
+    kind: str | None = Field(default=None, description="reference, litellm, portkey, nginx, haproxy, container "
+                             "or url")
     url: str | None = None
+    version: str | None = Field(default=None, description="the gateway's version, for those gatedrill installs or "
+                                "finds (litellm, portkey, nginx, haproxy)")
+    install: str | None = Field(default=None, description="how that gateway was installed (e.g. Debian package)")
     mutant: str | None = Field(default=None, description="the reference gateway's deliberate bug, if any")
     limitations: list[Limitation] = Field(default_factory=list)
     claims: dict[str, str] = Field(default_factory=dict, description="meaning -> response header the gateway "

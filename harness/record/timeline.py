@@ -30,7 +30,8 @@ class TimelineEvent(BaseModel):
     detail: str = ""
     spec: TimelineAction | None = Field(default=None, description="the action exactly as the scenario gave it")
     mechanism: str | None = Field(default=None, description="set_weights: how it reached the gateway (control API, "
-                                  "nginx reload, x-portkey-config switch, LiteLLM reload, command, http)")
+                                  "nginx reload, HAProxy runtime API, x-portkey-config switch, LiteLLM reload, "
+                                  "command, http)")
     effective_s: float | None = Field(default=None, description="set_weights: when the journals show the new split "
                                       "(the first request after the change point), s after load start; None if "
                                       "no change was found")

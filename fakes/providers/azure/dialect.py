@@ -37,6 +37,8 @@ class AzureDialect(OpenAIDialect):
     name = "azure"
     chat_endpoints = CHAT_ENDPOINTS
 
+    envelope = staticmethod(exc.envelope)  # Azure's own code/message body for its errors
+
     def route_request(self, req: HttpRequest) -> tuple[str, dict[str, str]]:
         return route(req.method, req.path, req.query)
 
@@ -93,13 +95,6 @@ class AzureDialect(OpenAIDialect):
     def _headers(self, rid: str, processing_ms: float) -> list[tuple[str, str]]:
         return [("apim-request-id", rid), ("x-request-id", rid), ("x-ms-region", "East US"),
                 ("x-ms-rai-invoked", "true"), ("azureml-model-session", "d001-20250101000000")]
-
-    def render_error(self, endpoint: str | None, err: ApiError, request_id: str) -> Plan:
-        body = exc.envelope(err)
-        headers = self._headers(request_id, 0)
-        headers.append(("content-type", "application/json"))
-        headers.extend(err.headers)
-        return Plan(err.status, headers, [(0.0, body)], content_length=len(body))
 
     def render_reply(self, endpoint: str, req: ChatRequest, reply: Reply, usage: Usage, offsets: list[float],
                      end_offset: float, request_id: str) -> Rendered:

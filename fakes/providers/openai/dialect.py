@@ -163,8 +163,10 @@ class OpenAIDialect(Dialect):
     def _headers(self, rid: str, processing_ms: float) -> list[tuple[str, str]]:
         return [("x-request-id", rid), ("openai-processing-ms", str(int(processing_ms))), *_STATIC]
 
+    envelope = staticmethod(exc.envelope)  # the error body; a dialect that shares OpenAI's wire swaps only this
+
     def render_error(self, endpoint: str | None, err: ApiError, request_id: str) -> Plan:
-        body = exc.envelope(err)
+        body = self.envelope(err)
         headers = self._headers(request_id, 0)
         headers.append(("content-type", "application/json"))
         headers.extend(err.headers)
@@ -187,7 +189,7 @@ class OpenAIDialect(Dialect):
                     "sequence_number": sent}
             return b"event: error\ndata: " + orjson.dumps(body) + b"\n\n"
         err = ApiError(fault.status, fault.message or message, etype, None, code)
-        return b"data: " + exc.envelope(err) + b"\n\n"
+        return b"data: " + self.envelope(err) + b"\n\n"
 
     def prompt_filtered(self, endpoint: str, req: ChatRequest, usage: Usage, request_id: str) -> Plan | None:
         raise ApiError(400, exc.INVALID_PROMPT_MESSAGE, "invalid_request_error", None, "invalid_prompt")

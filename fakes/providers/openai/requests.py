@@ -85,7 +85,7 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
                     raise missing(f"{where}.content[{j}].text")
         if role == "tool" and not isinstance(m.get("tool_call_id"), str):
             raise missing(f"{where}.tool_call_id")
-        calls = m.get("tool_calls")
+        calls = m.get("tool_calls") if role == "assistant" else None  # only the assistant's schema defines them
         if calls is not None:
             if not isinstance(calls, list):
                 raise bad_type(f"{where}.tool_calls", "an array", calls)

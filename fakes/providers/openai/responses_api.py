@@ -170,7 +170,8 @@ def _input_atoms(value: Any) -> list[Atom]:
             args = _str_field(item, "arguments", where)
             atoms.append(("assistant", "tool_call", (call_id, name, canonical_args(args))))
         elif itype == "function_call_output":
-            call_id = _str_field(item, "call_id", where)
+            # the document leaves call_id optional and nullable here (it requires it on the function_call)
+            output_of = _str_field(item, "call_id", where) if item.get("call_id") is not None else None
             output = item.get("output")
             if output is None:
                 raise missing(f"{where}.output")
@@ -180,7 +181,7 @@ def _input_atoms(value: Any) -> list[Atom]:
                 text = output
             else:
                 raise bad_type(f"{where}.output", "one of a string or array of objects", output)
-            atoms.append(("tool", "tool_result", (call_id, text)))
+            atoms.append(("tool", "tool_result", (output_of, text)))
         elif itype == "reasoning":
             continue  # the model's own earlier thoughts: carried, not part of the conversation's meaning
         elif itype == "item_reference":
