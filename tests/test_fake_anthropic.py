@@ -385,6 +385,12 @@ def test_configured_api_keys_reject_other_keys() -> None:
     ({"model": MODEL, "max_tokens": 10, "messages": USER, "system": 5}, "system: Input should be a valid list"),
     ({"model": MODEL, "max_tokens": 10, "messages": USER, "temperature": 1.5},
      "temperature: Input should be less than or equal to 1"),
+    # a block's field path names its tag, as the API's does (seen in the wild: "messages.1.content.0.tool_use.id:
+    # Field required"); the 100,000-request fuzz found the fake leaving the tag out
+    ({"model": MODEL, "max_tokens": 10, "messages": [*USER, {"role": "assistant", "content": [
+        {"type": "tool_use", "name": "f", "input": {}}]}]}, "messages.1.content.0.tool_use.id: Field required"),
+    ({"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": [{"type": "text"}]}]},
+     "messages.0.content.0.text.text: Field required"),
 ])
 def test_invalid_request_gets_the_api_validation_message(fresh: FakeServer, body: dict[str, Any],
                                                           message: str) -> None:

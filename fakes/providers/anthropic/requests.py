@@ -102,32 +102,33 @@ def _block(block: Any, loc: str, role: str) -> None:
     if btype not in BLOCK_TYPES:
         raise invalid(f"{loc}: Input tag '{btype}' found using 'type' does not match any of the expected tags: "
                       f"{_BLOCK_TAGS}")
+    at = f"{loc}.{btype}"  # a field's path names the block's tag, as the API's does: messages.1.content.0.tool_use.id
     if btype == "text":
         if "text" not in b:
-            raise required(f"{loc}.text")
-        _str(b["text"], f"{loc}.text")
+            raise required(f"{at}.text")
+        _str(b["text"], f"{at}.text")
     elif btype == "tool_use":
         for key in ("id", "name"):
             if key not in b:
-                raise required(f"{loc}.{key}")
-            _str(b[key], f"{loc}.{key}")
+                raise required(f"{at}.{key}")
+            _str(b[key], f"{at}.{key}")
         if "input" not in b:
-            raise required(f"{loc}.input")
-        _dict(b["input"], f"{loc}.input")
+            raise required(f"{at}.input")
+        _dict(b["input"], f"{at}.input")
     elif btype == "tool_result":
         if "tool_use_id" not in b:
-            raise required(f"{loc}.tool_use_id")
-        _str(b["tool_use_id"], f"{loc}.tool_use_id")
+            raise required(f"{at}.tool_use_id")
+        _str(b["tool_use_id"], f"{at}.tool_use_id")
         content = b.get("content")
         if content is not None and not isinstance(content, str | list):
-            raise wrong_type(f"{loc}.content", "list")
+            raise wrong_type(f"{at}.content", "list")
         if isinstance(content, list):
             for k, part in enumerate(content):
-                _block(part, f"{loc}.content.{k}", role)
+                _block(part, f"{at}.content.{k}", role)
         if "is_error" in b and not isinstance(b["is_error"], bool):
-            raise wrong_type(f"{loc}.is_error", "boolean")
+            raise wrong_type(f"{at}.is_error", "boolean")
     elif btype in ("image", "document") and "source" not in b:
-        raise required(f"{loc}.source")
+        raise required(f"{at}.source")
 
 
 def _messages(value: Any) -> list[dict[str, Any]]:
