@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from procs import LOAD_CORE, SERVER_CORE, Processes, cpu_seconds, free_port, pin_self, tree, wait_ready
+from procs import LOAD_CORE, SERVER_CORE, Processes, cpu_seconds, free_port, pin_self, run_main, tree, wait_ready
 from run import CHAT, HEADERS, JSON_BODY, STREAM_BODY, STREAM_CHUNKS
 from wrk import run_wrk, settle, write_script
 
@@ -95,8 +95,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted; every process started was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

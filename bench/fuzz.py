@@ -27,7 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import yaml
-from procs import Processes, free_port, get_json, wait_ready
+from procs import Processes, free_port, get_json, run_main, wait_ready
 
 from gatedrill.contracts.documents import document
 from gatedrill.contracts.fake_fuzz import (
@@ -160,8 +160,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted; every process started was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

@@ -11,8 +11,10 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -116,3 +118,12 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{url} not ready after {timeout:.0f} s") from None
             time.sleep(0.05)
+
+
+def run_main(main: Callable[[], int]) -> None:
+    """A bench's entry point: its exit code, or 130 on Ctrl-C (every process it started stops in its own cleanup)."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted; every process started was stopped", file=sys.stderr)
+        sys.exit(130)

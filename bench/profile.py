@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from procs import SERVER_CORE, Processes, free_port, pin_self, pinning_available, wait_ready
+from procs import SERVER_CORE, Processes, free_port, pin_self, pinning_available, run_main, wait_ready
 from run import CHAT, HEADERS, JSON_BODY, STREAM_BODY, STREAM_CHUNKS
 from wrk import run_wrk, write_script
 
@@ -140,8 +140,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted; every process started was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

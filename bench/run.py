@@ -32,6 +32,7 @@ from procs import (
     memory_kb,
     pin_self,
     pinning_available,
+    run_main,
 )
 from targets import Target, aimock_available, start_aimock, start_fake, start_nginx
 from wrk import WrkResult, run_wrk, settle, write_script
@@ -383,8 +384,4 @@ def reply_text(sample: bytes, stream: bool) -> str:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted; every process started was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from paced import percentile, run_paced
-from procs import LOAD_CORE, Processes, cpu_seconds, get_json, memory_kb, pin_self
+from procs import LOAD_CORE, Processes, cpu_seconds, get_json, memory_kb, pin_self, run_main
 from targets import start_fake
 
 from gatedrill.harness.processes import exit_on_sigterm
@@ -114,8 +114,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted; every process started was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

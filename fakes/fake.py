@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,13 +22,13 @@ from .content import compose_reply, script_fault
 from .conversation import ChatRequest
 from .correlation import CORRELATION_HEADER, FAULT_HEADER, SESSION_HEADER, TURN_HEADER, parse_marker
 from .errors import ConfigError
+from .fault_edits import FaultEdits
 from .faults import (
     ContentFilter,
     Delay,
     ErrorOnlyStream,
     Fault,
     FaultPlan,
-    FaultRule,
     Hang,
     HttpError,
     Malformed,
@@ -75,7 +75,7 @@ class _Live:
         return model if model in self.model_ids else (OTHER_MODEL if model else "")
 
 
-class Fake:
+class Fake(FaultEdits):
     """A fake provider. Thread-safe for control calls made while a server thread serves requests."""
 
     def __init__(self, config: FakeConfig | dict[str, Any] | None = None, *, state: LocalState | None = None,
@@ -132,19 +132,6 @@ class Fake:
             plan = self._state.fault_plan(new.faults, new.seed) if faults_changed else live.fault_plan
             self._live = _Live(new, plan, live.timing_rng)
             return new
-
-    def set_faults(self, rules: Sequence[FaultRule | dict[str, Any]]) -> None:
-        """Replace every fault rule; their time windows and counters start now."""
-        self.patch({"faults": [r.model_dump(mode="json") if isinstance(r, FaultRule) else r for r in rules]})
-
-    def add_fault(self, rule: FaultRule | dict[str, Any]) -> None:
-        with self._lock:
-            rules = [r.model_dump(mode="json") for r in self.config.faults]
-            rules.append(rule.model_dump(mode="json") if isinstance(rule, FaultRule) else rule)
-            self.set_faults(rules)
-
-    def clear_faults(self) -> None:
-        self.set_faults([])
 
     def reset(self) -> None:
         """Clear the journal, metrics, rate-limit state and fault counters; keep the config."""

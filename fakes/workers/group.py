@@ -26,7 +26,7 @@ from ..config import FakeConfig, JournalSpec, merge_patch
 from ..control import CONTROL_TOKEN_HEADER, authorised, handle_control
 from ..errors import ConfigError, GatedrillError
 from ..fake import Fake
-from ..faults import FaultRule
+from ..fault_edits import FaultEdits
 from ..metrics import FakeMetrics
 from ..plan import HttpRequest, Plan
 from .channel import Channel, ChannelClosed
@@ -50,7 +50,7 @@ class _Figures:
         return _sum_stats([c["journal"] for c in self._group.counts()])
 
 
-class GroupControl:
+class GroupControl(FaultEdits):
     """Answers the control API for `workers` (one ops channel each) sharing `region`; serialises every call."""
 
     def __init__(self, config: FakeConfig, workers: Sequence[Channel], region: SharedRegion) -> None:
@@ -134,18 +134,6 @@ class GroupControl:
             self._apply_everywhere(message, shown(new), undo=_undo_patch(shown(new), shown(old)), before=old)
             self._config = new
             return new
-
-    def set_faults(self, rules: Sequence[FaultRule | dict[str, Any]]) -> None:
-        self.patch({"faults": [r.model_dump(mode="json") if isinstance(r, FaultRule) else r for r in rules]})
-
-    def add_fault(self, rule: FaultRule | dict[str, Any]) -> None:
-        with self._lock:
-            rules: list[Any] = [r.model_dump(mode="json") for r in self._config.faults]
-            rules.append(rule.model_dump(mode="json") if isinstance(rule, FaultRule) else rule)
-            self.set_faults(rules)
-
-    def clear_faults(self) -> None:
-        self.set_faults([])
 
     def reset(self) -> None:
         """Every worker clears its journal, metrics and fault counters; the shared buckets are cleared once."""

@@ -24,7 +24,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -89,7 +89,6 @@ def main(argv: list[str] | None = None) -> int:
 
     if not monkey.is_module_patched("socket"):
         monkey.patch_all()
-    import gevent
 
     from .driver import DriveConfig, Driver
     from .spec import LoadSpec
@@ -134,28 +133,43 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"load worker: {exc}", file=sys.stderr)
         return 2
+    return _finish(args, status, _guarded(driver, args.duration + driver.drain_s + 60.0))
+
+
+class _Runnable(Protocol):
+    def run(self) -> dict[str, Any]: ...
+    def abort(self, reason: str) -> None: ...
+    def finish_early(self) -> None: ...
+
+
+def _guarded(runner: _Runnable, guard_s: float) -> dict[str, Any]:
+    """`runner.run()` under the generator's guards: SIGTERM/SIGINT abort it ("parent_gone" once the parent is gone),
+    FINISH_SIGNAL (the parent's `LoadRun.finish`) stops and drains it, a watchdog notices the parent's death, and
+    whatever happens the process ends `guard_s` after it began."""
+    import gevent
+
     parent = os.getppid()
 
     def watch_parent() -> None:
         while True:
             gevent.sleep(0.2)
             if os.getppid() != parent:
-                driver.abort("parent_gone")
+                runner.abort("parent_gone")
                 return
 
     def on_signal() -> None:  # SIGTERM also arrives when the parent dies (PR_SET_PDEATHSIG, the reaper)
-        driver.abort("parent_gone" if os.getppid() != parent else "cancelled")
+        runner.abort("parent_gone" if os.getppid() != parent else "cancelled")
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(sig, on_signal)
-    gevent.signal_handler(FINISH_SIGNAL, driver.finish_early)  # the parent's `LoadRun.finish`: stop and drain
+    gevent.signal_handler(FINISH_SIGNAL, runner.finish_early)
     watchdog = gevent.spawn(watch_parent)
-    # A last guard: whatever happens, this process ends a little after its run should have.
-    guard = gevent.spawn_later(args.duration + driver.drain_s + 60.0, os._exit, 3)
-    summary = driver.run()
-    watchdog.kill()
-    guard.kill()
-    return _finish(args, status, summary)
+    guard = gevent.spawn_later(guard_s, os._exit, 3)
+    try:
+        return runner.run()
+    finally:
+        watchdog.kill()
+        guard.kill()
 
 
 def _finish(args: argparse.Namespace, status: StatusPipe, summary: dict[str, Any]) -> int:
@@ -166,7 +180,6 @@ def _finish(args: argparse.Namespace, status: StatusPipe, summary: dict[str, Any
 
 def _master(args: argparse.Namespace, cfg: Any, status: StatusPipe) -> int:
     """The master of a distributed run (`master.Master`): the same signals and guards as a single generator."""
-    import gevent
 
     from .distribution import parse_address
     from .master import Master
@@ -178,27 +191,7 @@ def _master(args: argparse.Namespace, cfg: Any, status: StatusPipe) -> int:
     except (ValueError, SystemExit) as exc:  # Locust exits when the port is taken
         print(f"load worker: cannot be the master at {args.master_bind}: {exc}", file=sys.stderr)
         return 2
-    parent = os.getppid()
-
-    def watch_parent() -> None:
-        while True:
-            gevent.sleep(0.2)
-            if os.getppid() != parent:
-                master.abort("parent_gone")
-                return
-
-    def on_signal() -> None:
-        master.abort("parent_gone" if os.getppid() != parent else "cancelled")
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(sig, on_signal)
-    gevent.signal_handler(FINISH_SIGNAL, master.finish_early)
-    watchdog = gevent.spawn(watch_parent)
-    guard = gevent.spawn_later(args.join_timeout + args.duration + master.drain_s + 60.0, os._exit, 3)
-    summary = master.run()
-    watchdog.kill()
-    guard.kill()
-    return _finish(args, status, summary)
+    return _finish(args, status, _guarded(master, args.join_timeout + args.duration + master.drain_s + 60.0))
 
 
 def node_main(argv: list[str] | None = None) -> int:
