@@ -17,6 +17,8 @@ from needs import requires
 from gatedrill.fakes import FakeServer
 from gatedrill.fakes.errors import ConfigError
 from gatedrill.harness.checks import gate, judge
+from gatedrill.harness.checks.keepalive_race import at_a_reload, lost_to_keepalive_close, reload_windows
+from gatedrill.harness.checks.served import load_attempts
 from gatedrill.harness.gateways import get_adapter, limitations
 from gatedrill.harness.gateways.nginx import find_js_module, write_prefix
 from gatedrill.harness.gateways.nginx_conf import plan, render
@@ -278,8 +280,10 @@ def test_a_target_set_to_weight_0_that_is_a_fallback_takes_the_failed_attempts(t
         statuses = [httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=gw.client_headers(), timeout=10)
                     for _ in range(6)]
     assert [r.status_code for r in statuses] == [200] * 6
-    failed = [e for e in canary.journal.records() if e["status"] == 500]
-    assert len(failed) == 2 and len(stable.journal.records()) == 6  # out after 2 failures, old served every one
+    failed = sorted(e["arrival_wall"] for e in canary.journal.records() if e["status"] == 500)
+    assert len(failed) >= 2 and len(stable.journal.records()) == 6  # old served every one
+    # out after 2 failures: a third reaches it only once fail_timeout (2 s) has passed (a loaded machine is slow)
+    assert all(t - failed[1] >= 1.9 for t in failed[2:]), failed
 
 
 @needs_nginx
@@ -293,8 +297,15 @@ def test_weights_change_by_graceful_reload_under_load_without_a_failed_request(t
                        rate=40.0, itl_ms=10.0)
     rec = RunRecord.load(run(sc, RunOptions(gateway="nginx", out=tmp_path / "run")).path)
     clients = rec.load_clients()
-    failed = [(c.correlation_id, c.error_class, c.error) for c in clients if c.error_class is not None]
-    assert len(clients) > 350 and failed == [], failed[:5]
+    # The only loss allowed is nginx's own keep-alive race at a reload (finding nginx-reload-closes-keepalive: the
+    # retiring worker closes a kept-alive connection as a request is sent on it; 2 of 890 by hand): a request on a
+    # reused connection, closed before any response, never forwarded, at a reload, and rare.
+    attempts, windows = load_attempts(rec), reload_windows(rec, margin_s=1.0)
+    failed = [c for c in clients if c.error_class is not None]
+    raced = [c for c in failed if lost_to_keepalive_close(c, attempts.get(c.correlation_id, []))
+             and at_a_reload(c, windows)]
+    assert len(clients) > 350 and failed == raced, [(c.correlation_id, c.error_class, c.error) for c in failed][:5]
+    assert len(raced) <= 0.02 * len(clients), len(raced)
     streams = [c for c in clients if c.stream]
     assert streams and all(c.finished_cleanly for c in streams)
     changes = [e for e in rec.timeline if e.action == "set_weights"]
