@@ -808,3 +808,13 @@ def test_requests_the_fuzz_found_valid_by_the_document_are_served(srv: FakeServe
         bad = c.post("/v1/responses", json={"model": "gpt-4o-mini", "input": [
             {"type": "function_call", "name": "f", "arguments": "{}"}]})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "input[0].call_id"
+
+
+def test_a_responses_item_type_that_is_not_a_string_is_a_400_not_a_500(srv: FakeServer) -> None:
+    """From the third 100,000-request fuzz (2026-12-03, seed 4): an input item whose `type` was a list made the fake
+    answer 500 (an unhashable tag looked up in a set)."""
+    with httpx.Client(base_url=srv.url, headers={"authorization": "Bearer sk-x"}, timeout=10) as c:
+        for tag in ([[], {}], {"a": 1}, -2.5e16):
+            r = c.post("/v1/responses", json={"model": "gpt-4o-mini", "input": [{"type": tag}]})
+            assert r.status_code == 400, r.text
+            assert r.json()["error"]["param"] == "input[0].type"

@@ -153,6 +153,8 @@ def _input_atoms(value: Any) -> list[Atom]:
         if not isinstance(item, dict):
             raise bad_type(where, "an object", item)
         itype = item.get("type", "message")
+        if itype is not None and not isinstance(itype, str):  # a list or number: never a tag (nor hashable)
+            raise bad_type(f"{where}.type", "a string", itype)
         if itype in ("message", None) and "role" not in item and "id" in item:
             itype = "item_reference"  # the document leaves an item reference's type optional (and nullable)
         if itype == "message":
