@@ -7,7 +7,9 @@ Two guards, for every process the harness starts:
   is set only from the main thread, since the kernel ties it to the starting thread, not the process.
 - A reaper process, started once per parent, holds the read end of a pipe and a list of the children's process
   groups. When the pipe reaches end of file (the parent is gone, however it died) it sends SIGTERM to every group
-  still listed, then SIGKILL after a short grace. Groups cover grandchildren too (nginx workers, uvicorn workers).
+  still listed, then SIGKILL after each group's grace (a short one by default; a child whose clean-up takes longer,
+  such as removing a container through the Docker engine, is watched with its own). Groups cover grandchildren too
+  (nginx workers, uvicorn workers).
 
 This file also runs as the reaper itself (`python -I child_reaper.py`): standard library only, so it starts in
 milliseconds, and in its own session, so a Ctrl-C to the terminal does not take it down before it is needed.
@@ -70,9 +72,10 @@ class _Reaper:
                 self._proc.stdin.write(line.encode() + b"\n")
                 self._proc.stdin.flush()
 
-    def watch(self, pgid: int) -> None:
-        """Kill process group `pgid` if this process dies before calling `forget(pgid)`."""
-        self._send(f"+{pgid}")
+    def watch(self, pgid: int, grace_s: float = GRACE_S) -> None:
+        """Kill process group `pgid` if this process dies before calling `forget(pgid)`: SIGTERM, then SIGKILL
+        after `grace_s`."""
+        self._send(f"+{pgid} {grace_s:g}")
 
     def forget(self, pgid: int) -> None:
         """The group was stopped and reaped: its id may be reused, so never signal it again."""
@@ -99,23 +102,26 @@ def _signal_all(groups: set[int], sig: int) -> None:
 
 
 def main() -> int:
-    """The reaper: read +PGID / -PGID lines until end of file, then stop every group still listed."""
+    """The reaper: read "+PGID GRACE" / "-PGID" lines until end of file, then stop every group still listed:
+    SIGTERM to all, then SIGKILL to each one still alive after its own grace."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    groups: set[int] = set()
+    graces: dict[int, float] = {}
     for raw in sys.stdin.buffer:
         line = raw.strip()
         with contextlib.suppress(ValueError):
             if line[:1] == b"+":
-                groups.add(int(line[1:]))
+                pgid, _, grace = line[1:].partition(b" ")
+                graces[int(pgid)] = float(grace) if grace else GRACE_S
             elif line[:1] == b"-":
-                groups.discard(int(line[1:]))
-    groups = {g for g in groups if g > 1 and _alive(g)}
+                graces.pop(int(line[1:]), None)
+    groups = {g for g in graces if g > 1 and _alive(g)}
     _signal_all(groups, signal.SIGTERM)
-    deadline = time.monotonic() + GRACE_S
-    while groups and time.monotonic() < deadline:
+    start = time.monotonic()
+    while groups:
+        waited = time.monotonic() - start
+        _signal_all({g for g in groups if waited >= graces[g]}, signal.SIGKILL)
+        groups = {g for g in groups if waited < graces[g] and _alive(g)}
         time.sleep(0.05)
-        groups = {g for g in groups if _alive(g)}
-    _signal_all(groups, signal.SIGKILL)
     return 0
 
 

@@ -22,12 +22,16 @@ class InfrastructureError(GatedrillError):
     """A process we depend on failed to start or died (exit code 3)."""
 
 
+STOP_GRACE_S = 5.0
+
+
 class Processes:
     """Starts children in new sessions and kills every one of their groups on close."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._grace: dict[int, float] = {}  # pid -> its own stop grace, where it was given one
 
     def __enter__(self) -> Processes:
         return self
@@ -36,21 +40,29 @@ class Processes:
         self.close()
 
     def start(self, argv: list[str], log_name: str | None, stdout: int | IO[Any] | None = None,
-              env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes]:
+              env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = (),
+              grace_s: float | None = None) -> subprocess.Popen[bytes]:
         """Start `argv` with stderr (and stdout unless given) appended to `workdir/log_name`, or this process's own
-        when `log_name` is None; `pass_fds` stay open in the child."""
+        when `log_name` is None; `pass_fds` stay open in the child. `grace_s`: how long the child may take to
+        finish its own clean-up after SIGTERM, on a stop and when the harness dies, before it gets SIGKILL."""
         log = open(self.workdir / log_name, "ab") if log_name else None  # noqa: SIM115 - owned by the child
         proc = subprocess.Popen(argv, stdout=stdout if stdout is not None else log, stderr=log,
                                 stdin=subprocess.DEVNULL, start_new_session=True, env=env, pass_fds=pass_fds,
                                 preexec_fn=die_with_parent())
         if log is not None:
             log.close()
-        reaper.watch(proc.pid)
+        if grace_s is None:
+            reaper.watch(proc.pid)
+        else:
+            reaper.watch(proc.pid, grace_s)
+            self._grace[proc.pid] = grace_s
         self._procs.append(proc)
         return proc
 
-    def stop(self, proc: subprocess.Popen[bytes], grace: float = 5.0, sig: int = signal.SIGTERM) -> None:
-        """Signal the child's whole group (SIGTERM by default), then SIGKILL it after `grace` seconds."""
+    def stop(self, proc: subprocess.Popen[bytes], grace: float | None = None, sig: int = signal.SIGTERM) -> None:
+        """Signal the child's whole group (SIGTERM by default), then SIGKILL it after `grace` seconds (the child's
+        own grace if it was started with one, else 5 s)."""
+        grace = grace if grace is not None else self._grace.pop(proc.pid, STOP_GRACE_S)
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, sig)

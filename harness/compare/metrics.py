@@ -12,7 +12,18 @@ from typing import Any
 from ..checks import Verdict, judge
 from ..checks.check_overhead import control_samples, overhead_samples
 from ..checks.served import load_attempts, served_upstream
+from ..host import run_condition, unstrained
 from ..record import RunRecord
+
+
+@dataclass
+class CalmOverhead:
+    """A strained run's overhead on the requests sent outside its strained spans: the second look the machine-
+    condition rule gives a timing finding (`checks.machine_condition`), here for a release comparison."""
+
+    reasons: list[str]  # the strained spans, as the run's verdicts word them
+    overhead: dict[str, list[float]]
+    control_median: dict[str, float | None]
 
 
 @dataclass
@@ -29,11 +40,20 @@ class RunMetrics:
     attempts: list[int]  # upstream attempts per client request
     rollback: dict[str, float | None] = field(default_factory=dict)  # detection_s, recovery_s
     verdicts: dict[str, Verdict] = field(default_factory=dict)
+    calm: CalmOverhead | None = None  # None: no window of the run was strained
+
+
+def _control_median(record: RunRecord) -> dict[str, float | None]:
+    return {k: statistics.median(v) if len(v) >= 20 else None for k, v in control_samples(record).items()}
 
 
 def run_metrics(record: RunRecord, overrides: dict[str, dict[str, Any]] | None = None) -> RunMetrics:
     samples, _ = overhead_samples(record)
-    control = control_samples(record)
+    spans = run_condition(record)["spans"]
+    calm = None
+    if spans:
+        quiet = unstrained(record, spans)
+        calm = CalmOverhead([sp["reason"] for sp in spans], overhead_samples(quiet)[0], _control_median(quiet))
     clients = record.load_clients()
     attempts = load_attempts(record)
     served: dict[str, int] = {}
@@ -57,6 +77,6 @@ def run_metrics(record: RunRecord, overrides: dict[str, dict[str, Any]] | None =
     return RunMetrics(
         path=str(record.path), drill=record.scenario.name, gateway=kind, seed=record.scenario.seed,
         overhead={"total": samples["total"], "ttft": samples["ttft"]},
-        control_median={k: statistics.median(v) if len(v) >= 20 else None for k, v in control.items()},
+        control_median=_control_median(record),
         requests=len(clients), errors=errors, served=served, attempts=per_request, rollback=rollback,
-        verdicts=verdicts)
+        verdicts=verdicts, calm=calm)

@@ -19,7 +19,7 @@ def summary_lines(c: Comparison) -> list[str]:
     lines = [f"compare {b.drill}: baseline {b.path} ({b.gateway}, seed {b.seed}) vs candidate {k.path} "
              f"({k.gateway}, seed {k.seed}); alpha {c.alpha_per_test:.2g} per test"]
     for m in c.metrics:
-        mark = "REGRESSION" if m.regression else "ok"
+        mark = "REGRESSION" if m.regression else "INCONCLUSIVE" if m.inconclusive else "ok"
         lines.append(f"  {mark:<11} {m.metric:<21} {m.summary}")
     for ch in c.changes:
         lines.append(f"  {ch.kind:<11} {ch.check:<21} {ch.baseline} -> {ch.candidate}"
@@ -27,7 +27,8 @@ def summary_lines(c: Comparison) -> list[str]:
     if c.regressed:
         lines.append(f"result: REGRESSION ({', '.join(c.regressions)})")
     else:
-        lines.append("result: no regression")
+        lines.append("result: no regression" + (f" (inconclusive: {', '.join(c.inconclusive)})"
+                                                 if c.inconclusive else ""))
     return lines
 
 
@@ -37,19 +38,22 @@ def to_json(c: Comparison) -> dict[str, Any]:
                 "verdicts": {n: v.status.value for n, v in m.verdicts.items()}}
 
     return {"baseline": run(c.baseline), "candidate": run(c.candidate), "alpha_per_test": c.alpha_per_test,
-            "regressed": c.regressed, "regressions": c.regressions,
+            "regressed": c.regressed, "regressions": c.regressions, "inconclusive": c.inconclusive,
             "metrics": [asdict(m) for m in c.metrics],
             "verdict_changes": [asdict(ch) | {"kind": ch.kind} for ch in c.changes]}
 
 
 def junit_xml(c: Comparison) -> str:
     suite = ET.Element("testsuite", name=f"gatedrill.compare.{c.baseline.drill}",
-                       tests=str(len(c.metrics) + len(c.changes)), failures=str(len(c.regressions)))
+                       tests=str(len(c.metrics) + len(c.changes)), failures=str(len(c.regressions)),
+                        skipped=str(len(c.inconclusive)))
     for m in c.metrics:
         case = ET.SubElement(suite, "testcase", classname=f"gatedrill.compare.{c.baseline.drill}", name=m.metric)
         if m.regression:
             fail = ET.SubElement(case, "failure", message=m.summary, type="regression")
             fail.text = json.dumps(m.figures, default=str, indent=1)
+        elif m.inconclusive:
+            ET.SubElement(case, "skipped", message=m.summary)
         else:
             ET.SubElement(case, "system-out").text = m.summary
     for ch in c.changes:
@@ -66,7 +70,9 @@ def html_section(c: Comparison) -> str:
     """The comparison as one report section: a row per metric and per verdict change."""
     rows = []
     for m in c.metrics:
-        badge = '<span class="badge fail">regression</span>' if m.regression else '<span class="badge pass">ok</span>'
+        badge = ('<span class="badge fail">regression</span>' if m.regression else
+                 '<span class="badge inconclusive">inconclusive</span>' if m.inconclusive else
+                 '<span class="badge pass">ok</span>')
         rows.append(f"<tr><td>{badge}</td><td>{esc(m.metric)}</td><td>{esc(m.summary)}</td></tr>")
     for ch in c.changes:
         cls = "fail" if ch.kind == "new FAIL" else "pass" if ch.kind == "fixed FAIL" else "inconclusive"

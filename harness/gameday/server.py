@@ -66,7 +66,7 @@ class Console:
 
     def close(self) -> None:
         loop = self._loop
-        if loop is not None and not loop.is_closed():
+        if loop is not None and loop.is_running():  # not after a failed bind: nothing would await the shutdown
             with contextlib.suppress(Exception):  # a server that will not close in time is left to the daemon thread
                 asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(10)
             with contextlib.suppress(RuntimeError):  # closed meanwhile

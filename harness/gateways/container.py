@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 LOG = "container.log"
 LABEL = "dev.gatedrill.workdir"  # on every container we start: the folder its config and log are in (RUN/logs)
+REMOVE_GRACE_S = 30.0  # the follower removes the container on SIGTERM; a busy Docker engine may take seconds
 
 
 def options(scenario: Scenario) -> ContainerOptions:
@@ -107,7 +108,7 @@ class ContainerAdapter:
         ready.unlink(missing_ok=True)
         try:
             proc = procs.start([sys.executable, "-m", "gatedrill.harness.gateways.docker_engine", "follow",
-                                container.id, str(ready)], LOG)
+                                container.id, str(ready)], LOG, grace_s=REMOVE_GRACE_S)
             wait_following(ready, proc)
         except BaseException:
             _remove(container)

@@ -186,14 +186,16 @@ def run_condition(record: RunRecord) -> dict[str, Any]:
 
 
 def unstrained(record: RunRecord, spans: list[dict[str, Any]]) -> RunRecord:
-    """The record with only the client requests intended outside every strained span (journals untouched)."""
+    """The record with only the client requests (the control arm's too) intended outside every strained span
+    (journals untouched)."""
     start = record.meta.load_start_wall or 0.0
 
     def outside(c: ClientRecord) -> bool:
         t = (c.intended_s or 0.0) - start
         return not any(s["start_s"] <= t < s["end_s"] for s in spans)
 
-    return replace(record, clients=[c for c in record.clients if outside(c)])
+    return replace(record, clients=[c for c in record.clients if outside(c)],
+                   control_clients=[c for c in record.control_clients if outside(c)])
 
 
 def strained_seconds(spans: list[dict[str, Any]], a: float, b: float) -> float:
