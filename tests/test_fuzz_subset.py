@@ -49,3 +49,25 @@ def test_the_vendored_official_document_keeps_its_licence_and_source() -> None:
     assert doc["info"]["license"]["name"] == "MIT"
     assert "github.com/openai/openai-openapi" in doc["info"]["x-gatedrill-trimmed-from"]
     assert set(doc["paths"]) == {"/chat/completions", "/responses", "/embeddings", "/models", "/models/{model}"}
+
+
+@pytest.mark.parametrize("body", [
+    {"messages": [{"role": "user", "content": "hi", "k" * 120: 1}], "max_tokens": 10},
+    {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 82898892822588048},
+], ids=["long-unknown-key", "huge-max-tokens"])
+def test_a_quirk_is_matched_on_the_whole_message_not_the_signatures_cut(body: dict[str, object]) -> None:
+    """The third full fuzz counted these as spec violations: the words its quirk names came after the 90
+    characters a finding's signature keeps."""
+    import httpx
+
+    from gatedrill.contracts.fake_fuzz import documented_quirk
+    from gatedrill.contracts.fake_fuzz.spec_fuzz import _error_text
+
+    with FakeServer(provider="anthropic") as srv:
+        r = httpx.post(srv.url + "/v1/messages", json={"model": "claude-haiku-4-5", **body},
+                       headers={"x-api-key": "sk-ant-fuzz", "anthropic-version": "2023-06-01"})
+    assert r.status_code == 400
+    cut = f"valid request rejected (400): {_error_text(r)}"
+    whole = f"valid request rejected (400): {_error_text(r, None)}"
+    assert documented_quirk("anthropic-curated", "POST /v1/messages", cut) is None  # what the fuzz matched before
+    assert documented_quirk("anthropic-curated", "POST /v1/messages", whole) is not None

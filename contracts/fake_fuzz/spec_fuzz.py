@@ -144,9 +144,10 @@ def fuzz_spec(target: SpecTarget, requests: int, seed: int, tally: FuzzTally, de
             if status >= 500:
                 tally.found(Finding("server_error", f"{label}: {status}", _shown(case), resp.text[:300]))
                 continue
-            problem = ""
+            problem = full = ""
             if positive and 400 <= status < 500:
                 problem = f"valid request rejected ({status}): {_error_text(resp)}"
+                full = f"valid request rejected ({status}): {_error_text(resp, None)}"
             elif not positive and status < 300:
                 problem = "invalid request accepted"
             elif status < 300 and _content_type(resp).startswith("application/json"):
@@ -157,7 +158,7 @@ def fuzz_spec(target: SpecTarget, requests: int, seed: int, tally: FuzzTally, de
                     problem = "response breaks the schema: " + "; ".join(
                         str(getattr(f, "title", type(f).__name__)) for f in failures)
             if problem:
-                quirk = documented_quirk(target.name, label, problem, case.body)
+                quirk = documented_quirk(target.name, label, full or problem, case.body)
                 kind = "quirk" if quirk else "spec_violation"
                 tally.found(Finding(kind, f"{label}: {quirk or problem}", _shown(case), resp.text[:300]))
 
@@ -167,10 +168,12 @@ def _content_type(resp: Any) -> str:
     return str(value[0] if isinstance(value, list) and value else value)
 
 
-def _error_text(resp: Any) -> str:
-    """The error's param and the start of its message: one signature per distinct rejection."""
+def _error_text(resp: Any, limit: int | None = 90) -> str:
+    """The error's param and the start of its message: one signature per distinct rejection. Quirks are matched
+    on the whole message (`limit=None`): a long generated key can push the words a quirk names past the cut."""
     try:
         err = resp.json().get("error") or {}
     except (ValueError, AttributeError):
         return resp.text[:80]
-    return f"{err.get('param') or '-'}: {str(err.get('message') or '')[:90]}"
+    message = str(err.get("message") or "")
+    return f"{err.get('param') or '-'}: {message if limit is None else message[:limit]}"
