@@ -15,6 +15,19 @@ LATENCY = {"ttft_ms": {"dist": "lognormal", "median": 20, "sigma": 0.3}, "itl_ms
 FAULT_AT, CLEAR_AT = 3.0, 9.0
 
 
+def proxy_scenario(kind: str, routing: dict[str, Any], upstreams: dict[str, Any] | None = None,
+                   backup_model: str = "gpt-4o-mini", **extra: Any) -> Scenario:
+    """A short drill for a proxy gateway's own tests (nginx, HAProxy): stable, canary and backup OpenAI fakes."""
+    def fake(model: str) -> dict[str, Any]:
+        return {"provider": "openai", "models": [{"id": model}], "latency": {"ttft_ms": 10, "itl_ms": 1}}
+
+    ups = upstreams or {"stable": fake("gpt-4o-mini"), "canary": fake("gpt-4o-mini"), "backup": fake(backup_model)}
+    data = {"name": f"{kind}-test", "seed": 3, "duration_s": 6, "upstreams": ups,
+            "gateway": {"kind": kind, "routing": routing},
+            "load": {"arrivals": {"profile": "poisson", "rate": 20}, "mix": {"stream_share": 0.3}}} | extra
+    return Scenario.model_validate(data)
+
+
 def split_drill(kind: str, rate: float = 15.0, duration_s: float = 10.0) -> Scenario:
     """A 75/25 canary between two healthy OpenAI upstreams, 30% streamed."""
     model = {"provider": "openai", "models": [{"id": "gpt-4o-mini"}], "latency": LATENCY}

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from gateway_drills import proxy_scenario
 from needs import requires
 
 from gatedrill.fakes import FakeServer
@@ -33,15 +34,7 @@ BODY = {"model": "drill", "max_tokens": 4, "messages": [{"role": "user", "conten
 
 
 def scenario(routing: dict[str, Any], upstreams: dict[str, Any] | None = None, **extra: Any) -> Scenario:
-    ups = upstreams or {
-        "stable": {"provider": "openai", "models": MODELS, "latency": {"ttft_ms": 10, "itl_ms": 1}},
-        "canary": {"provider": "openai", "models": MODELS, "latency": {"ttft_ms": 10, "itl_ms": 1}},
-        "backup": {"provider": "openai", "models": MODELS, "latency": {"ttft_ms": 10, "itl_ms": 1}},
-    }
-    data = {"name": "haproxy-test", "seed": 3, "duration_s": 6, "upstreams": ups,
-            "gateway": {"kind": "haproxy", "routing": routing},
-            "load": {"arrivals": {"profile": "poisson", "rate": 20}, "mix": {"stream_share": 0.3}}} | extra
-    return Scenario.model_validate(data)
+    return proxy_scenario("haproxy", routing, upstreams, **extra)
 
 
 CANARY = {"targets": [{"upstream": "stable", "model": "gpt-4o-mini", "weight": 80},

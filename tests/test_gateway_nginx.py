@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from gateway_drills import proxy_scenario
 from needs import requires
 
 from gatedrill.fakes import FakeServer
@@ -44,15 +45,7 @@ needs_nginx = requires(NGINX is not None and _has_njs(),
 
 
 def scenario(routing: dict[str, Any], upstreams: dict[str, Any] | None = None, **extra: Any) -> Scenario:
-    ups = upstreams or {
-        "stable": {"provider": "openai", "models": [{"id": "gpt-4o-mini"}], "latency": {"ttft_ms": 10, "itl_ms": 1}},
-        "canary": {"provider": "openai", "models": [{"id": "gpt-4o-mini"}], "latency": {"ttft_ms": 10, "itl_ms": 1}},
-        "backup": {"provider": "openai", "models": [{"id": "gpt-4.1"}], "latency": {"ttft_ms": 10, "itl_ms": 1}},
-    }
-    data = {"name": "nginx-test", "seed": 3, "duration_s": 6, "upstreams": ups,
-            "gateway": {"kind": "nginx", "routing": routing},
-            "load": {"arrivals": {"profile": "poisson", "rate": 20}, "mix": {"stream_share": 0.3}}} | extra
-    return Scenario.model_validate(data)
+    return proxy_scenario("nginx", routing, upstreams, backup_model="gpt-4.1", **extra)
 
 
 CANARY = {"targets": [{"upstream": "stable", "model": "gpt-4o-mini", "weight": 80},
