@@ -107,9 +107,12 @@ def _send_quietly(s: socket.socket, data: bytes) -> None:
         s.sendall(data)
 
 
-def test_a_huge_prompt_does_not_stall_a_paced_stream() -> None:
-    with FakeServer(provider="openai", latency={"ttft_ms": 5, "itl_ms": 10},
-                    reply={"output_tokens": 150}) as srv:
+def _stall_under_a_huge_prompt(http: dict[str, int] | None = None) -> tuple[float, float, int]:
+    """(longest pause between a paced stream's chunks, the 15 MB request's own time, chunks) while the huge request
+    runs next to the stream."""
+    kw = {"http": http} if http else {}
+    with FakeServer(provider="openai", latency={"ttft_ms": 5, "itl_ms": 10}, reply={"output_tokens": 150},
+                    **kw) as srv:
         big = json.dumps({"model": "gpt-4o-mini", "max_tokens": 5,
                           "messages": [{"role": "user", "content": "word " * 3_000_000}]}).encode()
         with RawConnection(srv.port, timeout=30) as stream, RawConnection(srv.port, timeout=30) as huge:
@@ -117,11 +120,32 @@ def test_a_huge_prompt_does_not_stall_a_paced_stream() -> None:
             head = stream.read_head()
             assert head.status == 200
             time.sleep(0.1)
-            huge.send(request_bytes(body=big))
+            took: list[float] = []
+
+            def send_huge() -> None:
+                t = time.monotonic()
+                huge.send(request_bytes(body=big))
+                assert huge.read_response().status in (200, 400)
+                took.append(time.monotonic() - t)
+
+            sender = threading.Thread(target=send_huge)
+            sender.start()
             resp = stream.read_body(head)
-            assert huge.read_response().status in (200, 400)
+            sender.join(60)
     gaps = [b - a for a, b in zip(resp.chunk_times, resp.chunk_times[1:], strict=False)]
-    assert len(gaps) > 50 and max(gaps) < 0.25, f"longest pause between chunks {max(gaps) * 1000:.0f} ms"
+    assert took, "the huge request got no answer"
+    return max(gaps), took[0], len(gaps)
+
+
+def test_a_huge_prompt_does_not_stall_a_paced_stream() -> None:
+    """Judged against the huge request's own time in the same run, not a fixed bound, so a busy runner (which
+    slows both alike) cannot fail it: handled on the event loop, the stream waits for nearly all of that time
+    (measured: 0.9 of it, quiet or with four busy loops on two cores); offloaded, for about a tenth (0.1-0.15).
+    The inline case runs too, so the measure is shown to see a stall."""
+    gap, took, chunks = _stall_under_a_huge_prompt()
+    assert chunks > 50 and gap < 0.5 * took, f"longest pause between chunks {gap * 1000:.0f} ms of {took * 1000:.0f}"
+    inline_gap, inline_took, _ = _stall_under_a_huge_prompt({"offload_body_bytes": 1 << 30})
+    assert inline_gap > 0.5 * inline_took, "kept on the event loop, the huge request should have stalled the stream"
 
 
 def test_limits_cannot_change_at_runtime(server: FakeServer) -> None:

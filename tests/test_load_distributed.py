@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -342,3 +343,40 @@ def test_fakes_off_loopback_are_reached_and_controlled_with_their_token(tmp_path
     for f in out.rglob("*"):  # the tokens stay in the private logs folder (0700), out of the record's files
         if f.is_file() and "logs" not in f.relative_to(out).parts:
             assert not any(t in f.read_text(errors="replace") for t in tokens.values()), f
+
+
+def test_a_dead_workers_in_flight_requests_are_counted_apart_not_failed_as_lost(tmp_path: Path) -> None:
+    """A worker SIGKILLed mid-drill leaves requests the gateway did serve (the journal has them) with no client
+    record. That is the generator's loss: accounting counts them as of unknown outcome, and still Passes a correct
+    gateway, instead of failing it for orphaned or unanswered requests."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gatedrill.harness.scenario import Scenario
+
+    slow = {"provider": "openai", "models": [{"id": MODEL}], "latency": {"ttft_ms": 400, "itl_ms": 5}}
+    sc = Scenario.model_validate({
+        "name": "dead-worker", "seed": 4, "duration_s": 6, "upstreams": {"only": slow},
+        "gateway": {"kind": "reference", "routing": {"targets": [{"upstream": "only", "model": MODEL}]}},
+        "load": {"arrivals": {"profile": "constant", "rate": 30}, "mix": {"stream_share": 0.5}},
+        "checks": {"accounting": {}}})
+    said: list[str] = []
+    pool = ThreadPoolExecutor(1)
+    fut = pool.submit(run, sc, RunOptions(out=tmp_path / "run", load_workers=2, notice=said.append))
+    pool.shutdown(wait=False)
+    deadline = time.monotonic() + 60
+    joined: list[int] = []
+    while len(joined) < 2:
+        assert time.monotonic() < deadline and not fut.done(), "the load workers never joined"
+        joined = [int(m) for line in list(said) for m in re.findall(r"load worker \d+ joined .*\(pid (\d+)\)", line)]
+        time.sleep(0.05)
+    time.sleep(2.5)  # a second or more into the load, with 400 ms requests in flight
+    assert not fut.done()
+    os.kill(joined[0], signal.SIGKILL)
+    record = RunRecord.load(fut.result(timeout=120).path)
+    dead = [w for w in record.load_summary.workers if w.state == "died"]
+    assert len(dead) == 1 and dead[0].in_flight_at_death > 0
+    (acc,) = [v for v in judge(record) if v.check == "accounting"]
+    assert acc.status.value == "pass", acc.summary
+    cut = acc.figures["in_flight_at_worker_death"]
+    assert cut["reported"] == dead[0].in_flight_at_death and cut["seen_upstream"] >= 1
+    assert "have an unknown outcome and are not counted" in acc.summary

@@ -11,7 +11,9 @@ Failures (evidence):
   running (this last only when the gateway does not say its count). A retry after a failure is explained;
   a second call after a success, or in parallel, is not.
 A 2xx answer with no upstream attempt and no upstream claimed is reported (`unsourced`) but not failed: a
-caching gateway may answer by itself.
+caching gateway may answer by itself. A distributed-load worker that died mid-run leaves the requests it had in
+flight without a client record: their outcome is unknown (the generator's loss, not the gateway's), so they are
+counted apart (`in_flight_at_worker_death`), neither unanswered nor orphaned.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import itertools
 from typing import Any
 
 from ..check_params import AccountingParams
+from ..load import session_owner
 from ..record import WARM_UP, ClientRecord, JournalEntry, RunRecord
 from .registry import check
 from .verdict import Status, Verdict, capped, inconclusive
@@ -79,8 +82,11 @@ def accounting(record: RunRecord, params: AccountingParams) -> Verdict:
     problems: dict[str, list[dict[str, Any]]] = {k: [] for k in
                                                  ("unanswered", "double_answer", "orphan", "lost", "duplicate")}
     unsourced: list[str] = []
-    started = record.load_summary.started_arrivals
-    missing_records = max(0, started - len(clients)) if started is not None else 0
+    load = record.load_summary
+    dead = {w.index for w in load.workers if w.state == "died"}
+    cut_off = sum(w.in_flight_at_death for w in load.workers if w.state == "died")
+    started = load.started_arrivals
+    missing_records = max(0, started - len(clients) - cut_off) if started is not None else 0
     if missing_records:
         problems["unanswered"].append({"requests_without_record": missing_records, "started": started,
                                        "records": len(clients)})
@@ -105,8 +111,12 @@ def accounting(record: RunRecord, params: AccountingParams) -> Verdict:
                 "request": cid, "extra_attempts": extra[0], "why": extra[1],
                 "attempts": [{"upstream": a.upstream, "seq": a.seq, "status": a.status,
                               "arrival_wall": a.arrival_wall} for a in sorted(mine, key=_start)]})
+    unknown: list[str] = []
     for cid in sorted(set(attempts) - set(by_cid)):
         a = attempts[cid]
+        if dead and session_owner(a[0].session_id, load.load_workers or 0) in dead:
+            unknown.append(cid)  # in flight when its worker died
+            continue
         problems["orphan"].append({"request": cid, "attempts": len(a), "upstreams": sorted({x.upstream for x in a}),
                                    "arrival_wall": min(x.arrival_wall for x in a)})
     if not params.allow_uncorrelated:
@@ -123,12 +133,18 @@ def accounting(record: RunRecord, params: AccountingParams) -> Verdict:
     }
     if unsourced:
         figures["unsourced_examples"] = unsourced[:5]
+    note = ""
+    if dead:
+        figures["in_flight_at_worker_death"] = {"reported": cut_off, "seen_upstream": len(unknown),
+                                                "examples": unknown[:5]}
+        note = (f"; {cut_off} requests in flight when load worker {', '.join(map(str, sorted(dead)))} died have "
+                f"an unknown outcome and are not counted")
     thresholds = {k: 0 for k in problems}
     bad = {k: v for k, v in problems.items() if v}
     if bad:
         evidence = [{"kind": k, **item} for k, items in bad.items() for item in items]
         summary = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in bad.items())
-        return Verdict(NAME, Status.FAIL, f"{summary} (of {len(clients)} requests, {n_attempts} upstream attempts)",
-                       figures, thresholds, len(clients), capped(evidence))
+        return Verdict(NAME, Status.FAIL, f"{summary} (of {len(clients)} requests, {n_attempts} upstream attempts)"
+                       + note, figures, thresholds, len(clients), capped(evidence))
     return Verdict(NAME, Status.PASS, f"{len(clients)} requests each answered once; {n_attempts} upstream attempts "
-                                      f"all accounted for", figures, thresholds, len(clients))
+                                      f"all accounted for{note}", figures, thresholds, len(clients))

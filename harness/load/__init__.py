@@ -7,7 +7,7 @@ correlation id. Nothing here imports gevent or Locust: only the worker process d
 """
 
 from .conversation import Request, Session, prompt_text
-from .distribution import Share, merge_summaries, merge_tallies
+from .distribution import Share, merge_summaries, merge_tallies, session_owner
 from .events import event_line
 from .histogram import LatencyHistogram
 from .progress import PlainProgress, Progress, RichProgress, console_progress
@@ -70,4 +70,5 @@ __all__ = [
     "read_records",
     "run_load",
     "segments",
+    "session_owner",
 ]

@@ -49,6 +49,13 @@ class Share:
         return k * self.count + self.index
 
 
+def session_owner(session_id: str | None, count: int) -> int | None:
+    """Which of `count` workers sent the session (`RUNID-sINDEX`: index mod count, the rule `Share` deals by), or
+    None when the id is not one of ours."""
+    _, _, index = (session_id or "").rpartition("-s")
+    return int(index) % count if index.isdigit() and count > 0 else None
+
+
 def owned_arrivals(spec: LoadSpec, duration_s: float, seed: int, share: Share) -> int:
     """How many scheduled arrivals belong to `share` (0 in closed mode, which has no schedule)."""
     if spec.mode != "open" or spec.arrivals is None:

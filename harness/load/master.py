@@ -28,7 +28,7 @@ import gevent.event
 from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner
 
-from .distribution import DIED, FINISHED, Share, merge_summaries, merge_tallies, owned_arrivals
+from .distribution import DIED, FINISHED, Share, merge_summaries, merge_tallies, owned_arrivals, session_owner
 from .driver import DriveConfig, user_class
 from .histogram import LatencyHistogram
 from .progress import DONE, DRAINING, RUNNING, STARTING, Progress
@@ -334,9 +334,9 @@ class Master:
         path = self.cfg.records_path
         if dead and path.exists():
             for rec in iter_records(path):
-                _, _, index = rec.session_id.rpartition("-s")
-                if index.isdigit() and int(index) % self.count in dead:
-                    tallies[int(index) % self.count].add(rec)
+                owner = session_owner(rec.session_id, self.count)
+                if owner in dead:
+                    tallies[owner].add(rec)
         return tallies
 
 

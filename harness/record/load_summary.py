@@ -37,6 +37,8 @@ class WorkerSummary(BaseModel):
     started_arrivals: int = 0
     unsent_arrivals: int = Field(default=0, description="its arrivals never sent (all of a dead worker's not started)")
     records: int = Field(default=0, description="client records it produced")
+    in_flight_at_death: int = Field(default=0, description="a dead worker's requests in flight when it was last "
+                                    "heard from: their outcome is unknown")
 
 
 class LoadSummary(BaseModel):
