@@ -206,3 +206,22 @@ def test_weights_change_in_a_container_by_its_reload_command_without_a_failed_re
     assert e.effective_s is not None and e.sent_s is not None and e.effective_s <= e.sent_s + 1.5, e.effective
     assert canary_share(rec, 0, 2.8)[0] < 0.25 and canary_share(rec, 3.5, 6)[0] > 0.75
     assert ours(engine, out / "logs") == []
+
+
+def test_the_follower_removes_its_container_even_when_stop_signals_come_in_a_burst(engine: Engine,
+                                                                                    tmp_path: Path) -> None:
+    """A harness killed outright sends its follower SIGTERM up to three times within moments (the parent-death
+    signal, the reaper, the follower's own parent watch); a second one must not cut the removal short."""
+    import os
+    import signal
+
+    sc = scenario(NGINX_IMAGE | {"ready_path": "/healthz"})
+    eps = [UpstreamEndpoint(name=n, provider="openai", base_url="http://127.0.0.1:9") for n in sc.upstreams]
+    with Processes(tmp_path) as procs:
+        gw = get_adapter("container").start(procs, sc, eps, tmp_path)
+        assert len(ours(engine, tmp_path)) == 1
+        for _ in range(3):
+            os.kill(gw.proc.pid, signal.SIGTERM)
+            time.sleep(0.05)
+        gw.proc.wait(30)
+    assert ours(engine, tmp_path) == []

@@ -197,10 +197,14 @@ def follow(container_id: str, ready_file: str) -> int:
     """Stream the container's log until it exits; remove it on the way out, however that comes. Signals are
     caught before anything else, and `ready_file` is created once they are, so a stop can never skip the removal."""
 
+    stops = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
     def _raise(signum: int, _frame: object) -> None:
+        for sig in stops:  # from here on the finally block removes the container; nothing may interrupt it
+            signal.signal(sig, signal.SIG_IGN)
         raise SystemExit(128 + signum)
 
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for sig in stops:
         signal.signal(sig, _raise)
     parent = os.getppid()
     container = None
@@ -221,6 +225,8 @@ def follow(container_id: str, ready_file: str) -> int:
             sys.stdout.flush()
         return int(container.wait(timeout=10).get("StatusCode", 1))
     finally:
+        for sig in stops:  # on the normal way out too: a stop comes as up to three signals at once (parent death,
+            signal.signal(sig, signal.SIG_IGN)  # the reaper, the parent watch), and none may cut the removal short
         if container is not None:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
