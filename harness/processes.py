@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from gatedrill.fakes.errors import GatedrillError
 
-from .child_reaper import die_with_parent, reaper
+from .child_reaper import GRACE_S, die_with_parent, reaper
 
 
 class InfrastructureError(GatedrillError):
@@ -51,10 +51,8 @@ class Processes:
                                 preexec_fn=die_with_parent())
         if log is not None:
             log.close()
-        if grace_s is None:
-            reaper.watch(proc.pid)
-        else:
-            reaper.watch(proc.pid, grace_s)
+        reaper.watch(proc.pid, GRACE_S if grace_s is None else grace_s)
+        if grace_s is not None:
             self._grace[proc.pid] = grace_s
         self._procs.append(proc)
         return proc

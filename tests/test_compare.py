@@ -113,7 +113,7 @@ def test_a_tail_a_busy_machine_made_is_inconclusive_and_a_slower_gateway_still_r
     base = metrics(overhead={"total": _overheads(400, 1), "ttft": []})
     burst = {"total": _overheads(400, 2, burst=40), "ttft": []}
     reason = "the host was saturated from 12 s to 15 s: load 5.1 on 2 cores (other processes used 1.8 cores)"
-    calm = CalmOverhead([reason], {"total": _overheads(360, 2), "ttft": []}, {"total": None, "ttft": None})
+    calm = CalmOverhead(reason, {"total": _overheads(360, 2), "ttft": []}, {"total": None, "ttft": None})
 
     unexplained = compare(base, metrics(overhead=burst))
     assert "overhead total" in unexplained.regressions  # nothing strained: the tail is the gateway's
@@ -127,7 +127,7 @@ def test_a_tail_a_busy_machine_made_is_inconclusive_and_a_slower_gateway_still_r
     assert '<testcase classname="gatedrill.compare.d" name="overhead total"><skipped' in junit_xml(busy)
 
     slow = {"total": _overheads(400, 3, shift=100.0, burst=40), "ttft": []}
-    slow_calm = CalmOverhead([reason], {"total": _overheads(360, 3, shift=100.0), "ttft": []},
+    slow_calm = CalmOverhead(reason, {"total": _overheads(360, 3, shift=100.0), "ttft": []},
                              {"total": None, "ttft": None})
     regressed = compare(base, metrics(overhead=slow, calm=slow_calm))
     assert regressed.regressions == ["overhead total"] and regressed.inconclusive == []

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..host import run_condition, strained_seconds, unstrained
+from ..host import run_condition, spans_reason, strained_seconds, unstrained
 from ..record import RunRecord
 from .verdict import Status, Verdict
 
@@ -72,7 +72,7 @@ def apply_host_condition(verdicts: list[Verdict], record: RunRecord,
     spans = run_condition(record)["spans"]
     if not spans:
         return
-    reasons = "; ".join(s["reason"] for s in spans[:3]) + (f"; and {len(spans) - 3} more" if len(spans) > 3 else "")
+    reasons = spans_reason(spans)
     for v in timing:
         again = _second_look(v, record, spans, rejudge) if v.status is Status.FAIL and rejudge else None
         if again is not None and again.status is Status.FAIL:

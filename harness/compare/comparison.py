@@ -109,8 +109,7 @@ def _overhead(base: RunMetrics, cand: RunMetrics, series: str, alpha: float, p: 
     first = _overhead_test(base, cand, series, alpha, p)
     if not first.regression or (base.calm is None and cand.calm is None):
         return first
-    reasons = "; ".join(f"{role}: {r}" for role, m in (("baseline", base), ("candidate", cand)) if m.calm
-                        for r in m.calm.reasons[:2])
+    reasons = "; ".join(f"{role}: {m.calm.reason}" for role, m in (("baseline", base), ("candidate", cand)) if m.calm)
     b, c = (m if m.calm is None else replace(m, overhead=m.calm.overhead, control_median=m.calm.control_median)
             for m in (base, cand))
     if len(b.overhead[series]) >= 20 and len(c.overhead[series]) >= 20:

@@ -12,7 +12,7 @@ from typing import Any
 from ..checks import Verdict, judge
 from ..checks.check_overhead import control_samples, overhead_samples
 from ..checks.served import load_attempts, served_upstream
-from ..host import run_condition, unstrained
+from ..host import run_condition, spans_reason, unstrained
 from ..record import RunRecord
 
 
@@ -21,7 +21,7 @@ class CalmOverhead:
     """A strained run's overhead on the requests sent outside its strained spans: the second look the machine-
     condition rule gives a timing finding (`checks.machine_condition`), here for a release comparison."""
 
-    reasons: list[str]  # the strained spans, as the run's verdicts word them
+    reason: str  # the strained spans, as the run's verdicts word them
     overhead: dict[str, list[float]]
     control_median: dict[str, float | None]
 
@@ -53,7 +53,7 @@ def run_metrics(record: RunRecord, overrides: dict[str, dict[str, Any]] | None =
     calm = None
     if spans:
         quiet = unstrained(record, spans)
-        calm = CalmOverhead([sp["reason"] for sp in spans], overhead_samples(quiet)[0], _control_median(quiet))
+        calm = CalmOverhead(spans_reason(spans), overhead_samples(quiet)[0], _control_median(quiet))
     clients = record.load_clients()
     attempts = load_attempts(record)
     served: dict[str, int] = {}

@@ -46,7 +46,7 @@ def to_json(c: Comparison) -> dict[str, Any]:
 def junit_xml(c: Comparison) -> str:
     suite = ET.Element("testsuite", name=f"gatedrill.compare.{c.baseline.drill}",
                        tests=str(len(c.metrics) + len(c.changes)), failures=str(len(c.regressions)),
-                        skipped=str(len(c.inconclusive)))
+                       skipped=str(len(c.inconclusive)))
     for m in c.metrics:
         case = ET.SubElement(suite, "testcase", classname=f"gatedrill.compare.{c.baseline.drill}", name=m.metric)
         if m.regression:

@@ -185,6 +185,11 @@ def run_condition(record: RunRecord) -> dict[str, Any]:
             "spans": [asdict(s) | {"reason": s.reason()} for s in strained_spans(ws)]}
 
 
+def spans_reason(spans: list[dict[str, Any]]) -> str:
+    """The strained spans as one reason: the first three, then how many more."""
+    return "; ".join(s["reason"] for s in spans[:3]) + (f"; and {len(spans) - 3} more" if len(spans) > 3 else "")
+
+
 def unstrained(record: RunRecord, spans: list[dict[str, Any]]) -> RunRecord:
     """The record with only the client requests (the control arm's too) intended outside every strained span
     (journals untouched)."""
