@@ -3,6 +3,7 @@ and journal every request as ground truth.
 """
 
 from .config import (
+    FIXED_AT_START,
     FakeConfig,
     FakesFile,
     JournalSpec,
@@ -24,6 +25,7 @@ from .server import FakeServer, serve, serve_forever
 __all__ = [
     "CORRELATION_HEADER",
     "FAULT_HEADER",
+    "FIXED_AT_START",
     "REDACTED",
     "SESSION_HEADER",
     "TURN_HEADER",

@@ -151,6 +151,10 @@ _DEFAULT_BODY_LIMIT = {"openai": 32 * 2**20, "anthropic": 32 * 2**20, "gemini": 
                        "bedrock": 20 * 2**20}
 
 
+FIXED_AT_START = ("name", "provider", "host", "port", "journal", "control_token", "http", "workers")
+"""A running fake's settings a patch cannot change: its identity, its sockets and its journal's storage."""
+
+
 class FakeConfig(_Model):
     """One fake upstream provider: identity, models, reply behaviour, latency, faults and journal."""
 

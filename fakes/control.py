@@ -1,6 +1,7 @@
 """The control API, under the reserved prefix /_gatedrill/ on every fake's own port.
 
 GET  health | config | faults | journal?cursor=&limit=&model=&status=... | metrics
+(health also gives the fake's clocks, so a runner on another host can map its journal's times onto its own)
 PATCH config (JSON merge patch)   PUT faults (replace)   POST faults (add one)   DELETE faults
 POST reset
 A change is validated first; a bad one gets 422 with the reason and changes nothing.
@@ -13,6 +14,7 @@ but health wants the header `x-gatedrill-control-token`; without one, the loopba
 from __future__ import annotations
 
 import hmac
+import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -75,7 +77,8 @@ def handle_control(fake: ControlledFake, req: HttpRequest) -> Plan:
     try:
         if what == "health" and m == "GET":
             return _json(200, {"status": "ok", "name": fake.config.name, "provider": fake.config.provider,
-                               "journal": fake.journal.stats()})
+                               "journal": fake.journal.stats(),
+                               "clock": {"mono": time.monotonic(), "wall": time.time()}})
         if not authorised(fake, req):
             return _error(401, f"the control API wants the header {CONTROL_TOKEN_HEADER} with this fake's "
                                "control token")

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 import orjson
 from pydantic import ValidationError
 
-from .config import FakeConfig, format_validation_error, merge_patch, with_overrides
+from .config import FIXED_AT_START, FakeConfig, format_validation_error, merge_patch, with_overrides
 from .content import compose_reply, script_fault
 from .conversation import ChatRequest
 from .correlation import CORRELATION_HEADER, FAULT_HEADER, SESSION_HEADER, TURN_HEADER, parse_marker
@@ -124,7 +124,7 @@ class Fake(FaultEdits):
             live = self._live
             current = live.config.model_dump(mode="json")
             merged = merge_patch(current, patch)
-            for fixed in ("name", "provider", "host", "port", "journal", "control_token", "http", "workers"):
+            for fixed in FIXED_AT_START:
                 if merged.get(fixed) != current.get(fixed):
                     raise ConfigError(f"`{fixed}` cannot change at runtime; start another fake instead")
             new = _validate(merged)

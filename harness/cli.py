@@ -8,6 +8,7 @@ Exit codes: 0 success, 1 a check failed, 2 a usage or configuration error, 3 an 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -193,10 +194,16 @@ def _judge_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--fakes-host", default=None, metavar="ADDR",
               help="Bind every fake on ADDR instead of 127.0.0.1, so a gateway or load workers on other hosts reach "
                    "them; off loopback each fake's control API gets a fresh token.")
+@click.option("--adopt-fake", "adopt", multiple=True, metavar="NAME=URL",
+              help="Serve upstream NAME by the standalone fake at URL (`gatedrill fake serve`, e.g. a fakes "
+                   "Deployment) instead of starting one: the run sets it to the upstream's settings, resets it and "
+                   "reads its journal over the control API. Its control token comes from GATEDRILL_CONTROL_TOKEN. "
+                   "Repeatable.")
 @_judge_options
 def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | None, scale: float | None,
             seed: int | None, limitations: tuple[str, ...], baseline: str | None, load_workers: int,
-            remote_workers: int, master_bind: str, join_timeout: float, fakes_host: str | None, sets: tuple[str, ...],
+            remote_workers: int, master_bind: str, join_timeout: float, fakes_host: str | None,
+            adopt: tuple[str, ...], sets: tuple[str, ...],
             allow_inconclusive: bool,
             html: str | None, junit: str | None, json_out: str | None) -> None:
     """Run a drill (a built-in name like canary-rollback, or a scenario file) and write a run record.
@@ -208,6 +215,7 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
       gatedrill run my-drill.yaml --gateway url:http://127.0.0.1:4000
       gatedrill run canary-split --load-workers 2
     """
+    from .adopted_fakes import parse_adoptions
     from .load import console_progress
     from .runner import run
     from .settings import RunSettings
@@ -229,7 +237,8 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
     progress = console_progress(sys.stderr)
     opts = settings.run_options(out=out_dir, progress=progress, notice=click.echo, load_workers=load_workers,
                                 remote_workers=remote_workers, master_bind=master_bind, join_timeout_s=join_timeout,
-                                fakes_host=fakes_host)
+                                fakes_host=fakes_host, adopt_fakes=parse_adoptions(adopt),
+                                adopt_token=os.environ.get("GATEDRILL_CONTROL_TOKEN") or None)
     restore_signals = _stop_on_signals()
     try:
         outcome = run(scenario, opts)

@@ -27,6 +27,7 @@ from gatedrill.fakes.correlation import CORRELATION_HEADER, make_marker
 from gatedrill.fakes.errors import ConfigError, GatedrillError
 from gatedrill.fakes.redaction import redact_body
 
+from .adopted_fakes import AdoptedFake, check_adoptions
 from .control_arm import CONTROL, CONTROL_DIR, control_fake
 from .fake_fleet import FakeFleet, guarded, start_fleet, upstream_configs
 from .gateways import ADAPTERS, Limitation, RunningGateway, get_adapter, limitations
@@ -81,6 +82,10 @@ class RunOptions:
     # Where the fakes listen (default: each upstream's `host`, 127.0.0.1), so a gateway or load workers on other
     # hosts reach them. Off loopback, each fake's control API wants a token the runner makes (and the timeline sends).
     fakes_host: str | None = None
+    # Upstreams served by standalone fakes the run adopts instead of starting (`adopted_fakes.py`): name -> URL,
+    # with the control token they were started with (from GATEDRILL_CONTROL_TOKEN, never a command line).
+    adopt_fakes: dict[str, str] = field(default_factory=dict)
+    adopt_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,7 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
     for stale in mark_abandoned(out.parent):
         if opts.notice is not None:
             opts.notice(f"marked {stale} abandoned: its runner died without closing it")
+    check_adoptions(opts.adopt_fakes, list(scenario.upstreams))
     gw = scenario.gateway
     limits = limitations(scenario)
     build = gateway_build(gw.kind) if gw.kind in BUILT_GATEWAYS else None
@@ -175,10 +181,14 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
     outcome: Outcome = FAILED
     try:
         with Processes(out / "logs") as procs, contextlib.ExitStack() as lifelines:
-            fleet, tokens = _start_fakes(procs, scenario, writer, opts.fakes_host)
-            lifelines.callback(fleet.lifeline.close)
-            fakes_proc, fake_urls = fleet.proc, fleet.urls
+            fleet, tokens = _start_fakes(procs, scenario, writer, opts.fakes_host, skip=set(opts.adopt_fakes))
+            if fleet is not None:
+                lifelines.callback(fleet.lifeline.close)
+            fake_urls = dict(fleet.urls) if fleet is not None else {}
             control_url = fake_urls.pop(CONTROL, None)
+            adopted = _adopt_fakes(scenario, opts, writer, lifelines)
+            fake_urls |= {a.upstream: a.url for a in adopted}
+            tokens |= {a.upstream: a.token for a in adopted if a.token}
             endpoints = [UpstreamEndpoint(name=name, provider=cfg.provider, base_url=fake_urls[name],
                                           context_windows={m.id: m.context_window for m in cfg.models})
                          for name, cfg in scenario.upstreams.items()]
@@ -188,9 +198,10 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
                     opts.notice(line)
             writer.write_meta(gateway=writer.meta.gateway.model_copy(update={"url": gateway.url,
                                                                              "claims": gateway.claims}),
-                              fakes=fake_urls, control_url=control_url)
+                              fakes=fake_urls, control_url=control_url,
+                              adopted_fakes={a.upstream: a.meta() for a in adopted})
             writer.write_meta(warm_up_status=_warm_up(gateway, scenario))
-            children = {"the fakes": (fakes_proc, "fakes.log")}
+            children = {"the fakes": (fleet.proc, "fakes.log")} if fleet is not None else {}
             if gateway.proc is not None:
                 children[f"the {gw.kind} gateway"] = (gateway.proc, gateway.log or "gateway.log")
             events: list[TimelineEvent] = []
@@ -203,11 +214,12 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
                                       initial=gw.routing.upstream_weights(), control_tokens=tokens)
             if opts.on_live is not None:
                 opts.on_live(LiveRun(out, scenario, timeline, dict(fake_urls), gateway.url, gateway.control))
-            labels = {fakes_proc.pid: "fakes"} | ({gateway.proc.pid: "gateway"} if gateway.proc is not None else {})
+            labels = ({fleet.proc.pid: "fakes"} if fleet is not None else {}) | (
+                {gateway.proc.pid: "gateway"} if gateway.proc is not None else {})
             try:
                 with HostSampler(out / HOST_FILE, labels) as sampler:
                     result = _drive_load(scenario, gateway, out, opts, timeline, writer, children, control_url,
-                                         sampler)
+                                         sampler, adopted)
             finally:
                 if isinstance(gateway.weights, LoadSwitchWeights):
                     gateway.weights.cancel()  # a switch still awaited will not go out now
@@ -217,8 +229,11 @@ def run(ref: str | Path | Scenario, opts: RunOptions | None = None) -> RunOutcom
             writer.write_meta(load_start_wall=summary.t0_wall or writer.meta.load_start_wall)
             if summary.failure:
                 raise InfrastructureError("the load generator failed: " + summary.failure.strip().splitlines()[-1])
-            _check_alive(children, out / "logs")
-            procs.stop(fakes_proc, sig=signal.SIGINT)  # the fakes flush their journals and exit cleanly
+            _check_alive(children, out / "logs", adopted)
+            if fleet is not None:
+                procs.stop(fleet.proc, sig=signal.SIGINT)  # the fakes flush their journals and exit cleanly
+            for a in adopted:
+                a.finish()  # the rest of its journal, read once every request on it has ended
             if any(e.action == "set_weights" and e.ok for e in events):
                 writer.rewrite_timeline(with_effective_times(events, _journals(writer, scenario),
                                                              summary.t0_wall or writer.meta.load_start_wall or 0.0))
@@ -247,7 +262,8 @@ def _announce(limits: list[Limitation], kind: str, opts: RunOptions) -> None:
 
 def _drive_load(scenario: Scenario, gateway: RunningGateway, out: Path, opts: RunOptions, timeline: TimelineRunner,
                 writer: RecordWriter, children: dict[str, tuple[subprocess.Popen[bytes], str]],
-                control_url: str | None = None, sampler: HostSampler | None = None) -> LoadResult:
+                control_url: str | None = None, sampler: HostSampler | None = None,
+                adopted: list[AdoptedFake] | None = None) -> LoadResult:
     """Load from its worker process. The worker's start message anchors the timeline at the load's own t0; each
     progress report (about once a second) checks the other children: one that died stops the run, since the
     fakes' journals or the gateway would be gone (an exception raised here makes `run_load` kill the worker)."""
@@ -261,7 +277,7 @@ def _drive_load(scenario: Scenario, gateway: RunningGateway, out: Path, opts: Ru
         if not timeline.started:  # a worker that never said when it started: anchor on its elapsed time
             now_mono, now_wall = time.monotonic(), time.time()
             on_start(now_mono - p.elapsed_s, now_wall - p.elapsed_s)
-        _check_alive(children, out / "logs")
+        _check_alive(children, out / "logs", adopted)
         if opts.progress is not None:
             opts.progress(p)
 
@@ -306,7 +322,10 @@ def _journals(writer: RecordWriter, scenario: Scenario) -> dict[str, list[Journa
     return out
 
 
-def _check_alive(children: dict[str, tuple[subprocess.Popen[bytes], str]], logs: Path) -> None:
+def _check_alive(children: dict[str, tuple[subprocess.Popen[bytes], str]], logs: Path,
+                 adopted: list[AdoptedFake] | None = None) -> None:
+    for a in adopted or []:
+        a.check_alive()
     for what, (proc, log) in children.items():
         code = proc.poll()
         if code is not None:
@@ -315,22 +334,40 @@ def _check_alive(children: dict[str, tuple[subprocess.Popen[bytes], str]], logs:
                                       f"{log_hint(logs / log)}")
 
 
-def _start_fakes(procs: Processes, scenario: Scenario, writer: RecordWriter,
-                 host: str | None = None) -> tuple[FakeFleet, dict[str, str]]:
+def _start_fakes(procs: Processes, scenario: Scenario, writer: RecordWriter, host: str | None = None,
+                 skip: set[str] | None = None) -> tuple[FakeFleet | None, dict[str, str]]:
     """All upstream fakes in one child process, each on its own port, journaling into the run record; with them the
     control arm's fake (`control_arm.py`), so both arms' upstreams share one process and its conditions. `host`
     moves them all off their configured address; a fake off loopback without a control token gets a fresh one.
-    Returns the fleet and each fake's control token."""
+    Upstreams in `skip` (adopted) are left out. Returns the fleet (None: nothing to start) and each fake's control
+    token."""
     configs = [cfg.model_copy(update={"journal": cfg.journal.model_copy(
                    update={"path": str(writer.journal_path(name).resolve())})})
-               for name, cfg in upstream_configs(scenario).items()]
+               for name, cfg in upstream_configs(scenario).items() if name not in (skip or set())]
     control = control_fake(scenario, writer.path)
     if control is not None:
         (writer.path / CONTROL_DIR).mkdir(exist_ok=True)
         configs.append(control)
     configs = [guarded(c.model_copy(update={"host": host}) if host else c) for c in configs]
     tokens = {c.name: c.control_token for c in configs if c.name and c.control_token}
+    if not configs:
+        return None, tokens
     return start_fleet(procs, configs, writer.path / "logs", START_TIMEOUT_S), tokens
+
+
+def _adopt_fakes(scenario: Scenario, opts: RunOptions, writer: RecordWriter,
+                 lifelines: contextlib.ExitStack) -> list[AdoptedFake]:
+    """The standalone fakes this run adopts, each checked, set to its upstream's settings and reset; released
+    (their faults cleared) however the run ends."""
+    configs = upstream_configs(scenario)
+    adopted = []
+    for name, url in opts.adopt_fakes.items():
+        writer.journal_path(name).parent.mkdir(parents=True, exist_ok=True)
+        fake = AdoptedFake(name, url, configs[name], writer.journal_path(name), token=opts.adopt_token)
+        lifelines.callback(fake.release)
+        fake.take_over()
+        adopted.append(fake)
+    return adopted
 
 
 def redacted(event: TimelineEvent) -> TimelineEvent:

@@ -6,7 +6,7 @@ from .control import CONTROL, CONTROL_CLIENTS, CONTROL_DIR, CONTROL_JOURNAL
 from .host import HOST_FILE, HostSample
 from .journal import JournalEntry, ReplyChoice, ReplyRecord, ToolCallRecord
 from .load_summary import ControlSummary, LoadSummary, WorkerSummary
-from .meta import RECORD_VERSION, GatewayMeta, Limitation, RunMeta
+from .meta import RECORD_VERSION, AdoptedFakeMeta, GatewayMeta, Limitation, RunMeta
 from .phases import COMPLETED, FAILED, INTERRUPTED, RUNNING, WARM_UP, Outcome, is_load
 from .run_record import RunRecord
 from .schema import record_json_schema
@@ -25,6 +25,7 @@ __all__ = [
            "RECORD_VERSION",
            "RUNNING",
            "WARM_UP",
+           "AdoptedFakeMeta",
            "ClientRecord",
            "ControlSummary",
            "GatewayMeta",

@@ -30,6 +30,19 @@ class GatewayMeta(BaseModel):
                                    "states it in (upstream, attempts, ...)")
 
 
+class AdoptedFakeMeta(BaseModel):
+    """An upstream served by a fake gatedrill did not start (`gatedrill run --adopt-fake NAME=URL`): where it was,
+    and how its clocks were mapped onto the runner's (its journal's times are shifted by these offsets)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    url: str
+    mono_offset_s: float = Field(default=0.0, description="added to the fake's monotonic times (0: the same clock)")
+    wall_offset_s: float = Field(default=0.0, description="added to the fake's wall times")
+    clock_error_s: float = Field(default=0.0, description="half the round trip of the best clock reading: the "
+                                 "offsets' uncertainty")
+
+
 class RunMeta(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
@@ -42,6 +55,8 @@ class RunMeta(BaseModel):
     versions: dict[str, str] = Field(default_factory=dict, description="python, platform and package versions")
     gateway: GatewayMeta = Field(default_factory=GatewayMeta)
     fakes: dict[str, str] = Field(default_factory=dict, description="upstream name -> the fake's base URL")
+    adopted_fakes: dict[str, AdoptedFakeMeta] = Field(default_factory=dict, description=(
+        "upstreams served by standalone fakes the run adopted instead of starting its own"))
     control_url: str | None = Field(default=None, description="the same-run control arm's fake (None: no control arm)")
     warm_up_status: int | None = Field(default=None, description="the HTTP status of the warm-up request")
     load_start_wall: float | None = Field(default=None, description="the load's t0 (epoch s)")
