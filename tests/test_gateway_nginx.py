@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +269,7 @@ def test_a_target_set_to_weight_0_that_is_a_fallback_takes_the_failed_attempts(t
         eps = [UpstreamEndpoint(name=f.name, provider="openai", base_url=f.url) for f in (stable, canary)]
         gw = get_adapter("nginx").start(procs, sc, eps, tmp_path)
         assert gw.weights is not None and gw.weights.set_weights(ALL_TO_CANARY, ALL_TO_CANARY).status == 200
+        _old_workers_gone(gw.proc.pid)
         canary.set_faults([{"fault": {"kind": "http_error", "status": 500}}])
         body = {"model": "drill", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]}
         statuses = [httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=gw.client_headers(), timeout=10)
@@ -277,6 +279,17 @@ def test_a_target_set_to_weight_0_that_is_a_fallback_takes_the_failed_attempts(t
     assert len(failed) >= 2 and len(stable.journal.records()) == 6  # old served every one
     # out after 2 failures: a third reaches it only once fail_timeout (2 s) has passed (a loaded machine is slow)
     assert all(t - failed[1] >= 1.9 for t in failed[2:]), failed
+
+
+def _old_workers_gone(master: int, timeout_s: float = 15.0) -> None:
+    """Wait until the reload's old worker has exited: until then it may still accept a connection, and it keeps its
+    own count of an upstream's failures (a CI run saw three failures where one worker allows two)."""
+    import psutil
+
+    deadline = time.monotonic() + timeout_s
+    while len(psutil.Process(master).children()) > 1:  # worker_processes 1
+        assert time.monotonic() < deadline, "nginx's old worker did not exit after the reload"
+        time.sleep(0.02)
 
 
 @needs_nginx

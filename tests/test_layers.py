@@ -35,7 +35,7 @@ LAYERS: list[set[str]] = [
     {"harness.checks", "harness.timeline", "harness.plan", "harness.weight_effect"},
     {"harness.report", "harness.compare"},
     {"harness.gateways", "harness.reference", "harness.fake_fleet", "harness.standing_gateway", "harness.control_arm",
-     "harness.findings", "harness.scorecard"},
+     "harness.findings", "harness.scorecard", "harness.adopted_fakes"},
     {"harness.runner"},
     {"harness.settings", "harness.drill", "harness.session_runs", "harness.sweep", "harness.gameday"},
     {"harness.cli", "harness.pytest_plugin", "harness.pytest_items"},
