@@ -25,6 +25,7 @@ from .plan import HttpRequest, Plan
 from .redaction import redact_body
 
 CONTROL_TOKEN_HEADER = "x-gatedrill-control-token"
+CONTROL_TOKEN_ENV = "GATEDRILL_CONTROL_TOKEN"  # where `fake serve` and `run --adopt-fake` read the token: never argv
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

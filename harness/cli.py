@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from gatedrill import __version__
+from gatedrill.fakes.control import CONTROL_TOKEN_ENV
 from gatedrill.fakes.errors import GatedrillError
 
 from .intent import MUTANTS
@@ -95,7 +96,7 @@ def fake() -> None:
 @click.option("--seed", type=int, default=None, help="Seed for replies, latency and fault coins.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Processes serving each fake on its one port, as one fake (default 1; docs/fakes.md).")
-@click.option("--control-token", envvar="GATEDRILL_CONTROL_TOKEN", default=None, metavar="TOKEN",
+@click.option("--control-token", envvar=CONTROL_TOKEN_ENV, default=None, metavar="TOKEN",
               help="Require header x-gatedrill-control-token: TOKEN on the control API (prefer the env var "
                    "GATEDRILL_CONTROL_TOKEN: a command line is visible to every user). Default: none, loopback only.")
 def fake_serve(provider: str | None, config_path: str | None, port: int | None, host: str | None,
@@ -238,7 +239,7 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
     opts = settings.run_options(out=out_dir, progress=progress, notice=click.echo, load_workers=load_workers,
                                 remote_workers=remote_workers, master_bind=master_bind, join_timeout_s=join_timeout,
                                 fakes_host=fakes_host, adopt_fakes=parse_adoptions(adopt),
-                                adopt_token=os.environ.get("GATEDRILL_CONTROL_TOKEN") or None)
+                                adopt_token=os.environ.get(CONTROL_TOKEN_ENV) or None)
     restore_signals = _stop_on_signals()
     try:
         outcome = run(scenario, opts)

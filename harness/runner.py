@@ -362,7 +362,6 @@ def _adopt_fakes(scenario: Scenario, opts: RunOptions, writer: RecordWriter,
     configs = upstream_configs(scenario)
     adopted = []
     for name, url in opts.adopt_fakes.items():
-        writer.journal_path(name).parent.mkdir(parents=True, exist_ok=True)
         fake = AdoptedFake(name, url, configs[name], writer.journal_path(name), token=opts.adopt_token)
         lifelines.callback(fake.release)
         fake.take_over()
