@@ -3,6 +3,7 @@
 From the gateway arm's client records, over the load's duration:
 - offered rate: arrivals per second the schedule sent (intended times);
 - achieved rate: answers completed per second, over the load's second half (a saturated server's throughput);
+  an error answer counts (the drill's injected faults make some), a client timeout or the run's end does not;
 - in-flight growth: requests in flight at the end of the load against the first quarter's median (a queue that
   only grows is a server that cannot drain it);
 - queueing delay: the median service time (sent to end) of the last quarter against the first quarter's.
@@ -24,6 +25,7 @@ from .record import RunRecord
 
 MIN_ACHIEVED_SHARE = 0.9
 LATENCY_GROWTH = 2.0
+UNANSWERED = ("timeout", "aborted")  # client error classes that are not an answer
 
 
 @dataclass
@@ -62,7 +64,7 @@ def gateway_saturation(record: RunRecord) -> Saturation | None:
         return None
     offered = sum(1 for _, intended in clients if 0 <= intended - t0 < dur) / dur
     half = dur / 2
-    done = sum(1 for c, _ in clients if half <= (c.end_s or math.inf) - t0 < dur and not c.error_class)
+    done = sum(1 for c, _ in clients if half <= (c.end_s or math.inf) - t0 < dur and c.error_class not in UNANSWERED)
     achieved = done / (dur - half)
     spans = [((c.sent_s or intended) - t0, (c.end_s or math.inf) - t0) for c, intended in clients]
 

@@ -83,6 +83,37 @@ def test_a_gateway_refusal_is_explained_only_during_a_fault_and_its_cooldown() -
     assert one(failing(t=12.0, status=503), []).status is Status.FAIL  # no fault at all
 
 
+def standing(t: float, *, injected: bool = True) -> JournalEntry:
+    """A failed attempt of another request at `t` s, shaped by a standing fault (no timeline window) when injected."""
+    e = journal_entry(f"gd1-f{t}-t1", t, 0.2, status=529)
+    return e.model_copy(update={"fault": "overloaded-mid-stream" if injected else None, "outcome": "error"})
+
+
+def test_a_refusal_after_standing_faults_could_open_the_declared_breaker_is_explained() -> None:
+    """streaming-integrity seed 8: three standing mid-stream faults within 10 s opened the reference gateway's breaker
+    on its only upstream, and it refused two requests by itself. The declared breaker (3 failures in 10 s, 5 s
+    cooldown, grace 2 s) could open at the third failure, so a refusal up to 7 s after it is explained."""
+    three = [standing(3.0), standing(9.0), standing(10.0)]
+    v = one(failing(t=15.0, status=503), three)
+    assert v.status is Status.PASS and v.figures.get("cooling") == 1, v.summary
+    assert one(failing(t=9.5, status=503), three).status is Status.FAIL  # before the third failure
+    assert one(failing(t=17.5, status=503), three).status is Status.FAIL  # past cooldown and grace
+    spread = [standing(1.0), standing(9.0), standing(11.5)]  # never three within 10 s
+    assert one(failing(t=12.0, status=503), spread).status is Status.FAIL
+    not_injected = [standing(8.0, injected=False), standing(9.0, injected=False), standing(10.0, injected=False)]
+    assert one(failing(t=12.0, status=503), not_injected).status is Status.FAIL
+
+
+def test_a_failed_probe_reopens_the_breaker() -> None:
+    """The probe after the cooldown failed too, so the breaker is open again though three failures no longer fit in
+    the window; a refusal after the next cooldown's end (plus grace) is not explained."""
+    opened = [standing(1.0), standing(2.0), standing(3.0), standing(8.5), standing(15.0)]
+    assert one(failing(t=19.0, status=503), opened).figures.get("cooling") == 1
+    assert one(failing(t=22.5, status=503), opened).status is Status.FAIL
+    late_probe = [standing(1.0), standing(2.0), standing(3.0), standing(13.0)]  # after cooldown and grace: no re-open
+    assert one(failing(t=14.0, status=503), late_probe).status is Status.FAIL
+
+
 def test_a_kept_alive_connection_closed_at_a_reload_is_explained_only_there() -> None:
     timeline = [TimelineEvent.model_validate(
         {"action": "set_weights", "planned_s": 9.0, "sent_s": 9.0, "applied_s": 9.5, "applied_wall": T0_WALL + 9.5,

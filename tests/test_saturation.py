@@ -41,6 +41,20 @@ def test_a_server_with_headroom_keeps_up() -> None:
     assert sat is not None and not sat.saturated
 
 
+def test_error_answers_are_throughput_and_do_not_read_as_saturation() -> None:
+    """streaming-integrity's standing faults make about 11% of answers errors; the gateway still answered every
+    request at the offered rate, so it kept up (it was named saturated at 18 of 20 req/s before errors counted)."""
+    record = queue_record(rate=20, capacity=60)
+    for c in record.clients[::7]:
+        c.status, c.error_class = 200, "stream_error"
+    sat = gateway_saturation(record)
+    assert sat is not None and not sat.saturated, sat.sentence()
+    assert sat.achieved_rate >= 0.9 * sat.offered_rate
+    for c in record.clients[::7]:  # timeouts are not answers
+        c.status, c.error_class = 0, "timeout"
+    assert gateway_saturation(record).achieved_rate < sat.achieved_rate  # type: ignore[union-attr]
+
+
 def test_a_real_serial_gateway_is_named_saturated_in_the_overhead_verdict(tmp_path: Path) -> None:
     with serial_gateway(service_s=0.05) as url:  # 20 req/s at most, against 40 req/s offered
         run("canary-split", RunOptions(gateway=f"url:{url}", out=tmp_path / "run", scale=0.2))

@@ -7,7 +7,8 @@ by, in this order:
 - `context_overflow`: an upstream said the prompt does not fit its window (the context_window check judges whether
   the gateway should have sent it elsewhere);
 - `cooling`: the gateway answered by itself, asking no upstream, while an upstream was faulted or within its
-  declared cooldown (plus `grace_s`) after the fault cleared;
+  declared cooldown (plus `grace_s`) after the fault cleared, or after injected failures, standing faults' included,
+  could have opened its declared breaker (`breaker_openings.py`);
 - `run_ended`: the run stopped before the response completed;
 - `keepalive_closed`: at a weight change's reload, the gateway closed the kept-alive connection the request was sent
   on, before any response and without forwarding it (`keepalive_race.py`: HTTP/1.1's keep-alive race, counted and
@@ -26,6 +27,7 @@ from typing import Any
 
 from ..check_params import ErrorsExplainedParams
 from ..record import ClientRecord, JournalEntry, RunRecord
+from .breaker_openings import breaker_openings
 from .fault_windows import FaultWindow, fault_windows
 from .keepalive_race import CAUSE as KEEPALIVE_CLOSED
 from .keepalive_race import at_a_reload, lost_to_keepalive_close, reload_windows
@@ -80,8 +82,8 @@ def errors_explained(record: RunRecord, params: ErrorsExplainedParams) -> Verdic
     if not clients:
         return inconclusive(NAME, "no client records")
     by_cid = load_attempts(record)
-    windows = fault_windows(record)
     cooldown = record.scenario.gateway.routing.cooldown
+    windows = fault_windows(record) + breaker_openings(record, cooldown, params.grace_s)
     after_s = (cooldown.cooldown_s if cooldown.enabled else 0.0) + params.grace_s
     t0 = record.load_start()
     reloads = reload_windows(record, params.grace_s)
