@@ -24,28 +24,35 @@ SCENARIO = load_scenario(resolve("canary-rollback"))  # 80/20, canary faulted 15
 
 
 def synthetic(seed: int = 0, detect_s: float | None = 0.3, probe_every: float = 3.0, errors: int = 0,
-              rate: float = 30.0, recover: bool = True) -> RunRecord:
+              rate: float = 30.0, recover: bool = True, opens_after: int | None = None,
+              status: int = 500) -> RunRecord:
     """A canary-rollback record: Poisson arrivals; the canary gets 20% until the fault, then steady traffic for
-    `detect_s` (None: all through), then probes every `probe_every` s; errors: client failures in the window."""
+    `detect_s` (None: all through) or until it got `opens_after` attempts in the fault, then probes every
+    `probe_every` s; errors: client failures in the window; `status`: what the fault answers."""
     rng = random.Random(seed)
     clients: list[dict[str, Any]] = []
     journals: dict[str, list[dict[str, Any]]] = {"stable": [], "canary": []}
-    t, i, last_probe = 0.0, 0, 15.0
+    t, i, last_probe, in_fault_attempts = 0.0, 0, 15.0, 0
     while t < 45.0:
         t += rng.expovariate(rate)
         i += 1
         cid = f"c{i}"
         in_fault = 15.0 <= t < 30.0
         to_canary = rng.random() < 0.2
-        if in_fault and detect_s is not None and t >= 15.0 + detect_s:
+        opened = (in_fault_attempts >= opens_after if opens_after is not None
+                  else detect_s is not None and t >= 15.0 + detect_s)
+        if in_fault and opened:
             to_canary = t - last_probe >= probe_every
             if to_canary:
                 last_probe = t
+        elif in_fault and to_canary:
+            in_fault_attempts += 1
+            last_probe = t  # the cooldown runs from the last failure
         if t >= 30.0 and not recover:
             to_canary = False
-        status = 500 if in_fault else 200
         if to_canary:
-            journals["canary"].append({"correlation_id": cid, "arrival_wall": T0 + t, "status": status})
+            journals["canary"].append({"correlation_id": cid, "arrival_wall": T0 + t,
+                                       "status": status if in_fault else 200})
         if not to_canary or in_fault:
             journals["stable"].append({"correlation_id": cid, "arrival_wall": T0 + t + 0.001, "status": 200})
         clients.append({"correlation_id": cid, "intended_s": T0 + t, "sent_s": T0 + t, "status": 200,
@@ -190,6 +197,24 @@ def breaker_record(seed: int = 0, fail_p: float = 1.0, half_open: bool = True, w
         {"action": "clear_faults", "upstream": "canary", "applied_wall": T0 + 30.0, "ok": True, "spec": {}},
     ]
     return partial_record({"load_start_wall": T0, "end_wall": T0 + 45.0}, SCENARIO, timeline, clients, journals)
+
+
+def test_a_breaker_that_opens_before_the_declared_threshold_fails() -> None:
+    """cooldown_on_first_failure (deltallm PR #104: allowed_fails 0 by default): the drill declares 3 failures in
+    5 s, and the canary was taken out after its first. After the third (or later) it passes; a 429, which tells the
+    gateway to wait, may take it out at once; a threshold of 1 allows it."""
+    early = judge(synthetic(opens_after=1))
+    assert early.status is Status.FAIL, early.summary
+    assert "taken out after 1 failed attempts; the intent declares 3 within 5 s" in early.summary
+    assert any(e.get("what") == "opened early" and e["failures"] == 1 for e in early.evidence)
+    assert judge(synthetic(opens_after=2)).status is Status.FAIL
+    for n in (3, 5):
+        v = judge(synthetic(opens_after=n))
+        assert v.status is Status.PASS, (n, v.summary)
+    assert judge(synthetic(opens_after=1, status=429), max_client_error_rate=1.0).status is Status.PASS
+    one = synthetic(opens_after=1)
+    one.scenario.gateway.routing.cooldown.failures = 1
+    assert judge(one).status is Status.PASS
 
 
 def test_the_first_failing_attempt_is_not_a_probe() -> None:

@@ -7,9 +7,13 @@ upstream's attempts are read as the breaker's transitions (breaker_transitions.p
 then bursts that each start with a probe sent after the cooldown. Detection time runs from the fault's start to the
 end of that first steady traffic; a window whose traffic never paused for a cooldown was never detected. With a
 declared cooldown, traffic after a failed probe, or sent before the probe was answered, is a re-admission no
-half-open breaker makes. Recovery time runs from the fault's clearing to the first run of attempts in which the
-upstream's share is back to at least half the share its weights then ask for (after a `set_weights`, the new ones);
-with a declared cooldown an upstream that never comes back fails, budget or not.
+half-open breaker makes; and a breaker that opened before `failures` failed attempts within `window_s` (counted from
+the journal, earlier failures included) did not honour the declared threshold, unless one of them told the gateway to
+wait (a 429, a retry-after), which a gateway may obey at once (judged where traffic is enough to read a silence and
+the breaker was closed when the fault began).
+Recovery time runs from the fault's clearing to the first run of attempts in which the upstream's share is back to at
+least half the share its weights then ask for (after a `set_weights`, the new ones); with a declared cooldown an
+upstream that never comes back fails, budget or not.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 from ..check_params import RollbackParams
 from ..record import WARM_UP, JournalEntry, RunRecord
 from .breaker_transitions import MIN_EXPECTED_IN_GAP, Transitions, full_fault, transitions
-from .fault_windows import FaultWindow, fault_windows
+from .fault_windows import FaultWindow, advertised_retry_after, fault_windows
 from .registry import check
 from .verdict import MAX_EVIDENCE, Status, Verdict, inconclusive
 from .weight_periods import share_at
@@ -49,6 +53,14 @@ def _window_figures(w: FaultWindow, tr: Transitions, attempts: int, all_in_windo
         "probe_times": [r.probe_at for r in tr.readmissions],
         "share": (attempts / all_in_window) if all_in_window else None,
     }
+
+
+def failures_before_opening(record: RunRecord, attempts: list[JournalEntry], opened_at: float, window_s: float,
+                             windows: list[FaultWindow]) -> tuple[int, bool]:
+    """Failed attempts that arrived within `window_s` up to the breaker's opening, and whether any of them told the
+    gateway to wait (retry-after, or a 429's default), which a gateway may obey by taking the upstream out at once."""
+    failed = [e for e in attempts if not e.ok and opened_at - window_s <= e.arrival_wall <= opened_at]
+    return len(failed), any(e.status == 429 or advertised_retry_after(e, record, windows) is not None for e in failed)
 
 
 def recovery_run(share_cfg: float) -> int:
@@ -91,6 +103,8 @@ class _Window:
     gap: float
     cooldown_s: float | None
     judge_readmission: bool
+    opened_after: int | None = None  # failed attempts before an opening the threshold did not allow, else None
+    threshold: str = ""  # the declared one, for the problem's words
 
     def judge(self, params: RollbackParams) -> tuple[list[str], list[dict[str, Any]]]:
         w, tr, fig, t0, up = self.w, self.tr, self.fig, self.t0, self.up
@@ -104,6 +118,11 @@ class _Window:
             problems.append(f"{where_}: detection {fig['detection_s']} s > {params.max_detection_s} s")
             evidence.append({"span_s": [round(w.start - t0, 3), round(w.start - t0 + fig["detection_s"], 3)],
                              "what": "steady traffic after fault start", "detection_s": fig["detection_s"]})
+        if self.opened_after is not None:
+            problems.append(f"{where_}: {up} was taken out after {self.opened_after} failed attempts; the intent "
+                            f"declares {self.threshold}")
+            evidence.append({"span_s": w.span(t0), "what": "opened early", "failures": self.opened_after,
+                             "opened_at_s": round((tr.opened_at or w.start) - t0, 3)})
         room = w.end - (tr.opened_at if tr.opened_at is not None else w.end)
         probe_room = (self.cooldown_s if self.cooldown_s is not None else self.gap) * 1.5 + 1.0
         if params.expect_probe is True and tr.probes == 0 and room >= probe_room:
@@ -166,6 +185,16 @@ def rollback(record: RunRecord, params: RollbackParams) -> Verdict:
         wc = [c for c in clients if w.contains(c.sent_s or c.intended_s)]
         wf = [c for c in wc if c.error_class]
         ctx = _Window(w, tr, fig, t0, up, gap, cooldown.cooldown_s if cooldown.enabled else None, judge_readmission)
+        # Judged only where a silence of `gap` must be the breaker (judge_readmission: else a natural pause looks like
+        # one), and only for a breaker closed when the fault began: the upstream's last attempt before it succeeded.
+        # After an earlier fault the first attempt may be a probe, and a failed probe re-opens at once.
+        before = [e for e in attempts if e.arrival_wall < w.start]
+        closed = bool(before) and before[-1].ok
+        if judge_readmission and closed and cooldown.failures > 1 and tr.opened_at is not None and tr.steady_attempts:
+            n, told_to_wait = failures_before_opening(record, attempts, tr.opened_at, cooldown.window_s, windows)
+            if n < cooldown.failures and not told_to_wait:
+                ctx.opened_after = n
+                ctx.threshold = f"{cooldown.failures} within {cooldown.window_s:g} s"
         w_problems, w_evidence = ctx.judge(params)
         reason = next((f"{lim.feature}: {lim.reason}" for lim in limits if lim.covers(NAME, w.note)), None)
         if reason is None and (cause := holder(w.start)) is not None and w_problems:
