@@ -104,6 +104,26 @@ def test_a_refusal_after_standing_faults_could_open_the_declared_breaker_is_expl
     assert one(failing(t=12.0, status=503), not_injected).status is Status.FAIL
 
 
+def test_a_truncated_stream_counts_as_a_failure_and_a_delay_does_not() -> None:
+    """streaming-integrity seed 17: a reset, a truncated stream (the fake calls it complete, the gateway a failure:
+    no clean end) and an error event within 0.25 s opened the breaker. A delayed answer is whole: it opens nothing."""
+    from gatedrill.fakes.faults import FaultRule
+
+    def run(second: str) -> Any:
+        ok_clients = [client_record(f"gd1-s{i}-t1", 1.0 + i) for i in range(5)]
+        journal = [journal_entry(c.correlation_id, 1.0 + i, 0.05) for i, c in enumerate(ok_clients)]
+        journal += [standing(3.0), journal_entry("gd1-tr-t1", 3.1, 0.1).model_copy(update={"fault": second}),
+                    standing(3.3)]
+        record = record_of(SC, [*ok_clients, failing(t=3.6, status=503)], {"stable": journal})
+        record.scenario.upstreams["stable"].faults = [
+            FaultRule.model_validate({"name": "truncated", "fault": {"kind": "truncate", "after_chunks": 10}}),
+            FaultRule.model_validate({"name": "slow", "fault": {"kind": "delay", "ms": 200}})]
+        return verdict(record)
+
+    assert run("truncated").figures.get("cooling") == 1
+    assert run("slow").status is Status.FAIL
+
+
 def test_a_failed_probe_reopens_the_breaker() -> None:
     """The probe after the cooldown failed too, so the breaker is open again though three failures no longer fit in
     the window; a refusal after the next cooldown's end (plus grace) is not explained."""

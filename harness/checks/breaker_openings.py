@@ -5,7 +5,9 @@ window, yet a few of them close together trip a correct gateway's breaker just a
 other upstream the gateway must then refuse by itself. The declared policy (`routing.cooldown`) says when it may:
 after `failures` failed attempts within `window_s`, for `cooldown_s`. A failed attempt while it may still be open (a
 probe that failed) opens it again. Only attempts the journal marks as injected count, so a breaker that opens with
-no injected cause is still the gateway's own.
+no injected cause is still the gateway's own; an injected fault counts when it failed the attempt, or when its kind
+breaks an answer the fake still calls complete (a truncated stream ends without its finish: a gateway that counts
+only clean ends as successes counts it as a failure).
 """
 
 from __future__ import annotations
@@ -14,7 +16,18 @@ from collections import defaultdict
 
 from ..intent import CooldownPolicy
 from ..record import RunRecord
-from .fault_windows import FaultWindow
+from .fault_windows import FaultWindow, fault_windows
+
+# Fault kinds that leave the answer whole (late or filtered, not broken): a gateway has no failure to count.
+WHOLE = frozenset({"delay", "slow_drip", "content_filter"})
+
+
+def _kinds(record: RunRecord) -> dict[str, str]:
+    """Fault rule name (or kind, for an unnamed rule) -> kind, from the standing faults and the timeline's."""
+    rules = [r for u in record.scenario.upstreams.values() for r in u.faults]
+    rules += [r for w in fault_windows(record) for r in w.faults]
+    out: dict[str, str] = {r.fault.kind: r.fault.kind for r in rules}
+    return out | {r.name: r.fault.kind for r in rules if r.name}
 
 
 def breaker_openings(record: RunRecord, policy: CooldownPolicy, grace_s: float) -> list[FaultWindow]:
@@ -24,10 +37,11 @@ def breaker_openings(record: RunRecord, policy: CooldownPolicy, grace_s: float) 
     """
     if not policy.enabled:
         return []
+    kinds = _kinds(record)
     failed: dict[str, list[float]] = defaultdict(list)
     for upstream, entries in record.journals.items():
         for e in entries:
-            if e.fault and not e.ok:
+            if e.fault and (not e.ok or kinds.get(e.fault, "") not in WHOLE):
                 failed[upstream].append(e.last_byte_wall or e.first_byte_wall or e.arrival_wall)
     out: list[FaultWindow] = []
     for upstream, times in failed.items():
