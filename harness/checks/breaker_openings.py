@@ -16,28 +16,30 @@ from collections import defaultdict
 
 from ..intent import CooldownPolicy
 from ..record import RunRecord
-from .fault_windows import FaultWindow, fault_windows
+from .fault_windows import FaultWindow
 
 # Fault kinds that leave the answer whole (late or filtered, not broken): a gateway has no failure to count.
 WHOLE = frozenset({"delay", "slow_drip", "content_filter"})
 
 
-def _kinds(record: RunRecord) -> dict[str, str]:
+def _kinds(record: RunRecord, windows: list[FaultWindow]) -> dict[str, str]:
     """Fault rule name (or kind, for an unnamed rule) -> kind, from the standing faults and the timeline's."""
     rules = [r for u in record.scenario.upstreams.values() for r in u.faults]
-    rules += [r for w in fault_windows(record) for r in w.faults]
+    rules += [r for w in windows for r in w.faults]
     out: dict[str, str] = {r.fault.kind: r.fault.kind for r in rules}
     return out | {r.name: r.fault.kind for r in rules if r.name}
 
 
-def breaker_openings(record: RunRecord, policy: CooldownPolicy, grace_s: float) -> list[FaultWindow]:
+def breaker_openings(record: RunRecord, policy: CooldownPolicy, grace_s: float,
+                     windows: list[FaultWindow]) -> list[FaultWindow]:
     """One zero-length window per moment the breaker may have opened (wall s); the caller adds the cooldown after.
 
+    `windows` are the run's timeline fault windows (`fault_windows`), whose rules name faults as standing ones do.
     A probe goes out when the cooldown expires, so a failure up to `grace_s` after it is still one that re-opens.
     """
     if not policy.enabled:
         return []
-    kinds = _kinds(record)
+    kinds = _kinds(record, windows)
     failed: dict[str, list[float]] = defaultdict(list)
     for upstream, entries in record.journals.items():
         for e in entries:

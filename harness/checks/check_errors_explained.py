@@ -83,7 +83,8 @@ def errors_explained(record: RunRecord, params: ErrorsExplainedParams) -> Verdic
         return inconclusive(NAME, "no client records")
     by_cid = load_attempts(record)
     cooldown = record.scenario.gateway.routing.cooldown
-    windows = fault_windows(record) + breaker_openings(record, cooldown, params.grace_s)
+    timed = fault_windows(record)
+    windows = timed + breaker_openings(record, cooldown, params.grace_s, timed)
     after_s = (cooldown.cooldown_s if cooldown.enabled else 0.0) + params.grace_s
     t0 = record.load_start()
     reloads = reload_windows(record, params.grace_s)

@@ -188,8 +188,8 @@ def rollback(record: RunRecord, params: RollbackParams) -> Verdict:
         # Judged only where a silence of `gap` must be the breaker (judge_readmission: else a natural pause looks like
         # one), and only for a breaker closed when the fault began: the upstream's last attempt before it succeeded.
         # After an earlier fault the first attempt may be a probe, and a failed probe re-opens at once.
-        before = [e for e in attempts if e.arrival_wall < w.start]
-        closed = bool(before) and before[-1].ok
+        last_before = next((e for e in reversed(attempts) if e.arrival_wall < w.start), None)  # sorted by arrival
+        closed = last_before is not None and last_before.ok
         if judge_readmission and closed and cooldown.failures > 1 and tr.opened_at is not None and tr.steady_attempts:
             n, told_to_wait = failures_before_opening(record, attempts, tr.opened_at, cooldown.window_s, windows)
             if n < cooldown.failures and not told_to_wait:
