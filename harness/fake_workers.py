@@ -145,7 +145,8 @@ def serve_fakes(configs: list[FakeConfig], announce: Callable[[str], None] = pri
     """Serve every fake in `configs` until SIGINT/SIGTERM, one `name<TAB>provider<TAB>url` line each: fakes with one
     worker in this process, the others by their workers. Raises InfrastructureError if a worker died meanwhile."""
     if all(c.workers == 1 for c in configs):
-        serve_forever([Fake(c) for c in configs], announce)
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C before serve_forever takes SIGINT over: the same stop
+            serve_forever([Fake(c) for c in configs], announce)
         return
     exit_on_sigterm()
     singles = [Fake(c) for c in configs if c.workers == 1]  # a bad config fails before any worker starts
@@ -157,6 +158,8 @@ def serve_fakes(configs: list[FakeConfig], announce: Callable[[str], None] = pri
                     groups.append(start_group(procs, c))
                     announce(f"{c.name}\t{c.provider}\t{groups[-1].url}")
             serve_forever(singles, announce)
+        except KeyboardInterrupt:
+            pass  # Ctrl-C while the workers start, or before serve_forever takes SIGINT over: the same stop
         finally:
             for fake in singles:
                 fake.close()

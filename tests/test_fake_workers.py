@@ -235,6 +235,33 @@ def test_workers_stop_with_their_parent_on_sigint(serve: Any) -> None:
     assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
 
 
+def test_ctrl_c_before_the_fake_is_up_stops_it_cleanly_too(tmp_path: Path) -> None:
+    """Ctrl-C is how a user stops `fake serve`, at any moment: the CI once sent it in the instant between the URL
+    line and the signal handler, and click turned the KeyboardInterrupt into "Aborted!" and exit code 1."""
+    path = tmp_path / "fake.yaml"
+    path.write_text(yaml.safe_dump({"provider": "openai", "workers": 3}))
+    p = subprocess.Popen([*CMD, "--config", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        workers: list[psutil.Process] = []
+        while len(workers) < 3 and time.monotonic() < deadline:  # workers started, not yet announced
+            workers = psutil.Process(p.pid).children()
+            time.sleep(0.01)
+        assert len(workers) == 3
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 0, err
+    assert "Traceback" not in err and "Aborted" not in err
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(w) for w in workers), "workers outlived a Ctrl-C during start-up"
+
+
 def test_workers_die_with_their_parent_on_sigkill(serve: Any) -> None:
     fake = serve({"workers": 2})
     workers = [psutil.Process(p) for p in fake.worker_pids()]
