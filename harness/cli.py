@@ -212,7 +212,7 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
     \b
     Examples:
       gatedrill run canary-rollback
-      gatedrill run canary-rollback --scale 0.3 --out runs/rollback-quick
+      gatedrill run canary-rollback --scale 0.7 --out runs/rollback-quick
       gatedrill run my-drill.yaml --gateway url:http://127.0.0.1:4000
       gatedrill run canary-split --load-workers 2
     """

@@ -37,6 +37,7 @@ Mutant = Literal[
     "slow_path",  # waits 100 ms on every request before relaying it (a blocking call on the hot path)
     "ignore_failures_after_reload",  # counts no breaker failure for 5 s after a weight change: late rollback
     "restart_streams_on_reload",  # a weight change replays open streams on the new route, splicing the replies
+    "cooldown_on_first_failure",  # its breaker opens on the first failure, not after the declared threshold
 ]
 MUTANTS: tuple[str, ...] = Mutant.__args__  # type: ignore[attr-defined]
 

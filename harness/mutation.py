@@ -48,4 +48,5 @@ MUTATION_TABLE: dict[str, MutantCase] = {
     "stop_for_tool_calls": _case("cross-provider-tools", 0.3, "streaming_integrity", source="LiteLLM #12249, #12862"),
     "ignore_failures_after_reload": _case("progressive-migration", 0.3, "rollback"),
     "restart_streams_on_reload": _case("blue-green", 0.4, "cutover", "accounting"),
+    "cooldown_on_first_failure": _case("canary-rollback", 0.7, "rollback", source="deltallm PR #104"),
 }

@@ -6,7 +6,9 @@ Each statistical check's need comes from its own parameters, by the rule the che
   period's share of `alpha` (normal approximation to the binomial test; `check_canary_split.required_n`);
 - `overhead`: per budgeted quantile, the samples whose order statistics bound it (`sample_size.py`: p99 at 95%
   needs 368), and `min_samples` in the control arm (fewer: judged against the absolute budget instead);
-- `rollback`: `min_requests` client requests inside the watched upstream's fault windows;
+- `rollback`: `min_requests` client requests inside the watched upstream's fault windows; and, with a declared
+  cooldown, 8 attempts to it per probe gap before its first fault, or its re-admission and early-opening rules go
+  unjudged (a silence at lower rates can be chance);
 - `streaming_integrity`: `min_streams` client streams;
 - `error_mapping`: `min_errors` failed upstream attempts (at most the requests sent into fault windows);
 - `cutover`: `min_requests` client requests in the gaps around the weight flips.
@@ -41,7 +43,7 @@ class Need:
     needed: int
     produced: float | None  # expected at this scale; None when it cannot be known before the run
     basis: str  # the parameters the need comes from
-    fallback: bool = False  # short of it, the check falls back (e.g. to an absolute budget) instead of Inconclusive
+    fallback: str = ""  # short of it, how the check is judged instead of Inconclusive ("will be <fallback>")
     smallest_scale: float | None = None
 
     @property
@@ -78,8 +80,8 @@ def _fault_windows(s: Scenario, upstream: str | None) -> list[tuple[float, float
     return out
 
 
-def _canary_split(s: Scenario, p: Any) -> list[Need]:
-    from .checks.check_canary_split import required_n
+def _weight_periods(s: Scenario) -> list[tuple[float, float, dict[str, float]]]:
+    """(start, end, normalised share per upstream) of each period the timeline's `set_weights` actions make."""
     from .checks.weight_periods import normalised, target_weights
 
     targets = s.gateway.routing.targets
@@ -93,7 +95,13 @@ def _canary_split(s: Scenario, p: Any) -> list[Need]:
     for i, (at, upd) in enumerate(changes):
         periods.append((at, changes[i + 1][0] if i + 1 < len(changes) else s.duration_s,
                         normalised(target_weights(targets, upd))))
-    judged = [x for x in periods if len(x[2]) >= 2]
+    return periods
+
+
+def _canary_split(s: Scenario, p: Any) -> list[Need]:
+    from .checks.check_canary_split import required_n
+
+    judged = [x for x in _weight_periods(s) if len(x[2]) >= 2]
     alpha = p.alpha / max(1, len(judged))
     out = []
     for a, b, weights in judged:
@@ -125,14 +133,30 @@ def _overhead(s: Scenario, p: Any) -> list[Need]:
             ctl = s.load.control_share
             out.append(Need("overhead", f"{series} control-arm samples ({ctl:.0%} of arrivals)", p.min_samples,
                             None if total is None else total * share * ctl,
-                            "min_samples; fewer: judged against the absolute budget", fallback=True))
+                            "min_samples; fewer: judged against the absolute budget",
+                            fallback="judged against the absolute budget instead"))
     return out
 
 
 def _rollback(s: Scenario, p: Any) -> list[Need]:
+    from .checks.breaker_transitions import MIN_EXPECTED_IN_GAP
+    from .checks.check_rollback import probe_gap
+
     windows = _fault_windows(s, p.upstream)
     n = None if _arrivals(s) is None else sum(_arrivals(s, a, b) or 0.0 for a, b in windows)
-    return [Need("rollback", f"client requests in {p.upstream}'s fault windows", p.min_requests, n, "min_requests")]
+    needs = [Need("rollback", f"client requests in {p.upstream}'s fault windows", p.min_requests, n, "min_requests")]
+    cooldown = s.gateway.routing.cooldown
+    first = min((a for a, _ in windows), default=0.0)
+    if not cooldown.enabled or first <= 0:
+        return needs
+    gap = probe_gap(cooldown, p)  # the check's rule: its attempts/s before the fault x gap >= MIN_EXPECTED_IN_GAP
+    pre = None if n is None else sum((_arrivals(s, a, min(b, first)) or 0.0) * shares.get(p.upstream, 0.0)
+                                     for a, b, shares in _weight_periods(s) if a < first)
+    needs.append(Need("rollback", f"attempts to {p.upstream} before its fault ({MIN_EXPECTED_IN_GAP:g} per probe gap "
+                      f"of {gap:g} s)", math.ceil(MIN_EXPECTED_IN_GAP * first / gap), pre,
+                      "a silence must be the breaker", fallback="judged without its breaker's re-admission and "
+                      "early-opening rules"))
+    return needs
 
 
 def _streaming(s: Scenario, p: Any) -> list[Need]:
@@ -194,10 +218,10 @@ def shortfalls(needs: list[Need]) -> list[str]:
     out = []
     for n in needs:
         if n.conclusive is False:
-            effect = "judged against the absolute budget instead" if n.fallback else "Inconclusive"
+            effect = f"{n.check} will be {n.fallback or 'Inconclusive'}"
             scale = f"; --scale {n.smallest_scale:g} or more would" if n.smallest_scale else ""
             low = (n.produced or 0.0) - 2 * math.sqrt(max(n.produced or 0.0, 0.0))
-            out.append(f"{n.check} will be {effect}: {n.what}: {n.needed} needed, about {n.produced:.0f} expected "
+            out.append(f"{effect}: {n.what}: {n.needed} needed, about {n.produced:.0f} expected "
                        f"(at least {max(low, 0):.0f} allowing for chance){scale}")
     return out
 

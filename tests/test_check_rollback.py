@@ -200,7 +200,7 @@ def breaker_record(seed: int = 0, fail_p: float = 1.0, half_open: bool = True, w
 
 
 def test_a_breaker_that_opens_before_the_declared_threshold_fails() -> None:
-    """A breaker that ignores its threshold (deltallm PR #104): the drill declares 3 failures in
+    """cooldown_on_first_failure (deltallm PR #104: allowed_fails 0 by default): the drill declares 3 failures in
     5 s, and the canary was taken out after its first. After the third (or later) it passes; a 429, which tells the
     gateway to wait, may take it out at once; a threshold of 1 allows it."""
     early = judge(synthetic(opens_after=1))

@@ -48,9 +48,34 @@ def test_a_looser_test_needs_fewer_requests() -> None:
 
 
 def test_the_rollback_need_counts_requests_inside_the_fault_window() -> None:
-    (need,) = plan(scenario("canary-rollback"))
+    need = plan(scenario("canary-rollback"))[0]
     assert need.check == "rollback" and need.needed == 20
     assert need.produced == pytest.approx(30 * 15)  # 30/s from 15 s to 30 s
+
+
+def test_the_breaker_rules_need_traffic_enough_for_a_silence_to_mean_the_breaker() -> None:
+    """8 attempts to the canary per probe gap (0.9 x its 3 s cooldown) before its fault at 15 s: 45 of the 90 that
+    its 20% of 30/s brings. --scale shrinks the gap and the time before the fault alike, so the need stays 45 while
+    the attempts shrink: at 0.3 the rules go unjudged, and the run says so rather than failing."""
+    full = plan(scenario("canary-rollback"))[1]
+    assert (full.needed, full.produced, full.conclusive) == (45, pytest.approx(0.2 * 30 * 15), True)
+    quick = plan(scenario("canary-rollback"), 0.3)[1]
+    assert quick.conclusive is False and quick.fallback and quick.smallest_scale == 0.7
+    (line,) = shortfalls([quick])
+    assert line.startswith("rollback will be judged without its breaker's re-admission and early-opening rules")
+    cooled = scenario("canary-rollback")
+    cooled.gateway.routing.cooldown.enabled = False
+    assert len(plan(cooled)) == 1  # no declared breaker: nothing to size
+
+
+def test_the_breaker_prediction_holds_on_a_real_run() -> None:
+    """The plan's "unjudged at 0.3" is the check's own decision on the run (readmission_judged), not a guess."""
+    from report_records import rollback_run
+
+    record = RunRecord.load(rollback_run())
+    assert plan(scenario("canary-rollback"), 0.3)[1].conclusive is False
+    (verdict,) = [v for v in judge(record) if v.check == "rollback"]
+    assert verdict.status is Status.PASS and verdict.figures["readmission_judged"] is False
 
 
 def test_the_plan_predicts_a_real_run(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..check_params import RollbackParams
+from ..intent import CooldownPolicy
 from ..record import WARM_UP, JournalEntry, RunRecord
 from .breaker_transitions import MIN_EXPECTED_IN_GAP, Transitions, full_fault, transitions
 from .fault_windows import FaultWindow, advertised_retry_after, fault_windows
@@ -34,11 +35,10 @@ NAME = "rollback"
 
 
 
-def _probe_gap(record: RunRecord, params: RollbackParams) -> float:
+def probe_gap(cooldown: CooldownPolicy, params: RollbackParams) -> float:
     """The silence that marks the breaker open: most of the declared cooldown (a probe comes after it)."""
     if params.probe_gap_s is not None:
         return params.probe_gap_s
-    cooldown = record.scenario.gateway.routing.cooldown
     return 0.9 * cooldown.cooldown_s if cooldown.enabled else 0.25
 
 
@@ -150,7 +150,7 @@ def rollback(record: RunRecord, params: RollbackParams) -> Verdict:
     if not windows:
         return inconclusive(NAME, f"no fault was applied to {up!r}: the timeline has no set_faults for it")
     t0 = record.load_start()
-    gap = _probe_gap(record, params)
+    gap = probe_gap(record.scenario.gateway.routing.cooldown, params)
     attempts = record.upstream_attempts(up)
     times = [e.arrival_wall for e in attempts]
     every = sorted(e.arrival_wall for e in record.entries() if e.correlation_id != WARM_UP)

@@ -51,6 +51,10 @@ Bugs real gateways shipped, each modelled on a public report:
   client assembles a call with empty arguments (LiteLLM #20711 and #27144);
 - `stop_for_tool_calls`: a Gemini stream that called a tool ends with `finish_reason: "stop"` instead of
   `"tool_calls"` (LiteLLM #12249 and #12862, for Vertex AI/Gemini streams);
+- `cooldown_on_first_failure`: the breaker opens on an upstream's first failure, whatever threshold is configured
+  (deltallm PR #104: a default `allowed_fails=0` marked a deployment unhealthy on its first failure; the review of
+  LiteLLM PR #33258: a failure counted twice cooled a deployment with `allowed_fails=1` after one), so one transient
+  error takes an upstream out;
 - `drop_system_prompt`: system messages are not hoisted into Anthropic's `system` and are lost;
 - `fallback_ignored`: the declared fallbacks are never tried (a fallback chain that never fires).
 """
@@ -84,6 +88,8 @@ class Hooks:
     def cooldown(self, policy: CooldownPolicy) -> CooldownPolicy:
         if self.mutant == "never_cooldown":
             return policy.model_copy(update={"enabled": False})
+        if self.mutant == "cooldown_on_first_failure":
+            return policy.model_copy(update={"failures": 1})
         if self.mutant == "stay_failed_over":  # a cooldown that outlasts any drill: no probe, no return
             return policy.model_copy(update={"cooldown_s": 1e9})
         return policy
