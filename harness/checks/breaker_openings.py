@@ -15,19 +15,17 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..intent import CooldownPolicy
-from ..record import RunRecord
-from .fault_windows import FaultWindow
+from ..record import JournalEntry, RunRecord
+from .fault_windows import FaultWindow, producing_rules
 
 # Fault kinds that leave the answer whole (late or filtered, not broken): a gateway has no failure to count.
 WHOLE = frozenset({"delay", "slow_drip", "content_filter"})
 
 
-def _kinds(record: RunRecord, windows: list[FaultWindow]) -> dict[str, str]:
-    """Fault rule name (or kind, for an unnamed rule) -> kind, from the standing faults and the timeline's."""
-    rules = [r for u in record.scenario.upstreams.values() for r in u.faults]
-    rules += [r for w in windows for r in w.faults]
-    out: dict[str, str] = {r.fault.kind: r.fault.kind for r in rules}
-    return out | {r.name: r.fault.kind for r in rules if r.name}
+def _kind(entry: JournalEntry, record: RunRecord, windows: list[FaultWindow]) -> str:
+    """The kind of the fault the journal names for `entry` (a rule's name, or the kind of an unnamed one)."""
+    rules = producing_rules(entry, record, windows)
+    return rules[0].fault.kind if rules else entry.fault or ""
 
 
 def breaker_openings(record: RunRecord, policy: CooldownPolicy, grace_s: float,
@@ -39,11 +37,11 @@ def breaker_openings(record: RunRecord, policy: CooldownPolicy, grace_s: float,
     """
     if not policy.enabled:
         return []
-    kinds = _kinds(record, windows)
     failed: dict[str, list[float]] = defaultdict(list)
     for upstream, entries in record.journals.items():
         for e in entries:
-            if e.fault and (not e.ok or kinds.get(e.fault, "") not in WHOLE):
+            e.upstream = upstream  # as `RunRecord.upstream_attempts` sets it: the journal's key names the fake
+            if e.fault and (not e.ok or _kind(e, record, windows) not in WHOLE):
                 failed[upstream].append(e.last_byte_wall or e.first_byte_wall or e.arrival_wall)
     out: list[FaultWindow] = []
     for upstream, times in failed.items():

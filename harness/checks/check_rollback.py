@@ -104,7 +104,7 @@ class _Window:
     cooldown_s: float | None
     judge_readmission: bool
     opened_after: int | None = None  # failed attempts before an opening the threshold did not allow, else None
-    threshold: str = ""  # the declared one, for the problem's words
+    threshold: str = ""  # the declared one ("3 within 5 s"), for the problem's words
 
     def judge(self, params: RollbackParams) -> tuple[list[str], list[dict[str, Any]]]:
         w, tr, fig, t0, up = self.w, self.tr, self.fig, self.t0, self.up
@@ -184,17 +184,17 @@ def rollback(record: RunRecord, params: RollbackParams) -> Verdict:
         fig = _window_figures(w, tr, len(wa), sum(1 for t in every if w.contains(t)))
         wc = [c for c in clients if w.contains(c.sent_s or c.intended_s)]
         wf = [c for c in wc if c.error_class]
-        ctx = _Window(w, tr, fig, t0, up, gap, cooldown.cooldown_s if cooldown.enabled else None, judge_readmission)
         # Judged only where a silence of `gap` must be the breaker (judge_readmission: else a natural pause looks like
         # one), and only for a breaker closed when the fault began: the upstream's last attempt before it succeeded.
         # After an earlier fault the first attempt may be a probe, and a failed probe re-opens at once.
         last_before = next((e for e in reversed(attempts) if e.arrival_wall < w.start), None)  # sorted by arrival
         closed = last_before is not None and last_before.ok
+        early: int | None = None
         if judge_readmission and closed and cooldown.failures > 1 and tr.opened_at is not None and tr.steady_attempts:
             n, told_to_wait = failures_before_opening(record, attempts, tr.opened_at, cooldown.window_s, windows)
-            if n < cooldown.failures and not told_to_wait:
-                ctx.opened_after = n
-                ctx.threshold = f"{cooldown.failures} within {cooldown.window_s:g} s"
+            early = n if n < cooldown.failures and not told_to_wait else None
+        ctx = _Window(w, tr, fig, t0, up, gap, cooldown.cooldown_s if cooldown.enabled else None, judge_readmission,
+                      early, f"{cooldown.failures} within {cooldown.window_s:g} s")
         w_problems, w_evidence = ctx.judge(params)
         reason = next((f"{lim.feature}: {lim.reason}" for lim in limits if lim.covers(NAME, w.note)), None)
         if reason is None and (cause := holder(w.start)) is not None and w_problems:

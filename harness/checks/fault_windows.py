@@ -65,6 +65,24 @@ def _upstream_of(a: TimelineEvent) -> str | None:
     return a.upstream or getattr(a.spec, "upstream", None)
 
 
+def producing_rules(entry: JournalEntry, record: RunRecord,
+                    windows: list[FaultWindow] | None = None) -> list[FaultRule]:
+    """The fault rules that may have produced `entry`, whose journal names the rule (or its kind, when unnamed): the
+    timeline's rules active on its upstream at its arrival first, then the upstream's standing ones."""
+    name = entry.fault
+    if not name:
+        return []
+    upstream = entry.upstream or entry.fake
+    rules: list[FaultRule] = []
+    for w in windows if windows is not None else fault_windows(record, upstream):
+        if w.upstream == upstream and w.contains(entry.arrival_wall):
+            rules += w.faults
+    cfg = record.scenario.upstreams.get(upstream)
+    if cfg is not None:
+        rules += list(cfg.faults)
+    return [r for r in rules if name in (r.name, r.fault.kind)]
+
+
 def advertised_retry_after(entry: JournalEntry, record: RunRecord,
                            windows: list[FaultWindow] | None = None) -> float | None:
     """The wait (seconds) the fake told the gateway to observe with this answer, or None if it gave none we know.
@@ -80,20 +98,9 @@ def advertised_retry_after(entry: JournalEntry, record: RunRecord,
     if m:
         value = float(m.group(1))
         return value / 1000.0 if m.group(2) == "ms" else value
-    name = entry.fault
-    if not name:
-        return None
-    upstream = entry.upstream or entry.fake
-    rules: list[FaultRule] = []
-    for w in windows if windows is not None else fault_windows(record, upstream):
-        if w.upstream == upstream and w.contains(entry.arrival_wall):
-            rules += w.faults
-    cfg = record.scenario.upstreams.get(upstream)
-    if cfg is not None:
-        rules += list(cfg.faults)
-    for rule in rules:
+    for rule in producing_rules(entry, record, windows):
         fault = rule.fault
-        if name in (rule.name, fault.kind) and getattr(fault, "status", None) == status:
+        if getattr(fault, "status", None) == status:
             retry_after = getattr(fault, "retry_after", None)
             if retry_after is not None:
                 return float(retry_after)
