@@ -4,17 +4,12 @@ Each hook is the identity for the correct gateway. A mutant changes exactly one,
 gets it wrong, so that each bug is caught by the checks that judge that property and by no other:
 
 - `ignore_weights`: every target with a weight gets an equal share (a shuffle that forgot the weights);
-- `never_cooldown`: the circuit breaker never opens;
 - `drop_history_on_switch`: when a session moves to another upstream, only the system prompt and the last
   user turn are sent (a per-upstream conversation cache that starts empty);
 - `truncate_over_window`: a prompt that does not fit is cut (oldest turns first) instead of falling back;
-- `rate_limit_to_500`: an upstream 429 reaches the client as a 500, without retry-after;
 - `lose_stream_tail`: the last content chunk and the finish chunk are dropped, and the stream still ends
   with `[DONE]`, as if complete;
-- `retry_storm`: retries go out at once, ignoring retry-after and backoff, and three times as many;
 - `duplicate_requests`: every upstream attempt is sent twice; the copy's answer is thrown away;
-- `commit_on_first_byte`: a stream is committed to on its first upstream event (a role chunk, message_start),
-  so a stream that breaks before any content reaches the client as an error instead of failing over;
 - `stay_failed_over`: once the circuit breaker opens, it never half-opens: the upstream is never probed and
   traffic never returns after it recovers;
 - `stringify_tool_args`: tool-call arguments go to Gemini and Bedrock upstreams as `{"arguments": "<JSON
@@ -55,8 +50,19 @@ Bugs real gateways shipped, each modelled on a public report:
   (deltallm PR #104: a default `allowed_fails=0` marked a deployment unhealthy on its first failure; the review of
   LiteLLM PR #33258: a failure counted twice cooled a deployment with `allowed_fails=1` after one), so one transient
   error takes an upstream out;
-- `drop_system_prompt`: system messages are not hoisted into Anthropic's `system` and are lost;
-- `fallback_ignored`: the declared fallbacks are never tried (a fallback chain that never fires).
+- `never_cooldown`: the circuit breaker never opens (LiteLLM PR #34836: an end-to-end test found 25 consecutive
+  500s left a deployment fully in rotation; LiteLLM #27362: connection errors never entered cooldown);
+- `rate_limit_to_500`: an upstream 429 reaches the client as a 500, without retry-after (Portkey 1.15.2's npm
+  build: gatedrill's finding portkey-npm-429-becomes-500);
+- `retry_storm`: retries go out at once, ignoring retry-after and backoff, and three times as many (LiteLLM #7669:
+  router retries neither respect retry_after nor back off; Helicone #5672);
+- `commit_on_first_byte`: a stream is committed to on its first upstream event (a role chunk, message_start),
+  so a stream that breaks before any content reaches the client as an error instead of failing over (LiteLLM
+  #40404);
+- `drop_system_prompt`: system messages are not hoisted into Anthropic's `system` and are lost
+  (vercel-labs/ai-python PR #267, "Fix anthropic adapter dropping system messages");
+- `fallback_ignored`: the declared fallbacks are never tried (LiteLLM #8632: Gemini answered 500s and the
+  configured fallbacks never fired).
 """
 
 from __future__ import annotations
