@@ -218,7 +218,7 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
     """
     from .adopted_fakes import parse_adoptions
     from .load import console_progress
-    from .runner import run
+    from .runner import resolve_scenario, run
     from .settings import RunSettings
 
     if mutant is not None and mutant not in MUTANTS:
@@ -234,12 +234,13 @@ def run_cmd(scenario: str, gateway: str | None, mutant: str | None, out: str | N
         from .scenario import load_scenario
 
         parse_overrides(list(sets), load_scenario(resolve(scenario)).checks)
-    _warn_plan(scenario, settings.scale, list(sets))
     progress = console_progress(sys.stderr)
     opts = settings.run_options(out=out_dir, progress=progress, notice=click.echo, load_workers=load_workers,
                                 remote_workers=remote_workers, master_bind=master_bind, join_timeout_s=join_timeout,
                                 fakes_host=fakes_host, adopt_fakes=parse_adoptions(adopt),
                                 adopt_token=os.environ.get(CONTROL_TOKEN_ENV) or None)
+    resolve_scenario(scenario, opts)  # what the flags add (a limitation's phase) fails here, as one line, first
+    _warn_plan(scenario, settings.scale, list(sets))
     restore_signals = _stop_on_signals()
     try:
         outcome = run(scenario, opts)
