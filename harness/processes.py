@@ -9,7 +9,9 @@ import os
 import selectors
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -46,15 +48,16 @@ class Processes:
         when `log_name` is None; `pass_fds` stay open in the child. `grace_s`: how long the child may take to
         finish its own clean-up after SIGTERM, on a stop and when the harness dies, before it gets SIGKILL."""
         log = open(self.workdir / log_name, "ab") if log_name else None  # noqa: SIM115 - owned by the child
-        proc = subprocess.Popen(argv, stdout=stdout if stdout is not None else log, stderr=log,
-                                stdin=subprocess.DEVNULL, start_new_session=True, env=env, pass_fds=pass_fds,
-                                preexec_fn=die_with_parent())
+        with signals_deferred():  # a Ctrl-C inside Popen would lose a started child: it waits until we hold it
+            proc = subprocess.Popen(argv, stdout=stdout if stdout is not None else log, stderr=log,
+                                    stdin=subprocess.DEVNULL, start_new_session=True, env=env, pass_fds=pass_fds,
+                                    preexec_fn=die_with_parent())
+            self._procs.append(proc)
+            if grace_s is not None:
+                self._grace[proc.pid] = grace_s
+            reaper.watch(proc.pid, GRACE_S if grace_s is None else grace_s)
         if log is not None:
             log.close()
-        reaper.watch(proc.pid, GRACE_S if grace_s is None else grace_s)
-        if grace_s is not None:
-            self._grace[proc.pid] = grace_s
-        self._procs.append(proc)
         return proc
 
     def stop(self, proc: subprocess.Popen[bytes], grace: float | None = None, sig: int = signal.SIGTERM) -> None:
@@ -106,6 +109,35 @@ def read_lines(proc: subprocess.Popen[bytes], count: int, timeout: float, what: 
     finally:
         sel.close()
     return lines
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP for the block, then deliver them to the handlers that were in place.
+
+    `subprocess.Popen` forks, then waits for the child's exec; a KeyboardInterrupt raised in that wait leaves a
+    running child that no one tracks (it kept `fake serve`'s output pipes open after a Ctrl-C). Caught signals
+    revert to their defaults at exec, so the children are not affected. Outside the main thread this does nothing
+    (only it may set handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
+    for sig, handler in previous.items():
+        if handler is not None and handler is not signal.SIG_IGN:  # None: set outside Python, left as it is
+            signal.signal(sig, lambda signum, _frame: held.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+        for signum in dict.fromkeys(held):
+            signal.raise_signal(signum)
 
 
 def exit_on_sigterm() -> None:

@@ -233,7 +233,9 @@ def migration_moves_step_by_step_and_back_to_old_when_new_fails(rec: RunRecord) 
 
     assert len(steps) == 4
     assert new_share(steps[0], steps[1]) < new_share(steps[2], steps[3]), "the new side's share grew with the steps"
-    assert new_share(steps[3] + 0.1, fault) > 0.9, "at 100% the new side takes the traffic"
+    # at scale 0.25 the 100% step lasts 0.25 s, which a share can miss entirely (CI once saw no request in it)
+    assert not any(steps[3] + 0.1 <= e.arrival_wall < fault for e in old), "at 100% the old side gets nothing"
+    assert any(steps[3] <= e.arrival_wall < fault + 0.5 for e in new), "at 100% the new side takes the traffic"
     assert any(e.status == 500 and fault <= e.arrival_wall < fixed for e in new), "the new side failed"
     assert new_share(fault + 0.5, fixed) < 0.2, "the traffic went back to the old side"
     assert all(c.status == 200 for c in rec.clients), "no request was lost"

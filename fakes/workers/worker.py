@@ -34,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     listen_fd, ops_fd, calls_fd, region_fd = (int(a) for a in (sys.argv[1:] if argv is None else argv))
     ops = Channel(socket.socket(fileno=ops_fd))
     calls = Channel(socket.socket(fileno=calls_fd))
-    start = ops.recv()
+    try:
+        start = ops.recv()
+    except ChannelClosed:  # the parent stopped (a Ctrl-C) before sending the config: nothing to serve
+        return 0
     state = WorkerState(SharedRegion(region_fd), start["index"], start["generation"], start["installed"])
     try:
         fake = Fake(FakeConfig.model_validate(start["config"]), state=state)

@@ -1,0 +1,61 @@
+"""A Ctrl-C never loses a child: `Processes.start` holds SIGINT/SIGTERM until the child it started is tracked, then
+delivers them (CI once sent Ctrl-C to `fake serve` while it started its workers, and the fake did not stop)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from gatedrill.harness.processes import signals_deferred
+
+
+def test_a_signal_in_the_block_is_delivered_after_it_to_the_handler_in_place() -> None:
+    steps: list[str] = []
+    with pytest.raises(KeyboardInterrupt), signals_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        steps.append("after the signal")
+    assert steps == ["after the signal"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_ignored_signal_stays_ignored() -> None:
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGHUP)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+HARNESS = """
+import pathlib, sys
+from gatedrill.harness.processes import Processes
+procs = Processes(pathlib.Path(sys.argv[1]))
+started, held = [], 0
+for _ in range(int(sys.argv[2])):
+    try:  # the child sends Ctrl-C to us as soon as it runs: often while Popen still waits for its exec
+        started.append(procs.start(["sh", "-c", "kill -INT $PPID; exec sleep 60"], None).pid)
+    except KeyboardInterrupt:
+        pass
+    held = len(procs._procs)
+print(" ".join(map(str, [held] + [p.pid for p in procs._procs])), flush=True)
+procs.close()
+"""
+
+
+def test_every_child_started_under_ctrl_c_is_held_and_stopped(tmp_path: Path) -> None:
+    runs = 20
+    out = subprocess.run([sys.executable, "-c", HARNESS, str(tmp_path), str(runs)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    held, *pids = map(int, out.stdout.split())
+    assert held == runs, f"{runs - held} of {runs} children were started but not tracked"
+    alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert not alive
