@@ -1,6 +1,6 @@
 """`python -m gatedrill`: the same command line as the `gatedrill` script."""
 
-from gatedrill.cli import main
+from gatedrill.entry import run
 
 if __name__ == "__main__":
-    main(prog_name="gatedrill")
+    run()

@@ -59,3 +59,21 @@ def test_every_child_started_under_ctrl_c_is_held_and_stopped(tmp_path: Path) ->
     assert held == runs, f"{runs - held} of {runs} children were started but not tracked"
     alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert not alive
+
+
+def test_ctrl_c_while_the_command_line_imports_ends_without_a_traceback(tmp_path: Path) -> None:
+    """`python -m gatedrill` takes about half a second to import; a Ctrl-C in that time printed Python's traceback."""
+    import time
+
+    config = tmp_path / "fake.yaml"
+    config.write_text("provider: openai\n")
+    codes = set()
+    for i in range(12):
+        p = subprocess.Popen([sys.executable, "-m", "gatedrill", "fake", "serve", "--config", str(config)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.04 * i)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+        assert "Traceback" not in err, err
+        codes.add(p.returncode)
+    assert codes <= {0, 130, -signal.SIGINT}, codes  # 0: the fake was up; -2: before Python's own handler existed
