@@ -11,18 +11,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from gatedrill import __version__
+from gatedrill.exit_codes import EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from gatedrill.fakes.control import CONTROL_TOKEN_ENV
 from gatedrill.fakes.errors import GatedrillError
 
 from .intent import MUTANTS
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 def gate_exit_code(passed: bool) -> int:
@@ -30,12 +28,26 @@ def gate_exit_code(passed: bool) -> int:
     return EXIT_OK if passed else EXIT_FAILED
 
 
+def _interrupted() -> NoReturn:
+    click.echo("gatedrill: interrupted", err=True)
+    sys.exit(EXIT_INTERRUPTED)
+
+
 class _Group(click.Group):
-    """Turns GatedrillError into one clear line instead of a traceback."""
+    """Turns GatedrillError into one clear line instead of a traceback, and a Ctrl-C that no command caught (one
+    before a command's own handling starts) into one line and exit 130 instead of click's "Aborted!" and exit 1."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            _interrupted()
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            _interrupted()
         except GatedrillError as exc:
             if ctx.find_root().params.get("debug"):
                 raise

@@ -9,12 +9,11 @@ import os
 import selectors
 import signal
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from gatedrill.deferred_signals import signals_deferred
 from gatedrill.fakes.errors import GatedrillError
 
 from .child_reaper import GRACE_S, die_with_parent, reaper
@@ -109,35 +108,6 @@ def read_lines(proc: subprocess.Popen[bytes], count: int, timeout: float, what: 
     finally:
         sel.close()
     return lines
-
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT, SIGTERM and SIGHUP for the block, then deliver them to the handlers that were in place.
-
-    `subprocess.Popen` forks, then waits for the child's exec; a KeyboardInterrupt raised in that wait leaves a
-    running child that no one tracks (it kept `fake serve`'s output pipes open after a Ctrl-C). Caught signals
-    revert to their defaults at exec, so the children are not affected. Outside the main thread this does nothing
-    (only it may set handlers)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held: list[int] = []
-    previous = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
-    for sig, handler in previous.items():
-        if handler is not None and handler is not signal.SIG_IGN:  # None: set outside Python, left as it is
-            signal.signal(sig, lambda signum, _frame: held.append(signum))
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            if handler is not None:
-                signal.signal(sig, handler)
-        for signum in dict.fromkeys(held):
-            signal.raise_signal(signum)
 
 
 def exit_on_sigterm() -> None:

@@ -21,6 +21,7 @@ import httpx
 import psutil
 import pytest
 import yaml
+from ctrl_c import sigint_default
 
 from gatedrill.fakes import CORRELATION_HEADER, FakeServer
 from gatedrill.harness.record import JournalEntry
@@ -59,7 +60,7 @@ def serve(tmp_path: Path) -> Iterator[Any]:
         path = tmp_path / f"fake-{len(started)}.yaml"
         path.write_text(yaml.safe_dump({"provider": "openai", **config}))
         p = subprocess.Popen([*CMD, "--config", str(path), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, start_new_session=True)
+                             text=True, start_new_session=True, preexec_fn=sigint_default)
         started.append(p)
         assert p.stdout is not None
         line = p.stdout.readline()
@@ -241,7 +242,7 @@ def test_ctrl_c_before_the_fake_is_up_stops_it_cleanly_too(tmp_path: Path) -> No
     path = tmp_path / "fake.yaml"
     path.write_text(yaml.safe_dump({"provider": "openai", "workers": 3}))
     p = subprocess.Popen([*CMD, "--config", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True)
+                         start_new_session=True, preexec_fn=sigint_default)
     try:
         deadline = time.monotonic() + 30
         workers: list[psutil.Process] = []

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ctrl_c import sigint_default
 from needs import need
 
 from gatedrill.harness.findings import published, write_repro
@@ -127,11 +128,10 @@ def test_an_interrupted_reproduction_stops_the_fake_and_the_gateway(tmp_path: Pa
     write_repro(finding, tmp_path / "repro")
     env = {**_env(), "REPRO_KEEP": "1"}  # it stays up after its curl, so the interrupt cannot race its normal end
     gateway_port = int(env["GATEWAY_PORT"])
-    # SIGINT as a terminal's Ctrl-C delivers it: xdist's workers ignore SIGINT, and a shell started with a signal
-    # ignored can never trap it, so the child gets the default disposition back first
+    # a shell started with SIGINT ignored can never trap it (ctrl_c.py)
     proc = subprocess.Popen(["bash", str(tmp_path / "repro" / "run.sh")], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=sigint_default)
     try:
         deadline = time.monotonic() + 90
         while _closed(gateway_port) and time.monotonic() < deadline and proc.poll() is None:

@@ -4,14 +4,14 @@ Every `import` and `from ... import` naming gatedrill (at module level, inside f
 alike) is read with `ast`; importing a submodule also runs its packages' `__init__`, so those count as arrows too.
 The layers, lowest first (a module may import its own layer and those below):
 
-    gatedrill (the version) < fakes < scenarios
+    gatedrill (the version, the exit codes, deferred signals) < fakes < scenarios
     < harness foundations: sse, seeds, yaml_lines, processes, intent, check_params, load, change_point, weights_hook
     < scenario, schema_export, project_config, scaffold < record, host, saturation
     < checks, timeline, weight_effect, plan
     < report, compare < gateways, reference, fake_fleet, standing_gateway, control_arm, findings, scorecard < runner
     < settings, drill, session_runs, sweep, gameday
     < harness's entry points: harness.cli, pytest_plugin, pytest_items
-    < contracts < gatedrill.cli, gatedrill.__main__
+    < contracts < gatedrill.cli, gatedrill.__main__, gatedrill.entry
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"fakes": "gatedrill.fakes", "harness": "gatedrill.harness", "contracts": "gatedrill.contracts",
            "scenarios": "gatedrill.scenarios"}
 LAYERS: list[set[str]] = [
-    {"gatedrill"},
+    {"gatedrill", "gatedrill.exit_codes", "gatedrill.deferred_signals"},
     {"gatedrill.fakes"},
     {"gatedrill.scenarios"},
     {"gatedrill.harness", "harness.sse", "harness.seeds", "harness.yaml_lines", "harness.processes",
@@ -40,7 +40,7 @@ LAYERS: list[set[str]] = [
     {"harness.settings", "harness.drill", "harness.session_runs", "harness.sweep", "harness.gameday"},
     {"harness.cli", "harness.pytest_plugin", "harness.pytest_items"},
     {"gatedrill.contracts"},
-    {"gatedrill.cli", "gatedrill.__main__"},
+    {"gatedrill.cli", "gatedrill.__main__", "gatedrill.entry"},
 ]
 
 
