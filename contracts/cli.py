@@ -11,7 +11,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from gatedrill.harness.cli import EXIT_FAILED, EXIT_INTERRUPTED
+from gatedrill.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED
 from gatedrill.harness.intent import MUTANTS
 
 

@@ -9,9 +9,10 @@ import xml.etree.ElementTree as ET
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gatedrill.exit_codes import EXIT_FAILED, EXIT_OK
 from gatedrill.harness.checks import PARAMS, Outcome, Status, Verdict
 from gatedrill.harness.checks.synthetic import record_of, scenario_with
-from gatedrill.harness.cli import EXIT_FAILED, EXIT_OK, gate_exit_code
+from gatedrill.harness.cli import gate_exit_code
 from gatedrill.harness.pytest_items import pytest_outcome
 from gatedrill.harness.report import JudgedRun, html_report, junit_xml, report_dict
 from gatedrill.harness.report.terminal import verdict_lines
