@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import httpx
@@ -31,6 +32,7 @@ def test_actions_are_sent_on_plan_and_take_effect() -> None:
         runner = TimelineRunner(actions, {"a": srv.url}, None, events.append)
         t0 = time.monotonic()
         runner.start(t0, time.time())
+        control = _control_lateness(t0, [a.at_s for a in actions[:3]])
         statuses = []
         while time.monotonic() - t0 < 1.2:
             start = time.monotonic() - t0
@@ -44,10 +46,12 @@ def test_actions_are_sent_on_plan_and_take_effect() -> None:
     assert [e.action for e in events] == ["set_faults", "clear_faults", "patch", "set_weights"]
     for e in events[:3]:
         assert e.ok, e
-        # the runner's own lateness (a thread waking on a timer); the control round trip after it is recorded in
-        # applied_s, which a loaded machine stretches, so effects below are judged against the recorded times
-        assert 0 <= e.sent_s - e.planned_s < 0.25, e
         assert e.applied_s >= e.sent_s, e
+    # the runner's own lateness (a thread waking on a timer), judged against a same-run control thread waking at
+    # the same planned times: a busy machine delays both alike. The control round trip after it is recorded in
+    # applied_s, which a loaded machine stretches, so effects below are judged against the recorded times
+    for e, late in zip(events[:3], control, strict=True):
+        assert 0 <= e.sent_s - e.planned_s < late + 0.25, (e, late)
     assert not events[3].ok and "not expressible" in events[3].detail
     faulted, cleared, patched = events[0], events[1], events[2]
     during = [s for start, end, s in statuses if start > faulted.applied_s and end < cleared.sent_s]
@@ -55,6 +59,19 @@ def test_actions_are_sent_on_plan_and_take_effect() -> None:
                if end < faulted.sent_s or (start > cleared.applied_s and end < patched.sent_s)]
     assert during and set(during) == {503}
     assert outside and set(outside) == {200}
+
+
+def _control_lateness(t0: float, at_s: list[float]) -> list[float]:
+    """How late a bare thread wakes at each planned time: the machine's own scheduling delay in this run."""
+    lateness: list[float] = []
+
+    def wake() -> None:
+        for at in at_s:
+            threading.Event().wait(max(0.0, t0 + at - time.monotonic()))
+            lateness.append(time.monotonic() - t0 - at)
+
+    threading.Thread(target=wake, daemon=True).start()
+    return lateness  # filled as the times pass
 
 
 def test_stop_cancels_actions_not_yet_due() -> None:
