@@ -55,6 +55,8 @@ def sweep_page(r: SweepResult) -> str:
                    f"{'saturated' if s.saturated else 'within budget' if s.within_budget else 'over budget'}</td>"
                    f"<td>{esc(s.path)}</td></tr>" for s in r.steps)
     summary = "<br>".join(esc(line) for line in r.lines() if line.startswith(("knee:", "the ")))
+    if r.warm_up_s:
+        summary += f"<br>each step's first {r.warm_up_s:g} s were its warm-up: sent, and not counted in overhead"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>gatedrill sweep: {esc(r.drill)} on {esc(r.gateway)}</title><style>{CSS}</style></head><body>"
             f'<header class="gate pass"><h1>gatedrill sweep: {esc(r.drill)} on {esc(r.gateway)}</h1></header><main>'

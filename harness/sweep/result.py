@@ -25,6 +25,7 @@ class SweepResult:
     drill: str
     gateway: str
     budget_ms: float
+    warm_up_s: float = 0.0  # the start of each step, sent and not judged
     steps: list[Step] = field(default_factory=list)
 
     @property
@@ -43,7 +44,8 @@ class SweepResult:
         return next((s for s in self.steps if s.saturated), None)
 
     def lines(self) -> list[str]:
-        out = [f"sweep {self.drill} on {self.gateway} (overhead p99 budget {self.budget_ms:g} ms):",
+        warm = f"; each step's first {self.warm_up_s:g} s not judged" if self.warm_up_s else ""
+        out = [f"sweep {self.drill} on {self.gateway} (overhead p99 budget {self.budget_ms:g} ms{warm}):",
                f"  {'offered':>8} {'achieved':>9} {'p50 ms':>8} {'p99 ms':>8}  verdict"]
         for s in self.steps:
             what = "saturated" if s.saturated else ("within budget" if s.within_budget else "over budget")
@@ -63,6 +65,6 @@ class SweepResult:
 
     def to_json(self) -> dict[str, Any]:
         knee, sat = self.knee, self.saturated_at
-        return {"drill": self.drill, "gateway": self.gateway, "budget_ms": self.budget_ms,
+        return {"drill": self.drill, "gateway": self.gateway, "budget_ms": self.budget_ms, "warm_up_s": self.warm_up_s,
                 "steps": [asdict(s) for s in self.steps], "knee_rate": None if knee is None else knee.rate,
                 "saturation_rate": None if sat is None else sat.achieved_rate}

@@ -1,7 +1,10 @@
 """A stepped rate sweep: the same drill at rising constant rates, one run record per step, to find the knee.
 
-Each step runs the scenario with Poisson arrivals at one rate for `step_s` seconds, its fault timeline removed (a
-sweep measures a healthy gateway), judged by `overhead` (against the same-run control arm) and the gateway
+Each step runs the scenario with Poisson arrivals at one rate for `warm_up_s + step_s` seconds, its fault timeline
+removed (a sweep measures a healthy gateway). The first `warm_up_s` are the step's warm-up, sent and not judged, as
+in GuideLLM's sweep: each step is a run of its own that starts its gateway afresh, and a fresh gateway's first
+requests build its clients, connections and lazily imported code (a fresh LiteLLM's first second took 231 to 439 ms
+more than the fake's own time). The rest is judged by `overhead` (against the same-run control arm) and the gateway
 saturation rule (`harness.saturation`). The **knee** is the highest rate whose overhead p99 is within the budget and
 whose gateway kept up (no queue growth); overhead reported below the knee is the gateway's own, above it is the
 queue the load built. A step is within budget when its p99 estimate is; its CI is reported beside it, and a step
@@ -29,6 +32,7 @@ from .chart import sweep_page
 from .result import Step, SweepResult
 
 DEFAULT_RATES = (5.0, 10.0, 20.0, 30.0, 40.0, 60.0, 80.0)
+DEFAULT_WARM_UP_S = 3.0
 
 
 def _figure(v: Any, q: int) -> tuple[float | None, list[float] | None, str]:
@@ -39,9 +43,10 @@ def _figure(v: Any, q: int) -> tuple[float | None, list[float] | None, str]:
     return float(fig["estimate"]), [float(x) for x in fig["ci"]], "beyond control" if rel else "absolute"
 
 
-def step_of(record: RunRecord, rate: float, budget_ms: float) -> Step:
-    """One step's figures, from its run record."""
-    overhead = next(v for v in judge(record, {"overhead": {"p99_budget_ms": budget_ms}}) if v.check == "overhead")
+def step_of(record: RunRecord, rate: float, budget_ms: float, warm_up_s: float = 0.0) -> Step:
+    """One step's figures, from its run record; overhead leaves out requests sent in the first `warm_up_s`."""
+    params = {"p99_budget_ms": budget_ms, "exclude_first_s": warm_up_s}
+    overhead = next(v for v in judge(record, {"overhead": params}) if v.check == "overhead")
     p50, _, _ = _figure(overhead, 50)
     p99, ci, against = _figure(overhead, 99)
     sat = gateway_saturation(record)
@@ -57,27 +62,30 @@ def step_of(record: RunRecord, rate: float, budget_ms: float) -> Step:
 
 
 def sweep(ref: str, gateway: str, out: Path, rates: tuple[float, ...] = DEFAULT_RATES, step_s: float = 10.0,
-          budget_ms: float | None = None, notice: Callable[[str], None] | None = None) -> SweepResult:
+          budget_ms: float | None = None, notice: Callable[[str], None] | None = None,
+          warm_up_s: float = DEFAULT_WARM_UP_S) -> SweepResult:
     """Run the steps (lowest rate first), stop after the first saturated one, write sweep.json and sweep.html."""
     if not rates or any(r <= 0 for r in rates) or step_s <= 0:
         raise ConfigError("sweep needs positive --rates and --step-s")
+    if warm_up_s < 0:
+        raise ConfigError("sweep needs --warm-up-s of 0 or more")
     base = resolve_scenario(ref, RunOptions(gateway=gateway))
     budget = float(budget_ms or getattr(base.checks.get("overhead"), "p99_budget_ms", None) or 50.0)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} is not empty; choose an empty or new --out folder")
-    result = SweepResult(base.name, base.gateway.kind, budget)
+    result = SweepResult(base.name, base.gateway.kind, budget, warm_up_s)
     for rate in sorted(rates):
         data = base.model_dump(mode="json")
-        data["duration_s"] = step_s
+        data["duration_s"] = warm_up_s + step_s
         data["timeline"] = []
         data["load"]["arrivals"] = {"profile": "poisson", "rate": rate}
         data["load"]["mode"] = "open"
         scenario = type(base).model_validate(data)
         path = out / f"rate-{rate:g}"
         if notice is not None:
-            notice(f"step {rate:g} req/s for {step_s:g} s -> {path}")
+            notice(f"step {rate:g} req/s for {warm_up_s:g} s of warm-up and {step_s:g} s judged -> {path}")
         run(scenario, RunOptions(gateway="reference", out=path))  # the gateway is already in `base`
-        result.steps.append(step_of(RunRecord.load(path), rate, budget))
+        result.steps.append(step_of(RunRecord.load(path), rate, budget, warm_up_s))
         if result.steps[-1].saturated:
             break
     out.mkdir(parents=True, exist_ok=True)
