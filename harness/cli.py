@@ -21,6 +21,7 @@ from gatedrill.fakes.control import CONTROL_TOKEN_ENV
 from gatedrill.fakes.errors import GatedrillError
 
 from .intent import MUTANTS
+from .sweep_defaults import DEFAULT_RATES, DEFAULT_STEP_S, DEFAULT_WARM_UP_S
 
 
 def gate_exit_code(passed: bool) -> int:
@@ -408,18 +409,18 @@ def _compare_and_print(baseline: str, candidate: str, alpha: float, sets: list[s
 @click.option("--gateway", default="reference", show_default=True,
               help="The system under test, as for run: reference, litellm, portkey, nginx, haproxy, container or "
                    "url:URL.")
-@click.option("--rates", default=",".join(f"{r:g}" for r in (5, 10, 20, 30, 40, 60, 80)), show_default=True,
+@click.option("--rates", default=",".join(f"{r:g}" for r in DEFAULT_RATES), show_default=True,
               help="Offered rates (req/s) to step through, comma-separated; stops after the first saturated step.")
-@click.option("--step-s", type=float, default=10.0, show_default=True, help="Seconds of judged load per step.")
-@click.option("--warm-up-s", type=float, default=None,
+@click.option("--step-s", type=float, default=DEFAULT_STEP_S, show_default=True,
+              help="Seconds of judged load per step.")
+@click.option("--warm-up-s", type=float, default=DEFAULT_WARM_UP_S, show_default=True,
               help="Seconds of load at the start of each step, before the judged ones, that no overhead figure "
-                   "counts: each step starts its gateway afresh, and a fresh gateway's first requests are slow.  "
-                   "[default: 3]")
+                   "counts: each step starts its gateway afresh, and a fresh gateway's first requests are slow.")
 @click.option("--budget-ms", type=float, default=None,
               help="Overhead p99 budget that bounds the knee (default: the scenario's overhead p99 budget, else 50).")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="Folder for the steps' run records, sweep.json and sweep.html (default runs/sweep-NAME-TIME).")
-def sweep_cmd(scenario: str, gateway: str, rates: str, step_s: float, warm_up_s: float | None,
+def sweep_cmd(scenario: str, gateway: str, rates: str, step_s: float, warm_up_s: float,
               budget_ms: float | None, out: str | None) -> None:
     """Find a gateway's knee: run the drill at rising rates (one run record per step, timeline removed) and report
     the highest rate with overhead p99 within budget and no queue growth, the overhead below it, and the rate where
@@ -442,8 +443,7 @@ def sweep_cmd(scenario: str, gateway: str, rates: str, step_s: float, warm_up_s:
     folder = Path(out) if out else Path("runs") / f"sweep-{name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     restore_signals = _stop_on_signals()
     try:
-        warm = {} if warm_up_s is None else {"warm_up_s": warm_up_s}
-        result = sweep(scenario, gateway, folder, steps, step_s, budget_ms, notice=click.echo, **warm)
+        result = sweep(scenario, gateway, folder, steps, step_s, budget_ms, notice=click.echo, warm_up_s=warm_up_s)
     except KeyboardInterrupt:
         click.echo(f"gatedrill: interrupted; every process it started is stopped; steps so far are in {folder}",
                    err=True)

@@ -5,7 +5,8 @@ alike) is read with `ast`; importing a submodule also runs its packages' `__init
 The layers, lowest first (a module may import its own layer and those below):
 
     gatedrill (the version, the exit codes, deferred signals) < fakes < scenarios
-    < harness foundations: sse, seeds, yaml_lines, processes, intent, check_params, load, change_point, weights_hook
+    < harness foundations: sse, seeds, yaml_lines, processes, intent, check_params, load, change_point, weights_hook,
+      sweep_defaults
     < scenario, schema_export, project_config, scaffold < record, host, saturation
     < checks, timeline, weight_effect, plan
     < report, compare < gateways, reference, fake_fleet, standing_gateway, control_arm, findings, scorecard < runner
@@ -28,7 +29,8 @@ LAYERS: list[set[str]] = [
     {"gatedrill.scenarios"},
     {"gatedrill.harness", "harness.sse", "harness.seeds", "harness.yaml_lines", "harness.processes",
      "harness.intent", "harness.check_params", "harness.load", "harness.child_reaper", "harness.stale_runs",
-     "harness.mutation", "harness.change_point", "harness.weights_hook", "harness.fake_workers"},
+     "harness.mutation", "harness.change_point", "harness.weights_hook", "harness.fake_workers",
+     "harness.sweep_defaults"},
     {"harness.scenario", "harness.schema_export", "harness.project_config", "harness.scaffold",
      "harness.routing_brief"},
     {"harness.record", "harness.host", "harness.saturation"},

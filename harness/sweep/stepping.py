@@ -28,11 +28,9 @@ from ..host import run_condition
 from ..record import RunRecord
 from ..runner import RunOptions, resolve_scenario, run
 from ..saturation import gateway_saturation
+from ..sweep_defaults import DEFAULT_RATES, DEFAULT_STEP_S, DEFAULT_WARM_UP_S
 from .chart import sweep_page
 from .result import Step, SweepResult
-
-DEFAULT_RATES = (5.0, 10.0, 20.0, 30.0, 40.0, 60.0, 80.0)
-DEFAULT_WARM_UP_S = 3.0
 
 
 def _figure(v: Any, q: int) -> tuple[float | None, list[float] | None, str]:
@@ -61,7 +59,8 @@ def step_of(record: RunRecord, rate: float, budget_ms: float, warm_up_s: float =
                 f" ({'; '.join(notes)})" if notes else "")
 
 
-def sweep(ref: str, gateway: str, out: Path, rates: tuple[float, ...] = DEFAULT_RATES, step_s: float = 10.0,
+def sweep(ref: str, gateway: str, out: Path, rates: tuple[float, ...] = DEFAULT_RATES,
+          step_s: float = DEFAULT_STEP_S,
           budget_ms: float | None = None, notice: Callable[[str], None] | None = None,
           warm_up_s: float = DEFAULT_WARM_UP_S) -> SweepResult:
     """Run the steps (lowest rate first), stop after the first saturated one, write sweep.json and sweep.html."""
